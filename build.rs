@@ -1,0 +1,198 @@
+//! Builds the Verilated qmac_top models and the C++ shim (sim/) behind the
+//! `cxx` bridge in src/dut.rs.
+//!
+//! Environment (all optional, documented in the README):
+//! * `QMAC_RTL_DIR`  directory of the RTL to build (default `rtl/`): every
+//!   `*.v` / `*.sv` in it, top module `qmac_top` with the same ports;
+//! * `QMAC_LANES`    comma-separated LANES values to build models for (default `1,8`);
+//! * `QMAC_MULT_W`   the multiplier width parameter MULT_W (default 32);
+//! * `QMAC_VERILATOR` the verilator executable (default `verilator` on PATH).
+use std::env;
+use std::fmt::Write as _;
+use std::fs;
+use std::path::PathBuf;
+use std::process::Command;
+
+use sha2::{Digest, Sha256};
+
+fn fail(msg: &str) -> ! {
+    // cargo shows build-script stderr on failure; keep it one clear line.
+    eprintln!("error: {msg}");
+    std::process::exit(1);
+}
+
+fn main() {
+    let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
+    let out = PathBuf::from(env::var("OUT_DIR").unwrap());
+    for v in [
+        "QMAC_RTL_DIR",
+        "QMAC_LANES",
+        "QMAC_MULT_W",
+        "QMAC_VERILATOR",
+    ] {
+        println!("cargo:rerun-if-env-changed={v}");
+    }
+    let rtl_dir = env::var("QMAC_RTL_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| manifest.join("rtl"));
+    let rtl_dir = if rtl_dir.is_absolute() {
+        rtl_dir
+    } else {
+        manifest.join(rtl_dir)
+    };
+    let lanes: Vec<u32> = env::var("QMAC_LANES")
+        .unwrap_or_else(|_| "1,8".into())
+        .split(',')
+        .map(|s| {
+            s.trim()
+                .parse::<u32>()
+                .unwrap_or_else(|_| fail(&format!("QMAC_LANES: `{s}` is not a number")))
+        })
+        .collect();
+    if lanes.is_empty() || lanes.iter().any(|&l| l == 0 || l > 64) {
+        fail("QMAC_LANES must list LANES values in 1..=64");
+    }
+    let mult_w: u32 = env::var("QMAC_MULT_W")
+        .unwrap_or_else(|_| "32".into())
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| fail("QMAC_MULT_W is not a number"));
+    if !(2..=32).contains(&mult_w) {
+        fail("QMAC_MULT_W must be in 2..=32");
+    }
+    let verilator = env::var("QMAC_VERILATOR").unwrap_or_else(|_| "verilator".into());
+
+    // Verilator present and new enough?
+    let ver = Command::new(&verilator).arg("--version").output().unwrap_or_else(|_| {
+        fail(&format!(
+            "`{verilator}` not found: qmac needs Verilator >= 5.0 (install: sudo apt-get install verilator, or run scripts/setup)"
+        ))
+    });
+    let ver_s = String::from_utf8_lossy(&ver.stdout).to_string();
+    let major: u32 = ver_s
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.split('.').next())
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(0);
+    if major < 5 {
+        fail(&format!(
+            "`{verilator} --version` says `{}`: qmac needs Verilator >= 5.0 (Debian 12: sudo apt-get install verilator)",
+            ver_s.trim()
+        ));
+    }
+    let root = Command::new(&verilator)
+        .args(["--getenv", "VERILATOR_ROOT"])
+        .output()
+        .unwrap();
+    let root = PathBuf::from(String::from_utf8_lossy(&root.stdout).trim());
+    let inc = root.join("include");
+
+    // The RTL files, sorted, and their hash (reported by `qmac` as the RTL identity).
+    let mut rtl: Vec<PathBuf> = fs::read_dir(&rtl_dir)
+        .unwrap_or_else(|e| fail(&format!("QMAC_RTL_DIR {}: {e}", rtl_dir.display())))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("v" | "sv")))
+        .collect();
+    rtl.sort();
+    if rtl.is_empty() {
+        fail(&format!("no .v/.sv files in {}", rtl_dir.display()));
+    }
+    println!("cargo:rerun-if-changed={}", rtl_dir.display());
+    let mut h = Sha256::new();
+    for f in &rtl {
+        println!("cargo:rerun-if-changed={}", f.display());
+        h.update(f.file_name().unwrap().to_string_lossy().as_bytes());
+        h.update(fs::read(f).unwrap());
+    }
+    let digest: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    println!("cargo:rustc-env=QMAC_RTL_SHA256={digest}");
+    println!("cargo:rustc-env=QMAC_RTL_DIR={}", rtl_dir.display());
+    println!("cargo:rustc-env=QMAC_BUILT_MULT_W={mult_w}");
+    for f in ["sim/qmac_sim.cpp", "sim/qmac_sim.h", "src/dut.rs"] {
+        println!("cargo:rerun-if-changed={f}");
+    }
+
+    let mut inc_file = String::new();
+    let mut models = String::from("#define QMAC_MODELS");
+    let mut units = Vec::new();
+    for &l in &lanes {
+        let prefix = format!("Vqmac_l{l}");
+        let mdir = out.join(format!("vl_l{l}"));
+        let _ = fs::remove_dir_all(&mdir);
+        let status = Command::new(&verilator)
+            .args([
+                "--cc",
+                "-O3",
+                "--x-assign",
+                "unique",
+                "--x-initial",
+                "unique",
+                "--trace-fst",
+            ])
+            .args(["--top-module", "qmac_top", "--prefix", &prefix])
+            .arg(format!("-GLANES={l}"))
+            .arg(format!("-GMULT_W={mult_w}"))
+            .arg("-Mdir")
+            .arg(&mdir)
+            .args(&rtl)
+            .status()
+            .unwrap_or_else(|e| fail(&format!("running verilator: {e}")));
+        if !status.success() {
+            fail(&format!(
+                "verilator failed on {} (LANES={l}, MULT_W={mult_w})",
+                rtl_dir.display()
+            ));
+        }
+        // One translation unit per model so eval's sub-functions inline.
+        let mut gen: Vec<PathBuf> = fs::read_dir(&mdir)
+            .unwrap()
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "cpp"))
+            .collect();
+        gen.sort();
+        let mut all = String::new();
+        for g in &gen {
+            writeln!(all, "#include \"{}\"", g.display()).unwrap();
+        }
+        let unit = mdir.join(format!("{prefix}__all.cpp"));
+        fs::write(&unit, all).unwrap();
+        units.push(unit);
+        writeln!(
+            inc_file,
+            "#include \"{}\"",
+            mdir.join(format!("{prefix}.h")).display()
+        )
+        .unwrap();
+        write!(models, " QMAC_MODEL({l}, {prefix})").unwrap();
+    }
+    writeln!(inc_file, "{models}").unwrap();
+    writeln!(inc_file, "#define QMAC_MULT_W {mult_w}").unwrap();
+    let gen_inc = out.join("gen_include");
+    fs::create_dir_all(&gen_inc).unwrap();
+    fs::write(gen_inc.join("qmac_models.inc"), inc_file).unwrap();
+
+    let mut b = cxx_build::bridge("src/dut.rs");
+    b.file(manifest.join("sim/qmac_sim.cpp"))
+        .files(&units)
+        .file(inc.join("verilated.cpp"))
+        .file(inc.join("verilated_threads.cpp"))
+        .file(inc.join("verilated_fst_c.cpp"))
+        .include(&inc)
+        .include(inc.join("vltstd"))
+        .include(&gen_inc)
+        .include(manifest.join("sim"))
+        .std("c++17")
+        .opt_level(3)
+        .flag_if_supported("-fno-semantic-interposition")
+        .define("VM_TRACE", "1")
+        .define("VM_TRACE_FST", "1")
+        .define("VM_TRACE_VCD", "0")
+        .define("VM_COVERAGE", "0")
+        .define("VM_SC", "0")
+        .define("VM_TIMING", "0")
+        .warnings(false)
+        .compile("qmac_sim");
+    println!("cargo:rustc-link-lib=z");
+    println!("cargo:rustc-link-lib=pthread");
+}

@@ -1,0 +1,168 @@
+// qmac_sim.cpp: SimImpl<Model> adapts every Verilated qmac_top build (one
+// per LANES value, each with its own --prefix) to the Sim interface. The
+// list of built models comes from build.rs as qmac_models.inc.
+#include "qmac_sim.h"
+
+#include <stdexcept>
+#include <string>
+
+#include "verilated.h"
+#include "verilated_fst_c.h"
+
+namespace qmac {
+namespace {
+
+// Pack bytes into a scalar port (CData/SData/IData/QData) ...
+template <typename T>
+inline void put_bytes(T& port, const uint8_t* b, size_t n) {
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; ++i) v |= uint64_t(b[i]) << (8 * i);
+    port = static_cast<T>(v);
+}
+// ... or into a wide one.
+template <std::size_t N>
+inline void put_bytes(VlWide<N>& port, const uint8_t* b, size_t n) {
+    for (size_t j = 0; j < N; ++j) port[j] = 0;
+    for (size_t i = 0; i < n; ++i) port[i / 4] |= uint32_t(b[i]) << (8 * (i % 4));
+}
+template <typename T>
+inline void get_bytes(const T& port, uint8_t* b, size_t n) {
+    uint64_t v = port;
+    for (size_t i = 0; i < n; ++i) b[i] = uint8_t(v >> (8 * i));
+}
+template <std::size_t N>
+inline void get_bytes(const VlWide<N>& port, uint8_t* b, size_t n) {
+    for (size_t i = 0; i < n; ++i) b[i] = uint8_t(port[i / 4] >> (8 * (i % 4)));
+}
+template <typename T>
+inline void get_words(const T& port, int32_t* w, size_t n) {
+    uint64_t v = port;
+    for (size_t i = 0; i < n; ++i) w[i] = int32_t(uint32_t(v >> (32 * i)));
+}
+template <std::size_t N>
+inline void get_words(const VlWide<N>& port, int32_t* w, size_t n) {
+    for (size_t i = 0; i < n; ++i) w[i] = int32_t(port[i]);
+}
+template <typename T>
+inline void get_bits(const T& port, uint8_t* b, size_t n) {
+    uint64_t v = port;
+    for (size_t i = 0; i < n; ++i) b[i] = uint8_t((v >> i) & 1);
+}
+
+template <typename Model>
+class SimImpl final : public Sim {
+public:
+    SimImpl(uint32_t lanes, uint64_t seed, bool trace) : lanes_(lanes) {
+        ctx_ = std::make_unique<VerilatedContext>();
+        ctx_->randReset(2);  // with --x-initial unique: random, seeded
+        // randSeed takes an int; 0 would mean "seed from the clock".
+        int s = int((seed ^ (seed >> 31)) & 0x7fffffff);
+        ctx_->randSeed(s == 0 ? 1 : s);
+        if (trace) ctx_->traceEverOn(true);
+        trace_capable_ = trace;
+        top_ = std::make_unique<Model>(ctx_.get(), "qmac_top");
+        top_->clk = 0;
+        top_->rst_n = 0;
+        top_->eval();
+    }
+    ~SimImpl() override {
+        trace_close();
+        top_->final();
+    }
+    uint32_t lanes() const override { return lanes_; }
+
+    uint32_t cycle(uint32_t ctrl, uint8_t x, rust::Slice<const uint8_t> w, uint16_t cfg_addr,
+                   uint32_t cfg_data, rust::Slice<uint8_t> y, rust::Slice<int32_t> acc,
+                   rust::Slice<uint8_t> ovf) override {
+        Model& t = *top_;
+        t.rst_n = (ctrl & CTRL_RESET) ? 0 : 1;
+        t.in_valid = (ctrl & CTRL_IN_VALID) ? 1 : 0;
+        t.in_first = (ctrl & CTRL_IN_FIRST) ? 1 : 0;
+        t.in_last = (ctrl & CTRL_IN_LAST) ? 1 : 0;
+        t.out_ready = (ctrl & CTRL_OUT_READY) ? 1 : 0;
+        t.cfg_valid = (ctrl & CTRL_CFG_VALID) ? 1 : 0;
+        t.in_x = x;
+        put_bytes(t.in_w, w.data(), lanes_);
+        t.cfg_addr = cfg_addr;
+        t.cfg_data = cfg_data;
+        t.eval();  // clk low: combinational outputs settle
+        if (tfp_) tfp_->dump(ctx_->time());
+        ctx_->timeInc(5);
+        uint32_t st = 0;
+        if (t.in_ready) st |= ST_IN_READY;
+        if (t.cfg_ready) st |= ST_CFG_READY;
+        if (t.in_valid && t.in_ready) st |= ST_IN_FIRE;
+        if (t.cfg_valid && t.cfg_ready) st |= ST_CFG_FIRE;
+        if (t.out_valid) {
+            st |= ST_OUT_VALID;
+            if (t.out_ready) st |= ST_OUT_FIRE;
+            get_bytes(t.out_y, y.data(), lanes_);
+            get_words(t.out_acc, acc.data(), lanes_);
+            get_bits(t.out_ovf, ovf.data(), lanes_);
+        }
+        t.clk = 1;
+        t.eval();  // rising edge
+        if (tfp_) tfp_->dump(ctx_->time());
+        ctx_->timeInc(5);
+        t.clk = 0;
+        ++cycles_;
+        return st;
+    }
+
+    void trace_open(rust::Str path) override {
+        if (!trace_capable_) throw std::runtime_error("this DUT was built without tracing enabled");
+        trace_close();
+        tfp_ = std::make_unique<VerilatedFstC>();
+        top_->trace(tfp_.get(), 99);
+        tfp_->open(std::string(path).c_str());
+        if (!tfp_->isOpen()) {
+            tfp_.reset();
+            throw std::runtime_error("cannot open waveform file " + std::string(path));
+        }
+    }
+    void trace_close() override {
+        if (tfp_) {
+            tfp_->close();
+            tfp_.reset();
+        }
+    }
+    uint64_t cycles() const override { return cycles_; }
+
+private:
+    uint32_t lanes_;
+    uint64_t cycles_ = 0;
+    bool trace_capable_ = false;
+    std::unique_ptr<VerilatedContext> ctx_;
+    std::unique_ptr<Model> top_;
+    std::unique_ptr<VerilatedFstC> tfp_;
+};
+
+}  // namespace
+}  // namespace qmac
+
+// Generated by build.rs: QMAC_MODEL(lanes, Class) for each built model and
+// QMAC_MULT_W.
+#include "qmac_models.inc"
+
+namespace qmac {
+
+std::unique_ptr<Sim> new_sim(uint32_t lanes, uint64_t seed, bool trace) {
+#define QMAC_MODEL(L, CLASS) \
+    if (lanes == L) return std::make_unique<SimImpl<CLASS>>(lanes, seed, trace);
+    QMAC_MODELS
+#undef QMAC_MODEL
+    throw std::runtime_error("no Verilated model with LANES=" + std::to_string(lanes) +
+                             " in this build (rebuild with QMAC_LANES including it)");
+}
+
+rust::Vec<uint32_t> built_lanes() {
+    rust::Vec<uint32_t> v;
+#define QMAC_MODEL(L, CLASS) v.push_back(L);
+    QMAC_MODELS
+#undef QMAC_MODEL
+    return v;
+}
+
+uint32_t built_mult_w() { return QMAC_MULT_W; }
+
+}  // namespace qmac

@@ -1,0 +1,55 @@
+// qmac_sim.h: the C++ side of the Rust <-> Verilator bridge (see src/dut.rs).
+//
+// One Sim owns one VerilatedContext and one Verilated qmac_top model, so
+// several Sims run in parallel threads. Each call of `cycle` is one full
+// clock cycle: drive inputs with clk low, settle, sample the handshake and
+// output signals (what the DUT presents before the edge), then the rising edge.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "rust/cxx.h"
+
+namespace qmac {
+
+// ctrl bits of Sim::cycle
+constexpr uint32_t CTRL_RESET = 1u << 0;      // rst_n low this cycle
+constexpr uint32_t CTRL_IN_VALID = 1u << 1;
+constexpr uint32_t CTRL_IN_FIRST = 1u << 2;
+constexpr uint32_t CTRL_IN_LAST = 1u << 3;
+constexpr uint32_t CTRL_OUT_READY = 1u << 4;
+constexpr uint32_t CTRL_CFG_VALID = 1u << 5;
+// status bits returned by Sim::cycle (sampled before the rising edge)
+constexpr uint32_t ST_IN_FIRE = 1u << 0;      // in_valid && in_ready
+constexpr uint32_t ST_CFG_FIRE = 1u << 1;     // cfg_valid && cfg_ready
+constexpr uint32_t ST_OUT_FIRE = 1u << 2;     // out_valid && out_ready
+constexpr uint32_t ST_IN_READY = 1u << 3;
+constexpr uint32_t ST_CFG_READY = 1u << 4;
+constexpr uint32_t ST_OUT_VALID = 1u << 5;    // y/acc/ovf were written
+
+class Sim {
+public:
+    virtual ~Sim() = default;
+    virtual uint32_t lanes() const = 0;
+    // One clock cycle. `w` holds LANES weights; when out_valid is high the
+    // outputs are copied into y (LANES bytes), acc (LANES words) and ovf
+    // (LANES bytes, 0/1).
+    virtual uint32_t cycle(uint32_t ctrl, uint8_t x, rust::Slice<const uint8_t> w,
+                           uint16_t cfg_addr, uint32_t cfg_data, rust::Slice<uint8_t> y,
+                           rust::Slice<int32_t> acc, rust::Slice<uint8_t> ovf) = 0;
+    // Start writing an FST waveform (the model must have been made with trace=true).
+    virtual void trace_open(rust::Str path) = 0;
+    virtual void trace_close() = 0;
+    virtual uint64_t cycles() const = 0;
+};
+
+// A new DUT of the build's model with `lanes` lanes; throws if none was built.
+// `seed` randomises the X-initialisation of every register (--x-initial unique).
+std::unique_ptr<Sim> new_sim(uint32_t lanes, uint64_t seed, bool trace);
+// The LANES values this build has models for.
+rust::Vec<uint32_t> built_lanes();
+// The MULT_W of the built models.
+uint32_t built_mult_w();
+
+}  // namespace qmac

@@ -1,0 +1,263 @@
+//! `qmac layer`: run layer cases through the golden model and/or the RTL.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use crate::case::{Case, Rounding};
+use crate::cosim::{Backpressure, RunOptions};
+use crate::dut::Dut;
+use crate::error::CheckFailed;
+use crate::layer;
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// The Verilated RTL, every output beat checked against the golden model
+    Rtl,
+    /// The Rust golden model only (no Verilator)
+    Golden,
+    /// Both, side by side
+    Both,
+}
+
+#[derive(clap::Args, Debug)]
+#[command(
+    long_about = "Runs each layer case (a qcase .json file, or a directory with case.toml) and compares \
+with the case's `output`. The golden backend computes the layer in the case's rounding mode; the rtl backend \
+lowers it onto the LANES-wide datapath (channel groups of LANES, taps of each output position streamed, padded \
+taps skipped), checks every output beat against the golden model cycle by cycle, and compares the layer output \
+with the golden model and the case. For `float64` cases the line also reports how many outputs TFLite's integer \
+(Q31, double rounding) path differs on; the golden float64 mode must match the case on all of them.\n\n\
+Prints one line per case and ends with `N passed, M failed`. Exit 0 iff every case passed, 1 if any failed, \
+2 on an input error."
+)]
+pub struct Args {
+    /// Case files (.json), case directories (case.toml + arrays), or case index files (index.json)
+    #[arg(required = true)]
+    pub cases: Vec<PathBuf>,
+    /// Which model runs the cases
+    #[arg(long, value_enum, default_value = "rtl")]
+    pub backend: Backend,
+    /// Datapath width of the Verilated model (one of the built LANES values)
+    #[arg(long, default_value_t = 8)]
+    pub lanes: usize,
+    /// Seed of the X-initialisation and of the backpressure
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Random valid/ready backpressure on both RTL streams
+    #[arg(long)]
+    pub backpressure: bool,
+    /// On an RTL failure, re-run that case with an FST waveform written into DIR
+    #[arg(long, value_name = "DIR")]
+    pub wave_on_fail: Option<PathBuf>,
+}
+
+/// Comparison of two output tensors.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Diff {
+    pub compared: usize,
+    pub mismatches: usize,
+    pub max_abs: i64,
+}
+
+pub fn diff(a: &[i32], b: &[i32]) -> Diff {
+    let mut d = Diff {
+        compared: a.len().min(b.len()),
+        ..Default::default()
+    };
+    for (x, y) in a.iter().zip(b) {
+        if x != y {
+            d.mismatches += 1;
+            d.max_abs = d.max_abs.max((*x as i64 - *y as i64).abs());
+        }
+    }
+    d
+}
+
+fn shape(s: [usize; 4]) -> String {
+    format!("{}x{}x{}x{}", s[0], s[1], s[2], s[3])
+}
+
+fn case_name(p: &Path) -> String {
+    let s = p
+        .file_stem()
+        .or_else(|| p.file_name())
+        .map(|s| s.to_string_lossy().to_string());
+    s.unwrap_or_else(|| p.display().to_string())
+}
+
+fn replay_cmd(a: &Args, case: &Path) -> String {
+    format!(
+        "qmac layer {} --backend rtl --lanes {} --seed {}{}",
+        case.display(),
+        a.lanes,
+        a.seed,
+        if a.backpressure {
+            " --backpressure"
+        } else {
+            ""
+        }
+    )
+}
+
+/// If `p` is a case index (a JSON object with a `cases` list of `{"file": …}`,
+/// like tests/fixtures/tflite/index.json), the case files it lists.
+fn index_entries(p: &Path) -> Option<Vec<PathBuf>> {
+    if p.is_dir() {
+        return None;
+    }
+    let text = std::fs::read_to_string(p).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let list = v.get("cases")?.as_array()?;
+    let dir = p.parent().unwrap_or(Path::new("."));
+    list.iter()
+        .map(|e| e.get("file")?.as_str().map(|f| dir.join(f)))
+        .collect()
+}
+
+/// The case paths to run: index files expanded, each case once (first occurrence).
+pub fn expand_inputs(paths: &[PathBuf]) -> Vec<PathBuf> {
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for p in paths {
+        let list = index_entries(p).unwrap_or_else(|| vec![p.clone()]);
+        for q in list {
+            let key = std::fs::canonicalize(&q).unwrap_or_else(|_| q.clone());
+            if seen.insert(key) {
+                out.push(q);
+            }
+        }
+    }
+    out
+}
+
+pub fn run(a: &Args) -> Result<()> {
+    let paths = expand_inputs(&a.cases);
+    let mut cases = Vec::new();
+    for p in &paths {
+        cases.push(Case::read(p)?);
+    }
+    let need_rtl = a.backend != Backend::Golden;
+    let mut dut = if need_rtl {
+        Some(Dut::new(a.lanes, a.seed, a.wave_on_fail.is_some())?)
+    } else {
+        None
+    };
+    if need_rtl {
+        println!(
+            "qmac layer: {} case(s), backend {:?}, LANES={} MULT_W={}, seed {}",
+            cases.len(),
+            a.backend,
+            a.lanes,
+            crate::dut::built_mult_w(),
+            a.seed
+        );
+    }
+    let (mut passed, mut failed) = (0usize, 0usize);
+    for (case, path) in cases.iter().zip(&paths) {
+        let golden = layer::run(case)?;
+        let golden_out = golden.output.as_slice().expect("standard layout");
+        let reference = case.output.as_deref();
+        let mut ok = true;
+        let mut line = format!(
+            "{:<40} {:<17} {} -> {}  MACs {:>9}",
+            case_name(path),
+            case.op.name(),
+            shape(case.input_shape),
+            shape(case.output_shape),
+            case.macs()
+        );
+        // Golden model vs the case's output.
+        if let Some(r) = reference {
+            let d = diff(golden_out, r);
+            ok &= d.mismatches == 0;
+            line += &format!(
+                "  outputs {:>6}  golden mismatches {} (max|diff| {})",
+                d.compared, d.mismatches, d.max_abs
+            );
+        } else {
+            line += "  (no reference output)";
+        }
+        if case.rounding == Rounding::Float64 {
+            let int_out = layer::requantize(
+                case,
+                &golden.acc,
+                layer::integer_rounding(case.rounding),
+                32,
+            );
+            let d = diff(int_out.as_slice().unwrap(), golden_out);
+            line += &format!(
+                "  [float64 case: integer Q31 path differs on {} outputs, max|diff| {}]",
+                d.mismatches, d.max_abs
+            );
+        }
+        if let Some(dut) = dut.as_mut() {
+            let opt = RunOptions {
+                seed: a.seed,
+                backpressure: if a.backpressure {
+                    Backpressure::RANDOM
+                } else {
+                    Backpressure::NONE
+                },
+                replay: replay_cmd(a, path),
+                stop_on_failure: false,
+            };
+            let rtl = crate::lower::run_layer(case, dut, &opt)?;
+            // The RTL implements the integer path: compare with the golden integer result.
+            let int_out = layer::requantize(
+                case,
+                &golden.acc,
+                layer::integer_rounding(case.rounding),
+                crate::dut::built_mult_w(),
+            );
+            let d = diff(&rtl.output, int_out.as_slice().unwrap());
+            let dacc = diff(&rtl.acc, golden.acc.as_slice().unwrap());
+            ok &= d.mismatches == 0 && dacc.mismatches == 0 && rtl.stats.passed();
+            line += &format!(
+                "  rtl mismatches {} (acc {}, beat checks {} failed)  {} beats {} cycles {:.3} beats/cycle",
+                d.mismatches,
+                dacc.mismatches,
+                rtl.stats.failure_count,
+                rtl.stats.beats,
+                rtl.stats.cycles,
+                rtl.stats.beats_per_cycle()
+            );
+            if a.backend == Backend::Rtl || a.backend == Backend::Both {
+                if let Some(r) = reference {
+                    if case.rounding.is_integer() {
+                        let dr = diff(&rtl.output, r);
+                        ok &= dr.mismatches == 0;
+                    }
+                }
+            }
+            for f in &rtl.stats.failures {
+                eprintln!("  {}", f.message);
+            }
+            if !rtl.stats.passed() {
+                if let Some(dir) = &a.wave_on_fail {
+                    std::fs::create_dir_all(dir)
+                        .with_context(|| format!("creating {}", dir.display()))?;
+                    let wave = dir.join(format!("{}.fst", case_name(path)));
+                    dut.trace_open(&wave)?;
+                    let _ = crate::lower::run_layer(case, dut, &opt)?;
+                    dut.trace_close();
+                    eprintln!("  waveform: {}", wave.display());
+                }
+            }
+        }
+        println!("{} {line}", if ok { "PASS" } else { "FAIL" });
+        if ok {
+            passed += 1;
+        } else {
+            failed += 1;
+        }
+    }
+    println!("{passed} passed, {failed} failed");
+    if failed > 0 {
+        return Err(CheckFailed {
+            summary: format!("{failed} of {} case(s) failed", passed + failed),
+        }
+        .into());
+    }
+    Ok(())
+}

@@ -1,0 +1,3 @@
+//! Subcommand implementations of the `qmac` CLI (argument structs + `run`).
+pub mod layer;
+pub mod quantize;

@@ -1,0 +1,257 @@
+//! Golden model of the three MAC layers over NHWC tensors: conv2d,
+//! depthwise_conv2d (with depth multiplier) and fully_connected, per-tensor or
+//! per-channel, int8 / uint8 activations, any per-tensor filter zero point.
+//!
+//! The reduction of every output is split into the *dot products* that an
+//! output-stationary datapath computes: [`DotProduct`] lists the taps of one
+//! output position for a group of output channels that share the activation
+//! stream. The golden model and the RTL lowering (`lower`) walk the same
+//! [`dot_products`], so the stream order (and with it the sticky overflow
+//! flag) is defined in one place: for each non-padded window position in
+//! (kh, kw) row-major order, each input channel in order.
+
+use ndarray::Array4;
+
+use crate::case::{Case, Op, Rounding};
+use crate::mac::{Accumulator, Dot};
+use crate::requant::{real_multiplier, requant_float64, IntRounding, Requant};
+
+/// One tap of a dot product: flat indices into the case's `input` and into
+/// the `filter` row of the first channel of the group (see [`DotProduct`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tap {
+    pub input: usize,
+    pub filter: usize,
+}
+
+/// Dot products of one output position `(n, oh, ow)` sharing activations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DotProduct {
+    /// Flat NHWC index of the output of channel `channels.start`.
+    pub output_base: usize,
+    /// The output channels computed together (consecutive).
+    pub channels: std::ops::Range<usize>,
+    /// The taps; channel `c` reads filter element `tap.filter + filter_step·(c − channels.start)`.
+    pub taps: Vec<Tap>,
+    pub filter_step: usize,
+}
+
+/// The spatial window of output `(oh, ow)`: non-padded `(kh, kw, ih, iw)` in order.
+pub fn window(case: &Case, oh: usize, ow: usize) -> Vec<(usize, usize, usize, usize)> {
+    let [_, h, w, _] = case.input_shape;
+    let (kh_n, kw_n) = (case.filter_shape[1], case.filter_shape[2]);
+    let mut out = Vec::with_capacity(kh_n * kw_n);
+    for kh in 0..kh_n {
+        let ih = (oh * case.stride[0] + kh * case.dilation[0]) as isize - case.padding[0] as isize;
+        if ih < 0 || ih >= h as isize {
+            continue;
+        }
+        for kw in 0..kw_n {
+            let iw =
+                (ow * case.stride[1] + kw * case.dilation[1]) as isize - case.padding[2] as isize;
+            if iw < 0 || iw >= w as isize {
+                continue;
+            }
+            out.push((kh, kw, ih as usize, iw as usize));
+        }
+    }
+    out
+}
+
+/// Every dot product of the layer, output channels grouped at most `group`
+/// wide (the datapath's LANES). Conv and FC groups are consecutive output
+/// channels (they all read the same activations); a depthwise group is the
+/// `depth_multiplier` channels of one input channel (chunked by `group`).
+pub fn dot_products(case: &Case, group: usize, mut f: impl FnMut(&DotProduct)) {
+    assert!(group >= 1);
+    let [n_n, oh_n, ow_n, oc_n] = case.output_shape;
+    let [_, h, w, cin] = case.input_shape;
+    let [_, kh_n, kw_n, fc] = case.filter_shape;
+    let mut dp = DotProduct {
+        output_base: 0,
+        channels: 0..0,
+        taps: Vec::new(),
+        filter_step: 0,
+    };
+    for n in 0..n_n {
+        for oh in 0..oh_n {
+            for ow in 0..ow_n {
+                let win = window(case, oh, ow);
+                let out_pos = ((n * oh_n + oh) * ow_n + ow) * oc_n;
+                let in_pix = |ih: usize, iw: usize| ((n * h + ih) * w + iw) * cin;
+                match case.op {
+                    Op::Conv2d | Op::FullyConnected => {
+                        dp.taps.clear();
+                        for &(kh, kw, ih, iw) in &win {
+                            for ic in 0..cin {
+                                dp.taps.push(Tap {
+                                    input: in_pix(ih, iw) + ic,
+                                    filter: (kh * kw_n + kw) * fc + ic,
+                                });
+                            }
+                        }
+                        dp.filter_step = kh_n * kw_n * fc;
+                        let mut c0 = 0;
+                        while c0 < oc_n {
+                            let c1 = (c0 + group).min(oc_n);
+                            dp.output_base = out_pos + c0;
+                            dp.channels = c0..c1;
+                            let shift = c0 * dp.filter_step;
+                            for t in dp.taps.iter_mut() {
+                                t.filter += shift;
+                            }
+                            f(&dp);
+                            for t in dp.taps.iter_mut() {
+                                t.filter -= shift;
+                            }
+                            c0 = c1;
+                        }
+                    }
+                    Op::DepthwiseConv2d => {
+                        let dm = case.depth_multiplier;
+                        dp.filter_step = 1;
+                        for ic in 0..cin {
+                            let mut m0 = 0;
+                            while m0 < dm {
+                                let m1 = (m0 + group).min(dm);
+                                let c0 = ic * dm + m0;
+                                dp.taps.clear();
+                                for &(kh, kw, ih, iw) in &win {
+                                    dp.taps.push(Tap {
+                                        input: in_pix(ih, iw) + ic,
+                                        filter: (kh * kw_n + kw) * fc + c0,
+                                    });
+                                }
+                                dp.output_base = out_pos + c0;
+                                dp.channels = c0..ic * dm + m1;
+                                f(&dp);
+                                m0 = m1;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Accumulators and outputs of a layer, NHWC.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LayerResult {
+    pub acc: Array4<i32>,
+    pub overflow: Array4<bool>,
+    pub output: Array4<i32>,
+}
+
+/// The per-channel integer requantization parameters of a case.
+pub fn channel_requant(case: &Case, c: usize, rounding: IntRounding, mult_bits: u32) -> Requant {
+    let (m0, shift) = case.channel_params(c);
+    let (m0, shift) = crate::requant::narrow_multiplier(m0, shift, mult_bits);
+    Requant {
+        m0,
+        shift,
+        zp_out: case.output_zero_point,
+        act_min: case.act_min,
+        act_max: case.act_max,
+        rounding,
+        mult_bits,
+    }
+}
+
+/// All int32 accumulators (direct form, wrapping) and their overflow flags.
+pub fn accumulate(case: &Case) -> (Array4<i32>, Array4<bool>) {
+    let shape = case.output_shape;
+    let mut acc = vec![0i32; shape.iter().product()];
+    let mut ovf = vec![false; acc.len()];
+    let (zp_x, zp_w) = (case.input_zero_point, case.filter_zero_point);
+    dot_products(case, usize::MAX, |dp| {
+        for (lane, c) in dp.channels.clone().enumerate() {
+            let mut a = Accumulator::start(case.bias_of(c));
+            let off = lane * dp.filter_step;
+            for t in &dp.taps {
+                a.add(Accumulator::product(
+                    case.input[t.input],
+                    case.filter[t.filter + off],
+                    zp_x,
+                    zp_w,
+                ));
+            }
+            let Dot { acc: v, overflow } = a.dot;
+            acc[dp.output_base + lane] = v;
+            ovf[dp.output_base + lane] = overflow;
+        }
+    });
+    (
+        Array4::from_shape_vec(shape, acc).expect("output shape"),
+        Array4::from_shape_vec(shape, ovf).expect("output shape"),
+    )
+}
+
+/// Integer requantization of every accumulator (channel = last axis).
+pub fn requantize(
+    case: &Case,
+    acc: &Array4<i32>,
+    rounding: IntRounding,
+    mult_bits: u32,
+) -> Array4<i32> {
+    let params: Vec<Requant> = (0..case.out_channels())
+        .map(|c| channel_requant(case, c, rounding, mult_bits))
+        .collect();
+    let mut out = acc.clone();
+    for (i, v) in out.iter_mut().enumerate() {
+        *v = params[i % params.len()].apply(*v);
+    }
+    out
+}
+
+/// The `float64` reference requantization (needs the case's scales).
+pub fn requantize_float64(case: &Case, acc: &Array4<i32>) -> Option<Array4<i32>> {
+    let sx = case.input_scale?;
+    let sw = case.filter_scales.as_ref()?;
+    let sy = case.output_scale?;
+    let oc = case.out_channels();
+    let m: Vec<f64> = (0..oc)
+        .map(|c| real_multiplier(sx, sw[if sw.len() == 1 { 0 } else { c }], sy))
+        .collect();
+    let mut out = acc.clone();
+    for (i, v) in out.iter_mut().enumerate() {
+        *v = requant_float64(
+            *v,
+            m[i % oc],
+            case.output_zero_point,
+            case.act_min,
+            case.act_max,
+        );
+    }
+    Some(out)
+}
+
+/// The integer rounding the datapath uses for a case: its own for
+/// double/single cases, TFLite's default (double) for float references.
+pub fn integer_rounding(rounding: Rounding) -> IntRounding {
+    match rounding {
+        Rounding::Single => IntRounding::Single,
+        _ => IntRounding::Double,
+    }
+}
+
+/// Run the golden model in the case's own rounding mode.
+pub fn run(case: &Case) -> anyhow::Result<LayerResult> {
+    let (acc, overflow) = accumulate(case);
+    let output = match case.rounding {
+        Rounding::Double | Rounding::Single => requantize(case, &acc, integer_rounding(case.rounding), 32),
+        Rounding::Float64 => requantize_float64(case, &acc).ok_or_else(|| {
+            crate::error::InputError::new(&case.path, "field `input_scale`", "float64 rounding needs input_scale, filter_scales and output_scale")
+        })?,
+        other => anyhow::bail!(crate::error::InputError::new(
+            &case.path,
+            "field `rounding`",
+            format!("rounding `{}` (PyTorch float32 requantization) is not implemented by the golden model yet", other.name())
+        )),
+    };
+    Ok(LayerResult {
+        acc,
+        overflow,
+        output,
+    })
+}

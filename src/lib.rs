@@ -1,0 +1,17 @@
+//! qmac: co-simulation testbench for an int8 MAC / requantization datapath.
+//!
+//! * [`requant`]: bit-exact requantization (double / single rounding, float
+//!   references, narrow multipliers) and TFLite's QuantizeMultiplier.
+//! * [`mac`]: 32-bit wrapping multiply-accumulate and the folded-bias form.
+//! * [`layer`]: conv2d / depthwise_conv2d / fully_connected golden model.
+//! * [`case`]: the qcase layer-case format (read JSON / TOML+npy/txt, write JSON).
+pub mod case;
+pub mod cmd;
+pub mod cosim;
+pub mod dut;
+pub mod error;
+pub mod layer;
+pub mod lower;
+pub mod mac;
+pub mod requant;
+pub mod textarray;

@@ -1,0 +1,244 @@
+//! Lowering of a layer case onto the LANES-wide datapath.
+//!
+//! Output channels are grouped LANES at a time (conv / FC: consecutive
+//! channels, which read the same activations; depthwise: the depth-multiplier
+//! channels of one input channel). For each group the parameters are loaded
+//! once, then every output position streams its taps: the non-padded window
+//! positions in (kh, kw) order, input channels innermost (the order
+//! [`crate::layer`] defines). Padded taps are skipped, which is exactly
+//! zero-point padding because the datapath subtracts zp_x in the MAC. A
+//! window with no tap at all (only padding) streams one beat x = zp_x, which
+//! contributes 0, so the result is the bias.
+//!
+//! The stimulus is generated lazily, one dot product at a time: memory stays
+//! a small multiple of the layer's tensors whatever its im2col size.
+
+use std::sync::Arc;
+
+use anyhow::{bail, Result};
+
+use crate::case::{Case, DType, Op};
+use crate::cosim::{self, DotJob, Item, LaneParams, Params, RunOptions, RunStats};
+use crate::dut::Dut;
+use crate::layer::{integer_rounding, window};
+use crate::requant::narrow_multiplier;
+
+/// A channel group: the channels on lanes 0.. and the filter stride between them.
+#[derive(Debug, Clone)]
+struct Group {
+    /// (output channel on lane 0, number of lanes used)
+    c0: usize,
+    used: usize,
+    /// Input channel read (depthwise only).
+    ic: usize,
+}
+
+fn groups(case: &Case, lanes: usize) -> Vec<Group> {
+    let oc = case.out_channels();
+    let mut g = Vec::new();
+    match case.op {
+        Op::Conv2d | Op::FullyConnected => {
+            let mut c = 0;
+            while c < oc {
+                let used = lanes.min(oc - c);
+                g.push(Group { c0: c, used, ic: 0 });
+                c += used;
+            }
+        }
+        Op::DepthwiseConv2d => {
+            let dm = case.depth_multiplier;
+            for ic in 0..case.input_shape[3] {
+                let mut m = 0;
+                while m < dm {
+                    let used = lanes.min(dm - m);
+                    g.push(Group {
+                        c0: ic * dm + m,
+                        used,
+                        ic,
+                    });
+                    m += used;
+                }
+            }
+        }
+    }
+    g
+}
+
+/// The parameters of a group (unused lanes get zero weight and parameters).
+fn group_params(case: &Case, g: &Group, lanes: usize, mult_bits: u32) -> Params {
+    let lane_params = (0..lanes)
+        .map(|l| {
+            if l < g.used {
+                let c = g.c0 + l;
+                let (m0, shift) = case.channel_params(c);
+                let (m0, shift) = narrow_multiplier(m0, shift, mult_bits);
+                LaneParams {
+                    bias: case.bias_of(c),
+                    m0,
+                    shift,
+                }
+            } else {
+                LaneParams::default()
+            }
+        })
+        .collect();
+    Params {
+        rounding: integer_rounding(case.rounding),
+        input_dtype: case.input_dtype,
+        zp_x: case.input_zero_point,
+        zp_w: case.filter_zero_point,
+        zp_out: case.output_zero_point,
+        act_min: case.act_min,
+        act_max: case.act_max,
+        lanes: lane_params,
+    }
+}
+
+/// Lazily generated stimulus of a layer: tag = flat output index of lane 0.
+pub struct LayerStimulus<'a> {
+    case: &'a Case,
+    lanes: usize,
+    mult_bits: u32,
+    groups: Vec<Group>,
+    gi: usize,
+    pos: usize,
+    params_sent: bool,
+}
+
+impl<'a> LayerStimulus<'a> {
+    pub fn new(case: &'a Case, lanes: usize, mult_bits: u32) -> Self {
+        LayerStimulus {
+            case,
+            lanes,
+            mult_bits,
+            groups: groups(case, lanes),
+            gi: 0,
+            pos: 0,
+            params_sent: false,
+        }
+    }
+
+    fn job(&self, g: &Group, pos: usize) -> DotJob {
+        let c = self.case;
+        let [_, oh_n, ow_n, oc_n] = c.output_shape;
+        let [_, h, w, cin] = c.input_shape;
+        let [_, kh_n, kw_n, fc] = c.filter_shape;
+        let (n, rem) = (pos / (oh_n * ow_n), pos % (oh_n * ow_n));
+        let (oh, ow) = (rem / ow_n, rem % ow_n);
+        let lanes = self.lanes;
+        let xb = |v: i32| match c.input_dtype {
+            DType::Int8 => v as i8 as u8,
+            DType::Uint8 => v as u8,
+        };
+        let mut x = Vec::new();
+        let mut wv = Vec::new();
+        for (kh, kw, ih, iw) in window(c, oh, ow) {
+            let pix = ((n * h + ih) * w + iw) * cin;
+            let frow = (kh * kw_n + kw) * fc;
+            match c.op {
+                Op::Conv2d | Op::FullyConnected => {
+                    let cstep = kh_n * kw_n * fc;
+                    for ic in 0..cin {
+                        x.push(xb(c.input[pix + ic]));
+                        for l in 0..lanes {
+                            let wgt = if l < g.used {
+                                c.filter[(g.c0 + l) * cstep + frow + ic]
+                            } else {
+                                0
+                            };
+                            wv.push(wgt as i8 as u8);
+                        }
+                    }
+                }
+                Op::DepthwiseConv2d => {
+                    x.push(xb(c.input[pix + g.ic]));
+                    for l in 0..lanes {
+                        let wgt = if l < g.used {
+                            c.filter[frow + g.c0 + l]
+                        } else {
+                            0
+                        };
+                        wv.push(wgt as i8 as u8);
+                    }
+                }
+            }
+        }
+        if x.is_empty() {
+            x.push(xb(c.input_zero_point));
+            wv.resize(lanes, 0);
+        }
+        DotJob {
+            x,
+            w: wv,
+            tag: (pos * oc_n + g.c0) as u64,
+        }
+    }
+}
+
+impl Iterator for LayerStimulus<'_> {
+    type Item = Item;
+    fn next(&mut self) -> Option<Item> {
+        let positions =
+            self.case.output_shape[0] * self.case.output_shape[1] * self.case.output_shape[2];
+        let g = self.groups.get(self.gi)?.clone();
+        if !self.params_sent {
+            self.params_sent = true;
+            return Some(Item::Params(Arc::new(group_params(
+                self.case,
+                &g,
+                self.lanes,
+                self.mult_bits,
+            ))));
+        }
+        let job = self.job(&g, self.pos);
+        self.pos += 1;
+        if self.pos == positions {
+            self.pos = 0;
+            self.gi += 1;
+            self.params_sent = false;
+        }
+        Some(Item::Dot(job))
+    }
+}
+
+/// The outputs of a layer as the RTL computed them (NHWC flat), and the run's stats.
+pub struct RtlLayer {
+    pub output: Vec<i32>,
+    pub acc: Vec<i32>,
+    pub stats: RunStats,
+}
+
+/// Run a layer case through the RTL with full per-cycle checking.
+pub fn run_layer(case: &Case, dut: &mut Dut, opt: &RunOptions) -> Result<RtlLayer> {
+    if !case.rounding.is_integer() && case.rounding != crate::case::Rounding::Float64 {
+        bail!(
+            "rounding `{}` has no integer datapath equivalent",
+            case.rounding.name()
+        );
+    }
+    let lanes = dut.lanes();
+    let mult_bits = crate::dut::built_mult_w();
+    let total: usize = case.output_shape.iter().product();
+    let mut output = vec![i32::MIN; total];
+    let mut acc = vec![0i32; total];
+    let mut used_by_c0 = vec![0usize; case.out_channels()];
+    for g in groups(case, lanes) {
+        used_by_c0[g.c0] = g.used;
+    }
+    let stim = LayerStimulus::new(case, lanes, mult_bits);
+    let out_signed = case.output_dtype == DType::Int8;
+    let stats = cosim::run(dut, stim, opt, |e, s| {
+        let base = e.tag as usize;
+        let c0 = base % case.out_channels();
+        let used = used_by_c0[c0];
+        for l in 0..used {
+            output[base + l] = if out_signed {
+                s.y[l] as i8 as i32
+            } else {
+                s.y[l] as i32
+            };
+            acc[base + l] = s.acc[l];
+        }
+    });
+    Ok(RtlLayer { output, acc, stats })
+}

@@ -1,0 +1,42 @@
+//! The `qmac` command line. Each subcommand lives in `qmac::cmd::*`.
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "qmac",
+    version,
+    about = "Co-simulation testbench for an int8 MAC / requantization datapath",
+    long_about = "qmac checks an int8 MAC/requantization RTL datapath bit-exactly against a Rust golden model \
+                  (TFLite/gemmlowp arithmetic), cycle by cycle through Verilator.\n\n\
+                  Exit codes: 0 = every check passed, 1 = a check failed, 2 = bad input or the run could not be made."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Derive per-channel M0 / shift from float scales (TFLite QuantizeMultiplier)
+    Quantize(qmac::cmd::quantize::Args),
+    /// Run layer cases (qcase JSON files or case directories) through the golden model and/or the RTL
+    Layer(qmac::cmd::layer::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Quantize(a) => qmac::cmd::quantize::run(&a),
+        Command::Layer(a) => qmac::cmd::layer::run(&a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line: the outermost context, then the cause chain.
+            eprintln!("error: {e:#}");
+            ExitCode::from(qmac::error::exit_code(&e))
+        }
+    }
+}

@@ -1,0 +1,267 @@
+//! Requantization: the scale-down of a 32-bit accumulator to an 8-bit output,
+//! bit-exact with TFLite / gemmlowp (ARITHMETIC.md §2–4, docs/arithmetic.md).
+//!
+//! Conventions: `m0` is the fixed-point multiplier in Q(W−1) (Q31 for the
+//! default W = 32), `shift` is TFLite's exponent `e` (positive = left shift,
+//! negative = right shift; the seed tool's `n` is `−e`). The real multiplier
+//! is `M = m0 · 2^(e − (W−1))`.
+
+use crate::case::DType;
+
+/// The two integer rounding schemes an integer datapath implements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum IntRounding {
+    /// TFLite default: SaturatingRoundingDoublingHighMul (ties → +∞) then
+    /// RoundingDivideByPOT (ties away from zero).
+    Double,
+    /// TFLITE_SINGLE_ROUNDING: one rounding right shift by `n = (W−1) − e`
+    /// of the exact product (ties → +∞).
+    Single,
+}
+
+impl IntRounding {
+    pub fn name(self) -> &'static str {
+        match self {
+            IntRounding::Double => "double",
+            IntRounding::Single => "single",
+        }
+    }
+}
+
+/// Legal range of the exponent `e` for both integer modes.
+pub const SHIFT_MIN: i32 = -31;
+pub const SHIFT_MAX: i32 = 30;
+
+/// Requantization parameters of one output channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Requant {
+    pub m0: i32,
+    pub shift: i32,
+    pub zp_out: i32,
+    pub act_min: i32,
+    pub act_max: i32,
+    pub rounding: IntRounding,
+    /// Multiplier width W (32 = TFLite's Q31; 16/18 are DSP-friendly points).
+    pub mult_bits: u32,
+}
+
+impl Requant {
+    /// `y = clamp(scale(acc) + zp_out, act_min, act_max)`.
+    pub fn apply(&self, acc: i32) -> i32 {
+        let r = scale(acc, self.m0, self.shift, self.rounding, self.mult_bits);
+        clamp_output(r, self.zp_out, self.act_min, self.act_max)
+    }
+}
+
+/// `clamp(r + zp_out, act_min, act_max)` with `r + zp_out` computed without wrap.
+pub fn clamp_output(r: i64, zp_out: i32, act_min: i32, act_max: i32) -> i32 {
+    (r + zp_out as i64).clamp(act_min as i64, act_max as i64) as i32
+}
+
+/// The scaled accumulator `r ≈ acc · M` before the output zero point.
+/// Double rounding always fits in i32; single rounding may not (large left
+/// shifts), which is why the result is i64: the clamp sees the exact value.
+pub fn scale(acc: i32, m0: i32, shift: i32, rounding: IntRounding, mult_bits: u32) -> i64 {
+    match rounding {
+        IntRounding::Double => multiply_double(acc, m0, shift, mult_bits) as i64,
+        IntRounding::Single => multiply_single(acc, m0, shift, mult_bits),
+    }
+}
+
+/// gemmlowp SaturatingRoundingDoublingHighMul generalised to a W-bit `b`:
+/// `floor((a·b + 2^(W−2)) / 2^(W−1))`, ties towards +∞, saturating the one
+/// overflowing input pair `a = INT32_MIN, b = −2^(W−1)` to INT32_MAX.
+pub fn srdhm(a: i32, b: i32, mult_bits: u32) -> i32 {
+    debug_assert!((2..=32).contains(&mult_bits));
+    let w = mult_bits;
+    if a == i32::MIN && b as i64 == -(1i64 << (w - 1)) {
+        return i32::MAX;
+    }
+    let ab = a as i64 * b as i64;
+    ((ab + (1i64 << (w - 2))) >> (w - 1)) as i32
+}
+
+/// gemmlowp RoundingDivideByPOT: `x / 2^exponent` rounded half away from zero.
+pub fn rounding_divide_by_pot(x: i32, exponent: u32) -> i32 {
+    debug_assert!(exponent <= 31);
+    let x = x as i64;
+    let mask = (1i64 << exponent) - 1;
+    let remainder = x & mask;
+    let threshold = (mask >> 1) + i64::from(x < 0);
+    ((x >> exponent) + i64::from(remainder > threshold)) as i32
+}
+
+/// TFLite MultiplyByQuantizedMultiplier, double rounding:
+/// `RDivByPOT(SRDHM(wrap32(acc << max(e,0)), m0), max(−e,0))`.
+pub fn multiply_double(acc: i32, m0: i32, shift: i32, mult_bits: u32) -> i32 {
+    let left = shift.max(0) as u32;
+    let right = (-shift).max(0) as u32;
+    let a = acc.wrapping_shl(left.min(31));
+    let a = if left > 31 { 0 } else { a };
+    rounding_divide_by_pot(srdhm(a, m0, mult_bits), right)
+}
+
+/// TFLITE_SINGLE_ROUNDING MultiplyByQuantizedMultiplier generalised to W
+/// bits: `n = (W−1) − e`; `(acc·m0 + 2^(n−1)) >> n` (arithmetic) when n ≥ 1,
+/// the exact product `acc·m0·2^(−n)` when n ≤ 0 (narrow W with large e).
+pub fn multiply_single(acc: i32, m0: i32, shift: i32, mult_bits: u32) -> i64 {
+    let n = (mult_bits as i32 - 1) - shift;
+    let p = acc as i128 * m0 as i128;
+    let r = if n >= 1 {
+        (p + (1i128 << (n - 1))) >> n
+    } else {
+        p << (-n)
+    };
+    r.clamp(i64::MIN as i128, i64::MAX as i128) as i64
+}
+
+/// The `float64` reference of QCASE.md (TFLite 2.21's reference FC kernel):
+/// `clamp(round_half_away(double(acc) · M) + zp_out, act_min, act_max)`
+/// with `M = double(S_x)·double(S_w) / double(S_y)`.
+pub fn requant_float64(
+    acc: i32,
+    real_multiplier: f64,
+    zp_out: i32,
+    act_min: i32,
+    act_max: i32,
+) -> i32 {
+    let r = (acc as f64 * real_multiplier).round();
+    // `as` saturates out-of-range floats; the clamp below then bounds it.
+    clamp_output(r as i64, zp_out, act_min, act_max)
+}
+
+/// The real multiplier of the float references: `S_x · S_w / S_y` in f64.
+pub fn real_multiplier(input_scale: f64, filter_scale: f64, output_scale: f64) -> f64 {
+    input_scale * filter_scale / output_scale
+}
+
+/// C's `frexp` for finite `x`: `x = q · 2^e` with `|q|` in [0.5, 1); (0, 0) for 0.
+pub fn frexp(x: f64) -> (f64, i32) {
+    if x == 0.0 || !x.is_finite() {
+        return (x, 0);
+    }
+    let bits = x.to_bits();
+    let exp_field = ((bits >> 52) & 0x7ff) as i32;
+    if exp_field == 0 {
+        // Subnormal: scale into the normal range first (exact).
+        let (q, e) = frexp(x * f64::from_bits(0x43f0_0000_0000_0000)); // 2^64
+        return (q, e - 64);
+    }
+    let e = exp_field - 1022;
+    let q = f64::from_bits((bits & !(0x7ffu64 << 52)) | (1022u64 << 52));
+    (q, e)
+}
+
+/// TFLite QuantizeMultiplier: `(m0, e)` with `M ≈ m0 · 2^(e−31)`.
+/// frexp, round half away from zero, the 2^31 carry (m0 = 2^30, e + 1),
+/// flush to (0, 0) below 2^−31·…, and with single rounding the clamp of
+/// e > 30 to (2^31 − 1, 30).
+pub fn quantize_multiplier(real: f64, single_rounding: bool) -> (i32, i32) {
+    if real == 0.0 {
+        return (0, 0);
+    }
+    let (q, mut e) = frexp(real);
+    let mut q_fixed = (q * (1u64 << 31) as f64).round() as i64;
+    if q_fixed == 1i64 << 31 {
+        q_fixed /= 2;
+        e += 1;
+    }
+    if e < -31 {
+        e = 0;
+        q_fixed = 0;
+    }
+    if single_rounding && e > 30 {
+        e = 30;
+        q_fixed = (1i64 << 31) - 1;
+    }
+    (q_fixed as i32, e)
+}
+
+/// Narrow a Q31 multiplier to W bits (ARITHMETIC.md §4):
+/// `m0_W = round_half_away(m0 / 2^(32−W))`, carry as in QuantizeMultiplier.
+/// The exponent `e` keeps its meaning (`M = m0_W · 2^(e − (W−1))`).
+pub fn narrow_multiplier(m0: i32, shift: i32, mult_bits: u32) -> (i32, i32) {
+    assert!(
+        (2..=32).contains(&mult_bits),
+        "multiplier width must be 2..=32"
+    );
+    if mult_bits == 32 {
+        return (m0, shift);
+    }
+    let drop = 32 - mult_bits;
+    let m = m0 as i64;
+    let half = 1i64 << (drop - 1);
+    let mut mw = if m >= 0 {
+        (m + half) >> drop
+    } else {
+        -((-m + half) >> drop)
+    };
+    let mut e = shift;
+    if mw == 1i64 << (mult_bits - 1) {
+        mw = 1i64 << (mult_bits - 2);
+        e += 1;
+    }
+    if e > SHIFT_MAX {
+        e = SHIFT_MAX;
+        mw = (1i64 << (mult_bits - 1)) - 1;
+    }
+    (mw as i32, e)
+}
+
+/// Fused activation of a quantized layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Activation {
+    None,
+    Relu,
+    Relu6,
+}
+
+/// TFLite CalculateActivationRangeQuantized: the clamp bounds of a fused
+/// activation, computed with TFLite's float arithmetic (`zp + round(6/S_y)`).
+pub fn activation_bounds(
+    act: Activation,
+    zp_out: i32,
+    output_scale: f32,
+    dtype: DType,
+) -> (i32, i32) {
+    let (qmin, qmax) = dtype.range();
+    let quantize = |f: f32| zp_out + (f / output_scale).round() as i32;
+    match act {
+        Activation::None => (qmin, qmax),
+        Activation::Relu => (qmin.max(zp_out), qmax),
+        Activation::Relu6 => (qmin.max(zp_out), qmax.min(quantize(6.0))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frexp_matches_c() {
+        assert_eq!(frexp(1.0), (0.5, 1));
+        assert_eq!(frexp(0.75), (0.75, 0));
+        assert_eq!(frexp(-3.0), (-0.75, 2));
+        assert_eq!(frexp(f64::MIN_POSITIVE / 4.0), (0.5, -1023));
+    }
+
+    #[test]
+    fn srdhm_ties_go_up() {
+        // a·b = ±2^30 is exactly half an LSB of the Q31 product.
+        assert_eq!(srdhm(1 << 15, 1 << 15, 32), 1);
+        assert_eq!(srdhm(-(1 << 15), 1 << 15, 32), 0);
+        assert_eq!(srdhm(i32::MIN, i32::MIN, 32), i32::MAX);
+    }
+
+    #[test]
+    fn rdbp_ties_away() {
+        assert_eq!(rounding_divide_by_pot(3, 1), 2);
+        assert_eq!(rounding_divide_by_pot(-3, 1), -2);
+        assert_eq!(rounding_divide_by_pot(5, 2), 1);
+        assert_eq!(rounding_divide_by_pot(-5, 2), -1);
+        assert_eq!(rounding_divide_by_pot(6, 2), 2);
+        assert_eq!(rounding_divide_by_pot(-6, 2), -2);
+        assert_eq!(rounding_divide_by_pot(i32::MIN, 31), -1);
+        assert_eq!(rounding_divide_by_pot(i32::MAX, 31), 1);
+    }
+}

@@ -1,0 +1,150 @@
+//! `qmac layer` end to end through the binary: the golden model and the RTL
+//! on every real TFLite case, and exit codes for bad input.
+use std::process::Command;
+
+fn qmac(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_qmac"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+fn fixture_cases() -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/tflite"
+    ))
+    .unwrap()
+    .map(|e| e.unwrap().path())
+    .filter(|p| p.extension().is_some_and(|e| e == "json") && !p.ends_with("index.json"))
+    .map(|p| p.display().to_string())
+    .collect();
+    v.sort();
+    for f in [
+        "edited_probe_fc_pc_op0_fully_connected",
+        "edited_probe_fc_pt_op0_fully_connected",
+    ] {
+        v.push(format!(
+            "{}/tests/fixtures/tflite/fc_float64/{f}.json",
+            env!("CARGO_MANIFEST_DIR")
+        ));
+    }
+    v
+}
+
+#[test]
+fn golden_backend_passes_every_tflite_case() {
+    let cases = fixture_cases();
+    let mut args = vec!["layer", "--backend", "golden"];
+    args.extend(cases.iter().map(|s| s.as_str()));
+    let (code, out, err) = qmac(&args);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.trim_end()
+            .ends_with(&format!("{} passed, 0 failed", cases.len())),
+        "{out}"
+    );
+    // The float64 cases report the integer path's differing outputs.
+    assert!(
+        out.contains("[float64 case: integer Q31 path differs on 13 outputs"),
+        "{out}"
+    );
+}
+
+#[test]
+fn rtl_backend_passes_every_tflite_case_lanes_8_and_1() {
+    let cases = fixture_cases();
+    for lanes in ["8", "1"] {
+        let mut args = vec!["layer", "--backend", "both", "--lanes", lanes];
+        args.extend(cases.iter().map(|s| s.as_str()));
+        let (code, out, err) = qmac(&args);
+        assert_eq!(code, 0, "LANES={lanes}\n{out}{err}");
+        assert!(
+            out.trim_end()
+                .ends_with(&format!("{} passed, 0 failed", cases.len())),
+            "{out}"
+        );
+        assert!(
+            out.contains("rtl mismatches 0 (acc 0, beat checks 0 failed)"),
+            "{out}"
+        );
+    }
+}
+
+#[test]
+fn rtl_backend_under_backpressure() {
+    let (code, out, err) = qmac(&[
+        "layer",
+        "--backpressure",
+        "--seed",
+        "7",
+        "tests/fixtures/tflite/mbnet_b_op2_depthwise_conv2d.json",
+        "tests/fixtures/tflite/odd_c_op0_conv2d.json",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("2 passed, 0 failed"), "{out}");
+}
+
+#[test]
+fn index_file_expands_to_each_case_once() {
+    let (code, out, err) = qmac(&[
+        "layer",
+        "--backend",
+        "golden",
+        "tests/fixtures/tflite/index.json",
+        "tests/fixtures/tflite/cnn_a_op0_conv2d.json",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let n = fixture_cases().len(); // index.json lists every case, fc_float64/ included
+    assert!(out.contains(&format!("{n} passed, 0 failed")), "{out}");
+}
+
+#[test]
+fn wrong_reference_output_fails_with_exit_1() {
+    let dir = std::env::temp_dir().join(format!("qmac-layer-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/tflite/mlp_d_op1_fully_connected.json"
+    ))
+    .unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&src).unwrap();
+    let o = v["output"][3].as_i64().unwrap();
+    v["output"][3] = serde_json::json!(if o < 127 { o + 1 } else { o - 1 });
+    let p = dir.join("bad.json");
+    std::fs::write(&p, v.to_string()).unwrap();
+    for backend in ["golden", "rtl"] {
+        let (code, out, _) = qmac(&["layer", "--backend", backend, p.to_str().unwrap()]);
+        assert_eq!(code, 1, "{out}");
+        assert!(
+            out.contains("FAIL bad") && out.contains("0 passed, 1 failed"),
+            "{out}"
+        );
+    }
+}
+
+#[test]
+fn bad_input_exits_2_naming_the_file() {
+    let (code, _, err) = qmac(&[
+        "layer",
+        "--backend",
+        "golden",
+        "tests/fixtures/does_not_exist.json",
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("does_not_exist.json"), "{err}");
+    let (code, _, err) = qmac(&[
+        "layer",
+        "--lanes",
+        "3",
+        "tests/fixtures/tflite/cnn_a_op0_conv2d.json",
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("LANES=3"), "{err}");
+}
