@@ -172,6 +172,30 @@ fn main() {
     fs::create_dir_all(&gen_inc).unwrap();
     fs::write(gen_inc.join("qmac_models.inc"), inc_file).unwrap();
 
+    // The real layer cases, embedded for `qmac regress --suite layers`.
+    let cases_dir = manifest.join("tests/fixtures/tflite");
+    println!("cargo:rerun-if-changed={}", cases_dir.display());
+    let mut cases: Vec<PathBuf> = fs::read_dir(&cases_dir)
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    if let Ok(d) = fs::read_dir(cases_dir.join("fc_float64")) {
+        cases.extend(d.filter_map(|e| e.ok().map(|e| e.path())));
+    }
+    cases.retain(|p| p.extension().is_some_and(|e| e == "json") && !p.ends_with("index.json"));
+    cases.sort();
+    let mut list = String::from("[\n");
+    for c in &cases {
+        let name = c.strip_prefix(&cases_dir).unwrap().display().to_string();
+        writeln!(
+            list,
+            "    ({name:?}, include_str!({:?})),",
+            c.display().to_string()
+        )
+        .unwrap();
+    }
+    list.push(']');
+    fs::write(out.join("layer_cases.rs"), list).unwrap();
+
     let mut b = cxx_build::bridge("src/dut.rs");
     b.file(manifest.join("sim/qmac_sim.cpp"))
         .files(&units)

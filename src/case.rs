@@ -750,102 +750,6 @@ fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> InputError {
     }
 }
 
-/// The `"key": value` texts of the top-level object of a JSON document that
-/// serde_json has already accepted (so this scanner can be simple).
-fn top_level_values(text: &str) -> Vec<(&str, &str)> {
-    let b = text.as_bytes();
-    let mut out = Vec::new();
-    let mut depth = 0usize;
-    let mut key: Option<&str> = None;
-    let mut value_start: Option<usize> = None;
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'"' => {
-                let start = i + 1;
-                i += 1;
-                while i < b.len() && b[i] != b'"' {
-                    if b[i] == b'\\' {
-                        i += 1;
-                    }
-                    i += 1;
-                }
-                if depth == 1 && key.is_none() {
-                    key = text.get(start..i.min(b.len()));
-                }
-            }
-            b':' if depth == 1 && key.is_some() && value_start.is_none() => {
-                value_start = Some(i + 1);
-            }
-            b'{' | b'[' => depth += 1,
-            b'}' | b']' | b',' => {
-                if depth == 1 {
-                    if let (Some(k), Some(s)) = (key.take(), value_start.take()) {
-                        if let Some(v) = text.get(s..i) {
-                            out.push((k, v));
-                        }
-                    }
-                }
-                if b[i] != b',' {
-                    depth = depth.saturating_sub(1);
-                }
-            }
-            _ => {}
-        }
-        i += 1;
-    }
-    out
-}
-
-/// serde_json (without its `float_roundtrip` feature) may read a float one
-/// ulp off; the float scales feed bit-exact float64 / float32 emulations, so
-/// the float fields are re-parsed from their text with Rust's exact parser.
-fn exact_json_floats(text: &str, raw: &mut RawCase) {
-    for (key, val) in top_level_values(text) {
-        let parsed: Option<Vec<f64>> = val
-            .split(|c: char| c.is_whitespace() || matches!(c, ',' | '[' | ']'))
-            .filter(|t| !t.is_empty())
-            .map(|t| t.parse::<f64>().ok().filter(|x| x.is_finite()))
-            .collect();
-        let Some(vals) = parsed else { continue };
-        let as_value = || {
-            serde_json::Value::Array(
-                vals.iter()
-                    .map(|&x| {
-                        serde_json::Number::from_f64(x)
-                            .map_or(serde_json::Value::Null, serde_json::Value::Number)
-                    })
-                    .collect(),
-            )
-        };
-        match key {
-            "input_scale" if vals.len() == 1 && raw.input_scale.is_some() => {
-                raw.input_scale = Some(vals[0])
-            }
-            "output_scale" if vals.len() == 1 && raw.output_scale.is_some() => {
-                raw.output_scale = Some(vals[0])
-            }
-            "filter_scales"
-                if raw
-                    .filter_scales
-                    .as_ref()
-                    .is_some_and(|v| v.is_array() || v.is_number()) =>
-            {
-                raw.filter_scales = Some(as_value());
-            }
-            "bias_float"
-                if raw
-                    .bias_float
-                    .as_ref()
-                    .is_some_and(|v| v.is_array() || v.is_number()) =>
-            {
-                raw.bias_float = Some(as_value());
-            }
-            _ => {}
-        }
-    }
-}
-
 impl Case {
     /// Reads a case: a directory holding `case.toml` (+ `.npy` / `.txt` array
     /// files), a `*.toml` file (same, arrays relative to its directory), or
@@ -873,14 +777,19 @@ impl Case {
             Self::from_raw(raw, &ctx)
         } else {
             let text = crate::textarray::read_text(path)?;
-            let mut raw: RawCase = serde_json::from_str(&text).map_err(|e| json_error(path, &e))?;
-            exact_json_floats(&text, &mut raw);
-            let ctx = Ctx {
-                case_file: path,
-                dir: None,
-            };
-            Self::from_raw(raw, &ctx)
+            Self::from_json_str(path, &text)
         }
+    }
+
+    /// Parses and validates a JSON case held in memory; `path` names it in messages.
+    /// (serde_json's `float_roundtrip` feature makes the float scales exact.)
+    pub fn from_json_str(path: &Path, text: &str) -> Result<Case, InputError> {
+        let raw: RawCase = serde_json::from_str(text).map_err(|e| json_error(path, &e))?;
+        let ctx = Ctx {
+            case_file: path,
+            dir: None,
+        };
+        Self::from_raw(raw, &ctx)
     }
 
     fn from_raw(raw: RawCase, ctx: &Ctx<'_>) -> Result<Case, InputError> {

@@ -13,5 +13,7 @@ pub mod error;
 pub mod layer;
 pub mod lower;
 pub mod mac;
+pub mod regress;
 pub mod requant;
+pub mod stimulus;
 pub mod textarray;

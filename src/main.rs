@@ -23,6 +23,8 @@ enum Command {
     Quantize(qmac::cmd::quantize::Args),
     /// Run layer cases (qcase JSON files or case directories) through the golden model and/or the RTL
     Layer(qmac::cmd::layer::Args),
+    /// Run a regression suite on the Verilated RTL, every output checked against the golden model
+    Regress(qmac::cmd::regress::Args),
 }
 
 fn main() -> ExitCode {
@@ -30,6 +32,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Quantize(a) => qmac::cmd::quantize::run(&a),
         Command::Layer(a) => qmac::cmd::layer::run(&a),
+        Command::Regress(a) => qmac::cmd::regress::run(&a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,3 +1,4 @@
 //! Subcommand implementations of the `qmac` CLI (argument structs + `run`).
 pub mod layer;
 pub mod quantize;
+pub mod regress;

@@ -1,0 +1,230 @@
+//! `qmac regress`: named regression suites on the Verilated RTL.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+
+use crate::error::{CheckFailed, InputError};
+use crate::regress::{self, Outcome, RunConfig};
+
+#[derive(clap::Args, Debug)]
+#[command(
+    long_about = "Runs named test suites on the Verilated RTL, every output beat checked against the golden \
+model (value, accumulator, overflow flag, order, latency, stability under backpressure).\n\n\
+Suites: smoke (directed dot products and a stall-free throughput run that must reach 1 beat/cycle), corners \
+(rounding ties of both signs, double vs single rounding, shift extremes, SRDHM saturation, accumulator wrap \
+including a 65 794-tap reduction, operand extremes, clamps, mode switches; with and without random backpressure), \
+random (long constrained-random runs with backpressure and parameter reloads), layers (the real TFLite layer cases \
+built into qmac), all (every suite; the default).\n\n\
+Each test's stimulus and X-initialisation derive from (--seed, test name), so the outcome does not depend on \
+--jobs. A failure prints the cycle, lane, expected and actual values, the dot product's inputs and parameters and \
+the command that replays it. Exit 0 iff every test passed, 1 otherwise, 2 on bad input."
+)]
+pub struct Args {
+    /// Suite to run: smoke, corners, random, layers or all
+    #[arg(long, default_value = "all")]
+    pub suite: String,
+    /// Seed of every random choice (stimulus, backpressure, X-initialisation)
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Parallel DUT instances (default: the number of CPUs)
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    /// Datapath width of the Verilated model (one of the built LANES values)
+    #[arg(long, default_value_t = 8)]
+    pub lanes: usize,
+    /// Run only the tests whose name contains this string
+    #[arg(long)]
+    pub test: Option<String>,
+    /// Number of tests in the random suite (4000 dot products each)
+    #[arg(long, default_value_t = 32)]
+    pub random_tests: usize,
+    /// Write a JUnit XML report to FILE
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Write an FST waveform of each failing test into DIR
+    #[arg(long, value_name = "DIR")]
+    pub wave_on_fail: Option<PathBuf>,
+}
+
+struct Row {
+    tests: usize,
+    failed: usize,
+    dots: u64,
+    beats: u64,
+    cycles: u64,
+    stream_cycles: u64,
+    lane_results: u64,
+    wall: f64,
+}
+
+pub fn run(a: &Args) -> Result<()> {
+    let jobs = a
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    if jobs == 0 {
+        return Err(InputError::new("--jobs", "value", "must be at least 1").into());
+    }
+    let mult_bits = crate::dut::built_mult_w();
+    let mut tests = regress::tests(&a.suite, a.lanes, mult_bits, a.seed, a.random_tests)?;
+    if let Some(f) = &a.test {
+        tests.retain(|t| t.name.contains(f.as_str()));
+        if tests.is_empty() {
+            return Err(InputError::new(
+                "--test",
+                "value",
+                format!("no test of suite `{}` matches `{f}`", a.suite),
+            )
+            .into());
+        }
+    }
+    // Fail early on a LANES value this build has no model for.
+    crate::dut::Dut::new(a.lanes, 0, false)?;
+    println!(
+        "qmac regress: suite {}, {} tests, LANES={} MULT_W={}, seed {}, jobs {}, RTL {} (sha256 {})",
+        a.suite,
+        tests.len(),
+        a.lanes,
+        mult_bits,
+        a.seed,
+        jobs,
+        crate::dut::RTL_DIR,
+        &crate::dut::RTL_SHA256[..16]
+    );
+    let (lanes, seed) = (a.lanes, a.seed);
+    let cfg = RunConfig {
+        lanes,
+        seed,
+        jobs,
+        wave_on_fail: a.wave_on_fail.clone(),
+        replay: Box::new(move |t| {
+            format!(
+                "qmac regress --suite {} --test '{}' --seed {seed} --lanes {lanes} --jobs 1",
+                t.suite, t.name
+            )
+        }),
+    };
+    let pb = indicatif::ProgressBar::new(tests.len() as u64);
+    pb.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} tests {elapsed_precise}")
+            .expect("valid template"),
+    );
+    let start = Instant::now();
+    let outcomes = regress::run_tests(&tests, &cfg, &pb)?;
+    pb.finish_and_clear();
+    let wall = start.elapsed().as_secs_f64();
+    print_table(&outcomes, wall);
+    let failed: Vec<&Outcome> = outcomes.iter().filter(|o| !o.passed()).collect();
+    for o in &failed {
+        println!("FAIL {}/{}", o.suite, o.name);
+        for m in o.messages() {
+            println!("  {m}");
+        }
+        if let Some(w) = &o.wave {
+            println!("  waveform: {}", w.display());
+        }
+    }
+    if let Some(path) = &a.junit {
+        std::fs::write(path, regress::junit(&outcomes, a.lanes))
+            .with_context(|| format!("writing {}", path.display()))?;
+        println!("JUnit report: {}", path.display());
+    }
+    println!(
+        "{} passed, {} failed",
+        outcomes.len() - failed.len(),
+        failed.len()
+    );
+    if !failed.is_empty() {
+        return Err(CheckFailed {
+            summary: format!("{} of {} tests failed", failed.len(), outcomes.len()),
+        }
+        .into());
+    }
+    Ok(())
+}
+
+fn print_table(outcomes: &[Outcome], wall: f64) {
+    println!(
+        "{:<8} {:>5} {:>6} {:>6} {:>9} {:>10} {:>10} {:>11} {:>11} {:>8}",
+        "suite",
+        "tests",
+        "passed",
+        "failed",
+        "dots",
+        "beats",
+        "cycles",
+        "beats/cycle",
+        "lane checks",
+        "cpu s"
+    );
+    let mut total = Row {
+        tests: 0,
+        failed: 0,
+        dots: 0,
+        beats: 0,
+        cycles: 0,
+        stream_cycles: 0,
+        lane_results: 0,
+        wall: 0.0,
+    };
+    let mut rows: Vec<(&str, Row)> = Vec::new();
+    for o in outcomes {
+        let idx = match rows.iter().position(|(s, _)| *s == o.suite) {
+            Some(i) => i,
+            None => {
+                rows.push((
+                    o.suite,
+                    Row {
+                        tests: 0,
+                        failed: 0,
+                        dots: 0,
+                        beats: 0,
+                        cycles: 0,
+                        stream_cycles: 0,
+                        lane_results: 0,
+                        wall: 0.0,
+                    },
+                ));
+                rows.len() - 1
+            }
+        };
+        for r in [&mut rows[idx].1, &mut total] {
+            r.tests += 1;
+            r.failed += usize::from(!o.passed());
+            r.dots += o.stats.dots;
+            r.beats += o.stats.beats;
+            r.cycles += o.stats.cycles;
+            r.stream_cycles += o.stats.stream_cycles;
+            r.lane_results += o.stats.lane_results;
+            r.wall += o.wall.as_secs_f64();
+        }
+    }
+    rows.push(("total", total));
+    for (name, r) in &rows {
+        println!(
+            "{:<8} {:>5} {:>6} {:>6} {:>9} {:>10} {:>10} {:>11.3} {:>11} {:>8.2}",
+            name,
+            r.tests,
+            r.tests - r.failed,
+            r.failed,
+            r.dots,
+            r.beats,
+            r.cycles,
+            if r.stream_cycles == 0 {
+                0.0
+            } else {
+                r.beats as f64 / r.stream_cycles as f64
+            },
+            r.lane_results,
+            r.wall
+        );
+    }
+    let t = &rows.last().expect("total row").1;
+    println!(
+        "wall {:.2} s: {:.0} beats/s, {:.0} cycles/s simulated (all DUTs, full checking)",
+        wall,
+        t.beats as f64 / wall,
+        t.cycles as f64 / wall
+    );
+}

@@ -1,0 +1,661 @@
+//! Regression suites on the Verilated RTL and their parallel runner.
+//!
+//! * `smoke`: a handful of directed dot products and a stall-free throughput
+//!   run that must reach exactly one beat per cycle;
+//! * `corners`: directed corners of ARITHMETIC.md (rounding ties of both
+//!   signs, double vs single, shift extremes, SRDHM saturation, accumulator
+//!   wrap incl. a 65 794-tap reduction, operand extremes, clamps, mode
+//!   switches and reloads), each with and without random backpressure;
+//! * `random`: long constrained-random runs with random backpressure and
+//!   parameter reloads;
+//! * `layers`: the real TFLite layer cases (embedded in the binary);
+//! * `all`: every suite.
+//!
+//! A test's stimulus and its DUT's X-initialisation derive from (seed, test
+//! name) only, so results do not depend on `--jobs`.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Result};
+use rand::RngExt;
+
+use crate::case::{Case, DType};
+use crate::cosim::{self, Backpressure, Item, Params, RunOptions, RunStats};
+use crate::dut::Dut;
+use crate::requant::IntRounding;
+use crate::stimulus::{
+    dot_with_targets, items, m0_normal, random_dot, random_params, rng_for, seed_for,
+};
+
+/// The real layer cases compiled into the binary (tests/fixtures/tflite).
+pub const LAYER_CASES: &[(&str, &str)] = &include!(concat!(env!("OUT_DIR"), "/layer_cases.rs"));
+
+/// What a test runs.
+pub enum Body {
+    Stimulus(Vec<Item>),
+    Layer(Box<Case>),
+}
+
+/// One named test.
+pub struct Test {
+    pub suite: &'static str,
+    pub name: String,
+    pub body: Body,
+    pub backpressure: Backpressure,
+    /// The run must reach at least this many beats per cycle.
+    pub min_beats_per_cycle: Option<f64>,
+}
+
+/// Result of one test.
+pub struct Outcome {
+    pub suite: &'static str,
+    pub name: String,
+    pub stats: RunStats,
+    /// Failures beyond the per-cycle checks (layer output, throughput).
+    pub extra_failures: Vec<String>,
+    pub wall: Duration,
+    pub wave: Option<std::path::PathBuf>,
+}
+
+impl Outcome {
+    pub fn passed(&self) -> bool {
+        self.stats.passed() && self.extra_failures.is_empty()
+    }
+    pub fn messages(&self) -> Vec<String> {
+        let mut m: Vec<String> = self
+            .stats
+            .failures
+            .iter()
+            .map(|f| f.message.clone())
+            .collect();
+        if self.stats.failure_count > self.stats.failures.len() as u64 {
+            m.push(format!("… {} failures in all", self.stats.failure_count));
+        }
+        m.extend(self.extra_failures.iter().cloned());
+        m
+    }
+}
+
+pub const SUITES: &[&str] = &["smoke", "corners", "random", "layers"];
+
+/// The tests of `suite` (or of every suite for `all`).
+pub fn tests(
+    suite: &str,
+    lanes: usize,
+    mult_bits: u32,
+    seed: u64,
+    random_tests: usize,
+) -> Result<Vec<Test>> {
+    Ok(match suite {
+        "smoke" => smoke(lanes, mult_bits, seed),
+        "corners" => corners(lanes, mult_bits, seed),
+        "random" => random(lanes, mult_bits, seed, random_tests),
+        "layers" => layers()?,
+        "all" => {
+            let mut v = Vec::new();
+            for s in SUITES {
+                v.extend(tests(s, lanes, mult_bits, seed, random_tests)?);
+            }
+            v
+        }
+        other => bail!(crate::error::InputError::new(
+            "--suite",
+            "value",
+            format!("unknown suite `{other}` (smoke, corners, random, layers, all)")
+        )),
+    })
+}
+
+fn base_params(lanes: usize, mult_bits: u32, rounding: IntRounding) -> Params {
+    Params {
+        rounding,
+        input_dtype: DType::Int8,
+        zp_x: 0,
+        zp_w: 0,
+        zp_out: 0,
+        act_min: -128,
+        act_max: 127,
+        lanes: vec![
+            cosim::LaneParams {
+                bias: 0,
+                m0: 1 << (mult_bits - 2),
+                shift: -1
+            };
+            lanes
+        ],
+    }
+}
+
+fn stim(suite: &'static str, name: String, items: Vec<Item>, bp: Backpressure) -> Test {
+    Test {
+        suite,
+        name,
+        body: Body::Stimulus(items),
+        backpressure: bp,
+        min_beats_per_cycle: None,
+    }
+}
+
+fn smoke(lanes: usize, mult_bits: u32, seed: u64) -> Vec<Test> {
+    let mut v = Vec::new();
+    for rounding in [IntRounding::Double, IntRounding::Single] {
+        let name = format!("directed_{}", rounding.name());
+        let mut rng = rng_for(seed, &name);
+        let p = base_params(lanes, mult_bits, rounding);
+        let mut pairs = Vec::new();
+        for (i, k) in [1usize, 2, 3, 9, 27, 64].into_iter().enumerate() {
+            let targets: Vec<i32> = (0..lanes).map(|_| rng.random_range(-300..300)).collect();
+            pairs.push(dot_with_targets(&mut rng, &p, k, &targets, i as u64));
+        }
+        v.push(stim("smoke", name, items(pairs), Backpressure::NONE));
+    }
+    // Throughput: one parameter load, then back-to-back dot products.
+    let name = "throughput".to_string();
+    let mut rng = rng_for(seed, &name);
+    let p = random_params(&mut rng, lanes, mult_bits);
+    let mut it = vec![Item::Params(std::sync::Arc::new(p))];
+    for i in 0..4000 {
+        let k = [1, 2, 5, 9][i % 4];
+        it.push(Item::Dot(random_dot(&mut rng, lanes, k, i as u64)));
+    }
+    v.push(Test {
+        suite: "smoke",
+        name,
+        body: Body::Stimulus(it),
+        backpressure: Backpressure::NONE,
+        min_beats_per_cycle: Some(1.0),
+    });
+    v
+}
+
+/// Exact ties of M = 2^(e−1) (m0 = 2^(W−2)): acc = ±(2j+1)·2^(−e), plus neighbours.
+fn tie_targets(rng: &mut rand_chacha::ChaCha8Rng, e: i32) -> i32 {
+    let j: i32 = rng.random_range(0..40);
+    let sign = if rng.random_bool(0.5) { 1 } else { -1 };
+    let base = sign * (2 * j + 1) * (1i32 << (-e));
+    base + [0, 0, 0, 1, -1][rng.random_range(0..5)]
+}
+
+fn corners(lanes: usize, mult_bits: u32, seed: u64) -> Vec<Test> {
+    type Gen = fn(&mut rand_chacha::ChaCha8Rng, usize, u32) -> Vec<(Params, cosim::DotJob)>;
+    let gens: Vec<(&str, Gen)> = vec![
+        ("ties", |rng, lanes, mb| {
+            let mut out = Vec::new();
+            for i in 0..120u64 {
+                let rounding = if i % 2 == 0 {
+                    IntRounding::Double
+                } else {
+                    IntRounding::Single
+                };
+                let mut p = base_params(lanes, mb, rounding);
+                if i % 3 == 0 {
+                    p.input_dtype = DType::Uint8;
+                    p.zp_x = 128;
+                }
+                for lp in p.lanes.iter_mut() {
+                    lp.m0 = 1 << (mb - 2);
+                    lp.shift = rng.random_range(-8..=-1);
+                }
+                let targets: Vec<i32> = p
+                    .lanes
+                    .iter()
+                    .map(|lp| tie_targets(rng, lp.shift))
+                    .collect();
+                let k = rng.random_range(1..6);
+                out.push(dot_with_targets(rng, &p, k, &targets, i));
+            }
+            out
+        }),
+        ("double_vs_single", |rng, lanes, mb| {
+            let mut out = Vec::new();
+            for i in 0..200u64 {
+                let rounding = if (i / 2) % 2 == 0 {
+                    IntRounding::Double
+                } else {
+                    IntRounding::Single
+                };
+                let mut p = base_params(lanes, mb, rounding);
+                for lp in p.lanes.iter_mut() {
+                    lp.m0 = m0_normal(rng, mb);
+                    lp.shift = rng.random_range(-6..=-1);
+                }
+                let targets: Vec<i32> = (0..lanes).map(|_| rng.random_range(-5000..5000)).collect();
+                let k = rng.random_range(1..4);
+                out.push(dot_with_targets(rng, &p, k, &targets, i));
+            }
+            out
+        }),
+        ("shift_extremes", |rng, lanes, mb| {
+            let mut out = Vec::new();
+            let shifts = [-31, -30, -17, -1, 0, 1, 2, 15, 29, 30];
+            for i in 0..160u64 {
+                let rounding = if i % 2 == 0 {
+                    IntRounding::Double
+                } else {
+                    IntRounding::Single
+                };
+                let mut p = base_params(lanes, mb, rounding);
+                for lp in p.lanes.iter_mut() {
+                    lp.shift = shifts[rng.random_range(0..shifts.len())];
+                    lp.m0 = match rng.random_range(0..3) {
+                        0 => 1 << (mb - 2),
+                        1 => ((1i64 << (mb - 1)) - 1) as i32,
+                        _ => m0_normal(rng, mb),
+                    };
+                }
+                let targets: Vec<i32> = (0..lanes)
+                    .map(|_| match rng.random_range(0..4) {
+                        0 => rng.random(),
+                        1 => rng.random_range(-4..4),
+                        _ => rng.random_range(-1 << 20..1 << 20),
+                    })
+                    .collect();
+                let k = rng.random_range(1..4);
+                out.push(dot_with_targets(rng, &p, k, &targets, i));
+            }
+            out
+        }),
+        ("srdhm_saturation", |rng, lanes, mb| {
+            // a = M0 = INT32_MIN (the one SRDHM overflow), directly and via a wrapping left shift.
+            let mut out = Vec::new();
+            for i in 0..24u64 {
+                let rounding = if i % 4 == 3 {
+                    IntRounding::Single
+                } else {
+                    IntRounding::Double
+                };
+                let mut p = base_params(lanes, mb, rounding);
+                let via_shift = i % 2 == 1;
+                for lp in p.lanes.iter_mut() {
+                    lp.m0 = (-(1i64 << (mb - 1))) as i32;
+                    lp.shift = if via_shift {
+                        2
+                    } else {
+                        rng.random_range(-3..=0)
+                    };
+                }
+                let t = if via_shift { 1 << 29 } else { i32::MIN };
+                let targets = vec![t; lanes];
+                out.push(dot_with_targets(rng, &p, 1, &targets, i));
+            }
+            out
+        }),
+        ("accumulator_extremes", |rng, lanes, mb| {
+            let mut out = Vec::new();
+            for i in 0..100u64 {
+                let mut p = random_params(rng, lanes, mb);
+                for lp in p.lanes.iter_mut() {
+                    lp.bias = match rng.random_range(0..4) {
+                        0 => i32::MAX - rng.random_range(0..40000),
+                        1 => i32::MIN + rng.random_range(0..40000),
+                        2 => i32::MAX,
+                        _ => i32::MIN,
+                    };
+                }
+                let k = rng.random_range(1..8);
+                out.push((p, random_dot(rng, lanes, k, i)));
+            }
+            out
+        }),
+        ("operand_extremes", |rng, lanes, mb| {
+            let mut out = Vec::new();
+            let cfgs = [
+                (DType::Uint8, 0),
+                (DType::Uint8, 255),
+                (DType::Int8, -128),
+                (DType::Int8, 127),
+            ];
+            for i in 0..64u64 {
+                let mut p = random_params(rng, lanes, mb);
+                let (dt, zp) = cfgs[i as usize % 4];
+                p.input_dtype = dt;
+                p.zp_x = zp;
+                p.zp_w = [0, -128, 127, 0][(i as usize / 4) % 4];
+                let k = rng.random_range(1..20);
+                let mut j = random_dot(rng, lanes, k, i);
+                let (xlo, xhi) = dt.range();
+                let far = if zp == xlo { xhi } else { xlo };
+                for x in j.x.iter_mut() {
+                    *x = far as u8;
+                }
+                for w in j.w.iter_mut() {
+                    *w = if rng.random_bool(0.7) { 0x80 } else { 0x7f };
+                }
+                out.push((p, j));
+            }
+            out
+        }),
+        ("clamps", |rng, lanes, mb| {
+            let mut out = Vec::new();
+            for i in 0..120u64 {
+                let mut p = random_params(rng, lanes, mb);
+                let (lo, hi) = if rng.random_bool(0.5) {
+                    (-128, 127)
+                } else {
+                    (0, 255)
+                };
+                p.zp_out = rng.random_range(lo..=hi);
+                let (a, b) = match i % 4 {
+                    0 => {
+                        let a = rng.random_range(lo..=hi);
+                        (a, a)
+                    }
+                    1 => (p.zp_out.max(lo), hi),
+                    2 => (
+                        p.zp_out.max(lo),
+                        (p.zp_out + rng.random_range(0..200)).min(hi),
+                    ),
+                    _ => {
+                        let a = rng.random_range(lo..=hi);
+                        let b = rng.random_range(lo..=hi);
+                        (a.min(b), a.max(b))
+                    }
+                };
+                p.act_min = a;
+                p.act_max = b;
+                let targets: Vec<i32> = (0..lanes)
+                    .map(|_| rng.random_range(-1 << 24..1 << 24))
+                    .collect();
+                let k = rng.random_range(1..6);
+                out.push(dot_with_targets(rng, &p, k, &targets, i));
+            }
+            out
+        }),
+        ("mode_switches", |rng, lanes, mb| {
+            // Rounding mode and activation signedness change between consecutive dot products.
+            let mut out = Vec::new();
+            for i in 0..120u64 {
+                let mut p = random_params(rng, lanes, mb);
+                p.rounding = if i % 2 == 0 {
+                    IntRounding::Double
+                } else {
+                    IntRounding::Single
+                };
+                p.input_dtype = if (i / 2) % 2 == 0 {
+                    DType::Int8
+                } else {
+                    DType::Uint8
+                };
+                let (lo, hi) = p.input_dtype.range();
+                p.zp_x = p.zp_x.clamp(lo, hi);
+                for lp in p.lanes.iter_mut() {
+                    lp.shift = rng.random_range(-6..=-1);
+                }
+                let targets: Vec<i32> = (0..lanes).map(|_| rng.random_range(-3000..3000)).collect();
+                let k = rng.random_range(1..10);
+                out.push(dot_with_targets(rng, &p, k, &targets, i));
+            }
+            out
+        }),
+    ];
+    let mut v = Vec::new();
+    for (name, g) in gens {
+        for (suffix, bp) in [("nobp", Backpressure::NONE), ("bp", Backpressure::RANDOM)] {
+            let full = format!("{name}/{suffix}");
+            let mut rng = rng_for(seed, name);
+            v.push(stim(
+                "corners",
+                full,
+                items(g(&mut rng, lanes, mult_bits)),
+                bp,
+            ));
+        }
+    }
+    // A full-scale reduction long enough to wrap the accumulator: K = 65 794
+    // taps of (255 − 0)·(−128) (uint8, zp_x = 0), and one tap fewer, which does not.
+    for (name, k) in [
+        ("long_wrap_65794", 65_794usize),
+        ("long_nowrap_65793", 65_793),
+    ] {
+        let mut p = base_params(lanes, mult_bits, IntRounding::Double);
+        p.input_dtype = DType::Uint8;
+        p.lanes.iter_mut().for_each(|lp| lp.shift = -20);
+        let j = cosim::DotJob {
+            x: vec![255; k],
+            w: vec![0x80; k * lanes],
+            tag: 0,
+        };
+        v.push(stim(
+            "corners",
+            name.to_string(),
+            items(vec![(p, j)]),
+            Backpressure::NONE,
+        ));
+    }
+    // Heavy stalls: most cycles stalled, long stalls, on every beat position.
+    let name = "heavy_stalls".to_string();
+    let mut rng = rng_for(seed, &name);
+    let mut pairs = Vec::new();
+    for i in 0..150u64 {
+        let p = random_params(&mut rng, lanes, mult_bits);
+        let k = rng.random_range(1..5);
+        pairs.push((p, random_dot(&mut rng, lanes, k, i)));
+    }
+    let heavy = Backpressure {
+        in_gap: 0.7,
+        out_stall: 0.8,
+        long_stall: 0.01,
+    };
+    v.push(stim("corners", name, items(pairs), heavy));
+    v
+}
+
+fn random(lanes: usize, mult_bits: u32, seed: u64, count: usize) -> Vec<Test> {
+    (0..count)
+        .map(|t| {
+            let name = format!("random_{t:03}");
+            let mut rng = rng_for(seed, &name);
+            let mut pairs = Vec::new();
+            let mut p = random_params(&mut rng, lanes, mult_bits);
+            for i in 0..4000u64 {
+                if rng.random_bool(0.03) {
+                    p = random_params(&mut rng, lanes, mult_bits); // reload mid-stream
+                }
+                let k = match rng.random_range(0..20) {
+                    0 => rng.random_range(100..400),
+                    1..=4 => 1,
+                    _ => rng.random_range(2..40),
+                };
+                pairs.push((p.clone(), random_dot(&mut rng, lanes, k, i)));
+            }
+            let bp = if t % 4 == 0 {
+                Backpressure::NONE
+            } else {
+                Backpressure::RANDOM
+            };
+            stim("random", name, items(pairs), bp)
+        })
+        .collect()
+}
+
+fn layers() -> Result<Vec<Test>> {
+    let mut v = Vec::new();
+    for (name, json) in LAYER_CASES {
+        let case = Case::from_json_str(std::path::Path::new(name), json)?;
+        v.push(Test {
+            suite: "layers",
+            name: name.trim_end_matches(".json").to_string(),
+            body: Body::Layer(Box::new(case)),
+            backpressure: Backpressure::RANDOM,
+            min_beats_per_cycle: None,
+        });
+    }
+    Ok(v)
+}
+
+/// How to run tests.
+pub struct RunConfig {
+    pub lanes: usize,
+    pub seed: u64,
+    pub jobs: usize,
+    pub wave_on_fail: Option<std::path::PathBuf>,
+    /// The replay command of a test (given its name).
+    pub replay: Box<dyn Fn(&Test) -> String + Sync>,
+}
+
+fn run_one(t: &Test, cfg: &RunConfig, dut: &mut Dut) -> Result<Outcome> {
+    let start = Instant::now();
+    let opt = RunOptions {
+        seed: seed_for(cfg.seed, &t.name),
+        backpressure: t.backpressure,
+        replay: (cfg.replay)(t),
+        stop_on_failure: true,
+    };
+    let mut extra = Vec::new();
+    let stats = match &t.body {
+        Body::Stimulus(items) => cosim::run(dut, items.iter().cloned(), &opt, |_, _| {}),
+        Body::Layer(case) => {
+            let r = crate::lower::run_layer(case, dut, &opt)?;
+            let golden = crate::layer::run(case)?;
+            let int_out = crate::layer::requantize(
+                case,
+                &golden.acc,
+                crate::layer::integer_rounding(case.rounding),
+                crate::dut::built_mult_w(),
+            );
+            let bad = r
+                .output
+                .iter()
+                .zip(int_out.iter())
+                .filter(|(a, b)| a != b)
+                .count();
+            if bad > 0 {
+                extra.push(format!(
+                    "{bad} layer outputs differ from the golden model; replay: {}",
+                    opt.replay
+                ));
+            }
+            if let (Some(reference), true) = (
+                &case.output,
+                case.rounding.is_integer() && crate::dut::built_mult_w() == 32,
+            ) {
+                let bad = r
+                    .output
+                    .iter()
+                    .zip(reference)
+                    .filter(|(a, b)| a != b)
+                    .count();
+                if bad > 0 {
+                    extra.push(format!(
+                        "{bad} layer outputs differ from the case's TFLite output; replay: {}",
+                        opt.replay
+                    ));
+                }
+            }
+            r.stats
+        }
+    };
+    if let Some(min) = t.min_beats_per_cycle {
+        if stats.passed() && stats.beats_per_cycle() < min {
+            extra.push(format!(
+                "throughput {:.4} beats/cycle < {min} on a stall-free run; replay: {}",
+                stats.beats_per_cycle(),
+                opt.replay
+            ));
+        }
+    }
+    let mut wave = None;
+    if !(stats.passed() && extra.is_empty()) {
+        if let Some(dir) = &cfg.wave_on_fail {
+            std::fs::create_dir_all(dir)?;
+            let path = dir.join(format!("{}.fst", t.name.replace('/', "_")));
+            let mut wdut = Dut::new(cfg.lanes, opt.seed, true)?;
+            wdut.trace_open(&path)?;
+            match &t.body {
+                Body::Stimulus(items) => {
+                    cosim::run(&mut wdut, items.iter().cloned(), &opt, |_, _| {});
+                }
+                Body::Layer(case) => {
+                    crate::lower::run_layer(case, &mut wdut, &opt)?;
+                }
+            }
+            wdut.trace_close();
+            wave = Some(path);
+        }
+    }
+    Ok(Outcome {
+        suite: t.suite,
+        name: t.name.clone(),
+        stats,
+        extra_failures: extra,
+        wall: start.elapsed(),
+        wave,
+    })
+}
+
+/// Run `tests` on `cfg.jobs` parallel DUTs; outcomes in test order.
+pub fn run_tests(
+    tests: &[Test],
+    cfg: &RunConfig,
+    progress: &indicatif::ProgressBar,
+) -> Result<Vec<Outcome>> {
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<Result<Outcome>>>> =
+        Mutex::new((0..tests.len()).map(|_| None).collect());
+    std::thread::scope(|s| {
+        for _ in 0..cfg.jobs.max(1) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                if i >= tests.len() {
+                    break;
+                }
+                let t = &tests[i];
+                let r = Dut::new(cfg.lanes, seed_for(cfg.seed, &t.name), false)
+                    .and_then(|mut dut| run_one(t, cfg, &mut dut));
+                progress.inc(1);
+                results.lock().unwrap()[i] = Some(r);
+            });
+        }
+    });
+    results
+        .into_inner()
+        .unwrap()
+        .into_iter()
+        .map(|r| r.expect("every test ran"))
+        .collect()
+}
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// JUnit XML of the outcomes (one testsuite per suite).
+pub fn junit(outcomes: &[Outcome], lanes: usize) -> String {
+    let mut x = String::from(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"qmac regress\">\n",
+    );
+    for suite in SUITES {
+        let os: Vec<&Outcome> = outcomes.iter().filter(|o| o.suite == *suite).collect();
+        if os.is_empty() {
+            continue;
+        }
+        let failures = os.iter().filter(|o| !o.passed()).count();
+        let time: f64 = os.iter().map(|o| o.wall.as_secs_f64()).sum();
+        x += &format!("  <testsuite name=\"{suite}\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" time=\"{time:.3}\">\n", os.len());
+        for o in os {
+            x += &format!(
+                "    <testcase classname=\"qmac.lanes{lanes}.{suite}\" name=\"{}\" time=\"{:.3}\">",
+                xml_escape(&o.name),
+                o.wall.as_secs_f64()
+            );
+            if o.passed() {
+                x += "</testcase>\n";
+            } else {
+                let msgs = o.messages();
+                x += &format!(
+                    "\n      <failure message=\"{}\">{}</failure>\n    </testcase>\n",
+                    xml_escape(msgs.first().map(|s| s.as_str()).unwrap_or("failed")),
+                    xml_escape(&msgs.join("\n"))
+                );
+            }
+        }
+        x += "  </testsuite>\n";
+    }
+    x += "</testsuites>\n";
+    x
+}

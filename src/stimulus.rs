@@ -1,0 +1,179 @@
+//! Stimulus generators: parameter sets and dot products aimed at targets.
+//!
+//! Every generator draws from a [`ChaCha8Rng`] derived from (seed, name), so a
+//! named test means the same stimulus on every machine and whatever the
+//! number of parallel jobs.
+
+use std::sync::Arc;
+
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::case::DType;
+use crate::cosim::{DotJob, Item, LaneParams, Params};
+use crate::mac::Accumulator;
+use crate::requant::IntRounding;
+
+/// The generator of a named test: seed mixed with an FNV-1a hash of the name.
+pub fn rng_for(seed: u64, name: &str) -> ChaCha8Rng {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in name.bytes() {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    ChaCha8Rng::seed_from_u64(seed ^ h)
+}
+
+/// Derived seed of a named test (for X-initialisation and backpressure).
+pub fn seed_for(seed: u64, name: &str) -> u64 {
+    rng_for(seed, name).random()
+}
+
+/// A multiplier in the normal Q31 range [2^30, 2^31) with its edges.
+pub fn m0_normal(rng: &mut ChaCha8Rng, mult_bits: u32) -> i32 {
+    let hi = 1i64 << (mult_bits - 1);
+    let lo = hi / 2;
+    match rng.random_range(0..8) {
+        0 => lo as i32,
+        1 => (hi - 1) as i32,
+        _ => rng.random_range(lo..hi) as i32,
+    }
+}
+
+/// A random activation byte, raw.
+pub fn x_byte(rng: &mut ChaCha8Rng) -> u8 {
+    match rng.random_range(0..8) {
+        0 => 0x80,
+        1 => 0x7f,
+        2 => 0xff,
+        3 => 0,
+        _ => rng.random(),
+    }
+}
+
+/// A random weight byte, -128 included.
+pub fn w_byte(rng: &mut ChaCha8Rng) -> u8 {
+    match rng.random_range(0..8) {
+        0 => 0x80,
+        1 => 0x7f,
+        _ => rng.random(),
+    }
+}
+
+/// Random but valid parameters: zero points within the activation type,
+/// e in [−31, 30] (mostly realistic right shifts), bounds within the type.
+pub fn random_params(rng: &mut ChaCha8Rng, lanes: usize, mult_bits: u32) -> Params {
+    let input_dtype = if rng.random_bool(0.3) {
+        DType::Uint8
+    } else {
+        DType::Int8
+    };
+    let out_dtype = if rng.random_bool(0.3) {
+        DType::Uint8
+    } else {
+        DType::Int8
+    };
+    let (xlo, xhi) = input_dtype.range();
+    let (ylo, yhi) = out_dtype.range();
+    let zp_x = match rng.random_range(0..6) {
+        0 => xlo,
+        1 => xhi,
+        _ => rng.random_range(xlo..=xhi),
+    };
+    let zp_w = if rng.random_bool(0.2) {
+        rng.random_range(-128..=127)
+    } else {
+        0
+    };
+    let zp_out = rng.random_range(ylo..=yhi);
+    let (act_min, act_max) = match rng.random_range(0..6) {
+        0 => (zp_out.max(ylo), yhi),
+        1 => {
+            let a = rng.random_range(ylo..=yhi);
+            (a, a)
+        }
+        2 => {
+            let a = rng.random_range(ylo..=yhi);
+            let b = rng.random_range(ylo..=yhi);
+            (a.min(b), a.max(b))
+        }
+        _ => (ylo, yhi),
+    };
+    let lanes = (0..lanes)
+        .map(|_| LaneParams {
+            bias: match rng.random_range(0..6) {
+                0 => rng.random(),
+                _ => rng.random_range(-100_000..100_000),
+            },
+            m0: m0_normal(rng, mult_bits),
+            shift: match rng.random_range(0..10) {
+                0 => rng.random_range(-31..=30),
+                1 => rng.random_range(-6..=-1),
+                _ => rng.random_range(-14..=-4),
+            },
+        })
+        .collect();
+    Params {
+        rounding: if rng.random_bool(0.5) {
+            IntRounding::Double
+        } else {
+            IntRounding::Single
+        },
+        input_dtype,
+        zp_x,
+        zp_w,
+        zp_out,
+        act_min,
+        act_max,
+        lanes,
+    }
+}
+
+/// A random dot product of `k` taps.
+pub fn random_dot(rng: &mut ChaCha8Rng, lanes: usize, k: usize, tag: u64) -> DotJob {
+    let x = (0..k).map(|_| x_byte(rng)).collect();
+    let w = (0..k * lanes).map(|_| w_byte(rng)).collect();
+    DotJob { x, w, tag }
+}
+
+/// Random taps, then per-lane biases chosen so that lane l's accumulator is
+/// exactly `targets[l]` (mod 2^32). Returns the parameters with those biases.
+pub fn dot_with_targets(
+    rng: &mut ChaCha8Rng,
+    params: &Params,
+    k: usize,
+    targets: &[i32],
+    tag: u64,
+) -> (Params, DotJob) {
+    let lanes = params.lanes.len();
+    let job = random_dot(rng, lanes, k, tag);
+    let mut p = params.clone();
+    for (l, &target) in targets.iter().enumerate().take(lanes) {
+        let mut sum = Accumulator::start(0);
+        for (t, &x) in job.x.iter().enumerate() {
+            sum.add(Accumulator::product(
+                params.x_value(x),
+                job.w[t * lanes + l] as i8 as i32,
+                params.zp_x,
+                params.zp_w,
+            ));
+        }
+        p.lanes[l].bias = target.wrapping_sub(sum.dot.acc);
+    }
+    (p, job)
+}
+
+/// Items for a list of (params, job) pairs, loading parameters only when they change.
+pub fn items(pairs: Vec<(Params, DotJob)>) -> Vec<Item> {
+    let mut out = Vec::with_capacity(pairs.len() * 2);
+    let mut last: Option<Arc<Params>> = None;
+    for (p, j) in pairs {
+        if last.as_deref() != Some(&p) {
+            let a = Arc::new(p);
+            out.push(Item::Params(a.clone()));
+            last = Some(a);
+        }
+        out.push(Item::Dot(j));
+    }
+    out
+}
