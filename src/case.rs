@@ -947,7 +947,12 @@ impl Case {
                             format!("scale {w} must be finite and >= 0"),
                         ));
                     }
-                    let real = s_x * w / s_y;
+                    let real = crate::requant::tflite_real_multiplier(
+                        s_x,
+                        w,
+                        s_y,
+                        op == Op::FullyConnected && s_w.iter().all(|&v| v == s_w[0]),
+                    );
                     if !real.is_finite() {
                         return Err(InputError::new(
                             ctx.case_file,

@@ -135,6 +135,23 @@ pub fn real_multiplier(input_scale: f64, filter_scale: f64, output_scale: f64) -
     input_scale * filter_scale / output_scale
 }
 
+/// The real multiplier TFLite quantizes for a layer: `S_x·S_w/S_y` in f64,
+/// except that the per-tensor FULLY_CONNECTED kernel (GetQuantizedConvolutionMultipler)
+/// forms the product `S_x·S_w` in float32 first (`float32_product`). A case
+/// file marks per-tensor FC weights by one filter scale, or one repeated per channel.
+pub fn tflite_real_multiplier(
+    input_scale: f64,
+    filter_scale: f64,
+    output_scale: f64,
+    float32_product: bool,
+) -> f64 {
+    if float32_product {
+        (input_scale as f32 * filter_scale as f32) as f64 / output_scale
+    } else {
+        input_scale * filter_scale / output_scale
+    }
+}
+
 /// C's `frexp` for finite `x`: `x = q · 2^e` with `|q|` in [0.5, 1); (0, 0) for 0.
 pub fn frexp(x: f64) -> (f64, i32) {
     if x == 0.0 || !x.is_finite() {

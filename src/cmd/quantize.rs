@@ -40,6 +40,10 @@ pub struct Args {
     /// Output type (for the activation bounds)
     #[arg(long, value_enum, default_value = "int8")]
     pub output_dtype: DTypeArg,
+    /// Form S_x·S_w in float32 before dividing by S_y, as TFLite's per-tensor
+    /// FULLY_CONNECTED kernel does (GetQuantizedConvolutionMultipler)
+    #[arg(long)]
+    pub float32_product: bool,
     /// Print one JSON object instead of the table
     #[arg(long)]
     pub json: bool,
@@ -112,11 +116,18 @@ fn check_scale(flag: &str, index: Option<usize>, v: f64) -> Result<(), InputErro
 }
 
 /// The table rows for the given scales.
-pub fn channels(sx: f64, sw: &[f64], sy: f64, single: bool, m0_bits: u32) -> Vec<Channel> {
+pub fn channels(
+    sx: f64,
+    sw: &[f64],
+    sy: f64,
+    single: bool,
+    m0_bits: u32,
+    float32_product: bool,
+) -> Vec<Channel> {
     sw.iter()
         .enumerate()
         .map(|(c, &s)| {
-            let real = sx * s / sy;
+            let real = crate::requant::tflite_real_multiplier(sx, s, sy, float32_product);
             let (m0, e) = quantize_multiplier(real, single);
             let (m0, e) = narrow_multiplier(m0, e, m0_bits);
             let eff = m0 as f64 * 2f64.powi(e - (m0_bits as i32 - 1));
@@ -150,6 +161,7 @@ pub fn run(a: &Args) -> Result<()> {
         a.output_scale,
         single,
         a.m0_bits,
+        a.float32_product,
     );
     let bounds = match a.activation {
         None => None,

@@ -1,0 +1,114 @@
+//! `qmac regress` end to end: suites pass on LANES 1 and 8, results do not
+//! depend on --jobs, JUnit is written, bad arguments exit 2.
+use std::process::Command;
+
+fn qmac(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_qmac"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+/// The table without the timing columns / lines.
+fn counts(out: &str) -> Vec<String> {
+    out.lines()
+        .filter(|l| {
+            ["smoke ", "corners ", "random ", "layers ", "total "]
+                .iter()
+                .any(|p| l.starts_with(p))
+        })
+        .map(|l| l.split_whitespace().take(9).collect::<Vec<_>>().join(" "))
+        .collect()
+}
+
+#[test]
+fn all_suites_pass_on_lanes_1_and_8() {
+    for lanes in ["8", "1"] {
+        let (code, out, err) = qmac(&[
+            "regress",
+            "--suite",
+            "all",
+            "--lanes",
+            lanes,
+            "--random-tests",
+            "8",
+        ]);
+        assert_eq!(code, 0, "LANES={lanes}\n{out}{err}");
+        assert!(out.contains(&format!("LANES={lanes} MULT_W=32")), "{out}");
+        assert!(out.trim_end().ends_with("passed, 0 failed"), "{out}");
+        // The stall-free throughput test passed, i.e. reached 1 beat/cycle.
+        assert!(!out.contains("FAIL"), "{out}");
+    }
+}
+
+#[test]
+fn outcome_is_independent_of_jobs_and_reproducible() {
+    let a = qmac(&[
+        "regress", "--suite", "corners", "--seed", "5", "--jobs", "1",
+    ]);
+    let b = qmac(&[
+        "regress", "--suite", "corners", "--seed", "5", "--jobs", "2",
+    ]);
+    assert_eq!(a.0, 0, "{}{}", a.1, a.2);
+    assert_eq!(counts(&a.1), counts(&b.1));
+    assert!(!counts(&a.1).is_empty());
+    // A different seed gives different stimulus (different beat/cycle counts).
+    let c = qmac(&[
+        "regress",
+        "--suite",
+        "random",
+        "--seed",
+        "6",
+        "--random-tests",
+        "2",
+    ]);
+    let d = qmac(&[
+        "regress",
+        "--suite",
+        "random",
+        "--seed",
+        "5",
+        "--random-tests",
+        "2",
+    ]);
+    assert_ne!(counts(&c.1), counts(&d.1));
+}
+
+#[test]
+fn junit_report_lists_every_test() {
+    let path = std::env::temp_dir().join(format!("qmac-junit-{}.xml", std::process::id()));
+    let (code, out, err) = qmac(&[
+        "regress",
+        "--suite",
+        "smoke",
+        "--junit",
+        path.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let xml = std::fs::read_to_string(&path).unwrap();
+    let _ = std::fs::remove_file(&path);
+    assert!(
+        xml.contains("<testsuite name=\"smoke\" tests=\"3\" failures=\"0\""),
+        "{xml}"
+    );
+    assert_eq!(xml.matches("<testcase ").count(), 3, "{xml}");
+}
+
+#[test]
+fn bad_arguments_exit_2() {
+    let (code, _, err) = qmac(&["regress", "--suite", "nope"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--suite") && err.contains("nope"), "{err}");
+    let (code, _, err) = qmac(&["regress", "--suite", "smoke", "--test", "no_such_test"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("no_such_test"), "{err}");
+    let (code, _, err) = qmac(&["regress", "--lanes", "5"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("LANES=5"), "{err}");
+}

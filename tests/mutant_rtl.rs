@@ -1,0 +1,101 @@
+//! A deliberately broken RTL must make `qmac regress` fail with the full
+//! report. Builds qmac against a mutated copy of rtl/ (QMAC_RTL_DIR) into its
+//! own target directory, runs the corners suite, then the printed replay
+//! command, and writes a waveform with --wave-on-fail.
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn build_mutant(rtl: &Path) -> PathBuf {
+    let target = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/target/mutant"));
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let st = Command::new(cargo)
+        .args(["build", "--release", "--locked", "--bin", "qmac"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("QMAC_RTL_DIR", rtl)
+        .env("QMAC_LANES", "8")
+        .env("CARGO_TARGET_DIR", &target)
+        .status()
+        .unwrap();
+    assert!(st.success(), "building the mutant failed");
+    target.join("release/qmac")
+}
+
+fn run(bin: &Path, args: &[&str]) -> (i32, String) {
+    let out = Command::new(bin).args(args).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[test]
+fn dropped_rounding_term_is_caught_and_replayable() {
+    let dir = std::env::temp_dir().join(format!("qmac-mutant-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for e in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/rtl")).unwrap() {
+        let p = e.unwrap().path();
+        let mut text = std::fs::read_to_string(&p).unwrap();
+        if p.file_name().unwrap() == "qmac_lane.v" {
+            // Mutation: RoundingDivideByPOT loses its round-half-away increment.
+            let before = text.clone();
+            text = text.replace("(rem > thresh)", "1'b0");
+            assert_ne!(before, text, "mutation site not found in qmac_lane.v");
+        }
+        std::fs::write(dir.join(p.file_name().unwrap()), text).unwrap();
+    }
+    let bin = build_mutant(&dir);
+    let (code, out) = run(&bin, &["regress", "--suite", "corners", "--jobs", "2"]);
+    assert_eq!(code, 1, "{out}");
+    for needle in [
+        "FAIL corners/",
+        "lane ",
+        "expected y=",
+        ", got y=",
+        "inputs: K=",
+        "params: rounding=",
+        "; seed ",
+        "replay: qmac regress",
+    ] {
+        assert!(out.contains(needle), "report lacks `{needle}`:\n{out}");
+    }
+    assert!(
+        out.contains(" failed") && !out.contains(" 0 failed"),
+        "{out}"
+    );
+
+    // The printed replay command reproduces the failure.
+    let line = out
+        .lines()
+        .find(|l| l.contains("replay: qmac regress"))
+        .unwrap();
+    let replay = line.split("replay: qmac ").nth(1).unwrap();
+    let args: Vec<String> = replay
+        .split_whitespace()
+        .map(|a| a.trim_matches('\'').to_string())
+        .collect();
+    let args: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+    let (code2, out2) = run(&bin, &args);
+    assert_eq!(code2, 1, "replay `{replay}` did not fail:\n{out2}");
+    assert!(out2.contains("1 failed"), "{out2}");
+
+    // --wave-on-fail writes an FST waveform of the failing test.
+    let waves = dir.join("waves");
+    let mut wargs = args.clone();
+    wargs.extend(["--wave-on-fail", waves.to_str().unwrap()]);
+    let (code3, out3) = run(&bin, &wargs);
+    assert_eq!(code3, 1, "{out3}");
+    let fst: Vec<_> = std::fs::read_dir(&waves)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(fst.len(), 1, "{out3}");
+    assert!(
+        std::fs::metadata(&fst[0]).unwrap().len() > 1000,
+        "waveform too small"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
