@@ -187,6 +187,30 @@ pub fn accumulate(case: &Case) -> (Array4<i32>, Array4<bool>) {
     )
 }
 
+/// The accumulators in the folded form many accelerators use (raw int8
+/// products): for each output position the folded bias
+/// `bias − zp_x·Σw + zp_x·zp_w·K` over the taps present at that position (a
+/// border position has fewer taps, hence its own folded bias), then
+/// `+ Σ x·w − zp_w·Σx`. Identical to [`accumulate`] mod 2^32.
+pub fn accumulate_folded(case: &Case) -> Array4<i32> {
+    let shape = case.output_shape;
+    let mut acc = vec![0i32; shape.iter().product()];
+    let (zp_x, zp_w) = (case.input_zero_point, case.filter_zero_point);
+    dot_products(case, usize::MAX, |dp| {
+        for (lane, c) in dp.channels.clone().enumerate() {
+            let off = lane * dp.filter_step;
+            let weights = dp.taps.iter().map(|t| case.filter[t.filter + off]);
+            let fb = crate::mac::folded_bias(case.bias_of(c), weights, zp_x, zp_w);
+            let taps = dp
+                .taps
+                .iter()
+                .map(|t| (case.input[t.input], case.filter[t.filter + off]));
+            acc[dp.output_base + lane] = crate::mac::dot_folded(fb, taps, zp_w);
+        }
+    });
+    Array4::from_shape_vec(shape, acc).expect("output shape")
+}
+
 /// Integer requantization of every accumulator (channel = last axis).
 pub fn requantize(
     case: &Case,
@@ -233,6 +257,27 @@ pub fn integer_rounding(rounding: Rounding) -> IntRounding {
         Rounding::Single => IntRounding::Single,
         _ => IntRounding::Double,
     }
+}
+
+/// The rounding a datapath with a `mult_bits`-wide multiplier applies to a
+/// case: the case's integer mode at 32 bits; single rounding for narrow
+/// multipliers, the DSP-friendly design point of ARITHMETIC.md §4.
+pub fn datapath_rounding(rounding: Rounding, mult_bits: u32) -> IntRounding {
+    if mult_bits < 32 {
+        IntRounding::Single
+    } else {
+        integer_rounding(rounding)
+    }
+}
+
+/// The outputs of the integer datapath with a `mult_bits`-wide multiplier.
+pub fn requantize_datapath(case: &Case, acc: &Array4<i32>, mult_bits: u32) -> Array4<i32> {
+    requantize(
+        case,
+        acc,
+        datapath_rounding(case.rounding, mult_bits),
+        mult_bits,
+    )
 }
 
 /// Run the golden model in the case's own rounding mode.

@@ -20,7 +20,7 @@ use anyhow::{bail, Result};
 use crate::case::{Case, DType, Op};
 use crate::cosim::{self, DotJob, Item, LaneParams, Params, RunOptions, RunStats};
 use crate::dut::Dut;
-use crate::layer::{integer_rounding, window};
+use crate::layer::{datapath_rounding, window};
 use crate::requant::narrow_multiplier;
 
 /// A channel group: the channels on lanes 0.. and the filter stride between them.
@@ -83,7 +83,7 @@ fn group_params(case: &Case, g: &Group, lanes: usize, mult_bits: u32) -> Params 
         })
         .collect();
     Params {
-        rounding: integer_rounding(case.rounding),
+        rounding: datapath_rounding(case.rounding, mult_bits),
         input_dtype: case.input_dtype,
         zp_x: case.input_zero_point,
         zp_w: case.filter_zero_point,

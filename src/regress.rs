@@ -509,12 +509,8 @@ fn run_one(t: &Test, cfg: &RunConfig, dut: &mut Dut) -> Result<Outcome> {
         Body::Layer(case) => {
             let r = crate::lower::run_layer(case, dut, &opt)?;
             let golden = crate::layer::run(case)?;
-            let int_out = crate::layer::requantize(
-                case,
-                &golden.acc,
-                crate::layer::integer_rounding(case.rounding),
-                crate::dut::built_mult_w(),
-            );
+            let int_out =
+                crate::layer::requantize_datapath(case, &golden.acc, crate::dut::built_mult_w());
             let bad = r
                 .output
                 .iter()

@@ -11,19 +11,24 @@ use crate::requant::{activation_bounds, narrow_multiplier, quantize_multiplier, 
 #[command(
     long_about = "Prints, for every output channel, the fixed-point multiplier M0 and the shift e that \
 TFLite's QuantizeMultiplier derives from M = S_in*S_filter/S_out (frexp, round half away from zero, \
-the 2^31 carry, the flush below 2^-31 and, for single rounding, the clamp of e > 30), the seed tool's \
+the 2^31 carry, the flush to zero when the frexp exponent is below -31 (M < 2^-32) and, for single rounding, the clamp of e > 30), the seed tool's \
 n = -e, the multiplier the hardware then really applies (M0*2^(e-(W-1))) and its relative error vs M. \
 With --m0-bits W < 32 the Q31 multiplier is narrowed to W bits (ARITHMETIC.md section 4)."
 )]
 pub struct Args {
     /// Input (activation) scale S_x
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub input_scale: f64,
     /// Filter scale(s) S_w: one for per-tensor, comma-separated for per-channel
-    #[arg(long, value_delimiter = ',', required = true)]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        required = true,
+        allow_negative_numbers = true
+    )]
     pub filter_scale: Vec<f64>,
     /// Output scale S_y
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub output_scale: f64,
     /// Rounding scheme the multiplier is for (single clamps e > 30)
     #[arg(long, value_enum, default_value = "double")]
