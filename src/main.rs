@@ -25,6 +25,8 @@ enum Command {
     Layer(qmac::cmd::layer::Args),
     /// Run a regression suite on the Verilated RTL, every output checked against the golden model
     Regress(qmac::cmd::regress::Args),
+    /// Write (or --check) an FPGA test-vector bundle: $readmemh files + manifest for sim/replay_tb.sv
+    Vectors(qmac::cmd::vectors::Args),
 }
 
 fn main() -> ExitCode {
@@ -46,6 +48,7 @@ fn main() -> ExitCode {
         Command::Quantize(a) => qmac::cmd::quantize::run(&a),
         Command::Layer(a) => qmac::cmd::layer::run(&a),
         Command::Regress(a) => qmac::cmd::regress::run(&a),
+        Command::Vectors(a) => qmac::cmd::vectors::run(&a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

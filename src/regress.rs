@@ -26,7 +26,7 @@ use crate::cosim::{self, Backpressure, Item, Params, RunOptions, RunStats};
 use crate::dut::Dut;
 use crate::requant::IntRounding;
 use crate::stimulus::{
-    dot_with_targets, items, m0_normal, random_dot, random_params, rng_for, seed_for,
+    dot_with_targets, items, m0_normal, random_dot, random_params, random_stream, rng_for, seed_for,
 };
 
 /// The real layer cases compiled into the binary (tests/fixtures/tflite).
@@ -447,28 +447,19 @@ fn random(lanes: usize, mult_bits: u32, seed: u64, count: usize) -> Vec<Test> {
         .map(|t| {
             let name = format!("random_{t:03}");
             let mut rng = rng_for(seed, &name);
-            let mut pairs = Vec::new();
-            let mut p = random_params(&mut rng, lanes, mult_bits);
-            for i in 0..4000u64 {
-                if rng.random_bool(0.03) {
-                    p = random_params(&mut rng, lanes, mult_bits); // reload mid-stream
-                }
-                let k = match rng.random_range(0..20) {
-                    0 => rng.random_range(100..400),
-                    1..=4 => 1,
-                    _ => rng.random_range(2..40),
-                };
-                pairs.push((p.clone(), random_dot(&mut rng, lanes, k, i)));
-            }
+            let items = random_stream(&mut rng, lanes, mult_bits, RANDOM_DOTS);
             let bp = if t % 4 == 0 {
                 Backpressure::NONE
             } else {
                 Backpressure::RANDOM
             };
-            stim("random", name, items(pairs), bp)
+            stim("random", name, items, bp)
         })
         .collect()
 }
+
+/// Dot products per test of the random suite.
+pub const RANDOM_DOTS: usize = 4000;
 
 fn layers() -> Result<Vec<Test>> {
     let mut v = Vec::new();

@@ -177,3 +177,28 @@ pub fn items(pairs: Vec<(Params, DotJob)>) -> Vec<Item> {
     }
     out
 }
+
+/// A constrained-random stream of `count` dot products: random parameter
+/// sets (reloaded mid-stream, ~3% of dot products), K mostly 1..40 with long
+/// reductions now and then.
+pub fn random_stream(
+    rng: &mut ChaCha8Rng,
+    lanes: usize,
+    mult_bits: u32,
+    count: usize,
+) -> Vec<Item> {
+    let mut pairs = Vec::with_capacity(count);
+    let mut p = random_params(rng, lanes, mult_bits);
+    for i in 0..count as u64 {
+        if rng.random_bool(0.03) {
+            p = random_params(rng, lanes, mult_bits);
+        }
+        let k = match rng.random_range(0..20) {
+            0 => rng.random_range(100..400),
+            1..=4 => 1,
+            _ => rng.random_range(2..40),
+        };
+        pairs.push((p.clone(), random_dot(rng, lanes, k, i)));
+    }
+    items(pairs)
+}

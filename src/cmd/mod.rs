@@ -2,3 +2,4 @@
 pub mod layer;
 pub mod quantize;
 pub mod regress;
+pub mod vectors;

@@ -1,0 +1,289 @@
+//! FPGA vector bundles: canonical bundles regenerate byte-identically,
+//! bundles from the corners suite and a real layer replay PASS in Icarus and
+//! Verilator, and a flipped or truncated word makes the replay and --check fail.
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use proptest::prelude::*;
+use qmac::hex;
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+fn qmac(args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_qmac"))
+        .args(args)
+        .current_dir(ROOT)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+fn replay(dir: &Path, sim: &str, extra: &[&str]) -> (i32, String) {
+    let out = Command::new(format!("{ROOT}/scripts/replay"))
+        .arg(dir)
+        .args(["--sim", sim])
+        .args(extra)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("qmac-vectors-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+/// Bundle text with the git revision (and the manifest checksum that covers it) blanked.
+fn canonical(dir: &Path, file: &str) -> String {
+    let t = std::fs::read_to_string(dir.join(file)).unwrap();
+    t.lines()
+        .filter(|l| !l.starts_with("git_revision = ") && !l.ends_with("  manifest.toml"))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+#[test]
+fn committed_bundles_regenerate_byte_identically() {
+    let sets: [(&str, Vec<&str>); 2] = [
+        ("smoke", vec!["--suite", "smoke"]),
+        (
+            "mbnet_b_op0_depthwise_conv2d",
+            vec![
+                "--case",
+                "tests/fixtures/tflite/mbnet_b_op0_depthwise_conv2d.json",
+            ],
+        ),
+    ];
+    for (name, src) in sets {
+        let out = tmp(name);
+        let mut args = vec!["vectors", "--out", out.to_str().unwrap()];
+        args.extend(src);
+        let (code, log) = qmac(&args);
+        assert_eq!(code, 0, "{log}");
+        let committed = Path::new(ROOT).join("vectors").join(name);
+        for f in ["program.hex", "cfg.hex", "beats.hex", "expected.hex"] {
+            let a = std::fs::read(committed.join(f)).unwrap();
+            let b = std::fs::read(out.join(f)).unwrap();
+            assert!(
+                a == b,
+                "vectors/{name}/{f} differs from a fresh `qmac vectors` run"
+            );
+        }
+        for f in ["manifest.toml", "SHA256SUMS"] {
+            assert_eq!(
+                canonical(&committed, f),
+                canonical(&out, f),
+                "vectors/{name}/{f}"
+            );
+        }
+        let (code, log) = qmac(&["vectors", "--check", committed.to_str().unwrap()]);
+        assert_eq!(code, 0, "{log}");
+        let _ = std::fs::remove_dir_all(&out);
+    }
+}
+
+#[test]
+fn corners_and_a_real_layer_replay_in_icarus_and_verilator() {
+    let corners = tmp("corners");
+    let (code, log) = qmac(&[
+        "vectors",
+        "--out",
+        corners.to_str().unwrap(),
+        "--suite",
+        "corners",
+    ]);
+    assert_eq!(code, 0, "{log}");
+    let layer = tmp("layer");
+    let (code, log) = qmac(&[
+        "vectors",
+        "--out",
+        layer.to_str().unwrap(),
+        "--case",
+        "tests/fixtures/tflite/odd_c_op0_conv2d.json",
+        "--lanes",
+        "1",
+    ]);
+    assert_eq!(code, 0, "{log}");
+    for (dir, sim, bp) in [
+        (&corners, "icarus", "0"),
+        (&corners, "verilator", "25"),
+        (&layer, "icarus", "30"),
+        (&layer, "verilator", "0"),
+    ] {
+        let (code, out) = replay(dir, sim, &["--bp", bp]);
+        assert_eq!(code, 0, "{} on {sim}:\n{out}", dir.display());
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with("PASS ") && l.contains(" beats")),
+            "{out}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&corners);
+    let _ = std::fs::remove_dir_all(&layer);
+}
+
+#[test]
+fn a_flipped_expected_word_or_truncated_file_fails() {
+    let dir = tmp("flip");
+    let (code, log) = qmac(&[
+        "vectors",
+        "--out",
+        dir.to_str().unwrap(),
+        "--fuzz-seed",
+        "9",
+        "--count",
+        "300",
+    ]);
+    assert_eq!(code, 0, "{log}");
+    let (code, out) = replay(&dir, "icarus", &[]);
+    assert_eq!(code, 0, "{out}");
+
+    // Flip one bit of lane 0's y in expected word 7.
+    let p = dir.join("expected.hex");
+    let text = std::fs::read_to_string(&p).unwrap();
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    let i = lines.iter().position(|l| !l.starts_with("//")).unwrap() + 7;
+    let last = lines[i].pop().unwrap();
+    lines[i].push(if last == '0' { '1' } else { '0' });
+    std::fs::write(&p, lines.join("\n") + "\n").unwrap();
+    let (code, out) = replay(&dir, "icarus", &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("MISMATCH beat 7 lane 0: expected y="), "{out}");
+    assert!(out.contains("FAIL"), "{out}");
+    let (code, out) = qmac(&["vectors", "--check", dir.to_str().unwrap()]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("expected.hex: sha256"), "{out}");
+
+    // Truncate beats.hex mid-line.
+    let (code, _) = qmac(&[
+        "vectors",
+        "--out",
+        dir.to_str().unwrap(),
+        "--fuzz-seed",
+        "9",
+        "--count",
+        "300",
+        "--force",
+    ]);
+    assert_eq!(code, 0);
+    let b = dir.join("beats.hex");
+    let bytes = std::fs::read(&b).unwrap();
+    std::fs::write(&b, &bytes[..bytes.len() / 2]).unwrap();
+    let (code, out) = qmac(&["vectors", "--check", dir.to_str().unwrap()]);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("beats.hex: line ") && out.contains("not terminated by LF"),
+        "{out}"
+    );
+    let (code, out) = replay(&dir, "icarus", &[]);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("beats.hex:") && out.contains("manifest says depth"),
+        "{out}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn output_directory_is_never_overwritten_without_force() {
+    let dir = tmp("force");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("mine.txt"), "user data").unwrap();
+    let (code, out) = qmac(&[
+        "vectors",
+        "--out",
+        dir.to_str().unwrap(),
+        "--suite",
+        "smoke",
+    ]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("refusing to overwrite"), "{out}");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("mine.txt")).unwrap(),
+        "user data"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn check_rejects_a_bad_manifest() {
+    let dir = tmp("manifest");
+    let (code, _) = qmac(&[
+        "vectors",
+        "--out",
+        dir.to_str().unwrap(),
+        "--fuzz-seed",
+        "1",
+        "--count",
+        "20",
+        "--lanes",
+        "2",
+    ]);
+    assert_eq!(code, 0);
+    let m = dir.join("manifest.toml");
+    let t = std::fs::read_to_string(&m)
+        .unwrap()
+        .replace("lanes = 2", "lanes = 3");
+    std::fs::write(&m, t).unwrap();
+    let (code, out) = qmac(&["vectors", "--check", dir.to_str().unwrap()]);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("manifest.toml") && out.contains("LANES=3"),
+        "{out}"
+    );
+    std::fs::write(&m, "[generator\n").unwrap();
+    let (code, out) = qmac(&["vectors", "--check", dir.to_str().unwrap()]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("manifest.toml: line 1"), "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(4000))]
+    #[test]
+    fn hex_words_round_trip_every_width(bits in 1u32..=64, v in any::<i64>()) {
+        let s = hex::format_word(v, bits);
+        prop_assert_eq!(s.len(), bits.div_ceil(4) as usize);
+        prop_assert!(s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+        let raw = hex::parse_word(&s, bits).unwrap();
+        let mask = if bits == 64 { u64::MAX } else { (1u64 << bits) - 1 };
+        prop_assert_eq!(raw, v as u64 & mask);
+        // A value that fits the width (signed) comes back exactly, negatives included.
+        let fits = bits == 64 || (v >= -(1i64 << (bits - 1)) && v < (1i64 << (bits - 1)));
+        if fits {
+            prop_assert_eq!(hex::sign_extend(raw, bits), v);
+        }
+        // The same bits through the wide-word path.
+        let w = hex::Word::new().push(v, bits).to_hex();
+        prop_assert_eq!(&w, &s);
+        let parsed = hex::parse_wide(&w, bits).unwrap();
+        prop_assert_eq!(hex::field(&parsed, 0, bits as usize), raw);
+    }
+
+    #[test]
+    fn hex_rejects_wrong_digit_counts_and_high_bits(bits in 1u32..=63) {
+        let s = hex::format_word(-1, bits);
+        let longer = format!("0{}", s);
+        prop_assert!(hex::parse_word(&longer, bits).is_err());
+        if bits % 4 != 0 {
+            let mut t = s.clone();
+            t.replace_range(0..1, "f");
+            prop_assert!(hex::parse_word(&t, bits).is_err());
+        }
+    }
+}
