@@ -116,9 +116,22 @@ fn main() {
     let mut inc_file = String::new();
     let mut models = String::from("#define QMAC_MODELS");
     let mut units = Vec::new();
-    for &l in &lanes {
-        let prefix = format!("Vqmac_l{l}");
-        let mdir = out.join(format!("vl_l{l}"));
+    // One traced model per LANES value, plus one without tracing compiled in
+    // (LANES of the first entry) so `qmac bench` can measure what tracing
+    // costs when it is off.
+    let variants: Vec<(u32, bool)> = lanes
+        .iter()
+        .map(|&l| (l, true))
+        .chain(std::iter::once((lanes[0], false)))
+        .collect();
+    let mut models_nt = String::from("#define QMAC_MODELS_NT");
+    for &(l, traced) in &variants {
+        let prefix = if traced {
+            format!("Vqmac_l{l}")
+        } else {
+            format!("Vqmac_l{l}_nt")
+        };
+        let mdir = out.join(prefix.to_lowercase());
         let _ = fs::remove_dir_all(&mdir);
         let status = Command::new(&verilator)
             .args([
@@ -164,9 +177,14 @@ fn main() {
             mdir.join(format!("{prefix}.h")).display()
         )
         .unwrap();
-        write!(models, " QMAC_MODEL({l}, {prefix})").unwrap();
+        if traced {
+            write!(models, " QMAC_MODEL({l}, {prefix})").unwrap();
+        } else {
+            write!(models_nt, " QMAC_MODEL({l}, {prefix})").unwrap();
+        }
     }
     writeln!(inc_file, "{models}").unwrap();
+    writeln!(inc_file, "{models_nt}").unwrap();
     writeln!(inc_file, "#define QMAC_MULT_W {mult_w}").unwrap();
     let gen_inc = out.join("gen_include");
     fs::create_dir_all(&gen_inc).unwrap();

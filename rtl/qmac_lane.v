@@ -6,7 +6,7 @@
 //
 //   S1  acc  <= (first ? bias : acc) + (x - zp_x)*(w - zp_w)   32-bit wrap, sticky ovf
 //   R1  op   <= double ? wrap32(acc << max(e,0)) : acc
-//   R2  prod <= op * m0                                        (32 + MULT_W bits)
+//   R2  prod <= op * m0                                        (exact, in 64 bits)
 //   R3  double: t = sat ? INT32_MAX : (prod + 2^(W-2)) >>> (W-1)
 //       single: n = (W-1) - e; n > 0 ? (prod + 2^(n-1)) >>> n : prod << -n
 //   R4  double: (t >>> rs) + round-half-away bit, rs = max(-e, 0); single: pass
@@ -36,8 +36,6 @@ module qmac_lane #(
     output reg  signed [31:0]       acc_out,
     output reg                      ovf_out
 );
-    localparam integer PW = 32 + MULT_W;   // product width
-    localparam integer RW = 64;            // width of the scaled value r
 
     // ---------------- S1: multiply-accumulate ----------------
     wire signed [9:0]  dx = {x_ext[8], x_ext} - {zp_x[8], zp_x};
@@ -71,7 +69,8 @@ module qmac_lane #(
     end
 
     // ---------------- R2: the multiplier ----------------
-    reg signed [PW-1:0] r2_prod;
+    // The exact product, sign-extended to 64 bits (|op*m0| <= 2^62 for MULT_W <= 32).
+    reg signed [63:0]   r2_prod;
     reg                 r2_sat;
     reg signed [31:0]   r2_acc;
     reg                 r2_ovf;
@@ -85,12 +84,14 @@ module qmac_lane #(
     end
 
     // ---------------- R3: first (or only) rounding ----------------
+    // All of R3..R5 is 64 bits wide: |r2_prod| <= 2^62, so adding a rounding
+    // constant of at most 2^61 (n <= 62, i.e. e >= -31) cannot overflow.
     // Double: SaturatingRoundingDoublingHighMul, ties towards +inf.
-    wire signed [PW:0]   dbl_sum = {r2_prod[PW-1], r2_prod} + ({{PW{1'b0}}, 1'b1} <<< (MULT_W - 2));
+    wire signed [63:0]   dbl_sum = r2_prod + (64'sd1 <<< (MULT_W - 2));
     // Waiver: the high bits of the shifted product are sign copies (|t| < 2^31
     // except the saturated pair, which r2_sat replaces), so they are dropped.
     /* verilator lint_off UNUSEDSIGNAL */
-    wire signed [PW:0]   dbl_shr = dbl_sum >>> (MULT_W - 1);
+    wire signed [63:0]   dbl_shr = dbl_sum >>> (MULT_W - 1);
     /* verilator lint_on UNUSEDSIGNAL */
     wire signed [31:0]   dbl_t   = r2_sat ? 32'sh7fff_ffff : dbl_shr[31:0];
     // Single: one rounding shift by n = (W-1) - e, or an exact left shift when n <= 0.
@@ -98,24 +99,19 @@ module qmac_lane #(
     /* verilator lint_off UNUSEDSIGNAL */
     wire signed [31:0]   n32     = (MULT_W - 1) - {{26{shift[5]}}, shift};
     /* verilator lint_on UNUSEDSIGNAL */
-    wire signed [7:0]    n       = n32[7:0];   // |n| <= 63 for every 6-bit e
-    wire signed [RW:0]   prod_x  = {{(RW + 1 - PW){r2_prod[PW-1]}}, r2_prod};
+    wire signed [7:0]    n       = n32[7:0];
     wire        [6:0]    n_pos   = n[6:0];
     wire        [6:0]    n_neg   = -n[6:0];
-    wire signed [RW:0]   sgl_rnd = prod_x + ({{RW{1'b0}}, 1'b1} <<< (n_pos - 7'd1));
-    // Waiver: the results fit in RW bits (|r| <= 2^62 for every legal e), so
-    // bit RW, kept only to make the rounding add exact, is a sign copy.
-    /* verilator lint_off UNUSEDSIGNAL */
-    wire signed [RW:0]   sgl_shr = sgl_rnd >>> n_pos;
-    wire signed [RW:0]   sgl_shl = prod_x <<< n_neg;
-    /* verilator lint_on UNUSEDSIGNAL */
-    wire signed [RW-1:0] sgl_r   = (n > 8'sd0) ? sgl_shr[RW-1:0] : sgl_shl[RW-1:0];
-    reg  signed [RW-1:0] r3_v;
+    wire signed [63:0]   sgl_rnd = r2_prod + (64'sd1 <<< (n_pos - 7'd1));
+    wire signed [63:0]   sgl_shr = sgl_rnd >>> n_pos;
+    wire signed [63:0]   sgl_shl = r2_prod <<< n_neg;
+    wire signed [63:0]   sgl_r   = (n > 8'sd0) ? sgl_shr : sgl_shl;
+    reg  signed [63:0]   r3_v;
     reg signed [31:0]    r3_acc;
     reg                  r3_ovf;
     always @(posedge clk) begin
         if (adv) begin
-            r3_v   <= rnd_single ? sgl_r : {{(RW - 32){dbl_t[31]}}, dbl_t};
+            r3_v   <= rnd_single ? sgl_r : {{32{dbl_t[31]}}, dbl_t};
             r3_acc <= r2_acc;
             r3_ovf <= r2_ovf;
         end
@@ -129,25 +125,25 @@ module qmac_lane #(
     wire        [32:0] thresh = (mask >> 1) + {32'd0, t[31]};
     wire signed [32:0] q      = $signed({t[31], t}) >>> rs;   // arithmetic: the operand must be signed
     wire signed [32:0] rdiv   = q + {32'd0, (rem > thresh)};
-    reg  signed [RW-1:0] r4_v;
-    reg  signed [31:0]   r4_acc;
-    reg                  r4_ovf;
+    reg  signed [63:0] r4_v;
+    reg  signed [31:0] r4_acc;
+    reg                r4_ovf;
     always @(posedge clk) begin
         if (adv) begin
-            r4_v   <= rnd_single ? r3_v : {{(RW - 33){rdiv[32]}}, rdiv};
+            r4_v   <= rnd_single ? r3_v : {{31{rdiv[32]}}, rdiv};
             r4_acc <= r3_acc;
             r4_ovf <= r3_ovf;
         end
     end
 
     // ---------------- R5: zero point and clamp ----------------
-    wire signed [RW:0] v    = {r4_v[RW-1], r4_v} + {{(RW - 9){zp_out[9]}}, zp_out};
-    wire signed [RW:0] vmin = {{(RW - 9){act_min[9]}}, act_min};
-    wire signed [RW:0] vmax = {{(RW - 9){act_max[9]}}, act_max};
+    wire signed [63:0] v    = r4_v + {{54{zp_out[9]}}, zp_out};
+    wire signed [63:0] vmin = {{54{act_min[9]}}, act_min};
+    wire signed [63:0] vmax = {{54{act_max[9]}}, act_max};
     // Waiver: vcl lies in [act_min, act_max], a 10-bit range; the output is
     // its low 8 bits (int8 or uint8 by the configured bounds).
     /* verilator lint_off UNUSEDSIGNAL */
-    wire signed [RW:0] vcl  = (v < vmin) ? vmin : ((v > vmax) ? vmax : v);
+    wire signed [63:0] vcl  = (v < vmin) ? vmin : ((v > vmax) ? vmax : v);
     /* verilator lint_on UNUSEDSIGNAL */
     always @(posedge clk) begin
         if (adv) begin

@@ -2,7 +2,11 @@
 // per LANES value, each with its own --prefix) to the Sim interface. The
 // list of built models comes from build.rs as qmac_models.inc.
 #include "qmac_sim.h"
+#include "qmac/src/dut.rs.h"
 
+#include <ctime>
+#include <cstring>
+#include <vector>
 #include <stdexcept>
 #include <string>
 
@@ -49,7 +53,35 @@ inline void get_bits(const T& port, uint8_t* b, size_t n) {
     for (size_t i = 0; i < n; ++i) b[i] = uint8_t((v >> i) & 1);
 }
 
-template <typename Model>
+// The C++ copy of the requantization formula used by the baseline driver
+// (TFLite MultiplyByQuantizedMultiplier, W = 32).
+inline int64_t ref_requant(int32_t acc, int32_t m0, int32_t e, bool single, int32_t zp, int32_t lo,
+                           int32_t hi) {
+    int64_t r;
+    if (single) {
+        const int n = 31 - e;
+        r = (int64_t(acc) * m0 + (int64_t(1) << (n - 1))) >> n;
+    } else {
+        const int left = e > 0 ? e : 0, right = e > 0 ? 0 : -e;
+        const int32_t a = int32_t(uint32_t(acc) << left);
+        int32_t t;
+        if (a == INT32_MIN && m0 == INT32_MIN) {
+            t = INT32_MAX;
+        } else {
+            const int64_t ab = int64_t(a) * m0;
+            const int64_t nudge = ab >= 0 ? (1 << 30) : (1 - (1 << 30));
+            t = int32_t((ab + nudge) / (int64_t(1) << 31));
+        }
+        const int64_t mask = (int64_t(1) << right) - 1;
+        const int64_t rem = t & mask;
+        const int64_t thr = (mask >> 1) + (t < 0 ? 1 : 0);
+        r = (int64_t(t) >> right) + (rem > thr ? 1 : 0);
+    }
+    r += zp;
+    return r < lo ? lo : (r > hi ? hi : r);
+}
+
+template <typename Model, bool Traced>
 class SimImpl final : public Sim {
 public:
     SimImpl(uint32_t lanes, uint64_t seed, bool trace) : lanes_(lanes) {
@@ -74,7 +106,18 @@ public:
     uint32_t cycle(uint32_t ctrl, uint8_t x, rust::Slice<const uint8_t> w, uint16_t cfg_addr,
                    uint32_t cfg_data, rust::Slice<uint8_t> y, rust::Slice<int32_t> acc,
                    rust::Slice<uint8_t> ovf) override {
+        return step(ctrl, x, w.data(), cfg_addr, cfg_data, y.data(), acc.data(), ovf.data());
+    }
+
+    // One clock cycle (see Sim::cycle).
+    inline uint32_t step(uint32_t ctrl, uint8_t x, const uint8_t* w, uint16_t cfg_addr,
+                         uint32_t cfg_data, uint8_t* y, int32_t* acc, uint8_t* ovf) {
         Model& t = *top_;
+        if (ctrl & CTRL_RESET) {
+            held_ = was_stalled_ = false;
+            stalls_ = in_flight_ = tail_ = 0;
+            long_stall_ = 0;
+        }
         t.rst_n = (ctrl & CTRL_RESET) ? 0 : 1;
         t.in_valid = (ctrl & CTRL_IN_VALID) ? 1 : 0;
         t.in_first = (ctrl & CTRL_IN_FIRST) ? 1 : 0;
@@ -82,11 +125,13 @@ public:
         t.out_ready = (ctrl & CTRL_OUT_READY) ? 1 : 0;
         t.cfg_valid = (ctrl & CTRL_CFG_VALID) ? 1 : 0;
         t.in_x = x;
-        put_bytes(t.in_w, w.data(), lanes_);
+        put_bytes(t.in_w, w, lanes_);
         t.cfg_addr = cfg_addr;
         t.cfg_data = cfg_data;
         t.eval();  // clk low: combinational outputs settle
-        if (tfp_) tfp_->dump(ctx_->time());
+        if constexpr (Traced) {
+            if (tfp_) tfp_->dump(ctx_->time());
+        }
         ctx_->timeInc(5);
         uint32_t st = 0;
         if (t.in_ready) st |= ST_IN_READY;
@@ -96,28 +141,243 @@ public:
         if (t.out_valid) {
             st |= ST_OUT_VALID;
             if (t.out_ready) st |= ST_OUT_FIRE;
-            get_bytes(t.out_y, y.data(), lanes_);
-            get_words(t.out_acc, acc.data(), lanes_);
-            get_bits(t.out_ovf, ovf.data(), lanes_);
+            get_bytes(t.out_y, y, lanes_);
+            get_words(t.out_acc, acc, lanes_);
+            get_bits(t.out_ovf, ovf, lanes_);
         }
         t.clk = 1;
         t.eval();  // rising edge
-        if (tfp_) tfp_->dump(ctx_->time());
+        if constexpr (Traced) {
+            if (tfp_) tfp_->dump(ctx_->time());
+        }
         ctx_->timeInc(5);
         t.clk = 0;
         ++cycles_;
         return st;
     }
 
+    BatchResult run_batch(const BatchConfig& cfg, rust::Slice<const uint64_t> ops,
+                          rust::Slice<const uint8_t> weights, rust::Slice<uint8_t> out_y,
+                          rust::Slice<int32_t> out_acc, rust::Slice<uint8_t> out_ovf,
+                          rust::Slice<uint64_t> out_cycle, rust::Slice<uint64_t> out_stalls,
+                          rust::Slice<uint64_t> last_cycle,
+                          rust::Slice<uint64_t> last_stalls) override {
+        BatchResult r{};
+        if (cfg.seed != seeded_) {
+            seeded_ = cfg.seed;
+            rng_ = cfg.seed * 0x9E3779B97F4A7C15ull + 0x632BE59BD9B4E019ull;
+            if (rng_ == 0) rng_ = 1;
+        }
+        const size_t L = lanes_;
+        // Raw pointers: rust::Slice accessors are out-of-line calls.
+        const uint64_t* opv = ops.data();
+        const size_t n_ops = ops.size();
+        const uint8_t* wv = weights.data();
+        uint8_t* oy = out_y.data();
+        int32_t* oacc = out_acc.data();
+        uint8_t* oovf = out_ovf.data();
+        uint64_t* ocyc = out_cycle.data();
+        uint64_t* ostl = out_stalls.data();
+        uint64_t* lcyc = last_cycle.data();
+        uint64_t* lstl = last_stalls.data();
+        const size_t max_out = out_cycle.size();
+        const size_t max_last = last_cycle.size();
+        size_t op = 0, wi = 0;
+        uint64_t idle = 0;
+        uint8_t y[64], ovf[64], py[64], povf[64];
+        int32_t acc[64], pacc[64];
+        while (true) {
+            const bool have_op = op < n_ops;
+            if (!have_op && !cfg.drain) break;
+            if (r.outputs == max_out || r.dots == max_last) break;
+            if (!have_op && cfg.drain && in_flight_ == 0) {
+                if (tail_ >= cfg.tail_cycles) break;
+                ++tail_;
+            }
+            // Backpressure draws (xorshift64*), thresholds are probabilities * 2^32.
+            if (long_stall_ == 0 && cfg.long_stall != 0 && draw() < cfg.long_stall)
+                long_stall_ = 20 + uint32_t(draw() % 180);
+            const bool stalling = long_stall_ > 0;
+            if (stalling) --long_stall_;
+            const bool out_ready = !(stalling || (cfg.out_stall != 0 && draw() < cfg.out_stall));
+            uint32_t ctrl = out_ready ? CTRL_OUT_READY : 0;
+            uint8_t x = 0;
+            uint16_t addr = 0;
+            uint32_t data = 0;
+            const uint8_t* w = zeros_;
+            bool is_cfg = false, is_last = false;
+            if (have_op) {
+                const uint64_t o = opv[op];
+                if (o >> 63) {
+                    is_cfg = true;
+                    ctrl |= CTRL_CFG_VALID;
+                    addr = uint16_t(o >> 32);
+                    data = uint32_t(o);
+                } else {
+                    const bool present = held_ || !(stalling || (cfg.in_gap != 0 && draw() < cfg.in_gap));
+                    if (present) {
+                        held_ = true;
+                        ctrl |= CTRL_IN_VALID;
+                        if (o & (1u << 9)) ctrl |= CTRL_IN_FIRST;
+                        if (o & (1u << 8)) { ctrl |= CTRL_IN_LAST; is_last = true; }
+                        x = uint8_t(o);
+                        w = wv + wi;
+                    }
+                }
+            }
+            const uint64_t cyc = cycles_;
+            const uint32_t st = step(ctrl, x, w, addr, data, y, acc, ovf);
+            if (st & ST_OUT_VALID) {
+                if (was_stalled_ && (std::memcmp(y, py, L) || std::memcmp(acc, pacc, 4 * L) ||
+                                     std::memcmp(ovf, povf, L)) && r.violation == 0) {
+                    r.violation = 1;  // data changed while stalled
+                    r.violation_cycle = cyc;
+                }
+                if (!was_stalled_) {
+                    // first cycle this output is presented
+                    cur_valid_cycle_ = cyc;
+                    cur_valid_stalls_ = stalls_;
+                }
+                if (st & ST_OUT_FIRE) {
+                    const size_t k = r.outputs++;
+                    std::memcpy(oy + k * L, y, L);
+                    std::memcpy(oacc + k * L, acc, 4 * L);
+                    std::memcpy(oovf + k * L, ovf, L);
+                    ocyc[k] = cur_valid_cycle_;
+                    ostl[k] = cur_valid_stalls_;
+                    if (in_flight_ > 0) --in_flight_;
+                    was_stalled_ = false;
+                } else {
+                    ++stalls_;
+                    was_stalled_ = true;
+                    std::memcpy(py, y, L);
+                    std::memcpy(pacc, acc, 4 * L);
+                    std::memcpy(povf, ovf, L);
+                }
+            } else if (was_stalled_) {
+                if (r.violation == 0) {
+                    r.violation = 2;  // out_valid dropped before the transfer
+                    r.violation_cycle = cyc;
+                }
+                was_stalled_ = false;
+            }
+            const bool fired = (is_cfg && (st & ST_CFG_FIRE)) || (!is_cfg && (st & ST_IN_FIRE));
+            if (have_op && fired) {
+                ++op;
+                if (!is_cfg) {
+                    held_ = false;
+                    wi += L;
+                    if (r.beats == 0) r.first_beat_cycle = cyc;
+                    r.last_beat_cycle = cyc;
+                    ++r.beats;
+                    if (is_last) {
+                        lcyc[r.dots] = cyc;
+                        lstl[r.dots] = stalls_;
+                        ++r.dots;
+                        ++in_flight_;
+                    }
+                } else {
+                    ++r.cfg_writes;
+                }
+            }
+            if (st & (ST_IN_FIRE | ST_CFG_FIRE | ST_OUT_FIRE) || !out_ready) {
+                idle = 0;
+            } else if (have_op || in_flight_ > 0) {
+                if (++idle > cfg.watchdog) {
+                    r.violation = 3;  // deadlock
+                    r.violation_cycle = cyc;
+                    break;
+                }
+            }
+            if (r.violation != 0 && cfg.stop_on_violation) break;
+        }
+        r.ops_done = op;
+        if (cfg.drain) tail_ = 0;
+        return r;
+    }
+
+    BaselineResult cpp_baseline(const BaselineParams& p, rust::Slice<const uint8_t> xs,
+                                rust::Slice<const uint8_t> ws, uint32_t k) override {
+        BaselineResult res{};
+        const size_t L = lanes_;
+        uint8_t y[64], ov[64];
+        int32_t ac[64];
+        for (int i = 0; i < 4; ++i) step(CTRL_RESET, 0, zeros_, 0, 0, y, ac, ov);
+        // Load the parameters.
+        std::vector<std::pair<uint16_t, uint32_t>> cfgw = {
+            {0x000, (p.single ? 1u : 0u) | (p.uint8 ? 2u : 0u)}, {0x001, uint32_t(p.zp_x)},
+            {0x002, uint32_t(p.zp_w)}, {0x003, uint32_t(p.zp_out)},
+            {0x004, uint32_t(p.act_min)}, {0x005, uint32_t(p.act_max)}};
+        for (size_t l = 0; l < L; ++l) {
+            cfgw.push_back({uint16_t(0x100 + 4 * l), uint32_t(p.bias[l])});
+            cfgw.push_back({uint16_t(0x101 + 4 * l), uint32_t(p.m0[l])});
+            cfgw.push_back({uint16_t(0x102 + 4 * l), uint32_t(p.shift[l])});
+        }
+        for (auto& c : cfgw) {
+            while (!(step(CTRL_OUT_READY | CTRL_CFG_VALID, 0, zeros_, c.first, c.second, y, ac, ov) &
+                     ST_CFG_FIRE)) {
+            }
+        }
+        // Expected results, computed when a dot product's last beat is sent.
+        std::vector<uint8_t> expect_y;
+        std::vector<int32_t> accs(L, 0);
+        const size_t n = xs.size();
+        const uint8_t* xp = xs.data();
+        const uint8_t* wp = ws.data();
+        expect_y.reserve(n / (k ? k : 1) * L + L);
+        size_t head = 0, sent = 0;
+        const double t0 = thread_cpu_seconds();
+        const uint64_t c0 = cycles_;
+        while (res.outputs * k < n) {
+            uint32_t ctrl = CTRL_OUT_READY;
+            uint8_t x = 0;
+            const uint8_t* w = zeros_;
+            if (sent < n) {
+                ctrl |= CTRL_IN_VALID;
+                if (sent % k == 0) ctrl |= CTRL_IN_FIRST;
+                if (sent % k == k - 1) ctrl |= CTRL_IN_LAST;
+                x = xp[sent];
+                w = wp + sent * L;
+            }
+            const uint32_t st = step(ctrl, x, w, 0, 0, y, ac, ov);
+            if (st & ST_IN_FIRE) {
+                const int32_t xv = p.uint8 ? int32_t(x) : int32_t(int8_t(x));
+                for (size_t l = 0; l < L; ++l) {
+                    const int32_t prod = (xv - p.zp_x) * (int32_t(int8_t(w[l])) - p.zp_w);
+                    accs[l] = (sent % k == 0) ? int32_t(uint32_t(p.bias[l]) + uint32_t(prod))
+                                              : int32_t(uint32_t(accs[l]) + uint32_t(prod));
+                    if (sent % k == k - 1)
+                        expect_y.push_back(uint8_t(ref_requant(accs[l], p.m0[l], p.shift[l], p.single,
+                                                               p.zp_out, p.act_min, p.act_max)));
+                }
+                ++sent;
+                ++res.beats;
+            }
+            if (st & ST_OUT_FIRE) {
+                for (size_t l = 0; l < L; ++l)
+                    if (y[l] != expect_y[head + l]) ++res.mismatches;
+                head += L;
+                ++res.outputs;
+            }
+        }
+        res.cycles = cycles_ - c0;
+        res.seconds = thread_cpu_seconds() - t0;  // thread CPU time, like qmac bench's other figures
+        return res;
+    }
+
     void trace_open(rust::Str path) override {
         if (!trace_capable_) throw std::runtime_error("this DUT was built without tracing enabled");
-        trace_close();
-        tfp_ = std::make_unique<VerilatedFstC>();
-        top_->trace(tfp_.get(), 99);
-        tfp_->open(std::string(path).c_str());
-        if (!tfp_->isOpen()) {
-            tfp_.reset();
-            throw std::runtime_error("cannot open waveform file " + std::string(path));
+        if constexpr (!Traced) {
+            throw std::runtime_error("this model was verilated without --trace-fst");
+        } else {
+            trace_close();
+            tfp_ = std::make_unique<VerilatedFstC>();
+            top_->trace(tfp_.get(), 99);
+            tfp_->open(std::string(path).c_str());
+            if (!tfp_->isOpen()) {
+                tfp_.reset();
+                throw std::runtime_error("cannot open waveform file " + std::string(path));
+            }
         }
     }
     void trace_close() override {
@@ -129,6 +389,19 @@ public:
     uint64_t cycles() const override { return cycles_; }
 
 private:
+    inline uint32_t draw() {
+        rng_ ^= rng_ >> 12;
+        rng_ ^= rng_ << 25;
+        rng_ ^= rng_ >> 27;
+        return uint32_t((rng_ * 0x2545F4914F6CDD1Dull) >> 32);
+    }
+    uint64_t rng_ = 1, seeded_ = ~0ull;
+    uint32_t long_stall_ = 0;
+    bool held_ = false, was_stalled_ = false;
+    uint64_t stalls_ = 0, in_flight_ = 0, tail_ = 0;
+    uint64_t cur_valid_cycle_ = 0, cur_valid_stalls_ = 0;
+    uint8_t zeros_[64] = {0};
+
     uint32_t lanes_;
     uint64_t cycles_ = 0;
     bool trace_capable_ = false;
@@ -148,8 +421,17 @@ namespace qmac {
 
 std::unique_ptr<Sim> new_sim(uint32_t lanes, uint64_t seed, bool trace) {
 #define QMAC_MODEL(L, CLASS) \
-    if (lanes == L) return std::make_unique<SimImpl<CLASS>>(lanes, seed, trace);
+    if (lanes == L) return std::make_unique<SimImpl<CLASS, true>>(lanes, seed, trace);
     QMAC_MODELS
+#undef QMAC_MODEL
+    throw std::runtime_error("no Verilated model with LANES=" + std::to_string(lanes) +
+                             " in this build (rebuild with QMAC_LANES including it)");
+}
+
+std::unique_ptr<Sim> new_sim_untraced(uint32_t lanes, uint64_t seed) {
+#define QMAC_MODEL(L, CLASS) \
+    if (lanes == L) return std::make_unique<SimImpl<CLASS, false>>(lanes, seed, false);
+    QMAC_MODELS_NT
 #undef QMAC_MODEL
     throw std::runtime_error("no Verilated model with LANES=" + std::to_string(lanes) +
                              " in this build (rebuild with QMAC_LANES including it)");
@@ -164,5 +446,11 @@ rust::Vec<uint32_t> built_lanes() {
 }
 
 uint32_t built_mult_w() { return QMAC_MULT_W; }
+
+double thread_cpu_seconds() {
+    timespec ts{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
+}
 
 }  // namespace qmac

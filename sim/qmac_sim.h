@@ -28,6 +28,11 @@ constexpr uint32_t ST_IN_READY = 1u << 3;
 constexpr uint32_t ST_CFG_READY = 1u << 4;
 constexpr uint32_t ST_OUT_VALID = 1u << 5;    // y/acc/ovf were written
 
+struct BatchConfig;
+struct BatchResult;
+struct BaselineParams;
+struct BaselineResult;
+
 class Sim {
 public:
     virtual ~Sim() = default;
@@ -38,6 +43,18 @@ public:
     virtual uint32_t cycle(uint32_t ctrl, uint8_t x, rust::Slice<const uint8_t> w,
                            uint16_t cfg_addr, uint32_t cfg_data, rust::Slice<uint8_t> y,
                            rust::Slice<int32_t> acc, rust::Slice<uint8_t> ovf) = 0;
+    // Stream many cycles in one call (see src/dut.rs, Dut::run_batch): drive
+    // `ops` (cfg writes and beats, weights of the beats in `weights`) with
+    // seeded random backpressure, record every output beat and the cycle of
+    // every dot product's last beat, and check output stability while stalled.
+    virtual BatchResult run_batch(const BatchConfig& cfg, rust::Slice<const uint64_t> ops,
+                                  rust::Slice<const uint8_t> weights, rust::Slice<uint8_t> out_y,
+                                  rust::Slice<int32_t> out_acc, rust::Slice<uint8_t> out_ovf,
+                                  rust::Slice<uint64_t> out_cycle, rust::Slice<uint64_t> out_stalls,
+                                  rust::Slice<uint64_t> last_cycle,
+                                  rust::Slice<uint64_t> last_stalls) = 0;
+    virtual BaselineResult cpp_baseline(const BaselineParams& p, rust::Slice<const uint8_t> x,
+                                        rust::Slice<const uint8_t> w, uint32_t k) = 0;
     // Start writing an FST waveform (the model must have been made with trace=true).
     virtual void trace_open(rust::Str path) = 0;
     virtual void trace_close() = 0;
@@ -47,8 +64,12 @@ public:
 // A new DUT of the build's model with `lanes` lanes; throws if none was built.
 // `seed` randomises the X-initialisation of every register (--x-initial unique).
 std::unique_ptr<Sim> new_sim(uint32_t lanes, uint64_t seed, bool trace);
+// A DUT of the model verilated without --trace-fst (built for one LANES value).
+std::unique_ptr<Sim> new_sim_untraced(uint32_t lanes, uint64_t seed);
 // The LANES values this build has models for.
 rust::Vec<uint32_t> built_lanes();
+// CPU time of the calling thread in seconds (benchmarks: immune to other load).
+double thread_cpu_seconds();
 // The MULT_W of the built models.
 uint32_t built_mult_w();
 

@@ -14,17 +14,15 @@
 //! * progress: a stall-free cycle budget without any transfer is a deadlock.
 //!
 //! Backpressure (input valid gaps, output ready low, long stalls) is drawn
-//! from a ChaCha8 stream seeded by the run's seed, so a run is reproducible.
+//! on the C++ side from a xorshift generator seeded by the run's seed, so a
+//! run is reproducible.
 
 use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use rand::{RngExt, SeedableRng};
-use rand_chacha::ChaCha8Rng;
-
 use crate::case::DType;
-use crate::dut::{ctrl, reg, status, Drive, Dut, Sample, LATENCY};
+use crate::dut::{op, reg, BatchConfig, BatchOut, Dut, LATENCY};
 use crate::mac::Accumulator;
 use crate::requant::{IntRounding, Requant};
 
@@ -111,7 +109,7 @@ pub struct DotJob {
 #[derive(Debug, Clone)]
 pub enum Item {
     Params(Arc<Params>),
-    Dot(DotJob),
+    Dot(Arc<DotJob>),
 }
 
 /// Random backpressure on both streams.
@@ -149,23 +147,20 @@ pub struct Expected {
     pub y: Vec<u8>,
     pub acc: Vec<i32>,
     pub ovf: Vec<u8>,
-    pub job: DotJob,
+    pub job: Arc<DotJob>,
     pub params: Arc<Params>,
-    last_fire: u64,
-    stalled: bool,
-    seen_valid: bool,
 }
 
-/// The golden result of `job` under `params` (lane by lane).
-pub fn expect(
+/// The golden result of `job` under `params`, lane by lane, into the slices.
+pub fn expect_into(
     job: &DotJob,
     params: &Params,
-    lanes: usize,
     mult_bits: u32,
-) -> (Vec<u8>, Vec<i32>, Vec<u8>) {
-    let mut y = vec![0u8; lanes];
-    let mut acc = vec![0i32; lanes];
-    let mut ovf = vec![0u8; lanes];
+    y: &mut [u8],
+    acc: &mut [i32],
+    ovf: &mut [u8],
+) {
+    let lanes = y.len();
     for l in 0..lanes {
         let mut a = Accumulator::start(params.lanes[l].bias);
         for (t, &x) in job.x.iter().enumerate() {
@@ -181,6 +176,17 @@ pub fn expect(
         ovf[l] = a.dot.overflow as u8;
         y[l] = params.requant(l, mult_bits).apply(a.dot.acc) as u8;
     }
+}
+
+/// The golden result of `job` under `params` (lane by lane).
+pub fn expect(
+    job: &DotJob,
+    params: &Params,
+    lanes: usize,
+    mult_bits: u32,
+) -> (Vec<u8>, Vec<i32>, Vec<u8>) {
+    let (mut y, mut acc, mut ovf) = (vec![0u8; lanes], vec![0i32; lanes], vec![0u8; lanes]);
+    expect_into(job, params, mult_bits, &mut y, &mut acc, &mut ovf);
     (y, acc, ovf)
 }
 
@@ -288,20 +294,36 @@ fn describe(e: &Expected, lane: usize, lanes: usize) -> String {
     )
 }
 
-/// Drive `items` through `dut` and check every cycle. `on_result` sees each
-/// checked result (expected entry and the DUT's sample) in output order.
-pub fn run(
+/// Operations per batch handed to the C++ side, and result records per batch.
+const BATCH_OPS: usize = 8192;
+const BATCH_OUT: usize = 2048;
+
+fn prob(p: f64) -> u32 {
+    (p.clamp(0.0, 1.0) * 4_294_967_295.0) as u32
+}
+
+/// Drive `items` through `dut` and check every cycle. The stimulus is
+/// streamed to the C++ side in batches (one FFI call per few thousand
+/// cycles); the C++ driver applies AXI-Stream rules and the seeded
+/// backpressure, and checks output stability while stalled; the scoreboard
+/// here checks every result, its order and its latency. `on_result` sees
+/// each checked result (the dot product's tag, the DUT's y and acc lanes) in
+/// output order.
+pub fn run<I>(
     dut: &mut Dut,
-    items: impl IntoIterator<Item = Item>,
+    items: I,
     opt: &RunOptions,
-    mut on_result: impl FnMut(&Expected, &Sample),
-) -> RunStats {
+    mut on_result: impl FnMut(u64, &[u8], &[i32]),
+) -> RunStats
+where
+    I: IntoIterator,
+    I::Item: std::borrow::Borrow<Item>,
+{
+    use std::borrow::Borrow;
     let lanes = dut.lanes();
     let mult_bits = crate::dut::built_mult_w();
-    let mut rng = ChaCha8Rng::seed_from_u64(opt.seed);
     let bp = opt.backpressure;
     let mut st = RunStats::default();
-    let mut items = items.into_iter();
     let fail = |st: &mut RunStats, cycle: u64, msg: String| {
         st.failure_count += 1;
         if st.failures.len() < MAX_FAILURES {
@@ -314,30 +336,43 @@ pub fn run(
             });
         }
     };
-
     dut.reset(4);
     let start_cycle = dut.cycles();
+    let mut cfg = BatchConfig {
+        seed: opt.seed,
+        in_gap: prob(bp.in_gap),
+        out_stall: prob(bp.out_stall),
+        long_stall: prob(bp.long_stall),
+        watchdog: WATCHDOG,
+        drain: false,
+        tail_cycles: LATENCY + 6,
+        stop_on_violation: opt.stop_on_failure,
+    };
+    let mut items = items.into_iter();
     let mut params: Option<Arc<Params>> = None;
-    let mut cfg_q: VecDeque<(u16, u32)> = VecDeque::new();
-    let mut job: Option<DotJob> = None;
-    let mut beat = 0usize;
-    let mut in_valid_held = false; // AXI: once valid, hold until accepted
-    let mut pending: VecDeque<Expected> = VecDeque::new();
+    let mut ops: Vec<u64> = Vec::with_capacity(BATCH_OPS + 1024);
+    let mut weights: Vec<u8> = Vec::with_capacity((BATCH_OPS + 1024) * lanes);
+    // In-flight dot products: (index, job, params), and their expected lanes.
+    let mut pending: VecDeque<(u64, Arc<DotJob>, Arc<Params>)> = VecDeque::new();
+    // Expected lanes of the in-flight dot products, consumed from `ehead` on.
+    let (mut ey, mut eacc, mut eovf) = (Vec::<u8>::new(), Vec::<i32>::new(), Vec::<u8>::new());
+    let mut ehead = 0usize;
+    let (mut ty, mut tacc, mut tovf) = (vec![0u8; lanes], vec![0i32; lanes], vec![0u8; lanes]);
+    let mut lasts: VecDeque<(u64, u64)> = VecDeque::new();
+    let mut out = BatchOut::new(lanes, BATCH_OUT);
     let mut next_index = 0u64;
-    let mut long_stall = 0u32;
-    let mut prev_stalled_sample: Option<Sample> = None;
-    let mut idle_cycles = 0u64;
-    let mut first_beat_cycle: Option<u64> = None;
-    let mut last_beat_cycle = 0u64;
     let mut exhausted = false;
-    let mut drain_left = LATENCY + 6;
-
+    let mut first_beat: Option<u64> = None;
+    let mut last_beat = 0u64;
     loop {
-        // Fetch work when idle.
-        while cfg_q.is_empty() && job.is_none() && !exhausted {
-            match items.next() {
-                None => exhausted = true,
-                Some(Item::Params(p)) => {
+        // Encode stimulus up to a batch.
+        while !exhausted && ops.len() < BATCH_OPS {
+            let Some(it) = items.next() else {
+                exhausted = true;
+                break;
+            };
+            match it.borrow() {
+                Item::Params(p) => {
                     if p.lanes.len() != lanes {
                         fail(
                             &mut st,
@@ -349,108 +384,98 @@ pub fn run(
                         );
                         return st;
                     }
-                    cfg_q.extend(p.cfg_writes());
-                    params = Some(p);
+                    ops.extend(p.cfg_writes().into_iter().map(|(a, d)| op::cfg(a, d)));
+                    params = Some(p.clone());
                 }
-                Some(Item::Dot(j)) => {
-                    if j.x.is_empty() || j.w.len() != j.x.len() * lanes || params.is_none() {
-                        fail(&mut st, dut.cycles(), "stimulus error: empty dot product, wrong weight count, or no parameters loaded".into());
+                Item::Dot(j) => {
+                    let Some(p) = params.clone() else {
+                        fail(
+                            &mut st,
+                            dut.cycles(),
+                            "stimulus error: a dot product before any parameter set".into(),
+                        );
+                        return st;
+                    };
+                    let k = j.x.len();
+                    if k == 0 || j.w.len() != k * lanes {
+                        fail(
+                            &mut st,
+                            dut.cycles(),
+                            format!(
+                                "stimulus error: dot product with K = {k} and {} weights",
+                                j.w.len()
+                            ),
+                        );
                         return st;
                     }
-                    job = Some(j);
-                    beat = 0;
+                    for t in 0..k {
+                        ops.push(op::beat(j.x[t], t == 0, t + 1 == k));
+                    }
+                    weights.extend_from_slice(&j.w);
+                    expect_into(j, &p, mult_bits, &mut ty, &mut tacc, &mut tovf);
+                    ey.extend_from_slice(&ty);
+                    eacc.extend_from_slice(&tacc);
+                    eovf.extend_from_slice(&tovf);
+                    pending.push_back((next_index, j.clone(), p));
+                    next_index += 1;
                 }
             }
         }
-        if exhausted && cfg_q.is_empty() && job.is_none() && pending.is_empty() {
-            if drain_left == 0 {
-                break;
-            }
-            drain_left -= 1;
+        cfg.drain = exhausted;
+        let r = dut.run_batch(&cfg, &ops, &weights, &mut out);
+        if r.beats > 0 {
+            first_beat.get_or_insert(r.first_beat_cycle);
+            last_beat = r.last_beat_cycle;
         }
-
-        // Backpressure decisions for this cycle.
-        if long_stall == 0 && bp.long_stall > 0.0 && rng.random_bool(bp.long_stall) {
-            long_stall = rng.random_range(20..200);
+        st.beats += r.beats;
+        st.cfg_writes += r.cfg_writes;
+        st.dots += r.dots as u64;
+        for d in 0..r.dots {
+            lasts.push_back((out.last_cycle[d], out.last_stalls[d]));
         }
-        let stalling = long_stall > 0;
-        if stalling {
-            long_stall -= 1;
-        }
-        let out_ready = !(stalling || bp.out_stall > 0.0 && rng.random_bool(bp.out_stall));
-
-        let mut d = Drive::default();
-        if out_ready {
-            d.ctrl |= ctrl::OUT_READY;
-        }
-        if let Some(&(a, v)) = cfg_q.front() {
-            d.ctrl |= ctrl::CFG_VALID;
-            d.cfg_addr = a;
-            d.cfg_data = v;
-        } else if let Some(j) = &job {
-            let present =
-                in_valid_held || !(stalling || bp.in_gap > 0.0 && rng.random_bool(bp.in_gap));
-            if present {
-                in_valid_held = true;
-                d.ctrl |= ctrl::IN_VALID;
-                if beat == 0 {
-                    d.ctrl |= ctrl::IN_FIRST;
-                }
-                if beat + 1 == j.x.len() {
-                    d.ctrl |= ctrl::IN_LAST;
-                }
-                d.x = j.x[beat];
-                d.w = &j.w[beat * lanes..(beat + 1) * lanes];
-            }
-        }
-        let cyc = dut.cycles();
-        let s = dut.cycle(&d);
-
-        // Output-side checks.
-        if s & status::OUT_VALID != 0 {
-            if let Some(prev) = &prev_stalled_sample {
-                if *prev != dut.sample {
-                    fail(&mut st, cyc, format!("output changed while stalled (out_valid && !out_ready): was {prev:?}, now {:?}", dut.sample));
-                }
-            }
-            match pending.front_mut() {
-                None => fail(
+        ops.drain(..r.ops_done);
+        weights.drain(..r.beats as usize * lanes);
+        for k in 0..r.outputs {
+            let cyc = out.cycle[k];
+            let Some((index, job, params)) = pending.pop_front() else {
+                fail(
                     &mut st,
                     cyc,
                     "out_valid with no dot product in flight (output without input)".into(),
-                ),
-                Some(e) if !e.seen_valid => {
-                    e.seen_valid = true;
-                    let lat = cyc - e.last_fire;
-                    if !e.stalled && lat != LATENCY + 1 {
-                        fail(&mut st, cyc, format!("dot #{}: result appeared {} edges after its last beat, expected LATENCY = {LATENCY}", e.index, lat - 1));
-                    }
-                }
-                Some(_) => {}
+                );
+                continue;
+            };
+            let espan = ehead..ehead + lanes;
+            ehead += lanes;
+            let Some((lc, ls)) = lasts.pop_front() else {
+                fail(
+                    &mut st,
+                    cyc,
+                    format!("dot #{index}: a result before its last beat was accepted"),
+                );
+                continue;
+            };
+            if ls == out.stalls[k] && cyc - lc != LATENCY + 1 {
+                fail(&mut st, cyc, format!("dot #{index}: result appeared {} cycles after its last beat, expected LATENCY = {LATENCY}", cyc - lc - 1));
             }
-        } else if prev_stalled_sample.is_some() {
-            fail(
-                &mut st,
-                cyc,
-                "out_valid dropped before the output was accepted".into(),
-            );
-        }
-        prev_stalled_sample = if s & status::OUT_VALID != 0 && s & status::OUT_FIRE == 0 {
-            Some(dut.sample.clone())
-        } else {
-            None
-        };
-        if s & status::OUT_VALID != 0 && s & status::OUT_FIRE == 0 {
-            for e in pending.iter_mut() {
-                e.stalled = true;
-            }
-        }
-        if s & status::OUT_FIRE != 0 {
-            if let Some(e) = pending.pop_front() {
-                st.lane_results += lanes as u64;
+            let span = k * lanes..(k + 1) * lanes;
+            let (gy, gacc, govf) = (&out.y[span.clone()], &out.acc[span.clone()], &out.ovf[span]);
+            st.lane_results += lanes as u64;
+            if gy != &ey[espan.clone()]
+                || gacc != &eacc[espan.clone()]
+                || govf != &eovf[espan.clone()]
+            {
+                let e = Expected {
+                    index,
+                    tag: job.tag,
+                    y: ey[espan.clone()].to_vec(),
+                    acc: eacc[espan.clone()].to_vec(),
+                    ovf: eovf[espan].to_vec(),
+                    job: job.clone(),
+                    params,
+                };
                 for l in 0..lanes {
-                    let got = &dut.sample;
-                    if got.y[l] != e.y[l] || got.acc[l] != e.acc[l] || got.ovf[l] != e.ovf[l] {
+                    if gy[l] != e.y[l] || gacc[l] != e.acc[l] || govf[l] != e.ovf[l] {
                         st.mismatches += 1;
                         let signed = e.params.act_min < 0;
                         let yv = |b: u8| if signed { b as i8 as i32 } else { b as i32 };
@@ -464,68 +489,58 @@ pub fn run(
                                 yv(e.y[l]),
                                 e.acc[l],
                                 e.ovf[l],
-                                yv(got.y[l]),
-                                got.acc[l],
-                                got.ovf[l],
+                                yv(gy[l]),
+                                gacc[l],
+                                govf[l],
                                 describe(&e, l, lanes)
                             ),
                         );
                     }
                 }
-                on_result(&e, &dut.sample);
             }
+            on_result(job.tag, gy, gacc);
         }
-
-        // Input-side bookkeeping.
-        if s & status::CFG_FIRE != 0 {
-            cfg_q.pop_front();
-            st.cfg_writes += 1;
+        if ehead > 1 << 14 && ehead * 2 > ey.len() {
+            ey.drain(..ehead);
+            eacc.drain(..ehead);
+            eovf.drain(..ehead);
+            ehead = 0;
         }
-        if s & status::IN_FIRE != 0 {
-            in_valid_held = false;
-            st.beats += 1;
-            first_beat_cycle.get_or_insert(cyc);
-            last_beat_cycle = cyc;
-            beat += 1;
-            let j = job
-                .as_ref()
-                .expect("a beat fired, so a job is being driven");
-            if beat == j.x.len() {
-                let j = job.take().expect("job");
-                let p = params.clone().expect("params loaded before dots");
-                let (y, acc, ovf) = expect(&j, &p, lanes, mult_bits);
-                pending.push_back(Expected {
-                    index: next_index,
-                    tag: j.tag,
-                    y,
-                    acc,
-                    ovf,
-                    job: j,
-                    params: p,
-                    last_fire: cyc,
-                    stalled: false,
-                    seen_valid: false,
-                });
-                next_index += 1;
-                st.dots += 1;
-            }
-        }
-        if s & (status::IN_FIRE | status::CFG_FIRE | status::OUT_FIRE) != 0 || !out_ready {
-            idle_cycles = 0;
-        } else if !(exhausted && cfg_q.is_empty() && job.is_none() && pending.is_empty()) {
-            idle_cycles += 1;
-            if idle_cycles > WATCHDOG {
-                fail(&mut st, cyc, format!("no transfer for {WATCHDOG} cycles with work pending (deadlock): {} results in flight", pending.len()));
+        match r.violation {
+            0 => {}
+            1 => fail(
+                &mut st,
+                r.violation_cycle,
+                "output changed while stalled (out_valid && !out_ready)".into(),
+            ),
+            2 => fail(
+                &mut st,
+                r.violation_cycle,
+                "out_valid dropped before the output was accepted".into(),
+            ),
+            _ => {
+                fail(&mut st, r.violation_cycle, format!("no transfer for {WATCHDOG} cycles with work pending (deadlock): {} results in flight", pending.len()));
                 break;
             }
         }
         if opt.stop_on_failure && st.failure_count > 0 {
             break;
         }
+        let buffers_full = r.outputs == BATCH_OUT || r.dots == BATCH_OUT;
+        if exhausted && ops.is_empty() && !buffers_full {
+            if !pending.is_empty() {
+                fail(
+                    &mut st,
+                    dut.cycles(),
+                    format!("{} dot products never produced a result", pending.len()),
+                );
+            }
+            break;
+        }
     }
     st.cycles = dut.cycles() - start_cycle;
-    if let Some(f) = first_beat_cycle {
-        st.stream_cycles = last_beat_cycle - f + 1;
+    if let Some(f) = first_beat {
+        st.stream_cycles = last_beat - f + 1;
     }
     st
 }

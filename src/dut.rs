@@ -8,6 +8,65 @@ use anyhow::{bail, Context, Result};
 
 #[cxx::bridge(namespace = "qmac")]
 mod ffi {
+    /// How [`Dut::run_batch`] drives a batch of operations.
+    #[derive(Debug, Clone, Copy)]
+    struct BatchConfig {
+        /// Backpressure seed (re-seeds the C++ generator when it changes).
+        seed: u64,
+        /// Probabilities × 2^32: an input gap before a beat, out_ready low, a long stall starting.
+        in_gap: u32,
+        out_stall: u32,
+        long_stall: u32,
+        /// Cycles without any transfer while work is pending that count as a deadlock.
+        watchdog: u64,
+        /// Keep running after the last op until every dot product's result is out,
+        /// then `tail_cycles` more cycles (any output then is an error).
+        drain: bool,
+        tail_cycles: u64,
+        stop_on_violation: bool,
+    }
+
+    /// What one batch did.
+    #[derive(Debug, Clone, Copy, Default)]
+    struct BatchResult {
+        ops_done: usize,
+        outputs: usize,
+        dots: usize,
+        beats: u64,
+        cfg_writes: u64,
+        /// Cycles of the first and the last input beat transferred in this batch.
+        first_beat_cycle: u64,
+        last_beat_cycle: u64,
+        /// 0 none, 1 output changed while stalled, 2 out_valid dropped while stalled, 3 deadlock.
+        violation: u32,
+        violation_cycle: u64,
+    }
+
+    /// Fixed parameters of the pure C++ baseline driver (sim/qmac_sim.cpp).
+    #[derive(Debug, Clone)]
+    struct BaselineParams {
+        bias: Vec<i32>,
+        m0: Vec<i32>,
+        shift: Vec<i32>,
+        zp_x: i32,
+        zp_w: i32,
+        zp_out: i32,
+        act_min: i32,
+        act_max: i32,
+        single: bool,
+        uint8: bool,
+    }
+
+    /// What the baseline measured.
+    #[derive(Debug, Clone, Copy, Default)]
+    struct BaselineResult {
+        beats: u64,
+        cycles: u64,
+        outputs: u64,
+        mismatches: u64,
+        seconds: f64,
+    }
+
     unsafe extern "C++" {
         include!("qmac_sim.h");
         type Sim;
@@ -24,12 +83,39 @@ mod ffi {
             acc: &mut [i32],
             ovf: &mut [u8],
         ) -> u32;
+        #[allow(clippy::too_many_arguments)]
+        fn run_batch(
+            self: Pin<&mut Sim>,
+            cfg: &BatchConfig,
+            ops: &[u64],
+            weights: &[u8],
+            out_y: &mut [u8],
+            out_acc: &mut [i32],
+            out_ovf: &mut [u8],
+            out_cycle: &mut [u64],
+            out_stalls: &mut [u64],
+            last_cycle: &mut [u64],
+            last_stalls: &mut [u64],
+        ) -> BatchResult;
+        /// The pure C++ baseline: load `p`, stream `x` (and LANES weights per
+        /// beat in `w`) back to back as dot products of `k` taps, no
+        /// backpressure, every output checked against a C++ copy of the
+        /// MAC/requantization formula.
+        fn cpp_baseline(
+            self: Pin<&mut Sim>,
+            p: &BaselineParams,
+            x: &[u8],
+            w: &[u8],
+            k: u32,
+        ) -> BaselineResult;
         fn trace_open(self: Pin<&mut Sim>, path: &str) -> Result<()>;
         fn trace_close(self: Pin<&mut Sim>);
         fn cycles(self: &Sim) -> u64;
         fn new_sim(lanes: u32, seed: u64, trace: bool) -> Result<UniquePtr<Sim>>;
+        fn new_sim_untraced(lanes: u32, seed: u64) -> Result<UniquePtr<Sim>>;
         fn built_lanes() -> Vec<u32>;
         fn built_mult_w() -> u32;
+        fn thread_cpu_seconds() -> f64;
     }
 }
 
@@ -136,6 +222,23 @@ impl Dut {
         })
     }
 
+    /// A DUT of the model verilated without tracing (LANES = the first
+    /// `QMAC_LANES` entry only): the baseline of the tracing-cost benchmark.
+    pub fn new_untraced(lanes: usize, seed: u64) -> Result<Dut> {
+        let sim = ffi::new_sim_untraced(lanes as u32, seed)
+            .context("creating the untraced Verilated model")?;
+        Ok(Dut {
+            sim,
+            lanes,
+            zeros: vec![0; lanes],
+            sample: Sample {
+                y: vec![0; lanes],
+                acc: vec![0; lanes],
+                ovf: vec![0; lanes],
+            },
+        })
+    }
+
     pub fn lanes(&self) -> usize {
         self.lanes
     }
@@ -183,9 +286,95 @@ impl Dut {
     }
 }
 
+pub use ffi::{BaselineParams, BaselineResult, BatchConfig, BatchResult};
+
+/// Encoding of one operation of [`Dut::run_batch`].
+pub mod op {
+    /// A cfg write of `data` to `addr`.
+    pub fn cfg(addr: u16, data: u32) -> u64 {
+        (1 << 63) | ((addr as u64) << 32) | data as u64
+    }
+    /// An input beat (its LANES weights go to the weights slice, in order).
+    pub fn beat(x: u8, first: bool, last: bool) -> u64 {
+        ((first as u64) << 9) | ((last as u64) << 8) | x as u64
+    }
+}
+
+/// Output records of a batch, struct of arrays with capacity `cap` outputs / dots.
+#[derive(Debug, Clone, Default)]
+pub struct BatchOut {
+    pub y: Vec<u8>,
+    pub acc: Vec<i32>,
+    pub ovf: Vec<u8>,
+    /// Cycle at which each output was first presented, and the stall count then.
+    pub cycle: Vec<u64>,
+    pub stalls: Vec<u64>,
+    /// Cycle at which each dot product's last beat transferred, and the stall count then.
+    pub last_cycle: Vec<u64>,
+    pub last_stalls: Vec<u64>,
+}
+
+impl BatchOut {
+    pub fn new(lanes: usize, cap: usize) -> Self {
+        BatchOut {
+            y: vec![0; lanes * cap],
+            acc: vec![0; lanes * cap],
+            ovf: vec![0; lanes * cap],
+            cycle: vec![0; cap],
+            stalls: vec![0; cap],
+            last_cycle: vec![0; cap],
+            last_stalls: vec![0; cap],
+        }
+    }
+}
+
+impl Dut {
+    /// Stream `ops` (with the weights of their beats) in one call: the C++
+    /// side drives them with AXI-Stream rules and seeded backpressure, and
+    /// records outputs and last-beat cycles into `out` (up to its capacity).
+    pub fn run_batch(
+        &mut self,
+        cfg: &BatchConfig,
+        ops: &[u64],
+        weights: &[u8],
+        out: &mut BatchOut,
+    ) -> BatchResult {
+        self.sim.pin_mut().run_batch(
+            cfg,
+            ops,
+            weights,
+            &mut out.y,
+            &mut out.acc,
+            &mut out.ovf,
+            &mut out.cycle,
+            &mut out.stalls,
+            &mut out.last_cycle,
+            &mut out.last_stalls,
+        )
+    }
+}
+
+impl Dut {
+    /// Run the pure C++ baseline driver on this DUT's model (see [`ffi::Sim::cpp_baseline`]).
+    pub fn cpp_baseline(
+        &mut self,
+        p: &BaselineParams,
+        x: &[u8],
+        w: &[u8],
+        k: u32,
+    ) -> BaselineResult {
+        self.sim.pin_mut().cpp_baseline(p, x, w, k)
+    }
+}
+
 /// LANES values this binary has Verilated models for.
 pub fn built_lanes() -> Vec<usize> {
     ffi::built_lanes().into_iter().map(|l| l as usize).collect()
+}
+
+/// CPU time of the calling thread, in seconds.
+pub fn thread_cpu_seconds() -> f64 {
+    ffi::thread_cpu_seconds()
 }
 
 /// MULT_W of the built models.

@@ -5,6 +5,7 @@
 //! * [`mac`]: 32-bit wrapping multiply-accumulate and the folded-bias form.
 //! * [`layer`]: conv2d / depthwise_conv2d / fully_connected golden model.
 //! * [`case`]: the qcase layer-case format (read JSON / TOML+npy/txt, write JSON).
+pub mod bench;
 pub mod case;
 pub mod cmd;
 pub mod cosim;

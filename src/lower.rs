@@ -197,7 +197,7 @@ impl Iterator for LayerStimulus<'_> {
             self.gi += 1;
             self.params_sent = false;
         }
-        Some(Item::Dot(job))
+        Some(Item::Dot(Arc::new(job)))
     }
 }
 
@@ -227,17 +227,17 @@ pub fn run_layer(case: &Case, dut: &mut Dut, opt: &RunOptions) -> Result<RtlLaye
     }
     let stim = LayerStimulus::new(case, lanes, mult_bits);
     let out_signed = case.output_dtype == DType::Int8;
-    let stats = cosim::run(dut, stim, opt, |e, s| {
-        let base = e.tag as usize;
+    let stats = cosim::run(dut, stim, opt, |tag, y, acc_lanes| {
+        let base = tag as usize;
         let c0 = base % case.out_channels();
         let used = used_by_c0[c0];
         for l in 0..used {
             output[base + l] = if out_signed {
-                s.y[l] as i8 as i32
+                y[l] as i8 as i32
             } else {
-                s.y[l] as i32
+                y[l] as i32
             };
-            acc[base + l] = s.acc[l];
+            acc[base + l] = acc_lanes[l];
         }
     });
     Ok(RtlLayer { output, acc, stats })

@@ -27,6 +27,8 @@ enum Command {
     Regress(qmac::cmd::regress::Args),
     /// Write (or --check) an FPGA test-vector bundle: $readmemh files + manifest for sim/replay_tb.sv
     Vectors(qmac::cmd::vectors::Args),
+    /// Measure co-simulation speed against a pure C++ Verilator driver, and more (figures only)
+    Bench(qmac::cmd::bench::Args),
 }
 
 fn main() -> ExitCode {
@@ -49,6 +51,7 @@ fn main() -> ExitCode {
         Command::Layer(a) => qmac::cmd::layer::run(&a),
         Command::Regress(a) => qmac::cmd::regress::run(&a),
         Command::Vectors(a) => qmac::cmd::vectors::run(&a),
+        Command::Bench(a) => qmac::cmd::bench::run(&a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -158,7 +158,9 @@ fn smoke(lanes: usize, mult_bits: u32, seed: u64) -> Vec<Test> {
     let mut it = vec![Item::Params(std::sync::Arc::new(p))];
     for i in 0..4000 {
         let k = [1, 2, 5, 9][i % 4];
-        it.push(Item::Dot(random_dot(&mut rng, lanes, k, i as u64)));
+        it.push(Item::Dot(std::sync::Arc::new(random_dot(
+            &mut rng, lanes, k, i as u64,
+        ))));
     }
     v.push(Test {
         suite: "smoke",
@@ -496,7 +498,7 @@ fn run_one(t: &Test, cfg: &RunConfig, dut: &mut Dut) -> Result<Outcome> {
     };
     let mut extra = Vec::new();
     let stats = match &t.body {
-        Body::Stimulus(items) => cosim::run(dut, items.iter().cloned(), &opt, |_, _| {}),
+        Body::Stimulus(items) => cosim::run(dut, items.iter(), &opt, |_, _, _| {}),
         Body::Layer(case) => {
             let r = crate::lower::run_layer(case, dut, &opt)?;
             let golden = crate::layer::run(case)?;
@@ -552,7 +554,7 @@ fn run_one(t: &Test, cfg: &RunConfig, dut: &mut Dut) -> Result<Outcome> {
             wdut.trace_open(&path)?;
             match &t.body {
                 Body::Stimulus(items) => {
-                    cosim::run(&mut wdut, items.iter().cloned(), &opt, |_, _| {});
+                    cosim::run(&mut wdut, items.iter(), &opt, |_, _, _| {});
                 }
                 Body::Layer(case) => {
                     crate::lower::run_layer(case, &mut wdut, &opt)?;

@@ -173,7 +173,7 @@ pub fn items(pairs: Vec<(Params, DotJob)>) -> Vec<Item> {
             out.push(Item::Params(a.clone()));
             last = Some(a);
         }
-        out.push(Item::Dot(j));
+        out.push(Item::Dot(Arc::new(j)));
     }
     out
 }

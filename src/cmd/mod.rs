@@ -1,4 +1,5 @@
 //! Subcommand implementations of the `qmac` CLI (argument structs + `run`).
+pub mod bench;
 pub mod layer;
 pub mod quantize;
 pub mod regress;

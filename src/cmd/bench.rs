@@ -1,0 +1,165 @@
+//! `qmac bench`: speed figures of this machine (no pass/fail).
+
+use anyhow::Result;
+use serde::Serialize;
+
+use crate::bench;
+
+/// cocotb 1.8.1 on the same Verilated pipeline, measured on a machine of this
+/// kind (see the performance issue / README): cited, not re-measured here.
+pub const COCOTB_BEATS_PER_S: f64 = 10_000.0;
+
+#[derive(clap::Args, Debug)]
+#[command(
+    long_about = "Measures, in one run on the same Verilated model and stimulus: qmac's full \
+co-simulation path (driver + monitor + scoreboard + golden model checking every output) in beats/s and \
+MACs/s for LANES=1 and 8, with and without random backpressure; a minimal pure C++ Verilator driver \
+(sim/qmac_sim.cpp, cpp_baseline: pre-generated stimulus, checked against a C++ copy of the requantization) \
+as the baseline, and the ratio; the golden model alone on a 3x3 64->64 56x56 conv2d (GMAC/s); --jobs 1 vs 2 \
+on the random regression; tracing compiled in but off vs a model verilated without it, and tracing on; \
+the cold build time of one model. --json adds one JSON object."
+)]
+pub struct Args {
+    /// Input beats per co-simulation measurement
+    #[arg(long, default_value_t = 4_000_000)]
+    pub beats: usize,
+    /// Repetitions, C++ and qmac interleaved (the best of each is reported;
+    /// times are thread CPU time)
+    #[arg(long, default_value_t = 5)]
+    pub reps: usize,
+    /// Tests of the random suite for the --jobs scaling figure
+    #[arg(long, default_value_t = 8)]
+    pub regress_tests: usize,
+    /// Skip the model build-time measurement
+    #[arg(long)]
+    pub no_build: bool,
+    /// Also print one JSON object with every figure
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Serialize)]
+struct Report {
+    cosim_beats_per_s: f64,
+    cpp_beats_per_s: f64,
+    ratio_vs_cpp: f64,
+    cosim_beats_per_s_lanes8: f64,
+    cpp_beats_per_s_lanes8: f64,
+    ratio_vs_cpp_lanes8: f64,
+    cosim_macs_per_s_lanes8: f64,
+    cosim_bp_beats_per_s: f64,
+    cosim_bp_beats_per_s_lanes8: f64,
+    ratio_vs_cocotb_cited: f64,
+    golden_gmac_per_s: f64,
+    jobs1_wall_s: f64,
+    jobs2_wall_s: f64,
+    jobs2_speedup: f64,
+    trace_off_ratio: f64,
+    trace_on_ratio: f64,
+    verilate_s: Option<f64>,
+    model_compile_s: Option<f64>,
+}
+
+fn fig(lanes: usize, a: &Args) -> Result<bench::CosimFigure> {
+    let beats = if lanes == 1 { a.beats } else { a.beats / 2 };
+    bench::cosim_figure(lanes, beats, a.reps)
+}
+
+pub fn run(a: &Args) -> Result<()> {
+    let built = crate::dut::built_lanes();
+    anyhow::ensure!(
+        built.contains(&1) && built.contains(&8),
+        "qmac bench needs models for LANES 1 and 8 (QMAC_LANES=1,8)"
+    );
+    println!(
+        "qmac bench: Verilator model of {} (MULT_W={}), {} CPUs",
+        crate::dut::RTL_DIR,
+        crate::dut::built_mult_w(),
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    let f1 = fig(1, a)?;
+    let f8 = fig(8, a)?;
+    println!();
+    println!(
+        "{:<44} {:>14} {:>14}",
+        "co-simulation, one DUT, K = 16 taps", "LANES=1", "LANES=8"
+    );
+    let row = |name: &str, x: f64, y: f64| println!("{name:<44} {x:>14.0} {y:>14.0}");
+    row(
+        "pure C++ Verilator driver, beats/s",
+        f1.cpp_beats_per_s,
+        f8.cpp_beats_per_s,
+    );
+    row(
+        "qmac (driver+monitor+scoreboard+golden), beats/s",
+        f1.cosim_beats_per_s,
+        f8.cosim_beats_per_s,
+    );
+    row("qmac, MACs/s", f1.cosim_macs_per_s, f8.cosim_macs_per_s);
+    println!(
+        "{:<44} {:>14.3} {:>14.3}",
+        "ratio qmac / C++", f1.ratio_vs_cpp, f8.ratio_vs_cpp
+    );
+    row(
+        "qmac with random backpressure, beats/s",
+        f1.cosim_bp_beats_per_s,
+        f8.cosim_bp_beats_per_s,
+    );
+    row(
+        "qmac with random backpressure, cycles/s",
+        f1.cosim_bp_cycles_per_s,
+        f8.cosim_bp_cycles_per_s,
+    );
+    println!(
+        "{:<44} {:>14.0} {:>14}",
+        "ratio qmac / cocotb 1.8.1 (cited 10 k beats/s)",
+        f1.cosim_beats_per_s / COCOTB_BEATS_PER_S,
+        ""
+    );
+    let case = bench::conv_case(64, 56);
+    let g = bench::golden_gmacs(&case, a.reps);
+    println!(
+        "\ngolden model alone, conv2d 3x3 64->64 56x56 ({} MMAC): {g:.3} GMAC/s",
+        case.macs() / 1_000_000
+    );
+    let j1 = bench::regress_wall(8, a.regress_tests, 1)?;
+    let j2 = bench::regress_wall(8, a.regress_tests, 2)?;
+    println!("qmac regress --suite random ({} tests, LANES=8): --jobs 1 {j1:.2} s, --jobs 2 {j2:.2} s, speedup {:.2}x", a.regress_tests, j1 / j2);
+    let (plain, off, on) = bench::trace_figures(1, a.beats, a.reps)?;
+    println!(
+        "tracing (LANES=1): no-trace model {plain:.0} beats/s; --trace-fst model, tracing off {off:.0} beats/s ({:.3}x); FST on {on:.0} beats/s ({:.4}x)",
+        off / plain,
+        on / plain
+    );
+    let build = if a.no_build {
+        None
+    } else {
+        let (v, c) = bench::build_time(8)?;
+        println!("cold build of one model (LANES=8): verilate {v:.2} s + C++ compile -O3 {c:.2} s; warm (unchanged rtl/ and sim/): build.rs does not rerun, 0 s");
+        Some((v, c))
+    };
+    if a.json {
+        let r = Report {
+            cosim_beats_per_s: f1.cosim_beats_per_s,
+            cpp_beats_per_s: f1.cpp_beats_per_s,
+            ratio_vs_cpp: f1.ratio_vs_cpp,
+            cosim_beats_per_s_lanes8: f8.cosim_beats_per_s,
+            cpp_beats_per_s_lanes8: f8.cpp_beats_per_s,
+            ratio_vs_cpp_lanes8: f8.ratio_vs_cpp,
+            cosim_macs_per_s_lanes8: f8.cosim_macs_per_s,
+            cosim_bp_beats_per_s: f1.cosim_bp_beats_per_s,
+            cosim_bp_beats_per_s_lanes8: f8.cosim_bp_beats_per_s,
+            ratio_vs_cocotb_cited: f1.cosim_beats_per_s / COCOTB_BEATS_PER_S,
+            golden_gmac_per_s: g,
+            jobs1_wall_s: j1,
+            jobs2_wall_s: j2,
+            jobs2_speedup: j1 / j2,
+            trace_off_ratio: off / plain,
+            trace_on_ratio: on / plain,
+            verilate_s: build.map(|b| b.0),
+            model_compile_s: build.map(|b| b.1),
+        };
+        println!("{}", serde_json::to_string(&r)?);
+    }
+    Ok(())
+}
