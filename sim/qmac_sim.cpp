@@ -195,8 +195,10 @@ public:
                 ++tail_;
             }
             // Backpressure draws (xorshift64*), thresholds are probabilities * 2^32.
-            if (long_stall_ == 0 && cfg.long_stall != 0 && draw() < cfg.long_stall)
+            if (long_stall_ == 0 && cfg.long_stall != 0 && draw() < cfg.long_stall) {
                 long_stall_ = 20 + uint32_t(draw() % 180);
+                ++r.long_stalls;
+            }
             const bool stalling = long_stall_ > 0;
             if (stalling) --long_stall_;
             const bool out_ready = !(stalling || (cfg.out_stall != 0 && draw() < cfg.out_stall));
@@ -215,6 +217,10 @@ public:
                     data = uint32_t(o);
                 } else {
                     const bool present = held_ || !(stalling || (cfg.in_gap != 0 && draw() < cfg.in_gap));
+                    if (!present) {
+                        if (o & (1u << 9)) ++r.gap_first;
+                        if (o & (1u << 8)) ++r.gap_last;
+                    }
                     if (present) {
                         held_ = true;
                         ctrl |= CTRL_IN_VALID;
@@ -249,6 +255,7 @@ public:
                     was_stalled_ = false;
                 } else {
                     ++stalls_;
+                    ++r.out_stall_cycles;
                     was_stalled_ = true;
                     std::memcpy(py, y, L);
                     std::memcpy(pacc, acc, 4 * L);

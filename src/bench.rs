@@ -91,6 +91,7 @@ pub fn cosim_rate(dut: &mut Dut, items: &[Item], bp: Backpressure) -> Result<(f6
         backpressure: bp,
         replay: "qmac bench".into(),
         stop_on_failure: true,
+        coverage: false,
     };
     let t = crate::dut::thread_cpu_seconds();
     let st = cosim::run(dut, items.iter(), &opt, |_, _, _| {});

@@ -212,6 +212,8 @@ pub struct RunStats {
     pub stream_cycles: u64,
     pub failures: Vec<Failure>,
     pub failure_count: u64,
+    /// Functional coverage of the run (when [`RunOptions::coverage`]).
+    pub coverage: crate::coverage::Coverage,
 }
 
 impl RunStats {
@@ -234,6 +236,7 @@ impl RunStats {
         self.mismatches += o.mismatches;
         self.stream_cycles += o.stream_cycles;
         self.failure_count += o.failure_count;
+        self.coverage.merge(&o.coverage);
         let room = MAX_FAILURES.saturating_sub(self.failures.len());
         self.failures.extend(o.failures.iter().take(room).cloned());
     }
@@ -253,6 +256,8 @@ pub struct RunOptions {
     pub replay: String,
     /// Stop at the first failure (the default for regressions).
     pub stop_on_failure: bool,
+    /// Sample functional coverage of every dot product.
+    pub coverage: bool,
 }
 
 fn fmt_bytes_i(v: &[u8], signed: bool, max: usize) -> String {
@@ -350,6 +355,8 @@ where
     };
     let mut items = items.into_iter();
     let mut params: Option<Arc<Params>> = None;
+    let mut prev_params: Option<Arc<Params>> = None;
+    let mut reloaded = false;
     let mut ops: Vec<u64> = Vec::with_capacity(BATCH_OPS + 1024);
     let mut weights: Vec<u8> = Vec::with_capacity((BATCH_OPS + 1024) * lanes);
     // In-flight dot products: (index, job, params), and their expected lanes.
@@ -386,6 +393,7 @@ where
                     }
                     ops.extend(p.cfg_writes().into_iter().map(|(a, d)| op::cfg(a, d)));
                     params = Some(p.clone());
+                    reloaded = true;
                 }
                 Item::Dot(j) => {
                     let Some(p) = params.clone() else {
@@ -413,6 +421,19 @@ where
                     }
                     weights.extend_from_slice(&j.w);
                     expect_into(j, &p, mult_bits, &mut ty, &mut tacc, &mut tovf);
+                    if opt.coverage {
+                        st.coverage.sample_dot(
+                            &p,
+                            prev_params.as_deref(),
+                            reloaded,
+                            j,
+                            &tacc,
+                            &tovf,
+                            mult_bits,
+                        );
+                        prev_params = Some(p.clone());
+                        reloaded = false;
+                    }
                     ey.extend_from_slice(&ty);
                     eacc.extend_from_slice(&tacc);
                     eovf.extend_from_slice(&tovf);
@@ -423,6 +444,9 @@ where
         }
         cfg.drain = exhausted;
         let r = dut.run_batch(&cfg, &ops, &weights, &mut out);
+        if opt.coverage {
+            st.coverage.sample_batch(&r);
+        }
         if r.beats > 0 {
             first_beat.get_or_insert(r.first_beat_cycle);
             last_beat = r.last_beat_cycle;

@@ -34,6 +34,12 @@ mod ffi {
         dots: usize,
         beats: u64,
         cfg_writes: u64,
+        /// Backpressure seen by the DUT: input gaps right before a first / a
+        /// last beat, cycles with out_ready low while out_valid, long stalls started.
+        gap_first: u64,
+        gap_last: u64,
+        out_stall_cycles: u64,
+        long_stalls: u64,
         /// Cycles of the first and the last input beat transferred in this batch.
         first_beat_cycle: u64,
         last_beat_cycle: u64,

@@ -29,6 +29,8 @@ enum Command {
     Vectors(qmac::cmd::vectors::Args),
     /// Measure co-simulation speed against a pure C++ Verilator driver, and more (figures only)
     Bench(qmac::cmd::bench::Args),
+    /// Constrained-random fuzzing with coverage, shrinking and replayable repros
+    Fuzz(qmac::cmd::fuzz::Args),
 }
 
 fn main() -> ExitCode {
@@ -52,6 +54,7 @@ fn main() -> ExitCode {
         Command::Regress(a) => qmac::cmd::regress::run(&a),
         Command::Vectors(a) => qmac::cmd::vectors::run(&a),
         Command::Bench(a) => qmac::cmd::bench::run(&a),
+        Command::Fuzz(a) => qmac::cmd::fuzz::run(&a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -495,6 +495,7 @@ fn run_one(t: &Test, cfg: &RunConfig, dut: &mut Dut) -> Result<Outcome> {
         backpressure: t.backpressure,
         replay: (cfg.replay)(t),
         stop_on_failure: true,
+        coverage: true,
     };
     let mut extra = Vec::new();
     let stats = match &t.body {

@@ -223,6 +223,7 @@ pub fn run(a: &Args) -> Result<()> {
                 },
                 replay: replay_cmd(a, path),
                 stop_on_failure: false,
+                coverage: false,
             };
             let rtl = crate::lower::run_layer(case, dut, &opt)?;
             // The RTL implements the integer path: compare with the golden integer result.

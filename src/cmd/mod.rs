@@ -1,5 +1,6 @@
 //! Subcommand implementations of the `qmac` CLI (argument structs + `run`).
 pub mod bench;
+pub mod fuzz;
 pub mod layer;
 pub mod quantize;
 pub mod regress;

@@ -1,0 +1,333 @@
+//! `qmac fuzz`: constrained-random fuzzing with coverage, shrinking and replay.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+
+use crate::coverage::Coverage;
+use crate::dut::Dut;
+use crate::error::{CheckFailed, InputError};
+use crate::fuzz;
+
+#[derive(clap::Args, Debug)]
+#[command(
+    long_about = "Runs constrained-random transactions (parameter sets and dot products aimed at the \
+edges: rounding ties of both signs, double vs single rounding, shift and multiplier extremes, QuantizeMultiplier \
+carries, SRDHM saturation, accumulators near +-2^31 and 65 794-tap wraps, operand extremes, clamps, mode \
+switches and reloads, under random / heavy / stall-on-first-or-last backpressure) through the RTL on J parallel \
+DUTs, each checked against the golden model. Iteration i of seed S is a pure function of (S, i), so the same \
+seed and iteration count give the same transactions and coverage counts for any --jobs.\n\n\
+Prints the coverage table and writes it as JSON. On a mismatch the lowest failing iteration is shrunk \
+(no backpressure, fewer dot products and taps, smaller operands, simpler parameters) while it still fails; the \
+minimal transaction is written as a repro file with its waveform, with the exact replay command \
+(`qmac fuzz --replay FILE`). Repros copied into tests/regressions/ are replayed by `cargo test`.\n\n\
+Exit 0 if every iteration passed, 1 on a mismatch (or --until-covered without full coverage), 2 on bad input."
+)]
+pub struct Args {
+    /// Seed (default: derived from the clock, and printed)
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Iterations to run (the budget; with --duration or --until-covered, the maximum)
+    #[arg(long, default_value_t = 3000)]
+    pub iterations: u64,
+    /// Run for this long instead (e.g. 90s, 10m, 1h); iterations stay a pure function of the seed
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// Stop as soon as every coverage bin is hit (fails if the budget ends first)
+    #[arg(long)]
+    pub until_covered: bool,
+    /// Parallel DUTs (default: the number of CPUs)
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    /// Datapath width (one of the built LANES values)
+    #[arg(long, default_value_t = 8)]
+    pub lanes: usize,
+    /// Directory for the coverage JSON, repro files and waveforms
+    #[arg(long, default_value = "qmac-fuzz")]
+    pub out: PathBuf,
+    /// Run only shard K of N (iterations i with i mod N = K-1), for CI matrices / array jobs
+    #[arg(long, value_parser = parse_shard)]
+    pub shard: Option<(u64, u64)>,
+    /// Maximum simulation runs spent shrinking a failure
+    #[arg(long, default_value_t = 3000)]
+    pub shrink_budget: usize,
+    /// Replay a transaction file (a repro) instead of fuzzing
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["duration", "until_covered", "shard"])]
+    pub replay: Option<PathBuf>,
+    /// With --replay: write the waveform of the replay into DIR
+    #[arg(long, value_name = "DIR", requires = "replay")]
+    pub wave: Option<PathBuf>,
+}
+
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let (num, unit) = s.trim().split_at(
+        s.trim()
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(s.trim().len()),
+    );
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration like 90s, 10m or 1h"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        _ => return Err(format!("`{s}`: unit must be s, m or h")),
+    };
+    Ok(Duration::from_secs(secs))
+}
+
+pub fn parse_shard(s: &str) -> Result<(u64, u64), String> {
+    let (k, n) = s
+        .split_once('/')
+        .ok_or_else(|| format!("`{s}` is not K/N"))?;
+    let k: u64 = k.parse().map_err(|_| format!("`{s}`: K is not a number"))?;
+    let n: u64 = n.parse().map_err(|_| format!("`{s}`: N is not a number"))?;
+    if n == 0 || k == 0 || k > n {
+        return Err(format!("`{s}`: need 1 <= K <= N"));
+    }
+    Ok((k, n))
+}
+
+fn replay(a: &Args, path: &PathBuf) -> Result<()> {
+    let tx = fuzz::read(path)?;
+    if tx.mult_w != crate::dut::built_mult_w() {
+        return Err(InputError::new(
+            path,
+            "field `mult_w`",
+            format!(
+                "{} but this qmac's model has MULT_W={}",
+                tx.mult_w,
+                crate::dut::built_mult_w()
+            ),
+        )
+        .into());
+    }
+    let mut dut = Dut::new(tx.lanes, tx.bp_seed, a.wave.is_some())?;
+    if let Some(dir) = &a.wave {
+        std::fs::create_dir_all(dir)?;
+        let w = dir.join(format!(
+            "{}.fst",
+            path.file_stem()
+                .map_or("replay".into(), |s| s.to_string_lossy().to_string())
+        ));
+        dut.trace_open(&w)?;
+        println!("waveform: {}", w.display());
+    }
+    let st = fuzz::run(
+        &mut dut,
+        &tx,
+        &format!("qmac fuzz --replay {}", path.display()),
+    );
+    dut.trace_close();
+    println!(
+        "replay {}: {} dot products, {} taps, {} beats, {} cycles, LANES={}",
+        path.display(),
+        tx.dots(),
+        tx.taps(),
+        st.beats,
+        st.cycles,
+        tx.lanes
+    );
+    if !st.passed() {
+        for f in &st.failures {
+            println!("  {}", f.message);
+        }
+        println!("0 passed, 1 failed");
+        return Err(CheckFailed {
+            summary: "the replayed transaction fails".into(),
+        }
+        .into());
+    }
+    println!("1 passed, 0 failed");
+    Ok(())
+}
+
+pub fn run(a: &Args) -> Result<()> {
+    if let Some(p) = &a.replay {
+        return replay(a, p);
+    }
+    let seed = a.seed.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64 & 0xffff_ffff)
+    });
+    let jobs = a
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
+    let (shard_k, shard_n) = a.shard.unwrap_or((1, 1));
+    let lanes = a.lanes;
+    let w = crate::dut::built_mult_w();
+    Dut::new(lanes, 0, false)?;
+    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    let shard_s = a
+        .shard
+        .map_or(String::new(), |(k, n)| format!(" --shard {k}/{n}"));
+    println!(
+        "qmac fuzz: seed {seed}, LANES={lanes} MULT_W={w}, jobs {jobs}, budget {} iterations{}{}{}",
+        a.iterations,
+        a.duration
+            .map_or(String::new(), |d| format!(", duration {}s", d.as_secs())),
+        if a.until_covered {
+            ", until covered"
+        } else {
+            ""
+        },
+        shard_s
+    );
+    let deadline = a.duration.map(|d| Instant::now() + d);
+    let next = AtomicU64::new(0);
+    let stop = AtomicBool::new(false);
+    let cov = Mutex::new(Coverage::default());
+    let totals = Mutex::new((0u64, 0u64, 0u64, 0u64)); // iterations, dots, beats, cycles
+    let failure: Mutex<Option<(u64, String)>> = Mutex::new(None);
+    let pb = indicatif::ProgressBar::new(a.iterations);
+    pb.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} iterations {elapsed_precise} {msg}",
+        )
+        .expect("template"),
+    );
+    let start = Instant::now();
+    std::thread::scope(|s| -> Result<()> {
+        let mut handles = Vec::new();
+        for _ in 0..jobs {
+            handles.push(s.spawn(|| -> Result<()> {
+                let mut dut = Dut::new(lanes, seed, false)?;
+                loop {
+                    if stop.load(Ordering::SeqCst) || deadline.is_some_and(|d| Instant::now() >= d)
+                    {
+                        return Ok(());
+                    }
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    if i >= a.iterations {
+                        return Ok(());
+                    }
+                    if i % shard_n != shard_k - 1 {
+                        continue;
+                    }
+                    let (tx, gen_cov) = fuzz::generate(seed, i, lanes, w);
+                    let st = fuzz::run(
+                        &mut dut,
+                        &tx,
+                        &format!(
+                            "qmac fuzz --seed {seed} --iterations {} --lanes {lanes}",
+                            i + 1
+                        ),
+                    );
+                    {
+                        let mut c = cov.lock().unwrap();
+                        c.merge(&st.coverage);
+                        c.merge(&gen_cov);
+                        if a.until_covered && c.missing().is_empty() {
+                            stop.store(true, Ordering::SeqCst);
+                        }
+                    }
+                    {
+                        let mut t = totals.lock().unwrap();
+                        t.0 += 1;
+                        t.1 += st.dots;
+                        t.2 += st.beats;
+                        t.3 += st.cycles;
+                    }
+                    pb.inc(1);
+                    if !st.passed() {
+                        let mut f = failure.lock().unwrap();
+                        if f.as_ref().is_none_or(|(j, _)| i < *j) {
+                            *f = Some((
+                                i,
+                                st.failures
+                                    .first()
+                                    .map(|f| f.message.clone())
+                                    .unwrap_or_default(),
+                            ));
+                        }
+                        stop.store(true, Ordering::SeqCst);
+                    }
+                }
+            }));
+        }
+        for h in handles {
+            h.join().expect("fuzz worker panicked")?;
+        }
+        Ok(())
+    })?;
+    pb.finish_and_clear();
+    let wall = start.elapsed().as_secs_f64();
+    let cov = cov.into_inner().unwrap();
+    let (iters, dots, beats, cycles) = totals.into_inner().unwrap();
+    print!("{}", cov.table());
+    let cov_path = a.out.join(format!(
+        "coverage-seed{seed}{}.json",
+        a.shard
+            .map_or(String::new(), |(k, n)| format!("-shard{k}of{n}"))
+    ));
+    std::fs::write(&cov_path, cov.to_json())
+        .with_context(|| format!("writing {}", cov_path.display()))?;
+    println!("coverage JSON: {}", cov_path.display());
+    println!(
+        "seed {seed}: {iters} iterations, {dots} dot products, {beats} beats, {cycles} cycles in {wall:.1} s ({:.0} beats/s)",
+        beats as f64 / wall
+    );
+    if let Some((i, msg)) = failure.into_inner().unwrap() {
+        println!("FAIL iteration {i} of seed {seed}: {msg}");
+        let (tx, _) = fuzz::generate(seed, i, lanes, w);
+        let mut dut = Dut::new(lanes, seed, true)?;
+        let (small, runs) = fuzz::shrink(&mut dut, &tx, a.shrink_budget);
+        println!(
+            "shrunk in {runs} runs: {} dot products / {} taps -> {} dot products / {} taps{}",
+            tx.dots(),
+            tx.taps(),
+            small.dots(),
+            small.taps(),
+            if small.backpressure.is_none() {
+                ", no backpressure"
+            } else {
+                ""
+            }
+        );
+        let stem = format!("repro-seed{seed}-iter{i}");
+        let repro = a.out.join(format!("{stem}.json"));
+        fuzz::write_repro(
+            &repro,
+            &small,
+            &format!("qmac fuzz --seed {seed}: iteration {i}, shrunk in {runs} runs"),
+        )?;
+        let wave = a.out.join(format!("{stem}.fst"));
+        dut.trace_open(&wave)?;
+        let st = fuzz::run(
+            &mut dut,
+            &small,
+            &format!("qmac fuzz --replay {}", repro.display()),
+        );
+        dut.trace_close();
+        for f in st.failures.iter().take(3) {
+            println!("  {}", f.message);
+        }
+        println!("repro: {}", repro.display());
+        println!("waveform: {}", wave.display());
+        println!("replay: qmac fuzz --replay {}", repro.display());
+        println!("0 passed, 1 failed");
+        return Err(CheckFailed {
+            summary: format!("fuzz iteration {i} of seed {seed} failed"),
+        }
+        .into());
+    }
+    if a.until_covered && !cov.missing().is_empty() {
+        println!(
+            "not covered after {iters} iterations: {}",
+            cov.missing().join(", ")
+        );
+        println!("0 passed, 1 failed");
+        return Err(CheckFailed {
+            summary: "coverage incomplete".into(),
+        }
+        .into());
+    }
+    println!("{iters} passed, 0 failed");
+    Ok(())
+}
