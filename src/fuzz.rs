@@ -470,6 +470,20 @@ pub fn shrink(dut: &mut Dut, tx: &Transaction, budget: usize) -> (Transaction, u
                 }
             }
             let mut simpler = Vec::new();
+            // Keep one lane's parameters, all others zero (collapses multi-lane noise fast).
+            if lanes > 1 {
+                for keep in 0..lanes {
+                    let mut q = p.clone();
+                    for (l, lp) in q.lanes.iter_mut().enumerate() {
+                        if l != keep {
+                            *lp = LaneParams::default();
+                        }
+                    }
+                    if q != *p {
+                        simpler.push(q);
+                    }
+                }
+            }
             for l in 0..lanes {
                 let lp = p.lanes[l];
                 for c in [
@@ -511,6 +525,7 @@ pub fn shrink(dut: &mut Dut, tx: &Transaction, budget: usize) -> (Transaction, u
                     simpler.push(q);
                 }
             }
+            // Structure first (fewer taps), then operands, then parameters.
             cands.extend(simpler.into_iter().map(|q| (q, j.clone())));
             for c in cands {
                 let mut cp = pairs.clone();

@@ -31,6 +31,8 @@ enum Command {
     Bench(qmac::cmd::bench::Args),
     /// Constrained-random fuzzing with coverage, shrinking and replayable repros
     Fuzz(qmac::cmd::fuzz::Args),
+    /// Functional coverage files: merge shards / runs
+    Coverage(qmac::cmd::coverage::Args),
 }
 
 fn main() -> ExitCode {
@@ -55,6 +57,7 @@ fn main() -> ExitCode {
         Command::Vectors(a) => qmac::cmd::vectors::run(&a),
         Command::Bench(a) => qmac::cmd::bench::run(&a),
         Command::Fuzz(a) => qmac::cmd::fuzz::run(&a),
+        Command::Coverage(a) => qmac::cmd::coverage::run(&a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

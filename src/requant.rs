@@ -194,6 +194,11 @@ pub fn quantize_multiplier(real: f64, single_rounding: bool) -> (i32, i32) {
     (q_fixed as i32, e)
 }
 
+/// Whether QuantizeMultiplier of `real` takes the 2^31 carry (q·2^31 rounds to 2^31).
+pub fn takes_carry(real: f64) -> bool {
+    real != 0.0 && (frexp(real).0 * (1u64 << 31) as f64).round().abs() == (1u64 << 31) as f64
+}
+
 /// Narrow a Q31 multiplier to W bits (ARITHMETIC.md §4):
 /// `m0_W = round_half_away(m0 / 2^(32−W))`, carry as in QuantizeMultiplier.
 /// The exponent `e` keeps its meaning (`M = m0_W · 2^(e − (W−1))`).

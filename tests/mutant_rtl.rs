@@ -1,7 +1,8 @@
 //! A deliberately broken RTL must make `qmac regress` fail with the full
 //! report. Builds qmac against a mutated copy of rtl/ (QMAC_RTL_DIR) into its
 //! own target directory, runs the corners suite, then the printed replay
-//! command, and writes a waveform with --wave-on-fail.
+//! command, and writes a waveform with --wave-on-fail; then `qmac fuzz`
+//! finds the same bug, shrinks it and its replay command reproduces it.
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -97,5 +98,43 @@ fn dropped_rounding_term_is_caught_and_replayable() {
         std::fs::metadata(&fst[0]).unwrap().len() > 1000,
         "waveform too small"
     );
+
+    // qmac fuzz finds the planted bug, shrinks it to a handful of taps, and
+    // the printed replay command reproduces it; the correct RTL passes it.
+    let fz = dir.join("fuzz");
+    let (code, out) = run(
+        &bin,
+        &["fuzz", "--seed", "4", "--out", fz.to_str().unwrap()],
+    );
+    assert_eq!(code, 1, "{out}");
+    let shrunk = out
+        .lines()
+        .find(|l| l.starts_with("shrunk in "))
+        .unwrap_or_else(|| panic!("{out}"));
+    let after = shrunk.split("-> ").nth(1).unwrap();
+    let taps: usize = after
+        .split(" / ")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(after.starts_with("1 dot products") && taps <= 8, "{shrunk}");
+    let replay = out
+        .lines()
+        .find_map(|l| l.strip_prefix("replay: qmac "))
+        .unwrap();
+    let args: Vec<&str> = replay.split_whitespace().collect();
+    let (code, out2) = run(&bin, &args);
+    assert_eq!(code, 1, "{out2}");
+    assert!(
+        out2.contains("expected y=") && out2.contains("0 passed, 1 failed"),
+        "{out2}"
+    );
+    let (code, out3) = run(Path::new(env!("CARGO_BIN_EXE_qmac")), &args);
+    assert_eq!(code, 0, "the correct RTL must pass the repro: {out3}");
+    assert!(fz.join("repro-seed4-iter1.fst").exists());
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1,5 +1,6 @@
 //! Subcommand implementations of the `qmac` CLI (argument structs + `run`).
 pub mod bench;
+pub mod coverage;
 pub mod fuzz;
 pub mod layer;
 pub mod quantize;

@@ -43,6 +43,12 @@ pub struct Args {
     /// Write a JUnit XML report to FILE
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+    /// Run only shard K of N (tests i with i mod N = K-1), for CI matrices / array jobs
+    #[arg(long, value_parser = crate::cmd::fuzz::parse_shard)]
+    pub shard: Option<(u64, u64)>,
+    /// Write the run's functional coverage as JSON to FILE (merge shards with `qmac coverage merge`)
+    #[arg(long, value_name = "FILE")]
+    pub coverage: Option<PathBuf>,
     /// Write an FST waveform of each failing test into DIR
     #[arg(long, value_name = "DIR")]
     pub wave_on_fail: Option<PathBuf>,
@@ -79,11 +85,20 @@ pub fn run(a: &Args) -> Result<()> {
             .into());
         }
     }
+    if let Some((k, n)) = a.shard {
+        tests = tests
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| *i as u64 % n == k - 1)
+            .map(|(_, t)| t)
+            .collect();
+    }
     // Fail early on a LANES value this build has no model for.
     crate::dut::Dut::new(a.lanes, 0, false)?;
     println!(
-        "qmac regress: suite {}, {} tests, LANES={} MULT_W={}, seed {}, jobs {}, RTL {} (sha256 {})",
+        "qmac regress: suite {}{}, {} tests, LANES={} MULT_W={}, seed {}, jobs {}, RTL {} (sha256 {})",
         a.suite,
+        a.shard.map_or(String::new(), |(k, n)| format!(" shard {k}/{n}")),
         tests.len(),
         a.lanes,
         mult_bits,
@@ -124,6 +139,16 @@ pub fn run(a: &Args) -> Result<()> {
         if let Some(w) = &o.wave {
             println!("  waveform: {}", w.display());
         }
+    }
+    let mut cov = crate::coverage::Coverage::default();
+    for o in &outcomes {
+        cov.merge(&o.stats.coverage);
+    }
+    print!("{}", cov.table());
+    if let Some(path) = &a.coverage {
+        std::fs::write(path, cov.to_json())
+            .with_context(|| format!("writing {}", path.display()))?;
+        println!("coverage JSON: {}", path.display());
     }
     if let Some(path) = &a.junit {
         std::fs::write(path, regress::junit(&outcomes, a.lanes))

@@ -1,0 +1,54 @@
+//! `qmac coverage merge`: combine coverage JSON files of shards or runs.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+
+use crate::coverage::Coverage;
+use crate::error::CheckFailed;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(subcommand)]
+    pub action: Action,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum Action {
+    /// Sum the bin counts of coverage JSON files (from `qmac fuzz` / `qmac regress --coverage`)
+    Merge {
+        /// Coverage JSON files
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Write the merged coverage JSON to FILE
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Exit 1 unless every bin is hit
+        #[arg(long)]
+        require_full: bool,
+    },
+}
+
+pub fn run(a: &Args) -> Result<()> {
+    let Action::Merge {
+        files,
+        out,
+        require_full,
+    } = &a.action;
+    let mut c = Coverage::default();
+    for f in files {
+        c.merge(&Coverage::read_json(f)?);
+    }
+    print!("{}", c.table());
+    if let Some(o) = out {
+        std::fs::write(o, c.to_json()).with_context(|| format!("writing {}", o.display()))?;
+        println!("merged coverage JSON: {}", o.display());
+    }
+    if *require_full && !c.missing().is_empty() {
+        return Err(CheckFailed {
+            summary: format!("bins not hit: {}", c.missing().join(", ")),
+        }
+        .into());
+    }
+    Ok(())
+}

@@ -1,0 +1,216 @@
+//! `qmac fuzz` and `qmac coverage merge`: the default budget covers every bin,
+//! results do not depend on --jobs, shards add up to the unsharded run, and
+//! the same holds for `qmac regress --shard`.
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn qmac(args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_qmac"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("qmac-fuzz-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+fn summary(out: &str) -> String {
+    out.lines()
+        .find(|l| l.starts_with("seed ") && l.contains(" iterations, "))
+        .map(|l| l.split(" in ").next().unwrap().to_string())
+        .unwrap_or_default()
+}
+
+fn read(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap()
+}
+
+#[test]
+fn default_budget_hits_every_bin() {
+    let d = tmp("default");
+    let (code, out) = qmac(&["fuzz", "--seed", "11", "--out", d.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("coverage: 43 of 43 bins hit"), "{out}");
+    assert!(
+        out.contains("qmac fuzz: seed 11,") && out.trim_end().ends_with("3000 passed, 0 failed"),
+        "{out}"
+    );
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn same_seed_same_cases_and_coverage_whatever_the_jobs() {
+    let (a, b) = (tmp("j1"), tmp("j2"));
+    let (c1, o1) = qmac(&[
+        "fuzz",
+        "--seed",
+        "5",
+        "--iterations",
+        "400",
+        "--jobs",
+        "1",
+        "--out",
+        a.to_str().unwrap(),
+    ]);
+    let (c2, o2) = qmac(&[
+        "fuzz",
+        "--seed",
+        "5",
+        "--iterations",
+        "400",
+        "--jobs",
+        "2",
+        "--out",
+        b.to_str().unwrap(),
+    ]);
+    assert_eq!((c1, c2), (0, 0), "{o1}{o2}");
+    assert_eq!(summary(&o1), summary(&o2));
+    assert!(summary(&o1).starts_with("seed 5: 400 iterations"), "{o1}");
+    assert_eq!(
+        read(&a.join("coverage-seed5.json")),
+        read(&b.join("coverage-seed5.json"))
+    );
+    // Shards 1/2 and 2/2 add up to the unsharded run.
+    let (s1, s2) = (tmp("s1"), tmp("s2"));
+    for (k, d) in [("1/2", &s1), ("2/2", &s2)] {
+        let (c, o) = qmac(&[
+            "fuzz",
+            "--seed",
+            "5",
+            "--iterations",
+            "400",
+            "--shard",
+            k,
+            "--out",
+            d.to_str().unwrap(),
+        ]);
+        assert_eq!(c, 0, "{o}");
+    }
+    let merged = tmp("merged.json");
+    let (c, o) = qmac(&[
+        "coverage",
+        "merge",
+        s1.join("coverage-seed5-shard1of2.json").to_str().unwrap(),
+        s2.join("coverage-seed5-shard2of2.json").to_str().unwrap(),
+        "--out",
+        merged.to_str().unwrap(),
+        "--require-full",
+    ]);
+    assert_eq!(c, 0, "{o}");
+    assert_eq!(read(&merged), read(&a.join("coverage-seed5.json")));
+    for d in [a, b, s1, s2, merged] {
+        let _ = std::fs::remove_dir_all(&d);
+        let _ = std::fs::remove_file(&d);
+    }
+}
+
+#[test]
+fn until_covered_stops_early_with_every_bin() {
+    let d = tmp("uc");
+    let (code, out) = qmac(&[
+        "fuzz",
+        "--seed",
+        "2",
+        "--until-covered",
+        "--iterations",
+        "100000",
+        "--out",
+        d.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("coverage: 43 of 43 bins hit"), "{out}");
+    let n: u64 = summary(&out)
+        .split_whitespace()
+        .nth(2)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(n < 100_000, "{out}");
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn regress_shards_add_up() {
+    let dir = tmp("rs");
+    std::fs::create_dir_all(&dir).unwrap();
+    let full = dir.join("full.json");
+    let (c, o) = qmac(&[
+        "regress",
+        "--suite",
+        "corners",
+        "--coverage",
+        full.to_str().unwrap(),
+    ]);
+    assert_eq!(c, 0, "{o}");
+    let total: usize = o
+        .lines()
+        .find(|l| l.starts_with("total "))
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut parts = Vec::new();
+    let mut n = 0;
+    for k in ["1/3", "2/3", "3/3"] {
+        let p = dir.join(format!("shard{}.json", &k[..1]));
+        let (c, o) = qmac(&[
+            "regress",
+            "--suite",
+            "corners",
+            "--shard",
+            k,
+            "--coverage",
+            p.to_str().unwrap(),
+        ]);
+        assert_eq!(c, 0, "{o}");
+        n += o
+            .lines()
+            .find(|l| l.starts_with("total "))
+            .unwrap()
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .parse::<usize>()
+            .unwrap();
+        parts.push(p);
+    }
+    assert_eq!(n, total);
+    let merged = dir.join("merged.json");
+    let mut args = vec!["coverage", "merge"];
+    args.extend(parts.iter().map(|p| p.to_str().unwrap()));
+    args.extend(["--out", merged.to_str().unwrap()]);
+    let (c, o) = qmac(&args);
+    assert_eq!(c, 0, "{o}");
+    assert_eq!(read(&merged), read(&full));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn bad_fuzz_arguments_exit_2() {
+    for args in [
+        vec!["fuzz", "--shard", "3/2"],
+        vec!["fuzz", "--duration", "abc"],
+        vec!["fuzz", "--replay", "no/such/file.json"],
+    ] {
+        let (c, o) = qmac(&args);
+        assert_eq!(c, 2, "{args:?}: {o}");
+        assert_eq!(o.lines().filter(|l| !l.trim().is_empty()).count(), 1, "{o}");
+    }
+    let (c, o) = qmac(&["coverage", "merge", "no/such.json"]);
+    assert_eq!(c, 2, "{o}");
+    assert!(o.contains("no/such.json"), "{o}");
+}
