@@ -17,6 +17,7 @@ pub mod hex;
 pub mod layer;
 pub mod lower;
 pub mod mac;
+pub mod mutants;
 pub mod regress;
 pub mod requant;
 pub mod stimulus;

@@ -33,6 +33,8 @@ enum Command {
     Fuzz(qmac::cmd::fuzz::Args),
     /// Functional coverage files: merge shards / runs
     Coverage(qmac::cmd::coverage::Args),
+    /// Mutation testing of the testbench: rebuild against RTL mutants, each must be caught
+    Mutants(qmac::cmd::mutants::Args),
 }
 
 fn main() -> ExitCode {
@@ -58,6 +60,7 @@ fn main() -> ExitCode {
         Command::Bench(a) => qmac::cmd::bench::run(&a),
         Command::Fuzz(a) => qmac::cmd::fuzz::run(&a),
         Command::Coverage(a) => qmac::cmd::coverage::run(&a),
+        Command::Mutants(a) => qmac::cmd::mutants::run(&a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,187 @@
+//! `qmac mutants`: mutation testing of the testbench (needs the source tree and cargo).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+
+use crate::error::CheckFailed;
+use crate::mutants::{apply, MUTANTS};
+
+#[derive(clap::Args, Debug)]
+#[command(
+    long_about = "Builds qmac against each mutant of rtl/ (operator swaps, off-by-one constants, \
+dropped rounding and saturation terms, swapped clamp bounds, ignored ready, accumulator not cleared on \
+first, sign-extension mistakes, ...) into target/mutants/, runs the corners regression and a fuzz budget \
+on it, and reports each mutant as killed or survived (with its diff). Equivalent mutants are explained and \
+not counted. Exit 0 iff every non-equivalent mutant is killed."
+)]
+pub struct Args {
+    /// Fuzz iterations per mutant (after the corners regression)
+    #[arg(long, default_value_t = 1000)]
+    pub budget: u64,
+    /// Run only the mutants whose name contains this string
+    #[arg(long)]
+    pub only: Option<String>,
+    /// Seed of the regression and fuzz runs
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+fn run_bin(bin: &Path, args: &[&str]) -> Result<(i32, String)> {
+    let out = Command::new(bin)
+        .args(args)
+        .output()
+        .with_context(|| format!("running {}", bin.display()))?;
+    Ok((
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    ))
+}
+
+fn first_failure(out: &str) -> String {
+    out.lines()
+        .find(|l| l.contains("expected") || l.contains("cycle ") || l.starts_with("FAIL"))
+        .unwrap_or("")
+        .trim()
+        .chars()
+        .take(160)
+        .collect()
+}
+
+pub fn run(a: &Args) -> Result<()> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    anyhow::ensure!(
+        root.join("Cargo.toml").exists() && root.join("rtl").is_dir(),
+        "qmac mutants needs the qmac source tree at {}",
+        root.display()
+    );
+    let work = root.join("target/mutants");
+    let target = work.join("build");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let seed = a.seed.to_string();
+    let budget = a.budget.to_string();
+    let (mut killed, mut survived, mut equivalent) = (0, 0, 0);
+    let mut survivors = Vec::new();
+    println!(
+        "qmac mutants: {} mutants of {}, corners regression + {} fuzz iterations each, seed {}",
+        MUTANTS.len(),
+        root.join("rtl").display(),
+        a.budget,
+        a.seed
+    );
+    for m in MUTANTS {
+        if a.only
+            .as_ref()
+            .is_some_and(|o| !m.name.contains(o.as_str()))
+        {
+            continue;
+        }
+        let dir = work.join(m.name);
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)?;
+        for e in std::fs::read_dir(root.join("rtl"))? {
+            let p = e?.path();
+            if p.is_file() {
+                std::fs::copy(&p, dir.join(p.file_name().expect("file")))?;
+            }
+        }
+        apply(&dir, m)?;
+        let t = Instant::now();
+        let st = Command::new(&cargo)
+            .args(["build", "--release", "--locked", "--bin", "qmac"])
+            .current_dir(&root)
+            .env("QMAC_RTL_DIR", &dir)
+            .env("QMAC_LANES", "8")
+            .env("CARGO_TARGET_DIR", &target)
+            .output()?;
+        if !st.status.success() {
+            println!(
+                "{:<24} STILLBORN (does not build): {}",
+                m.name,
+                String::from_utf8_lossy(&st.stderr)
+                    .lines()
+                    .rev()
+                    .find(|l| l.contains("error"))
+                    .unwrap_or("")
+            );
+            continue;
+        }
+        let bin = target.join("release/qmac");
+        let (rc, out) = run_bin(&bin, &["regress", "--suite", "corners", "--seed", &seed])?;
+        let (verdict, how) = if rc == 1 {
+            (
+                "KILLED",
+                format!("regress corners: {}", first_failure(&out)),
+            )
+        } else {
+            let fz = dir.join("fuzz");
+            let (rc2, out2) = run_bin(
+                &bin,
+                &[
+                    "fuzz",
+                    "--seed",
+                    &seed,
+                    "--iterations",
+                    &budget,
+                    "--out",
+                    fz.to_str().unwrap_or("."),
+                ],
+            )?;
+            if rc2 == 1 {
+                ("KILLED", format!("fuzz: {}", first_failure(&out2)))
+            } else {
+                ("SURVIVED", String::new())
+            }
+        };
+        match (verdict, m.equivalent) {
+            ("KILLED", _) => killed += 1,
+            (_, Some(_)) => equivalent += 1,
+            _ => {
+                survived += 1;
+                survivors.push(m);
+            }
+        }
+        println!(
+            "{:<24} {:<8} {:>5.1} s  {}  [{}]",
+            m.name,
+            verdict,
+            t.elapsed().as_secs_f64(),
+            m.what,
+            how
+        );
+        if verdict == "SURVIVED" {
+            println!(
+                "    diff {}: - {}\n    diff {}: + {}",
+                m.file, m.find, m.file, m.replace
+            );
+            if let Some(why) = m.equivalent {
+                println!("    equivalent: {why}");
+            }
+        }
+    }
+    let counted = killed + survived;
+    println!(
+        "{killed} killed, {survived} survived, {equivalent} equivalent (not counted): kill rate {:.1}%",
+        if counted == 0 { 100.0 } else { 100.0 * killed as f64 / counted as f64 }
+    );
+    if survived > 0 {
+        return Err(CheckFailed {
+            summary: format!(
+                "{survived} mutants survived: {}",
+                survivors
+                    .iter()
+                    .map(|m| m.name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
+        .into());
+    }
+    Ok(())
+}
