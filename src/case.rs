@@ -603,6 +603,52 @@ fn check_npy_shape(
 
 /// Reads a `.npy` file of any integer dtype (and, if `float_ok`, float32 /
 /// float64), flattened row-major, with its shape.
+/// Reject .npy headers the header parser would choke on before it sees them:
+/// a real header is a flat dict with one shape tuple (bracket depth 2), so
+/// deeper nesting, which makes ndarray-npy's parser take exponential time,
+/// is refused outright.
+fn check_npy_header_text(path: &Path, bytes: &[u8]) -> Result<(), InputError> {
+    let len_at = match bytes.get(6) {
+        Some(1) => Some((
+            8usize,
+            u16::from_le_bytes([
+                bytes.get(8).copied().unwrap_or(0),
+                bytes.get(9).copied().unwrap_or(0),
+            ]) as usize,
+            10usize,
+        )),
+        Some(2) | Some(3) if bytes.len() >= 12 => Some((
+            8,
+            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+            12,
+        )),
+        _ => None,
+    };
+    let Some((_, hlen, start)) = len_at else {
+        return Ok(());
+    }; // the parser reports bad magic/versions
+    let end = start.saturating_add(hlen).min(bytes.len());
+    let header = &bytes[start.min(end)..end];
+    let mut depth = 0usize;
+    for &b in header {
+        match b {
+            b'{' | b'[' | b'(' => {
+                depth += 1;
+                if depth > 3 {
+                    return Err(InputError::new(
+                        path,
+                        "file",
+                        "not a valid .npy file: header nests brackets too deeply",
+                    ));
+                }
+            }
+            b'}' | b']' | b')' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 fn read_npy(path: &Path, field: &str, float_ok: bool) -> Result<(NpyData, Vec<usize>), InputError> {
     use ndarray::ArrayD;
     use ndarray_npy::npy::header::Header;
@@ -610,6 +656,7 @@ fn read_npy(path: &Path, field: &str, float_ok: bool) -> Result<(NpyData, Vec<us
 
     let bytes = std::fs::read(path)
         .map_err(|e| InputError::new(path, "file", format!("cannot read: {e}")))?;
+    check_npy_header_text(path, &bytes)?;
     let header = Header::from_reader(&mut &bytes[..])
         .map_err(|e| InputError::new(path, "file", format!("not a valid .npy file: {e}")))?;
     let descr = match header.type_descriptor.as_string() {
@@ -626,6 +673,16 @@ fn read_npy(path: &Path, field: &str, float_ok: bool) -> Result<(NpyData, Vec<us
             (k, chars.as_str().parse().unwrap_or(0))
         }
     };
+    // Each axis must fit an array ndarray can index (the non-zero axes'
+    // product within isize), even when another axis is 0.
+    let nonzero: Vec<usize> = header.shape.iter().copied().filter(|&d| d != 0).collect();
+    if checked_product(&nonzero).is_none_or(|n| n > isize::MAX as usize) {
+        return Err(InputError::new(
+            path,
+            "file",
+            format!("shape {:?} is too large", header.shape),
+        ));
+    }
     let count = checked_product(&header.shape).ok_or_else(|| {
         InputError::new(
             path,

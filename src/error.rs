@@ -30,10 +30,12 @@ impl InputError {
         position: impl fmt::Display,
         message: impl fmt::Display,
     ) -> Self {
+        // One line whatever the user's input held: control characters escaped.
+        let one_line = |t: String| t.replace('\n', "\\n").replace('\r', "\\r");
         InputError {
-            file: file.as_ref().display().to_string(),
-            position: position.to_string(),
-            message: message.to_string().replace('\n', " "),
+            file: one_line(file.as_ref().display().to_string()),
+            position: one_line(position.to_string()),
+            message: one_line(message.to_string()),
         }
     }
 }
