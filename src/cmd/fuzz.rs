@@ -30,9 +30,10 @@ pub struct Args {
     /// Seed (default: derived from the clock, and printed)
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Iterations to run (the budget; with --duration or --until-covered, the maximum)
-    #[arg(long, default_value_t = 3000)]
-    pub iterations: u64,
+    /// Iterations to run (default 3000; with --duration: unlimited, with
+    /// --until-covered: at most 1 000 000, unless given)
+    #[arg(long)]
+    pub iterations: Option<u64>,
     /// Run for this long instead (e.g. 90s, 10m, 1h); iterations stay a pure function of the seed
     #[arg(long, value_parser = parse_duration)]
     pub duration: Option<Duration>,
@@ -155,6 +156,13 @@ pub fn run(a: &Args) -> Result<()> {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(1, |d| d.as_nanos() as u64 & 0xffff_ffff)
     });
+    let budget = a.iterations.unwrap_or(if a.duration.is_some() {
+        u64::MAX
+    } else if a.until_covered {
+        1_000_000
+    } else {
+        3000
+    });
     let jobs = a
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
@@ -169,7 +177,11 @@ pub fn run(a: &Args) -> Result<()> {
         .map_or(String::new(), |(k, n)| format!(" --shard {k}/{n}"));
     println!(
         "qmac fuzz: seed {seed}, LANES={lanes} MULT_W={w}, jobs {jobs}, budget {} iterations{}{}{}",
-        a.iterations,
+        if budget == u64::MAX {
+            "unlimited".to_string()
+        } else {
+            budget.to_string()
+        },
         a.duration
             .map_or(String::new(), |d| format!(", duration {}s", d.as_secs())),
         if a.until_covered {
@@ -185,13 +197,23 @@ pub fn run(a: &Args) -> Result<()> {
     let cov = Mutex::new(Coverage::default());
     let totals = Mutex::new((0u64, 0u64, 0u64, 0u64)); // iterations, dots, beats, cycles
     let failure: Mutex<Option<(u64, String)>> = Mutex::new(None);
-    let pb = indicatif::ProgressBar::new(a.iterations);
-    pb.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{bar:40} {pos}/{len} iterations {elapsed_precise} {msg}",
-        )
-        .expect("template"),
-    );
+    let pb = if budget == u64::MAX {
+        let pb = indicatif::ProgressBar::new_spinner();
+        pb.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {pos} iterations {elapsed_precise}")
+                .expect("template"),
+        );
+        pb
+    } else {
+        let pb = indicatif::ProgressBar::new(budget);
+        pb.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {pos}/{len} iterations {elapsed_precise}",
+            )
+            .expect("template"),
+        );
+        pb
+    };
     let start = Instant::now();
     std::thread::scope(|s| -> Result<()> {
         let mut handles = Vec::new();
@@ -204,7 +226,7 @@ pub fn run(a: &Args) -> Result<()> {
                         return Ok(());
                     }
                     let i = next.fetch_add(1, Ordering::SeqCst);
-                    if i >= a.iterations {
+                    if i >= budget {
                         return Ok(());
                     }
                     if i % shard_n != shard_k - 1 {
