@@ -21,7 +21,8 @@ use crate::dut::Dut;
 use crate::error::InputError;
 use crate::requant::{narrow_multiplier, quantize_multiplier, IntRounding};
 use crate::stimulus::{
-    dot_with_targets, items, m0_normal, random_dot, random_params, random_stream, rng_for, seed_for,
+    clamp_corner, dot_with_targets, items, m0_normal, random_dot, random_params, random_stream,
+    rng_for, seed_for,
 };
 
 /// One fuzz transaction: a stimulus and the backpressure it runs under.
@@ -242,27 +243,8 @@ pub fn generate(seed: u64, iteration: u64, lanes: usize, w: u32) -> (Transaction
             // Clamps: inside the range, act_min = act_max, ReLU / ReLU6 bounds.
             for i in 0..n {
                 let mut p = random_params(&mut rng, lanes, w);
-                let (lo, hi) = if rng.random_bool(0.5) {
-                    (-128, 127)
-                } else {
-                    (0, 255)
-                };
-                p.zp_out = rng.random_range(lo..=hi);
-                let (a, b) = match rng.random_range(0..4) {
-                    0 => {
-                        let a = rng.random_range(lo..=hi);
-                        (a, a)
-                    }
-                    1 => (p.zp_out, hi),
-                    2 => (p.zp_out, (p.zp_out + rng.random_range(0..120)).min(hi)),
-                    _ => {
-                        let a = rng.random_range(lo..=hi);
-                        let b = rng.random_range(lo..=hi);
-                        (a.min(b), a.max(b))
-                    }
-                };
-                p.act_min = a;
-                p.act_max = b;
+                let kind = rng.random_range(0..4);
+                clamp_corner(&mut rng, &mut p, kind);
                 let targets: Vec<i32> = (0..lanes)
                     .map(|_| rng.random_range(-1 << 22..1 << 22))
                     .collect();

@@ -26,7 +26,8 @@ use crate::cosim::{self, Backpressure, Item, Params, RunOptions, RunStats};
 use crate::dut::Dut;
 use crate::requant::IntRounding;
 use crate::stimulus::{
-    dot_with_targets, items, m0_normal, random_dot, random_params, random_stream, rng_for, seed_for,
+    clamp_corner, dot_with_targets, items, m0_normal, random_dot, random_params, random_stream,
+    rng_for, seed_for,
 };
 
 /// The real layer cases compiled into the binary (tests/fixtures/tflite).
@@ -333,30 +334,7 @@ fn corners(lanes: usize, mult_bits: u32, seed: u64) -> Vec<Test> {
             let mut out = Vec::new();
             for i in 0..120u64 {
                 let mut p = random_params(rng, lanes, mb);
-                let (lo, hi) = if rng.random_bool(0.5) {
-                    (-128, 127)
-                } else {
-                    (0, 255)
-                };
-                p.zp_out = rng.random_range(lo..=hi);
-                let (a, b) = match i % 4 {
-                    0 => {
-                        let a = rng.random_range(lo..=hi);
-                        (a, a)
-                    }
-                    1 => (p.zp_out.max(lo), hi),
-                    2 => (
-                        p.zp_out.max(lo),
-                        (p.zp_out + rng.random_range(0..200)).min(hi),
-                    ),
-                    _ => {
-                        let a = rng.random_range(lo..=hi);
-                        let b = rng.random_range(lo..=hi);
-                        (a.min(b), a.max(b))
-                    }
-                };
-                p.act_min = a;
-                p.act_max = b;
+                clamp_corner(rng, &mut p, i);
                 let targets: Vec<i32> = (0..lanes)
                     .map(|_| rng.random_range(-1 << 24..1 << 24))
                     .collect();

@@ -202,3 +202,30 @@ pub fn random_stream(
     }
     items(pairs)
 }
+
+/// Clamp-bound corners on `p` (output type int8 or uint8 drawn here):
+/// `kind % 4` = 0 act_min = act_max, 1 ReLU [zp_out, max], 2 ReLU6-like
+/// [zp_out, zp_out + up to 200], 3 random bounds inside the range.
+pub fn clamp_corner(rng: &mut ChaCha8Rng, p: &mut Params, kind: u64) {
+    let (lo, hi) = if rng.random_bool(0.5) {
+        (-128, 127)
+    } else {
+        (0, 255)
+    };
+    p.zp_out = rng.random_range(lo..=hi);
+    let (a, b) = match kind % 4 {
+        0 => {
+            let a = rng.random_range(lo..=hi);
+            (a, a)
+        }
+        1 => (p.zp_out, hi),
+        2 => (p.zp_out, (p.zp_out + rng.random_range(0..200)).min(hi)),
+        _ => {
+            let a = rng.random_range(lo..=hi);
+            let b = rng.random_range(lo..=hi);
+            (a.min(b), a.max(b))
+        }
+    };
+    p.act_min = a;
+    p.act_max = b;
+}
