@@ -604,9 +604,9 @@ fn check_npy_shape(
 /// Reads a `.npy` file of any integer dtype (and, if `float_ok`, float32 /
 /// float64), flattened row-major, with its shape.
 /// Reject .npy headers the header parser would choke on before it sees them:
-/// a real header is a flat dict with one shape tuple (bracket depth 2), so
-/// deeper nesting, which makes ndarray-npy's parser take exponential time,
-/// is refused outright.
+/// a declared header length beyond the file (the parser allocates it first,
+/// up to 4 GiB), and bracket nesting deeper than a real header's (a flat dict
+/// with one shape tuple, depth 2), which makes its parser take exponential time.
 fn check_npy_header_text(path: &Path, bytes: &[u8]) -> Result<(), InputError> {
     let len_at = match bytes.get(6) {
         Some(1) => Some((
@@ -627,6 +627,17 @@ fn check_npy_header_text(path: &Path, bytes: &[u8]) -> Result<(), InputError> {
     let Some((_, hlen, start)) = len_at else {
         return Ok(());
     }; // the parser reports bad magic/versions
+       // The parser allocates the declared header length before reading it.
+    if start.saturating_add(hlen) > bytes.len() {
+        return Err(InputError::new(
+            path,
+            "file",
+            format!(
+                "not a valid .npy file: header length {hlen} exceeds the file ({} bytes)",
+                bytes.len()
+            ),
+        ));
+    }
     let end = start.saturating_add(hlen).min(bytes.len());
     let header = &bytes[start.min(end)..end];
     let mut depth = 0usize;

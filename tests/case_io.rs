@@ -717,3 +717,26 @@ fn validate_rejects_in_memory_inconsistencies_without_panicking() {
         Some("mem.json")
     );
 }
+
+/// A .npy header that declares 4 GiB (found by cargo-fuzz, fuzz/README.md) is
+/// rejected before the npy parser allocates it; nested brackets likewise.
+#[test]
+fn npy_lying_header_is_rejected_before_parsing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let toml = "op = \"fully_connected\"\ninput_shape = [1, 1, 1, 2]\nfilter_shape = [1, 1, 1, 2]\noutput_shape = [1, 1, 1, 1]\ninput_zero_point = 0\noutput_zero_point = 0\nmultiplier = [1073741824]\nshift = [0]\ninput = \"input.npy\"\nfilter = [1, 2]\n";
+    std::fs::write(tmp.path().join("case.toml"), toml).unwrap();
+    for (bytes, needle) in [
+        (
+            b"\x93NUMPY\x02\x00\xff\xff\xff\xff".to_vec(),
+            "header length 4294967295 exceeds the file",
+        ),
+        (
+            [b"\x93NUMPY\x01\x00\x20\x00".as_slice(), &[b'{'; 32]].concat(),
+            "nests brackets too deeply",
+        ),
+    ] {
+        std::fs::write(tmp.path().join("input.npy"), &bytes).unwrap();
+        let e = Case::read(tmp.path()).unwrap_err().to_string();
+        assert!(e.contains("input.npy") && e.contains(needle), "{e}");
+    }
+}
