@@ -21,8 +21,8 @@ use crate::dut::Dut;
 use crate::error::InputError;
 use crate::requant::{narrow_multiplier, quantize_multiplier, IntRounding};
 use crate::stimulus::{
-    clamp_corner, dot_with_targets, items, m0_normal, random_dot, random_params, random_stream,
-    rng_for, seed_for,
+    clamp_corner, dot_with_targets, items, m0_normal, mode_switch_params, random_dot,
+    random_params, random_stream, rng_for, seed_for, tie_target,
 };
 
 /// One fuzz transaction: a stimulus and the backpressure it runs under.
@@ -92,12 +92,7 @@ pub fn generate(seed: u64, iteration: u64, lanes: usize, w: u32) -> (Transaction
                 let targets: Vec<i32> = p
                     .lanes
                     .iter()
-                    .map(|lp| {
-                        let j: i32 = rng.random_range(0..40);
-                        let s = if rng.random_bool(0.5) { 1 } else { -1 };
-                        s * (2 * j + 1) * (1 << (-lp.shift))
-                            + [0, 0, 0, 1, -1][rng.random_range(0..5)]
-                    })
+                    .map(|lp| tie_target(&mut rng, lp.shift))
                     .collect();
                 let k = rng.random_range(1..6);
                 pairs.push(dot_with_targets(&mut rng, &p, k, &targets, i));
@@ -255,19 +250,7 @@ pub fn generate(seed: u64, iteration: u64, lanes: usize, w: u32) -> (Transaction
         74..=83 => {
             // Rounding mode and signedness switch between every dot product.
             for i in 0..n.max(4) {
-                let mut p = random_params(&mut rng, lanes, w);
-                p.rounding = if i % 2 == 0 {
-                    IntRounding::Double
-                } else {
-                    IntRounding::Single
-                };
-                p.input_dtype = if (i / 2) % 2 == 0 {
-                    DType::Int8
-                } else {
-                    DType::Uint8
-                };
-                let (lo, hi) = p.input_dtype.range();
-                p.zp_x = p.zp_x.clamp(lo, hi);
+                let p = mode_switch_params(&mut rng, lanes, w, i);
                 let k = rng.random_range(1..10);
                 pairs.push((p, random_dot(&mut rng, lanes, k, i)));
             }

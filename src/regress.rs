@@ -26,8 +26,8 @@ use crate::cosim::{self, Backpressure, Item, Params, RunOptions, RunStats};
 use crate::dut::Dut;
 use crate::requant::IntRounding;
 use crate::stimulus::{
-    clamp_corner, dot_with_targets, items, m0_normal, random_dot, random_params, random_stream,
-    rng_for, seed_for,
+    clamp_corner, dot_with_targets, items, m0_normal, mode_switch_params, random_dot,
+    random_params, random_stream, rng_for, seed_for, tie_target,
 };
 
 /// The real layer cases compiled into the binary (tests/fixtures/tflite).
@@ -173,14 +173,6 @@ fn smoke(lanes: usize, mult_bits: u32, seed: u64) -> Vec<Test> {
     v
 }
 
-/// Exact ties of M = 2^(e−1) (m0 = 2^(W−2)): acc = ±(2j+1)·2^(−e), plus neighbours.
-fn tie_targets(rng: &mut rand_chacha::ChaCha8Rng, e: i32) -> i32 {
-    let j: i32 = rng.random_range(0..40);
-    let sign = if rng.random_bool(0.5) { 1 } else { -1 };
-    let base = sign * (2 * j + 1) * (1i32 << (-e));
-    base + [0, 0, 0, 1, -1][rng.random_range(0..5)]
-}
-
 fn corners(lanes: usize, mult_bits: u32, seed: u64) -> Vec<Test> {
     type Gen = fn(&mut rand_chacha::ChaCha8Rng, usize, u32) -> Vec<(Params, cosim::DotJob)>;
     let gens: Vec<(&str, Gen)> = vec![
@@ -201,11 +193,8 @@ fn corners(lanes: usize, mult_bits: u32, seed: u64) -> Vec<Test> {
                     lp.m0 = 1 << (mb - 2);
                     lp.shift = rng.random_range(-8..=-1);
                 }
-                let targets: Vec<i32> = p
-                    .lanes
-                    .iter()
-                    .map(|lp| tie_targets(rng, lp.shift))
-                    .collect();
+                let targets: Vec<i32> =
+                    p.lanes.iter().map(|lp| tie_target(rng, lp.shift)).collect();
                 let k = rng.random_range(1..6);
                 out.push(dot_with_targets(rng, &p, k, &targets, i));
             }
@@ -347,19 +336,7 @@ fn corners(lanes: usize, mult_bits: u32, seed: u64) -> Vec<Test> {
             // Rounding mode and activation signedness change between consecutive dot products.
             let mut out = Vec::new();
             for i in 0..120u64 {
-                let mut p = random_params(rng, lanes, mb);
-                p.rounding = if i % 2 == 0 {
-                    IntRounding::Double
-                } else {
-                    IntRounding::Single
-                };
-                p.input_dtype = if (i / 2) % 2 == 0 {
-                    DType::Int8
-                } else {
-                    DType::Uint8
-                };
-                let (lo, hi) = p.input_dtype.range();
-                p.zp_x = p.zp_x.clamp(lo, hi);
+                let mut p = mode_switch_params(rng, lanes, mb, i);
                 for lp in p.lanes.iter_mut() {
                     lp.shift = rng.random_range(-6..=-1);
                 }

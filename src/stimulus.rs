@@ -229,3 +229,31 @@ pub fn clamp_corner(rng: &mut ChaCha8Rng, p: &mut Params, kind: u64) {
     p.act_min = a;
     p.act_max = b;
 }
+
+/// Random parameters for the `i`-th dot product of a mode-switching run:
+/// the rounding mode alternates every dot product and the activation
+/// signedness every two (zp_x kept inside the type).
+pub fn mode_switch_params(rng: &mut ChaCha8Rng, lanes: usize, mult_bits: u32, i: u64) -> Params {
+    let mut p = random_params(rng, lanes, mult_bits);
+    p.rounding = if i.is_multiple_of(2) {
+        IntRounding::Double
+    } else {
+        IntRounding::Single
+    };
+    p.input_dtype = if (i / 2).is_multiple_of(2) {
+        DType::Int8
+    } else {
+        DType::Uint8
+    };
+    let (lo, hi) = p.input_dtype.range();
+    p.zp_x = p.zp_x.clamp(lo, hi);
+    p
+}
+
+/// An accumulator on (or next to) an exact tie of M = 2^(e−1) (m0 = 2^(W−2)):
+/// ±(2j+1)·2^(−e), sometimes ± 1. `e` must be negative.
+pub fn tie_target(rng: &mut ChaCha8Rng, e: i32) -> i32 {
+    let j: i32 = rng.random_range(0..40);
+    let sign = if rng.random_bool(0.5) { 1 } else { -1 };
+    sign * (2 * j + 1) * (1i32 << (-e)) + [0, 0, 0, 1, -1][rng.random_range(0..5)]
+}
