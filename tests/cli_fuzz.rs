@@ -2,28 +2,15 @@
 //! results do not depend on --jobs, shards add up to the unsharded run, and
 //! the same holds for `qmac regress --shard`.
 use std::path::{Path, PathBuf};
-use std::process::Command;
+
+mod common;
 
 fn qmac(args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_qmac"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    common::qmac_joined(args)
 }
 
 fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("qmac-fuzz-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d
+    common::scratch("fuzz", name)
 }
 
 fn summary(out: &str) -> String {

@@ -1,18 +1,10 @@
 //! `qmac layer` end to end through the binary: the golden model and the RTL
 //! on every real TFLite case, and exit codes for bad input.
-use std::process::Command;
+
+mod common;
 
 fn qmac(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_qmac"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
+    common::qmac_split(args)
 }
 
 fn fixture_cases() -> Vec<String> {

@@ -2,19 +2,11 @@
 //! multiplier / shift from its scales, the table and JSON outputs, the
 //! activation bounds, and exit code 2 with a one-line message for bad input.
 use std::path::{Path, PathBuf};
-use std::process::Command;
+
+mod common;
 
 fn qmac(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_qmac"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
+    common::qmac_split(args)
 }
 
 fn fixture_root() -> PathBuf {

@@ -1,18 +1,10 @@
 //! `qmac regress` end to end: suites pass on LANES 1 and 8, results do not
 //! depend on --jobs, JUnit is written, bad arguments exit 2.
-use std::process::Command;
+
+mod common;
 
 fn qmac(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_qmac"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
+    common::qmac_split(args)
 }
 
 /// The table without the timing columns / lines.

@@ -7,23 +7,17 @@ use std::process::Command;
 use proptest::prelude::*;
 use qmac::hex;
 
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+mod common;
 
 fn qmac(args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_qmac"))
-        .args(args)
-        .current_dir(ROOT)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    common::qmac_joined(args)
 }
+
+fn tmp(name: &str) -> PathBuf {
+    common::scratch("vectors", name)
+}
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 fn replay(dir: &Path, sim: &str, extra: &[&str]) -> (i32, String) {
     let out = Command::new(format!("{ROOT}/scripts/replay"))
@@ -40,12 +34,6 @@ fn replay(dir: &Path, sim: &str, extra: &[&str]) -> (i32, String) {
             String::from_utf8_lossy(&out.stderr)
         ),
     )
-}
-
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("qmac-vectors-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d
 }
 
 /// Bundle text with the git revision (and the manifest checksum that covers it) blanked.
