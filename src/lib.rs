@@ -24,4 +24,5 @@ pub mod requant;
 pub mod stimulus;
 pub mod tensor;
 pub mod textarray;
+pub mod tflite;
 pub mod vectors;
