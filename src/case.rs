@@ -661,13 +661,39 @@ fn check_npy_header_text(path: &Path, bytes: &[u8]) -> Result<(), InputError> {
 }
 
 fn read_npy(path: &Path, field: &str, float_ok: bool) -> Result<(NpyData, Vec<usize>), InputError> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| InputError::new(path, "file", format!("cannot read: {e}")))?;
+    parse_npy(path, &bytes, field, float_ok)
+}
+
+/// Parses an in-memory `.npy` image of an integer dtype (an npz member, a
+/// file already read): the values, flattened row-major, and the shape.
+/// `path` names the file (or `archive.npz:member`) in messages.
+pub fn parse_int_npy(
+    path: &Path,
+    bytes: &[u8],
+    field: &str,
+) -> Result<(Vec<i64>, Vec<usize>), InputError> {
+    match parse_npy(path, bytes, field, false)? {
+        (NpyData::Int(v), shape) => Ok((v, shape)),
+        (NpyData::Float(_), _) => Err(InputError::new(
+            path,
+            format!("field `{field}`"),
+            "float data, an integer dtype is needed",
+        )),
+    }
+}
+
+fn parse_npy(
+    path: &Path,
+    bytes: &[u8],
+    field: &str,
+    float_ok: bool,
+) -> Result<(NpyData, Vec<usize>), InputError> {
     use ndarray::ArrayD;
     use ndarray_npy::npy::header::Header;
     use ndarray_npy::{ReadNpyExt, ReadableElement};
-
-    let bytes = std::fs::read(path)
-        .map_err(|e| InputError::new(path, "file", format!("cannot read: {e}")))?;
-    check_npy_header_text(path, &bytes)?;
+    check_npy_header_text(path, bytes)?;
     let header = Header::from_reader(&mut &bytes[..])
         .map_err(|e| InputError::new(path, "file", format!("not a valid .npy file: {e}")))?;
     let descr = match header.type_descriptor.as_string() {
@@ -741,14 +767,14 @@ fn read_npy(path: &Path, field: &str, float_ok: bool) -> Result<(NpyData, Vec<us
         Ok(NpyData::Int(out))
     }
     let data = match (kind, size) {
-        ('i', 1) => ints::<i8>(path, field, &bytes)?,
-        ('u', 1) => ints::<u8>(path, field, &bytes)?,
-        ('i', 2) => ints::<i16>(path, field, &bytes)?,
-        ('u', 2) => ints::<u16>(path, field, &bytes)?,
-        ('i', 4) => ints::<i32>(path, field, &bytes)?,
-        ('u', 4) => ints::<u32>(path, field, &bytes)?,
-        ('i', 8) => ints::<i64>(path, field, &bytes)?,
-        ('u', 8) => ints::<u64>(path, field, &bytes)?,
+        ('i', 1) => ints::<i8>(path, field, bytes)?,
+        ('u', 1) => ints::<u8>(path, field, bytes)?,
+        ('i', 2) => ints::<i16>(path, field, bytes)?,
+        ('u', 2) => ints::<u16>(path, field, bytes)?,
+        ('i', 4) => ints::<i32>(path, field, bytes)?,
+        ('u', 4) => ints::<u32>(path, field, bytes)?,
+        ('i', 8) => ints::<i64>(path, field, bytes)?,
+        ('u', 8) => ints::<u64>(path, field, bytes)?,
         ('f', 4) | ('f', 8) if !float_ok => {
             return Err(InputError::new(
                 path,
@@ -757,12 +783,12 @@ fn read_npy(path: &Path, field: &str, float_ok: bool) -> Result<(NpyData, Vec<us
             ))
         }
         ('f', 4) => NpyData::Float(
-            get::<f32>(path, &bytes)?
+            get::<f32>(path, bytes)?
                 .into_iter()
                 .map(f64::from)
                 .collect(),
         ),
-        ('f', 8) => NpyData::Float(get::<f64>(path, &bytes)?),
+        ('f', 8) => NpyData::Float(get::<f64>(path, bytes)?),
         _ => {
             return Err(InputError::new(
                 path,

@@ -23,6 +23,8 @@ enum Command {
     Quantize(qmac::cmd::quantize::Args),
     /// Run layer cases (qcase JSON files or case directories) through the golden model and/or the RTL
     Layer(qmac::cmd::layer::Args),
+    /// Run a whole int8 TFLite model, conv/depthwise/FC on the RTL, every tensor checked against TFLite
+    Model(qmac::cmd::model::Args),
     /// Run a regression suite on the Verilated RTL, every output checked against the golden model
     Regress(qmac::cmd::regress::Args),
     /// Write (or --check) an FPGA test-vector bundle: $readmemh files + manifest for sim/replay_tb.sv
@@ -55,6 +57,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Quantize(a) => qmac::cmd::quantize::run(&a),
         Command::Layer(a) => qmac::cmd::layer::run(&a),
+        Command::Model(a) => qmac::cmd::model::run(&a),
         Command::Regress(a) => qmac::cmd::regress::run(&a),
         Command::Vectors(a) => qmac::cmd::vectors::run(&a),
         Command::Bench(a) => qmac::cmd::bench::run(&a),

@@ -812,23 +812,21 @@ impl Model {
             });
         }
         let n_tensors = tensors.len();
-        let tensor_ref = |what: &str,
-                          list: Vec<i32>,
-                          optional: bool|
-         -> Result<Vec<i32>, InputError> {
-            for &ti in &list {
-                let ok = (ti >= 0 && (ti as usize) < n_tensors) || (optional && ti == -1);
-                if !ok {
-                    return Err(err(
-                        what.to_string(),
-                        format!(
+        let tensor_ref =
+            |what: &str, list: Vec<i32>, optional: bool| -> Result<Vec<i32>, InputError> {
+                for &ti in &list {
+                    let ok = (ti >= 0 && (ti as usize) < n_tensors) || (optional && ti == -1);
+                    if !ok {
+                        return Err(err(
+                            what.to_string(),
+                            format!(
                             "tensor index {ti} out of range (the subgraph has {n_tensors} tensors)"
                         ),
-                    ));
+                        ));
+                    }
                 }
-            }
-            Ok(list)
-        };
+                Ok(list)
+            };
         let to_usize = |v: Vec<i32>| v.into_iter().map(|i| i as usize).collect::<Vec<_>>();
         let inputs = to_usize(tensor_ref(
             "subgraph inputs",

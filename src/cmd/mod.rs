@@ -3,6 +3,7 @@ pub mod bench;
 pub mod coverage;
 pub mod fuzz;
 pub mod layer;
+pub mod model;
 pub mod mutants;
 pub mod quantize;
 pub mod regress;

@@ -1,0 +1,379 @@
+//! `qmac model`: run a whole int8 TFLite model, its MAC ops on the RTL.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+
+use crate::cmd::layer::Backend;
+use crate::cosim::{Backpressure, RunOptions};
+use crate::dut::Dut;
+use crate::error::{CheckFailed, InputError};
+use crate::model::{self, MacBackend, ModelRun, ModelRunOptions, Plan};
+use crate::tensorfile::{self, Int8Array};
+use crate::tflite::Model;
+
+#[derive(clap::Args, Debug)]
+#[command(
+    long_about = "Runs a whole int8 TFLite model (.tflite) op by op in execution order. CONV_2D, \
+DEPTHWISE_CONV_2D and FULLY_CONNECTED run on the Verilated datapath through the same lowering as `qmac layer` \
+(padding, per-channel multiplier/shift and activation bounds derived from the model's scales the way TFLite does; \
+every output beat checked against the golden model), or on the golden model. ADD, AVERAGE_POOL_2D, MAX_POOL_2D, \
+MEAN, PAD, PADV2, RESHAPE, SOFTMAX, QUANTIZE and CONCATENATION run on the golden model with TFLite's reference \
+integer kernels.\n\nWith --tensors every intermediate tensor is compared with the reference (npz keys \
+`t<index>_<name>`), with --expect the final output. Prints a per-op table per input, names the first diverging op, \
+and ends with `N passed, M failed` (one per input). Exit 0 iff every input passed, 1 if any failed, 2 on an input \
+error (a malformed or unsupported model, a bad .npy/.npz)."
+)]
+pub struct Args {
+    /// The model (.tflite FlatBuffer)
+    pub model: PathBuf,
+    /// Input tensor(s), int8 .npy of the model input's shape (repeatable: one run per input)
+    #[arg(long, required = true, num_args = 1..)]
+    pub input: Vec<PathBuf>,
+    /// Expected final output(s), int8 .npy, one per --input
+    #[arg(long, num_args = 1..)]
+    pub expect: Vec<PathBuf>,
+    /// Reference intermediate tensors (.npz keyed `t<index>_<name>`), one per --input
+    #[arg(long, num_args = 1..)]
+    pub tensors: Vec<PathBuf>,
+    /// Where the conv / depthwise / FC ops run (the other ops always run on the golden model)
+    #[arg(long, value_enum, default_value = "rtl")]
+    pub backend: Backend,
+    /// Write every MAC op of every input as a qcase JSON into DIR
+    #[arg(long, value_name = "DIR")]
+    pub dump_cases: Option<PathBuf>,
+    /// Replace existing files in --dump-cases
+    #[arg(long)]
+    pub force: bool,
+    /// Inputs run in parallel, each on its own Verilated model
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub jobs: u64,
+    /// Datapath width of the Verilated model (one of the built LANES values)
+    #[arg(long, default_value_t = 8)]
+    pub lanes: usize,
+    /// Seed of the X-initialisation and of the backpressure
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Random valid/ready backpressure on both RTL streams
+    #[arg(long)]
+    pub backpressure: bool,
+}
+
+fn shape(s: &[usize]) -> String {
+    s.iter()
+        .map(|d| d.to_string())
+        .collect::<Vec<_>>()
+        .join("x")
+}
+
+fn file_name(p: &Path) -> String {
+    p.file_name().map_or_else(
+        || p.display().to_string(),
+        |f| f.to_string_lossy().into_owned(),
+    )
+}
+
+fn stem(p: &Path) -> String {
+    p.file_stem()
+        .map_or_else(|| "model".into(), |f| f.to_string_lossy().into_owned())
+}
+
+/// Check that the per-input lists line up with --input.
+fn paired<'a>(
+    what: &str,
+    list: &'a [PathBuf],
+    inputs: usize,
+) -> Result<Vec<Option<&'a PathBuf>>, InputError> {
+    if list.is_empty() {
+        return Ok(vec![None; inputs]);
+    }
+    if list.len() != inputs {
+        return Err(InputError::new(
+            what,
+            "arguments",
+            format!(
+                "{} file(s) given for {inputs} --input file(s); give one per input",
+                list.len()
+            ),
+        ));
+    }
+    Ok(list.iter().map(Some).collect())
+}
+
+struct Job {
+    input: PathBuf,
+    data: Int8Array,
+    expect: Option<Int8Array>,
+    tensors: Option<BTreeMap<String, Int8Array>>,
+}
+
+fn replay(a: &Args, job: &Job) -> String {
+    let backend = match a.backend {
+        Backend::Rtl => "rtl",
+        Backend::Golden => "golden",
+        Backend::Both => "both",
+    };
+    format!(
+        "qmac model {} --input {} --backend {backend} --lanes {} --seed {}{}",
+        a.model.display(),
+        job.input.display(),
+        a.lanes,
+        a.seed,
+        if a.backpressure {
+            " --backpressure"
+        } else {
+            ""
+        }
+    )
+}
+
+/// The per-op table of one run.
+fn table(run: &ModelRun) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "  {:>3}  {:<18} {:<27} {:>9}  {:<10} {:>8} {:>8}  mismatches",
+        "op", "type", "input -> output", "MACs", "backend", "beats", "cycles"
+    );
+    for o in &run.ops {
+        let io = format!(
+            "{} -> {}",
+            o.input_shapes
+                .iter()
+                .map(|s| shape(s))
+                .collect::<Vec<_>>()
+                .join(","),
+            shape(&o.output_shape)
+        );
+        let (beats, cycles) = if o.beats > 0 {
+            (o.beats.to_string(), o.cycles.to_string())
+        } else {
+            ("-".into(), "-".into())
+        };
+        let mut mism = match o.reference {
+            Some(d) => format!("{}/{}", d.mismatches, d.compared),
+            None => "(no reference)".into(),
+        };
+        if let Some(d) = o.rtl_vs_golden {
+            let _ = write!(mism, "  rtl-vs-golden {}", d.mismatches);
+        }
+        if o.beat_failures > 0 {
+            let _ = write!(mism, "  beat checks failed {}", o.beat_failures);
+        }
+        let _ = writeln!(
+            s,
+            "  {:>3}  {:<18} {:<27} {:>9}  {:<10} {:>8} {:>8}  {}{}",
+            o.index,
+            o.name,
+            io,
+            o.macs,
+            o.backend,
+            beats,
+            cycles,
+            mism,
+            if o.ok() { "" } else { "  <-- FAIL" }
+        );
+    }
+    s
+}
+
+pub fn run(a: &Args) -> Result<()> {
+    let model = Model::read(&a.model)?;
+    let plan = Plan::new(&model)?;
+    let expects = paired("--expect", &a.expect, a.input.len())?;
+    let tensors = paired("--tensors", &a.tensors, a.input.len())?;
+    // Read every input file before running anything: bad input is exit 2 up front.
+    let mut jobs = Vec::new();
+    for (k, input) in a.input.iter().enumerate() {
+        let data = tensorfile::read_npy_int8(input)?;
+        let expect = expects[k]
+            .map(|p| tensorfile::read_npy_int8(p))
+            .transpose()?;
+        let tensors = tensors[k]
+            .map(|p| tensorfile::read_npz_int8(p))
+            .transpose()?;
+        jobs.push(Job {
+            input: input.clone(),
+            data,
+            expect,
+            tensors,
+        });
+    }
+    if let Some(dir) = &a.dump_cases {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let backend = match a.backend {
+        Backend::Rtl => MacBackend::Rtl,
+        Backend::Golden => MacBackend::Golden,
+        Backend::Both => MacBackend::Both,
+    };
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for s in &plan.steps {
+        *counts.entry(s.name.clone()).or_default() += 1;
+    }
+    let census: Vec<String> = counts.iter().map(|(k, v)| format!("{k} x{v}")).collect();
+    println!(
+        "qmac model {}: {} ops ({}), {} MACs in conv/dw/FC; backend {:?}{}; {} input(s)",
+        file_name(&a.model),
+        plan.steps.len(),
+        census.join(", "),
+        plan.macs(),
+        a.backend,
+        if backend == MacBackend::Golden {
+            String::new()
+        } else {
+            format!(
+                ", LANES={} MULT_W={}, seed {}",
+                a.lanes,
+                crate::dut::built_mult_w(),
+                a.seed
+            )
+        },
+        jobs.len()
+    );
+
+    let pb = indicatif::ProgressBar::new((plan.steps.len() * jobs.len()) as u64);
+    pb.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} ops {msg} {elapsed_precise}")
+            .expect("valid template"),
+    );
+    let on_op = |o: &model::OpReport| {
+        pb.set_message(format!("op {} {}", o.index, o.name));
+        pb.inc(1);
+    };
+    let workers = (a.jobs as usize).min(jobs.len()).max(1);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    /// One input's run and its wall time, filled in by whichever worker ran it.
+    type Slot = std::sync::Mutex<Option<Result<(ModelRun, f64)>>>;
+    let results: Vec<Slot> = jobs.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                let mut dut = None;
+                loop {
+                    let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(job) = jobs.get(k) else { break };
+                    let r = (|| -> Result<(ModelRun, f64)> {
+                        if backend != MacBackend::Golden && dut.is_none() {
+                            dut = Some(Dut::new(a.lanes, a.seed, false)?);
+                        }
+                        let opt = ModelRunOptions {
+                            backend,
+                            cosim: RunOptions {
+                                seed: a.seed,
+                                backpressure: if a.backpressure {
+                                    Backpressure::RANDOM
+                                } else {
+                                    Backpressure::NONE
+                                },
+                                replay: replay(a, job),
+                                stop_on_failure: false,
+                                coverage: false,
+                            },
+                            reference: job.tensors.as_ref(),
+                            expect: job.expect.as_ref(),
+                            on_op: &on_op,
+                        };
+                        let start = Instant::now();
+                        let run = model::run(&plan, &job.input, &job.data, dut.as_mut(), &opt)?;
+                        Ok((run, start.elapsed().as_secs_f64()))
+                    })();
+                    *results[k].lock().expect("no poisoned result") = Some(r);
+                }
+            });
+        }
+    });
+    pb.finish_and_clear();
+
+    let (mut passed, mut failed) = (0usize, 0usize);
+    for (job, r) in jobs.iter().zip(results) {
+        let (run, secs) = r
+            .into_inner()
+            .expect("no poisoned result")
+            .expect("every job ran")?;
+        println!("input {}", job.input.display());
+        print!("{}", table(&run));
+        if let Some(dir) = &a.dump_cases {
+            for (case, step) in run
+                .cases
+                .iter()
+                .zip(plan.steps.iter().filter(|s| s.macs() > 0))
+            {
+                let p = dir.join(format!(
+                    "{}.{}.op{:02}.{}.json",
+                    stem(&a.model),
+                    stem(&job.input),
+                    step.index,
+                    case.op.name()
+                ));
+                case.write_json(&p, a.force)?;
+            }
+            println!(
+                "  wrote {} qcase file(s) into {}",
+                run.cases.len(),
+                dir.display()
+            );
+        }
+        let ok = run.passed();
+        let refs = match (&job.tensors, &run.expect) {
+            (None, None) => "no reference given".to_string(),
+            _ => {
+                let bad = run
+                    .ops
+                    .iter()
+                    .filter(|o| o.reference.is_some_and(|d| d.mismatches > 0))
+                    .count()
+                    + usize::from(run.expect.is_some_and(|d| d.mismatches > 0));
+                format!(
+                    "{} tensor(s){} compared, {bad} mismatching",
+                    run.tensors_compared,
+                    if run.expect.is_some() {
+                        " + final output"
+                    } else {
+                        ""
+                    }
+                )
+            }
+        };
+        let hw = if backend == MacBackend::Golden {
+            String::new()
+        } else {
+            format!(
+                ", {} beats, {} cycles on the RTL",
+                run.beats(),
+                run.cycles()
+            )
+        };
+        println!(
+            "{} {}: {} ops, {refs}; {} MACs{hw}; {:.2} s",
+            if ok { "PASS" } else { "FAIL" },
+            file_name(&job.input),
+            run.ops.len(),
+            run.macs(),
+            secs
+        );
+        if !ok {
+            if let Some(o) = run.first_divergence() {
+                println!("  first diverging op: {} ({})", o.index, o.name);
+            }
+            for m in run.failure_messages.iter().take(20) {
+                println!("  {m}");
+            }
+            println!("  replay: {}", replay(a, job));
+            failed += 1;
+        } else {
+            passed += 1;
+        }
+    }
+    println!("{passed} passed, {failed} failed");
+    if failed > 0 {
+        return Err(CheckFailed {
+            summary: format!("{failed} of {} model input(s) failed", passed + failed),
+        }
+        .into());
+    }
+    Ok(())
+}

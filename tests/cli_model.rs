@@ -1,0 +1,416 @@
+//! `qmac model`: the three fixture models (copied from TFLite 2.21 reference
+//! runs), both sample inputs, conv/dw/FC on the Verilated RTL: every
+//! intermediate tensor and the final output bit-exact. Plus divergence
+//! reporting, --dump-cases, and bad input (exit 2, one line, no panic).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{qmac_joined, qmac_split, scratch};
+
+const MODELS: [&str; 3] = ["mbnet", "resnet", "kws"];
+
+fn fx(name: &str) -> String {
+    format!("tests/fixtures/models/{name}")
+}
+
+fn model_args(m: &str, backend: &str) -> Vec<String> {
+    vec![
+        "model".into(),
+        fx(&format!("{m}.tflite")),
+        "--input".into(),
+        fx(&format!("{m}.input0.npy")),
+        fx(&format!("{m}.input1.npy")),
+        "--tensors".into(),
+        fx(&format!("{m}.tensors0.npz")),
+        fx(&format!("{m}.tensors1.npz")),
+        "--expect".into(),
+        fx(&format!("{m}.output0.npy")),
+        fx(&format!("{m}.output1.npy")),
+        "--backend".into(),
+        backend.into(),
+    ]
+}
+
+fn run(args: &[String]) -> (i32, String) {
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    qmac_joined(&a)
+}
+
+/// Number of operators of a model, from its ops.json.
+fn op_count(m: &str) -> usize {
+    let text = std::fs::read_to_string(fx(&format!("{m}.ops.json"))).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["operators"].as_array().unwrap().len()
+}
+
+/// Check the per-op rows of the table: every op compared, 0 mismatches.
+fn assert_all_rows_exact(out: &str, m: &str, backend_col: &str) {
+    let ops = op_count(m);
+    let rows: Vec<&str> = out
+        .lines()
+        .filter(|l| {
+            let mut w = l.split_whitespace();
+            w.next().is_some_and(|t| t.parse::<usize>().is_ok())
+                && w.next().is_some_and(|t| {
+                    t.chars()
+                        .all(|c| c.is_ascii_uppercase() || c == '_' || c.is_ascii_digit())
+                })
+        })
+        .collect();
+    assert_eq!(rows.len(), 2 * ops, "{m}: one row per op per input\n{out}");
+    for r in &rows {
+        let w: Vec<&str> = r.split_whitespace().collect();
+        let at = w
+            .iter()
+            .position(|t| t.contains('/'))
+            .unwrap_or_else(|| panic!("{r}"));
+        let mism = w[at];
+        let (bad, total) = mism.split_once('/').unwrap();
+        assert_eq!(bad, "0", "{m}: {r}");
+        assert!(total.parse::<usize>().unwrap() > 0, "{r}");
+        if ["CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"].contains(&w[1]) {
+            assert!(
+                w.contains(&backend_col),
+                "{m}: MAC op not on {backend_col}: {r}"
+            );
+            if backend_col != "golden" {
+                let beats: u64 = w[at - 2].parse().unwrap_or_else(|_| panic!("{r}"));
+                assert!(beats > 0, "{r}");
+                assert!(r.contains("rtl-vs-golden 0"), "{r}");
+            }
+        } else {
+            assert!(w.contains(&"golden"), "{r}");
+        }
+    }
+    assert!(!out.contains("FAIL"), "{out}");
+    assert!(out.trim_end().ends_with("2 passed, 0 failed"), "{out}");
+}
+
+#[test]
+fn three_models_bit_exact_on_the_rtl() {
+    for m in MODELS {
+        let mut args = model_args(m, "rtl");
+        args.extend(["--jobs".into(), "2".into()]);
+        let (code, out) = run(&args);
+        assert_eq!(code, 0, "{m}:\n{out}");
+        assert_all_rows_exact(&out, m, "rtl");
+        let n = op_count(m);
+        assert!(
+            out.contains(&format!("PASS {m}.input0.npy: {n} ops, {n} tensor(s) + final output compared, 0 mismatching")),
+            "{out}"
+        );
+    }
+}
+
+#[test]
+fn three_models_bit_exact_on_the_golden_model_and_both() {
+    for m in MODELS {
+        let (code, out) = run(&model_args(m, "golden"));
+        assert_eq!(code, 0, "{m}:\n{out}");
+        assert_all_rows_exact(&out, m, "golden");
+    }
+    let (code, out) = run(&model_args("mbnet", "both"));
+    assert_eq!(code, 0, "{out}");
+    assert_all_rows_exact(&out, "mbnet", "rtl+golden");
+}
+
+#[test]
+fn lanes_1_with_backpressure_is_bit_exact_too() {
+    let mut args = model_args("mbnet", "rtl");
+    args.extend([
+        "--lanes".into(),
+        "1".into(),
+        "--backpressure".into(),
+        "--seed".into(),
+        "7".into(),
+    ]);
+    let (code, out) = run(&args);
+    assert_eq!(code, 0, "{out}");
+    assert_all_rows_exact(&out, "mbnet", "rtl");
+    assert!(out.contains("LANES=1"), "{out}");
+}
+
+/// Copy of an npz with one value of one tensor changed.
+fn tampered_npz(src: &str, key_prefix: &str, dst: &Path) {
+    use ndarray_npy::{NpzReader, NpzWriter};
+    let mut r = NpzReader::new(std::fs::File::open(fx(src)).unwrap()).unwrap();
+    let names = r.names().unwrap();
+    let mut w = NpzWriter::new(std::fs::File::create(dst).unwrap());
+    let mut hit = false;
+    for n in names {
+        let mut a: ndarray::ArrayD<i8> = r.by_name(&n).unwrap();
+        if n.starts_with(key_prefix) {
+            let v = a.iter_mut().nth(5).unwrap();
+            *v = v.wrapping_add(1);
+            hit = true;
+        }
+        w.add_array(n.trim_end_matches(".npy"), &a).unwrap();
+    }
+    w.finish().unwrap();
+    assert!(hit);
+}
+
+#[test]
+fn a_diverging_tensor_names_the_op_and_exits_1() {
+    let dir = scratch("model", "diverge");
+    std::fs::create_dir_all(&dir).unwrap();
+    // t28 is the output of mbnet op 2 (CONV_2D).
+    let npz = dir.join("tensors0.npz");
+    tampered_npz("mbnet.tensors0.npz", "t28_", &npz);
+    let (code, out) = qmac_joined(&[
+        "model",
+        &fx("mbnet.tflite"),
+        "--input",
+        &fx("mbnet.input0.npy"),
+        "--tensors",
+        npz.to_str().unwrap(),
+        "--backend",
+        "golden",
+    ]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("first diverging op: 2 (CONV_2D)"), "{out}");
+    assert!(
+        out.contains("differs from the reference on 1 of 4096 values"),
+        "{out}"
+    );
+    assert!(out.contains("replay: qmac model"), "{out}");
+    assert!(out.contains("0 passed, 1 failed"), "{out}");
+
+    // A wrong expected output: exit 1 as well.
+    let (code, out) = qmac_joined(&[
+        "model",
+        &fx("mbnet.tflite"),
+        "--input",
+        &fx("mbnet.input0.npy"),
+        "--expect",
+        &fx("mbnet.output1.npy"),
+        "--backend",
+        "golden",
+    ]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("final output differs from --expect"), "{out}");
+}
+
+#[test]
+fn dump_cases_writes_every_mac_op_as_a_runnable_qcase() {
+    let dir = scratch("model", "dump");
+    let (code, out) = qmac_joined(&[
+        "model",
+        &fx("kws.tflite"),
+        "--input",
+        &fx("kws.input1.npy"),
+        "--tensors",
+        &fx("kws.tensors1.npz"),
+        "--backend",
+        "golden",
+        "--dump-cases",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{out}");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    // kws: 5 CONV_2D + 4 DEPTHWISE_CONV_2D + 1 FULLY_CONNECTED.
+    assert_eq!(files.len(), 10, "{files:?}");
+    assert!(
+        files[0].ends_with("kws.kws.input1.op01.conv2d.json"),
+        "{files:?}"
+    );
+    // Each dumped case carries TFLite's output: `qmac layer` on the RTL passes them all.
+    let mut args = vec!["layer".to_string()];
+    args.extend(files.iter().map(|f| f.display().to_string()));
+    let (code, out) = run(&args);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("10 passed, 0 failed"), "{out}");
+    assert!(
+        out.lines()
+            .filter(|l| l.starts_with("PASS") && l.contains("golden mismatches 0"))
+            .count()
+            == 10,
+        "{out}"
+    );
+    // Existing files are not replaced without --force.
+    let before = std::fs::read(&files[0]).unwrap();
+    let (code, out) = qmac_joined(&[
+        "model",
+        &fx("kws.tflite"),
+        "--input",
+        &fx("kws.input1.npy"),
+        "--backend",
+        "golden",
+        "--dump-cases",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("refusing to overwrite"), "{out}");
+    assert_eq!(std::fs::read(&files[0]).unwrap(), before);
+}
+
+// ---- bad input --------------------------------------------------------------
+
+fn one_line_exit_2(args: &[&str], needle: &str) {
+    let (code, out, err) = qmac_split(args);
+    assert_eq!(code, 2, "{args:?}\n{out}{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains(needle), "want `{needle}` in: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+/// Position of a table's field `id` (flatbuffer layout), if present.
+fn field_pos(b: &[u8], table: usize, id: usize) -> Option<usize> {
+    let rd32 = |p: usize| i32::from_le_bytes(b[p..p + 4].try_into().unwrap());
+    let rd16 = |p: usize| u16::from_le_bytes(b[p..p + 2].try_into().unwrap()) as usize;
+    let vt = (table as i64 - rd32(table) as i64) as usize;
+    let off = 4 + 2 * id;
+    if off >= rd16(vt) {
+        return None;
+    }
+    match rd16(vt + off) {
+        0 => None,
+        fo => Some(table + fo),
+    }
+}
+
+fn deref(b: &[u8], p: usize) -> usize {
+    p + u32::from_le_bytes(b[p..p + 4].try_into().unwrap()) as usize
+}
+
+/// The model with its operator code `k` replaced by `code`.
+fn with_opcode(bytes: &[u8], k: usize, code: i32) -> Vec<u8> {
+    let mut b = bytes.to_vec();
+    let root = deref(&b, 0);
+    let codes = deref(&b, field_pos(&b, root, 1).unwrap());
+    let table = deref(&b, codes + 4 + 4 * k);
+    let mut changed = false;
+    if let Some(p) = field_pos(&b, table, 0) {
+        b[p] = code.min(127) as u8;
+        changed = true;
+    }
+    if let Some(p) = field_pos(&b, table, 3) {
+        b[p..p + 4].copy_from_slice(&code.to_le_bytes());
+        changed = true;
+    }
+    assert!(changed);
+    b
+}
+
+#[test]
+fn corrupted_and_unsupported_models_are_exit_2() {
+    let dir = scratch("model", "bad");
+    std::fs::create_dir_all(&dir).unwrap();
+    let good = std::fs::read(fx("mbnet.tflite")).unwrap();
+    let input = fx("mbnet.input0.npy");
+
+    let trunc = dir.join("truncated.tflite");
+    std::fs::write(&trunc, &good[..good.len() / 2]).unwrap();
+    one_line_exit_2(
+        &[
+            "model",
+            trunc.to_str().unwrap(),
+            "--input",
+            &input,
+            "--backend",
+            "golden",
+        ],
+        "truncated.tflite: flatbuffer: corrupted or truncated TFLite FlatBuffer",
+    );
+
+    // Operator code 0 of mbnet is CONV_2D (op 0); make it MUL (18), then an unknown code.
+    let mul = dir.join("mul.tflite");
+    std::fs::write(&mul, with_opcode(&good, 0, 18)).unwrap();
+    one_line_exit_2(
+        &[
+            "model",
+            mul.to_str().unwrap(),
+            "--input",
+            &input,
+            "--backend",
+            "golden",
+        ],
+        "mul.tflite: op 0 (MUL): ",
+    );
+    let unknown = dir.join("unknown.tflite");
+    std::fs::write(&unknown, with_opcode(&good, 0, 999)).unwrap();
+    one_line_exit_2(
+        &[
+            "model",
+            unknown.to_str().unwrap(),
+            "--input",
+            &input,
+            "--backend",
+            "golden",
+        ],
+        "op 0 (BUILTIN_999): ",
+    );
+
+    let garbage = dir.join("garbage.tflite");
+    std::fs::write(&garbage, b"this is not a flatbuffer at all").unwrap();
+    one_line_exit_2(
+        &["model", garbage.to_str().unwrap(), "--input", &input],
+        "garbage.tflite: byte 4: file identifier is not `TFL3`",
+    );
+    one_line_exit_2(
+        &["model", "no/such.tflite", "--input", &input],
+        "no/such.tflite: file: cannot read",
+    );
+
+    // Inputs: wrong shape, wrong dtype range, wrong count of --expect, bad npz.
+    let m = fx("mbnet.tflite");
+    one_line_exit_2(
+        &[
+            "model",
+            &m,
+            "--input",
+            &fx("kws.input0.npy"),
+            "--backend",
+            "golden",
+        ],
+        "kws.input0.npy: array: shape [1, 490] does not match the model's [1, 32, 32, 3]",
+    );
+    let wide = dir.join("wide.npy");
+    {
+        use ndarray_npy::WriteNpyExt;
+        let a = ndarray::Array4::<i16>::from_elem((1, 32, 32, 3), 300);
+        a.write_npy(std::fs::File::create(&wide).unwrap()).unwrap();
+    }
+    one_line_exit_2(
+        &[
+            "model",
+            &m,
+            "--input",
+            wide.to_str().unwrap(),
+            "--backend",
+            "golden",
+        ],
+        "wide.npy: element 0: value 300 is not int8",
+    );
+    one_line_exit_2(
+        &[
+            "model",
+            &m,
+            "--input",
+            &input,
+            "--expect",
+            &fx("mbnet.output0.npy"),
+            &fx("mbnet.output1.npy"),
+        ],
+        "--expect: arguments: 2 file(s) given for 1 --input file(s)",
+    );
+    let badnpz = dir.join("bad.npz");
+    std::fs::write(&badnpz, b"PK\x03\x04 definitely not a zip").unwrap();
+    one_line_exit_2(
+        &[
+            "model",
+            &m,
+            "--input",
+            &input,
+            "--tensors",
+            badnpz.to_str().unwrap(),
+        ],
+        "bad.npz: file: not a valid .npz (zip) archive",
+    );
+}
