@@ -24,10 +24,13 @@ status=0
 summary=""
 for t in $targets; do
     mkdir -p "target/fuzz-corpus/$t" "corpus/$t"
+    extra=""
+    # The .tflite target is seeded with the project's fixture models (read only).
+    [ "$t" = tflite_model ] && extra="../tests/fixtures/models"
     log="target/fuzz-logs/$t.log"
     echo "=== $t (${secs}s) ==="
     # shellcheck disable=SC2086
-    cargo fuzz run "$@" "$t" "target/fuzz-corpus/$t" "corpus/$t" -- \
+    cargo fuzz run "$@" "$t" "target/fuzz-corpus/$t" "corpus/$t" $extra -- \
         -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
         ${FUZZ_ARGS:-} 2>&1 | tee "$log"
     rc=${PIPESTATUS[0]}

@@ -87,7 +87,22 @@ pub struct Plan {
     pub tensor_names: Vec<String>,
 }
 
+/// Largest tensor qmac runs (elements): far above any real int8 CNN layer,
+/// small enough that a corrupted shape cannot exhaust memory.
+const MAX_TENSOR_ELEMENTS: usize = 1 << 28;
+
 fn shape_of(t: &tflite::Tensor) -> std::result::Result<Vec<usize>, String> {
+    let s = dims_of(t)?;
+    match s.iter().try_fold(1usize, |a, &d| a.checked_mul(d)) {
+        Some(n) if n <= MAX_TENSOR_ELEMENTS => Ok(s),
+        _ => Err(format!(
+            "tensor {} (`{}`) shape {:?} has more than {MAX_TENSOR_ELEMENTS} elements",
+            t.index, t.name, t.shape
+        )),
+    }
+}
+
+fn dims_of(t: &tflite::Tensor) -> std::result::Result<Vec<usize>, String> {
     t.shape
         .iter()
         .map(|&d| {
