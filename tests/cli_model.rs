@@ -414,3 +414,35 @@ fn corrupted_and_unsupported_models_are_exit_2() {
         "bad.npz: file: not a valid .npz (zip) archive",
     );
 }
+
+#[test]
+fn save_output_writes_tflite_s_output_and_never_overwrites() {
+    let dir = scratch("model", "save");
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("y.npy");
+    let o = out.to_str().unwrap();
+    let args = [
+        "model",
+        &fx("resnet.tflite"),
+        "--input",
+        &fx("resnet.input1.npy"),
+        "--backend",
+        "golden",
+        "--save-output",
+        o,
+    ];
+    let (code, text) = qmac_joined(&args);
+    assert_eq!(code, 0, "{text}");
+    let got = qmac::tensorfile::read_npy_int8(&out).unwrap();
+    let want = qmac::tensorfile::read_npy_int8(Path::new(&fx("resnet.output1.npy"))).unwrap();
+    assert_eq!(got, want);
+    // A second run refuses to replace it (exit 2, file untouched) unless --force.
+    std::fs::write(&out, b"mine").unwrap();
+    one_line_exit_2(&args, "y.npy: file: exists; pass --force to overwrite it");
+    assert_eq!(std::fs::read(&out).unwrap(), b"mine");
+    let mut forced = args.to_vec();
+    forced.push("--force");
+    let (code, text) = qmac_joined(&forced);
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(qmac::tensorfile::read_npy_int8(&out).unwrap(), want);
+}

@@ -39,13 +39,16 @@ pub struct Args {
     /// Reference intermediate tensors (.npz keyed `t<index>_<name>`), one per --input
     #[arg(long, num_args = 1..)]
     pub tensors: Vec<PathBuf>,
+    /// Write the model's final output (int8 .npy), one file per --input
+    #[arg(long, num_args = 1.., value_name = "OUT.npy")]
+    pub save_output: Vec<PathBuf>,
     /// Where the conv / depthwise / FC ops run (the other ops always run on the golden model)
     #[arg(long, value_enum, default_value = "rtl")]
     pub backend: Backend,
     /// Write every MAC op of every input as a qcase JSON into DIR
     #[arg(long, value_name = "DIR")]
     pub dump_cases: Option<PathBuf>,
-    /// Replace existing files in --dump-cases
+    /// Replace existing files in --dump-cases and --save-output
     #[arg(long)]
     pub force: bool,
     /// Inputs run in parallel, each on its own Verilated model
@@ -185,6 +188,12 @@ pub fn run(a: &Args) -> Result<()> {
     let plan = Plan::new(&model)?;
     let expects = paired("--expect", &a.expect, a.input.len())?;
     let tensors = paired("--tensors", &a.tensors, a.input.len())?;
+    let saves = paired("--save-output", &a.save_output, a.input.len())?;
+    for p in saves.iter().flatten() {
+        if p.exists() && !a.force {
+            return Err(InputError::new(p, "file", "exists; pass --force to overwrite it").into());
+        }
+    }
     // Read every input file before running anything: bad input is exit 2 up front.
     let mut jobs = Vec::new();
     for (k, input) in a.input.iter().enumerate() {
@@ -289,7 +298,7 @@ pub fn run(a: &Args) -> Result<()> {
     pb.finish_and_clear();
 
     let (mut passed, mut failed) = (0usize, 0usize);
-    for (job, r) in jobs.iter().zip(results) {
+    for (k, (job, r)) in jobs.iter().zip(results).enumerate() {
         let (run, secs) = r
             .into_inner()
             .expect("no poisoned result")
@@ -315,6 +324,14 @@ pub fn run(a: &Args) -> Result<()> {
                 "  wrote {} qcase file(s) into {}",
                 run.cases.len(),
                 dir.display()
+            );
+        }
+        if let Some(p) = saves[k] {
+            tensorfile::write_npy_int8(p, &run.output.shape, &run.output.data, a.force)?;
+            println!(
+                "  wrote the output {:?} to {}",
+                run.output.shape,
+                p.display()
             );
         }
         let ok = run.passed();
