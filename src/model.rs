@@ -716,6 +716,8 @@ pub struct ModelRun {
     /// The MAC ops as qcase cases (input filled, `output` = the reference
     /// tensor when one was given), for `--dump-cases`.
     pub cases: Vec<Case>,
+    /// The co-simulation statistics of every RTL layer, merged.
+    pub rtl_stats: crate::cosim::RunStats,
 }
 
 impl ModelRun {
@@ -793,6 +795,7 @@ pub fn run(
     let mut messages = Vec::new();
     let mut cases = Vec::new();
     let mut compared = 0;
+    let mut rtl_stats = crate::cosim::RunStats::default();
     for step in &plan.steps {
         let args: Vec<&QTensor> = step
             .inputs
@@ -836,6 +839,7 @@ pub fn run(
                     report.cycles = rtl.stats.cycles;
                     report.beat_failures = rtl.stats.failure_count;
                     report.rtl_vs_golden = Some(d);
+                    rtl_stats.merge(&rtl.stats);
                     for f in &rtl.stats.failures {
                         messages.push(format!("{here}: {}", f.message));
                     }
@@ -941,5 +945,6 @@ pub fn run(
         tensors_compared: compared,
         failure_messages: messages,
         cases,
+        rtl_stats,
     })
 }

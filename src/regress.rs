@@ -9,6 +9,8 @@
 //! * `random`: long constrained-random runs with random backpressure and
 //!   parameter reloads;
 //! * `layers`: the real TFLite layer cases (embedded in the binary);
+//! * `models`: the three whole int8 TFLite models with both sample inputs
+//!   (embedded), conv/dw/FC on the RTL, every tensor compared with TFLite's;
 //! * `all`: every suite.
 //!
 //! A test's stimulus and its DUT's X-initialisation derive from (seed, test
@@ -33,10 +35,49 @@ use crate::stimulus::{
 /// The real layer cases compiled into the binary (tests/fixtures/tflite).
 pub const LAYER_CASES: &[(&str, &str)] = &include!(concat!(env!("OUT_DIR"), "/layer_cases.rs"));
 
+/// The whole-model fixtures compiled into the binary (tests/fixtures/models):
+/// (name, .tflite, [(input .npy, expected output .npy, reference tensors .npz)]).
+#[allow(clippy::type_complexity)]
+pub const MODEL_FIXTURES: &[(&str, &[u8], &[(&[u8], &[u8], &[u8])])] =
+    &include!(concat!(env!("OUT_DIR"), "/model_fixtures.rs"));
+
+/// One input of a whole model with TFLite's tensors.
+pub struct ModelTest {
+    pub plan: crate::model::Plan,
+    pub input: crate::tensorfile::Int8Array,
+    pub expect: crate::tensorfile::Int8Array,
+    pub tensors: std::collections::BTreeMap<String, crate::tensorfile::Int8Array>,
+}
+
+impl ModelTest {
+    /// Run on `dut` (the MAC ops) and the golden kernels (the others).
+    pub fn run(&self, dut: Option<&mut Dut>, opt: &RunOptions) -> Result<crate::model::ModelRun> {
+        let mopt = crate::model::ModelRunOptions {
+            backend: if dut.is_some() {
+                crate::model::MacBackend::Rtl
+            } else {
+                crate::model::MacBackend::Golden
+            },
+            cosim: opt.clone(),
+            reference: Some(&self.tensors),
+            expect: Some(&self.expect),
+            on_op: &|_| {},
+        };
+        crate::model::run(
+            &self.plan,
+            std::path::Path::new("input.npy"),
+            &self.input,
+            dut,
+            &mopt,
+        )
+    }
+}
+
 /// What a test runs.
 pub enum Body {
     Stimulus(Vec<Item>),
     Layer(Box<Case>),
+    Model(Box<ModelTest>),
 }
 
 /// One named test.
@@ -79,7 +120,7 @@ impl Outcome {
     }
 }
 
-pub const SUITES: &[&str] = &["smoke", "corners", "random", "layers"];
+pub const SUITES: &[&str] = &["smoke", "corners", "random", "layers", "models"];
 
 /// The tests of `suite` (or of every suite for `all`).
 pub fn tests(
@@ -94,6 +135,7 @@ pub fn tests(
         "corners" => corners(lanes, mult_bits, seed),
         "random" => random(lanes, mult_bits, seed, random_tests),
         "layers" => layers()?,
+        "models" => models()?,
         "all" => {
             let mut v = Vec::new();
             for s in SUITES {
@@ -104,7 +146,7 @@ pub fn tests(
         other => bail!(crate::error::InputError::new(
             "--suite",
             "value",
-            format!("unknown suite `{other}` (smoke, corners, random, layers, all)")
+            format!("unknown suite `{other}` (smoke, corners, random, layers, models, all)")
         )),
     })
 }
@@ -433,6 +475,31 @@ fn layers() -> Result<Vec<Test>> {
     Ok(v)
 }
 
+fn models() -> Result<Vec<Test>> {
+    use std::path::PathBuf;
+    let mut v = Vec::new();
+    for (name, tflite, samples) in MODEL_FIXTURES {
+        let model = crate::tflite::Model::parse(&PathBuf::from(format!("{name}.tflite")), tflite)?;
+        let plan = crate::model::Plan::new(&model)?;
+        for (k, (input, output, tensors)) in samples.iter().enumerate() {
+            let label = |f: &str| PathBuf::from(format!("{name}.{f}{k}"));
+            v.push(Test {
+                suite: "models",
+                name: format!("{name}.input{k}"),
+                body: Body::Model(Box::new(ModelTest {
+                    plan: plan.clone(),
+                    input: crate::tensorfile::parse_npy_int8(&label("input"), input)?,
+                    expect: crate::tensorfile::parse_npy_int8(&label("output"), output)?,
+                    tensors: crate::tensorfile::parse_npz_int8(&label("tensors"), tensors)?,
+                })),
+                backpressure: Backpressure::RANDOM,
+                min_beats_per_cycle: None,
+            });
+        }
+    }
+    Ok(v)
+}
+
 /// How to run tests.
 pub struct RunConfig {
     pub lanes: usize,
@@ -507,6 +574,20 @@ fn run_one(t: &Test, cfg: &RunConfig, dut: &mut Dut) -> Result<Outcome> {
             }
             r.stats
         }
+        Body::Model(m) => {
+            let run = m.run(Some(dut), &opt)?;
+            if !run.passed() {
+                let first = run.first_divergence().map_or_else(String::new, |o| {
+                    format!(" (first diverging op {} {})", o.index, o.name)
+                });
+                extra.push(format!(
+                    "the model run differs from TFLite{first}; replay: {}",
+                    opt.replay
+                ));
+                extra.extend(run.failure_messages.iter().take(5).cloned());
+            }
+            run.rtl_stats
+        }
     };
     if let Some(min) = t.min_beats_per_cycle {
         if stats.passed() && stats.beats_per_cycle() < min {
@@ -530,6 +611,9 @@ fn run_one(t: &Test, cfg: &RunConfig, dut: &mut Dut) -> Result<Outcome> {
                 }
                 Body::Layer(case) => {
                     crate::lower::run_layer(case, &mut wdut, &opt)?;
+                }
+                Body::Model(m) => {
+                    m.run(Some(&mut wdut), &opt)?;
                 }
             }
             wdut.trace_close();

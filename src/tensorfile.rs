@@ -40,7 +40,12 @@ fn to_int8(label: &Path, values: Vec<i64>, shape: Vec<usize>) -> Result<Int8Arra
 pub fn read_npy_int8(path: &Path) -> Result<Int8Array, InputError> {
     let bytes = std::fs::read(path)
         .map_err(|e| InputError::new(path, "file", format!("cannot read: {e}")))?;
-    let (values, shape) = parse_int_npy(path, &bytes, "array")?;
+    parse_npy_int8(path, &bytes)
+}
+
+/// Parse an in-memory int8 `.npy` image (`path` names it in messages).
+pub fn parse_npy_int8(path: &Path, bytes: &[u8]) -> Result<Int8Array, InputError> {
+    let (values, shape) = parse_int_npy(path, bytes, "array")?;
     to_int8(path, values, shape)
 }
 
@@ -49,7 +54,22 @@ pub fn read_npy_int8(path: &Path) -> Result<Int8Array, InputError> {
 pub fn read_npz_int8(path: &Path) -> Result<BTreeMap<String, Int8Array>, InputError> {
     let file = std::fs::File::open(path)
         .map_err(|e| InputError::new(path, "file", format!("cannot read: {e}")))?;
-    let mut zip = zip::ZipArchive::new(std::io::BufReader::new(file)).map_err(|e| {
+    npz_members(path, std::io::BufReader::new(file))
+}
+
+/// Parse an in-memory `.npz` image (`path` names it in messages).
+pub fn parse_npz_int8(
+    path: &Path,
+    bytes: &[u8],
+) -> Result<BTreeMap<String, Int8Array>, InputError> {
+    npz_members(path, std::io::Cursor::new(bytes))
+}
+
+fn npz_members<R: Read + std::io::Seek>(
+    path: &Path,
+    reader: R,
+) -> Result<BTreeMap<String, Int8Array>, InputError> {
+    let mut zip = zip::ZipArchive::new(reader).map_err(|e| {
         InputError::new(path, "file", format!("not a valid .npz (zip) archive: {e}"))
     })?;
     let mut out = BTreeMap::new();

@@ -11,9 +11,11 @@ fn qmac(args: &[&str]) -> (i32, String, String) {
 fn counts(out: &str) -> Vec<String> {
     out.lines()
         .filter(|l| {
-            ["smoke ", "corners ", "random ", "layers ", "total "]
-                .iter()
-                .any(|p| l.starts_with(p))
+            [
+                "smoke ", "corners ", "random ", "layers ", "models ", "total ",
+            ]
+            .iter()
+            .any(|p| l.starts_with(p))
         })
         .map(|l| l.split_whitespace().take(9).collect::<Vec<_>>().join(" "))
         .collect()
@@ -36,6 +38,14 @@ fn all_suites_pass_on_lanes_1_and_8() {
         assert!(out.trim_end().ends_with("passed, 0 failed"), "{out}");
         // The stall-free throughput test passed, i.e. reached 1 beat/cycle.
         assert!(!out.contains("FAIL"), "{out}");
+        // The whole-model suite: 3 models x 2 inputs, all bit-exact with TFLite.
+        let models: Vec<&str> = out.lines().filter(|l| l.starts_with("models ")).collect();
+        assert_eq!(models.len(), 1, "{out}");
+        assert_eq!(
+            models[0].split_whitespace().take(4).collect::<Vec<_>>(),
+            ["models", "6", "6", "0"],
+            "{out}"
+        );
     }
 }
 

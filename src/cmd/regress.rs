@@ -16,13 +16,14 @@ Suites: smoke (directed dot products and a stall-free throughput run that must r
 (rounding ties of both signs, double vs single rounding, shift extremes, SRDHM saturation, accumulator wrap \
 including a 65 794-tap reduction, operand extremes, clamps, mode switches; with and without random backpressure), \
 random (long constrained-random runs with backpressure and parameter reloads), layers (the real TFLite layer cases \
-built into qmac), all (every suite; the default).\n\n\
+built into qmac), models (three whole int8 TFLite models with two inputs each, built into qmac, every tensor \
+compared with TFLite's), all (every suite; the default).\n\n\
 Each test's stimulus and X-initialisation derive from (--seed, test name), so the outcome does not depend on \
 --jobs. A failure prints the cycle, lane, expected and actual values, the dot product's inputs and parameters and \
 the command that replays it. Exit 0 iff every test passed, 1 otherwise, 2 on bad input."
 )]
 pub struct Args {
-    /// Suite to run: smoke, corners, random, layers or all
+    /// Suite to run: smoke, corners, random, layers, models or all
     #[arg(long, default_value = "all")]
     pub suite: String,
     /// Seed of every random choice (stimulus, backpressure, X-initialisation)

@@ -83,6 +83,21 @@ pub fn run(a: &Args) -> Result<()> {
                 match &t.body {
                     Body::Stimulus(v) => items.extend(v.iter().cloned()),
                     Body::Layer(c) => items.extend(LayerStimulus::new(c, lanes, a.mult_w)),
+                    Body::Model(m) => {
+                        // Each MAC op's input is what the model computes before it
+                        // (the golden model, bit-exact with TFLite).
+                        let opt = crate::cosim::RunOptions {
+                            seed: a.seed,
+                            backpressure: crate::cosim::Backpressure::NONE,
+                            replay: String::new(),
+                            stop_on_failure: true,
+                            coverage: false,
+                        };
+                        let run = m.run(None, &opt)?;
+                        for c in &run.cases {
+                            items.extend(LayerStimulus::new(c, lanes, a.mult_w));
+                        }
+                    }
                 }
             }
             let cmd = format!(
