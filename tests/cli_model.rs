@@ -298,6 +298,66 @@ fn with_opcode(bytes: &[u8], k: usize, code: i32) -> Vec<u8> {
     b
 }
 
+/// Position of field `id` of tensor `k` of subgraph 0.
+fn tensor_field(b: &[u8], k: usize, id: usize) -> usize {
+    let root = deref(b, 0);
+    let subgraphs = deref(b, field_pos(b, root, 2).unwrap());
+    let sg = deref(b, subgraphs + 4);
+    let tensors = deref(b, field_pos(b, sg, 0).unwrap());
+    let t = deref(b, tensors + 4 + 4 * k);
+    field_pos(b, t, id).expect("field present")
+}
+
+#[test]
+fn non_int8_tensors_and_missing_buffers_are_exit_2() {
+    let dir = scratch("model", "types");
+    std::fs::create_dir_all(&dir).unwrap();
+    let good = std::fs::read(fx("mbnet.tflite")).unwrap();
+    let input = fx("mbnet.input0.npy");
+    // mbnet tensor 26 is op 0's output: make it FLOAT32 (type 0 → field 1).
+    let mut b = good.clone();
+    let p = tensor_field(&b, 26, 1);
+    assert_eq!(b[p], 9, "INT8");
+    b[p] = 0;
+    let f = dir.join("float.tflite");
+    std::fs::write(&f, &b).unwrap();
+    one_line_exit_2(
+        &[
+            "model",
+            f.to_str().unwrap(),
+            "--input",
+            &input,
+            "--backend",
+            "golden",
+        ],
+        "float.tflite: op 0 (CONV_2D): tensor 26 (`",
+    );
+    let (_, _, err) = qmac_split(&["model", f.to_str().unwrap(), "--input", &input]);
+    assert!(
+        err.contains("is FLOAT32, only int8 activations are supported"),
+        "{err}"
+    );
+    // Tensor 25 is op 0's filter: point it at buffer 0 (the empty sentinel).
+    let mut b = good.clone();
+    let p = tensor_field(&b, 25, 2);
+    b[p..p + 4].copy_from_slice(&0u32.to_le_bytes());
+    let f = dir.join("nobuf.tflite");
+    std::fs::write(&f, &b).unwrap();
+    one_line_exit_2(
+        &[
+            "model",
+            f.to_str().unwrap(),
+            "--input",
+            &input,
+            "--backend",
+            "golden",
+        ],
+        "nobuf.tflite: op 0 (CONV_2D): constant tensor 25 (`",
+    );
+    let (_, _, err) = qmac_split(&["model", f.to_str().unwrap(), "--input", &input]);
+    assert!(err.contains("has no buffer data (buffer 0)"), "{err}");
+}
+
 #[test]
 fn corrupted_and_unsupported_models_are_exit_2() {
     let dir = scratch("model", "bad");
