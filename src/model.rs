@@ -759,6 +759,27 @@ pub struct ModelRunOptions<'a> {
     pub on_op: &'a (dyn Fn(&OpReport) + Sync),
 }
 
+fn no_progress(_: &OpReport) {}
+
+impl ModelRunOptions<'_> {
+    /// Everything on the golden model, no references, no progress.
+    pub fn golden() -> ModelRunOptions<'static> {
+        ModelRunOptions {
+            backend: MacBackend::Golden,
+            cosim: RunOptions {
+                seed: 1,
+                backpressure: crate::cosim::Backpressure::NONE,
+                replay: String::new(),
+                stop_on_failure: false,
+                coverage: false,
+            },
+            reference: None,
+            expect: None,
+            on_op: &no_progress,
+        }
+    }
+}
+
 fn check_shape(label: &Path, what: &str, got: &[usize], want: &[usize]) -> Result<(), InputError> {
     let squeeze = |s: &[usize]| s.iter().copied().filter(|&d| d != 1).collect::<Vec<_>>();
     if got == want || squeeze(got) == squeeze(want) {

@@ -239,7 +239,7 @@ fn corrupted_models_are_one_line_errors() {
 /// panic, never an unbounded allocation.
 #[test]
 fn corrupted_models_never_panic_when_planned_and_run() {
-    use qmac::model::{self, MacBackend, ModelRunOptions, Plan};
+    use qmac::model::{self, ModelRunOptions, Plan};
     let bytes = std::fs::read(fixture("mbnet.tflite")).unwrap();
     let path = Path::new("bad.tflite");
     let (mut parsed, mut planned, mut ran) = (0, 0, 0);
@@ -258,19 +258,7 @@ fn corrupted_models_never_panic_when_planned_and_run() {
                 shape: plan.input_shape.clone(),
                 data: vec![3; n],
             };
-            let opt = ModelRunOptions {
-                backend: MacBackend::Golden,
-                cosim: qmac::cosim::RunOptions {
-                    seed: 1,
-                    backpressure: qmac::cosim::Backpressure::NONE,
-                    replay: String::new(),
-                    stop_on_failure: false,
-                    coverage: false,
-                },
-                reference: None,
-                expect: None,
-                on_op: &|_| {},
-            };
+            let opt = ModelRunOptions::golden();
             if let Err(e) = model::run(&plan, Path::new("x.npy"), &input, None, &opt) {
                 assert!(!e.to_string().contains('\n'), "{e}");
             } else {

@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
-use qmac::model::{self, MacBackend, ModelRunOptions, Plan};
+use qmac::model::{self, ModelRunOptions, Plan};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(m) = qmac::tflite::Model::parse(Path::new("fuzz.tflite"), data) else {
@@ -21,18 +21,6 @@ fuzz_target!(|data: &[u8]| {
         shape: plan.input_shape.clone(),
         data: vec![1; n],
     };
-    let opt = ModelRunOptions {
-        backend: MacBackend::Golden,
-        cosim: qmac::cosim::RunOptions {
-            seed: 1,
-            backpressure: qmac::cosim::Backpressure::NONE,
-            replay: String::new(),
-            stop_on_failure: false,
-            coverage: false,
-        },
-        reference: None,
-        expect: None,
-        on_op: &|_| {},
-    };
+    let opt = ModelRunOptions::golden();
     let _ = model::run(&plan, Path::new("fuzz.npy"), &input, None, &opt);
 });

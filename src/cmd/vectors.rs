@@ -86,14 +86,7 @@ pub fn run(a: &Args) -> Result<()> {
                     Body::Model(m) => {
                         // Each MAC op's input is what the model computes before it
                         // (the golden model, bit-exact with TFLite).
-                        let opt = crate::cosim::RunOptions {
-                            seed: a.seed,
-                            backpressure: crate::cosim::Backpressure::NONE,
-                            replay: String::new(),
-                            stop_on_failure: true,
-                            coverage: false,
-                        };
-                        let run = m.run(None, &opt)?;
+                        let run = m.run(None, &crate::model::ModelRunOptions::golden().cosim)?;
                         for c in &run.cases {
                             items.extend(LayerStimulus::new(c, lanes, a.mult_w));
                         }
