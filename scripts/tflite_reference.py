@@ -1,0 +1,91 @@
+#!/usr/bin/env python3
+"""Reference tensors of an int8 TFLite model, for `qmac model --expect/--tensors`.
+
+    scripts/tflite_reference.py MODEL.tflite INPUT.npy OUT_PREFIX [--force]
+
+Runs MODEL on INPUT (int8 .npy of the model input's shape) with TFLite's
+*reference* kernels (OpResolverType.BUILTIN_REF: the oracle qmac matches; the
+default XNNPACK/optimized kernels differ from it by ±1 here and there) and
+`experimental_preserve_all_tensors=True`, then writes
+
+    OUT_PREFIX.output.npy   the model's final int8 output
+    OUT_PREFIX.tensors.npz  the model input and every op's output tensor,
+                            keyed t<index>_<name> (name: [^A-Za-z0-9_] -> _)
+
+Needs TensorFlow (`pip install tensorflow-cpu`). Existing files are never
+replaced without --force. Exit 2 on bad input.
+"""
+import argparse
+import os
+import re
+import sys
+
+
+def fail(msg):
+    print(f"error: {msg}", file=sys.stderr)
+    sys.exit(2)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("model")
+    ap.add_argument("input")
+    ap.add_argument("out_prefix")
+    ap.add_argument("--force", action="store_true", help="replace existing output files")
+    a = ap.parse_args()
+    try:
+        import numpy as np
+        import tensorflow as tf
+    except ImportError as e:
+        fail(f"scripts/tflite_reference.py needs TensorFlow and numpy ({e}): pip install tensorflow-cpu")
+
+    outputs = [a.out_prefix + ".output.npy", a.out_prefix + ".tensors.npz"]
+    for p in outputs:
+        if os.path.exists(p) and not a.force:
+            fail(f"{p}: file: exists; pass --force to overwrite it")
+    try:
+        x = np.load(a.input)
+    except Exception as e:  # numpy raises several types for malformed files
+        fail(f"{a.input}: file: not a valid .npy file: {e}")
+    try:
+        interp = tf.lite.Interpreter(
+            model_path=a.model,
+            experimental_op_resolver_type=tf.lite.experimental.OpResolverType.BUILTIN_REF,
+            experimental_preserve_all_tensors=True,
+        )
+        interp.allocate_tensors()
+    except Exception as e:
+        fail(f"{a.model}: file: TFLite cannot load it: {str(e).splitlines()[0] if str(e) else e}")
+    ins = interp.get_input_details()
+    outs = interp.get_output_details()
+    if len(ins) != 1 or len(outs) != 1:
+        fail(f"{a.model}: subgraph: {len(ins)} inputs and {len(outs)} outputs; one of each is supported")
+    want = tuple(ins[0]["shape"])
+    if ins[0]["dtype"] != np.int8:
+        fail(f"{a.model}: model input: dtype {ins[0]['dtype'].__name__}, an int8 model is needed")
+    if x.dtype != np.int8:
+        fail(f"{a.input}: array: dtype {x.dtype}, int8 is needed")
+    if x.size != int(np.prod(want)):
+        fail(f"{a.input}: array: shape {list(x.shape)} does not match the model's {[int(d) for d in want]}")
+    interp.set_tensor(ins[0]["index"], x.reshape(want))
+    interp.invoke()
+
+    names = {d["index"]: d["name"] for d in interp.get_tensor_details()}
+    produced = [ins[0]["index"]]
+    for op in interp._get_ops_details():  # every op's outputs, in execution order
+        produced.extend(int(i) for i in op["outputs"] if i >= 0)
+    tensors = {}
+    for i in produced:
+        # The name part is cut at 80 characters, as in tests/fixtures/models
+        # (qmac matches a tensor by its `t<index>_` prefix only).
+        key = f"t{i}_" + re.sub(r"[^A-Za-z0-9_]", "_", names.get(i, ""))[:80]
+        tensors[key] = interp.get_tensor(i)
+    np.save(outputs[0], interp.get_tensor(outs[0]["index"]))
+    np.savez_compressed(outputs[1], **tensors)
+    shape = [int(d) for d in outs[0]["shape"]]
+    print(f"{outputs[0]}: output {shape}; {outputs[1]}: {len(tensors)} tensors "
+          f"(TensorFlow {tf.__version__}, BUILTIN_REF kernels)")
+
+
+if __name__ == "__main__":
+    main()
