@@ -176,3 +176,68 @@ fn golden_run_uses_the_emulation_for_fbgemm_cases() {
     // Edge (0, 1): 6 taps, 1800 / 8 = 225.
     assert_eq!(out[[0, 0, 1, 0]], 225);
 }
+
+/// Every case of the committed PyTorch fixtures (tests/fixtures/torch).
+fn torch_fixture_cases() -> Vec<Case> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/torch");
+    let mut out = Vec::new();
+    for model in ["tiny_qat", "probe"] {
+        let index: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(root.join(model).join("index.json")).unwrap(),
+        )
+        .unwrap();
+        for e in index["cases"].as_array().unwrap() {
+            let dir = root.join(model).join(e["file"].as_str().unwrap());
+            out.push(Case::read(&dir).unwrap_or_else(|e| panic!("{e}")));
+        }
+    }
+    out
+}
+
+#[test]
+fn the_emulation_reproduces_pytorch_on_every_fixture_output() {
+    let cases = torch_fixture_cases();
+    assert_eq!(cases.len(), 9);
+    let mut outputs = 0;
+    for case in &cases {
+        let out = layer::run(case).unwrap().output;
+        let want = case.output.as_ref().unwrap();
+        assert_eq!(
+            out.as_slice().unwrap(),
+            &want[..],
+            "{}",
+            case.path.display()
+        );
+        outputs += want.len();
+    }
+    assert_eq!(outputs, 4436);
+}
+
+#[test]
+fn exporter_integer_parameters_match_qmac_quantize_multiplier_and_bias_rounding() {
+    for case in torch_fixture_cases() {
+        let (sx, sy) = (case.input_scale.unwrap(), case.output_scale.unwrap());
+        let sw = case.filter_scales.clone().unwrap();
+        for (c, &s) in sw.iter().enumerate() {
+            let want = qmac::requant::quantize_multiplier(sx * s / sy, false);
+            assert_eq!(
+                case.channel_params(c),
+                want,
+                "{} channel {c}",
+                case.path.display()
+            );
+        }
+        let (bias, bf) = (case.bias.clone().unwrap(), case.bias_float.clone().unwrap());
+        for c in 0..case.out_channels() {
+            let s = sw[if sw.len() > 1 { c } else { 0 }];
+            assert_eq!(
+                bias[c] as f64,
+                (bf[c] / (sx * s)).round(),
+                "{} channel {c}",
+                case.path.display()
+            );
+            // The float bias is PyTorch's float32 value.
+            assert_eq!(bf[c], bf[c] as f32 as f64);
+        }
+    }
+}
