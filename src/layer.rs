@@ -384,15 +384,53 @@ pub fn accumulate_depthwise_fast(case: &Case) -> Array4<i32> {
     Array4::from_shape_vec(shape, acc).expect("output shape")
 }
 
-/// PyTorch's float32 requantization of a layer, emulated (`fbgemm`), with the
-/// accumulators (without bias) the kernel requantized.
+/// Which PyTorch kernel a float-reference case's `output` came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TorchKernel {
+    Fbgemm(FbgemmPath),
+    /// oneDNN conv (PyTorch's x86 engine on AVX512-VNNI CPUs).
+    Onednn,
+}
+
+impl TorchKernel {
+    pub fn describe(self) -> &'static str {
+        match self {
+            TorchKernel::Fbgemm(FbgemmPath::Gemm) => "fbgemm GEMM kernel",
+            TorchKernel::Fbgemm(FbgemmPath::DepthwiseFast) => "fbgemm depthwise fast path",
+            TorchKernel::Onednn => "oneDNN conv",
+        }
+    }
+    /// The emulation's name in reports.
+    pub fn emulation(self) -> &'static str {
+        match self {
+            TorchKernel::Fbgemm(_) => "fbgemm",
+            TorchKernel::Onednn => "oneDNN",
+        }
+    }
+}
+
+/// PyTorch's float32 requantization of a layer, emulated (`fbgemm` or
+/// `onednn`), with the accumulators (without bias) the kernel requantized.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FloatReference {
-    pub path: FbgemmPath,
+    pub kernel: TorchKernel,
     /// The kernel's accumulator without bias (the exact one except on the
     /// depthwise fast path's int16 saturation).
     pub acc: Array4<i32>,
+    /// The float32 value the kernel rounds last (fbgemm `xf·M`; oneDNN the
+    /// scaled value plus the zero point).
+    pub value: Array4<f32>,
     pub output: Array4<i32>,
+}
+
+/// The exact accumulators without the int32 bias.
+fn without_bias(case: &Case, acc: &Array4<i32>) -> Array4<i32> {
+    let oc = case.out_channels();
+    let mut a = acc.clone();
+    for (i, v) in a.iter_mut().enumerate() {
+        *v = v.wrapping_sub(case.bias_of(i % oc));
+    }
+    a
 }
 
 /// The fbgemm emulation of a case (ARITHMETIC.md §5) from its exact
@@ -406,23 +444,100 @@ pub fn fbgemm_reference(
     let oc = case.out_channels();
     let kernel_acc = match path {
         FbgemmPath::DepthwiseFast => accumulate_depthwise_fast(case),
-        FbgemmPath::Gemm => {
-            let mut a = acc.clone();
-            for (i, v) in a.iter_mut().enumerate() {
-                *v = v.wrapping_sub(case.bias_of(i % oc));
-            }
-            a
-        }
+        FbgemmPath::Gemm => without_bias(case, acc),
     };
+    let value = kernel_acc.indexed_iter().map(|((_, _, _, c), &a)| {
+        let ch = &channels[c];
+        ch.xf(a) * ch.multiplier
+    });
+    let value = Array4::from_shape_vec(kernel_acc.dim(), value.collect()).expect("shape");
     let mut output = kernel_acc.clone();
     for (i, v) in output.iter_mut().enumerate() {
         *v = channels[i % oc].apply(*v);
     }
     Ok(FloatReference {
-        path,
+        kernel: TorchKernel::Fbgemm(path),
         acc: kernel_acc,
+        value,
         output,
     })
+}
+
+/// The oneDNN emulation of a conv case (ARITHMETIC.md §5). A fused ReLU is
+/// read from the bounds: `act_min` above the output type's minimum (it is
+/// `zp_out` for PyTorch's ReLU; with `zp_out` at the minimum ReLU changes nothing).
+pub fn onednn_reference(
+    case: &Case,
+    acc: &Array4<i32>,
+) -> Result<FloatReference, crate::error::InputError> {
+    let need = |f: &str| {
+        crate::error::InputError::new(
+            &case.path,
+            format!("field `{f}`"),
+            "the oneDNN emulation needs input_scale, filter_scales and output_scale",
+        )
+    };
+    let sx = case.input_scale.ok_or_else(|| need("input_scale"))?;
+    let sw = case
+        .filter_scales
+        .as_ref()
+        .ok_or_else(|| need("filter_scales"))?;
+    let sy = case.output_scale.ok_or_else(|| need("output_scale"))?;
+    if case.filter_zero_point != 0 {
+        return Err(crate::error::InputError::new(
+            &case.path,
+            "field `filter_zero_point`",
+            "oneDNN runs PyTorch conv only with symmetric weights (zero point 0)",
+        ));
+    }
+    let (qmin, qmax) = case.output_dtype.range();
+    let channels: Vec<crate::requant::Onednn> = (0..case.out_channels())
+        .map(|c| {
+            let bias = match (&case.bias, &case.bias_float) {
+                (None, _) => None,
+                (Some(_), Some(bf)) => Some(bf[c]),
+                (Some(b), None) => Some(b[c] as f64 * sx * sw[if sw.len() > 1 { c } else { 0 }]),
+            };
+            let mut o =
+                crate::requant::Onednn::new(sx, sw[if sw.len() > 1 { c } else { 0 }], sy, bias);
+            o.zp_out = case.output_zero_point;
+            o.relu = case.act_min > qmin;
+            o.qmin = qmin;
+            o.qmax = qmax;
+            o.act_min = case.act_min;
+            o.act_max = case.act_max;
+            o
+        })
+        .collect();
+    let kernel_acc = without_bias(case, acc);
+    let value = kernel_acc
+        .indexed_iter()
+        .map(|((_, _, _, c), &a)| channels[c].value(a));
+    let value = Array4::from_shape_vec(kernel_acc.dim(), value.collect()).expect("shape");
+    let oc = case.out_channels();
+    let mut output = kernel_acc.clone();
+    for (i, v) in output.iter_mut().enumerate() {
+        *v = channels[i % oc].apply(*v);
+    }
+    Ok(FloatReference {
+        kernel: TorchKernel::Onednn,
+        acc: kernel_acc,
+        value,
+        output,
+    })
+}
+
+/// The PyTorch emulation a case's rounding names (`fbgemm` or `onednn`);
+/// `None` for the other roundings.
+pub fn torch_reference(
+    case: &Case,
+    acc: &Array4<i32>,
+) -> Result<Option<FloatReference>, crate::error::InputError> {
+    match case.rounding {
+        Rounding::Fbgemm => fbgemm_reference(case, acc).map(Some),
+        Rounding::Onednn => onednn_reference(case, acc).map(Some),
+        _ => Ok(None),
+    }
 }
 
 /// The integer rounding the datapath uses for a case: its own for
@@ -459,17 +574,18 @@ pub fn requantize_datapath(case: &Case, acc: &Array4<i32>, mult_bits: u32) -> Ar
 pub fn run(case: &Case) -> anyhow::Result<LayerResult> {
     let (acc, overflow) = accumulate(case);
     let output = match case.rounding {
-        Rounding::Double | Rounding::Single => requantize(case, &acc, integer_rounding(case.rounding), 32),
+        Rounding::Double | Rounding::Single => {
+            requantize(case, &acc, integer_rounding(case.rounding), 32)
+        }
         Rounding::Float64 => requantize_float64(case, &acc).ok_or_else(|| {
-            crate::error::InputError::new(&case.path, "field `input_scale`", "float64 rounding needs input_scale, filter_scales and output_scale")
+            crate::error::InputError::new(
+                &case.path,
+                "field `input_scale`",
+                "float64 rounding needs input_scale, filter_scales and output_scale",
+            )
         })?,
         Rounding::Fbgemm => fbgemm_reference(case, &acc)?.output,
-        Rounding::Onednn => anyhow::bail!(crate::error::InputError::new(
-            &case.path,
-            "field `rounding`",
-            "rounding `onednn` (PyTorch's x86-engine oneDNN conv) is not emulated by the golden model; \
-             export with the fbgemm engine (scripts/export_torch.py --engine fbgemm)"
-        )),
+        Rounding::Onednn => onednn_reference(case, &acc)?.output,
     };
     Ok(LayerResult {
         acc,

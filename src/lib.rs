@@ -19,6 +19,7 @@ pub mod lower;
 pub mod mac;
 pub mod mutants;
 pub mod ops;
+pub mod pytorch;
 pub mod regress;
 pub mod requant;
 pub mod stimulus;

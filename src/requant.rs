@@ -327,6 +327,67 @@ impl Fbgemm {
     }
 }
 
+/// The float32 requantization of one output channel as oneDNN's conv runs it
+/// under PyTorch's x86 engine on AVX512-VNNI CPUs (ARITHMETIC.md §5): the
+/// scales pass through float reciprocals, the bias is added after scaling.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Onednn {
+    /// `f32(1.0f / f32(1.0 / double(S_x)))`.
+    pub sx: f32,
+    /// `f32(S_w[c])`.
+    pub sw: f32,
+    /// `f32(1.0f / f32(1.0f / f32(1.0 / double(S_y))))`.
+    pub dinv: f32,
+    pub bias: f32,
+    pub zp_out: i32,
+    /// Fused ReLU: `v = max(v, 0)` before the output scale.
+    pub relu: bool,
+    pub qmin: i32,
+    pub qmax: i32,
+    pub act_min: i32,
+    pub act_max: i32,
+}
+
+impl Onednn {
+    pub fn new(
+        input_scale: f64,
+        filter_scale: f64,
+        output_scale: f64,
+        bias_float: Option<f64>,
+    ) -> Self {
+        let sx = 1.0f32 / (1.0 / input_scale) as f32;
+        let dinv = 1.0f32 / (1.0f32 / (1.0 / output_scale) as f32);
+        Onednn {
+            sx,
+            sw: filter_scale as f32,
+            dinv,
+            bias: bias_float.map_or(0.0, |b| b as f32),
+            zp_out: 0,
+            relu: false,
+            qmin: 0,
+            qmax: 255,
+            act_min: 0,
+            act_max: 255,
+        }
+    }
+
+    /// The float value before the final rounding: `f32(f32(v · dinv) + f32(zp))`.
+    pub fn value(&self, acc: i32) -> f32 {
+        let mut v = (acc as f32 * self.sx) * self.sw;
+        v += self.bias;
+        if self.relu {
+            v = v.max(0.0);
+        }
+        v * self.dinv + self.zp_out as f32
+    }
+
+    /// `round_half_even(min(max(v, qmin), qmax))`, then the activation bounds.
+    pub fn apply(&self, acc: i32) -> i32 {
+        let v = self.value(acc).clamp(self.qmin as f32, self.qmax as f32);
+        (v.round_ties_even() as i32).clamp(self.act_min, self.act_max)
+    }
+}
+
 /// x86 `cvtps2dq` under the default rounding mode: round half to even, and
 /// the "integer indefinite" INT32_MIN for NaN and values outside int32.
 pub fn cvt_f32_i32(v: f32) -> i32 {

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use qmac::case::{Case, Op};
 use qmac::layer;
-use qmac::requant::{cvt_f32_i32, Fbgemm, FbgemmBias, FbgemmPath};
+use qmac::requant::{cvt_f32_i32, Fbgemm, FbgemmBias, FbgemmPath, Onednn};
 
 /// A uint8 fbgemm channel with M = 0.125 (S_x = 0.5, S_w = 0.25, S_y = 1).
 fn eighth(bias: Option<f64>, per_channel: bool, path: FbgemmPath) -> Fbgemm {
@@ -111,6 +111,27 @@ fn cvtps2dq_and_the_int16_saturations() {
     assert_eq!(f.apply(-100), -128);
 }
 
+#[test]
+fn onednn_scales_after_the_float_bias_and_rounds_half_even() {
+    // S_x = 0.5, S_w = 0.5, S_y = 0.25: sx = 1/f32(1/0.5) = 0.5, dinv = 4.
+    let mut o = Onednn::new(0.5, 0.5, 0.25, Some(0.125));
+    assert_eq!((o.sx, o.sw, o.dinv, o.bias), (0.5, 0.5, 4.0, 0.125));
+    // v = acc·0.25 + 0.125, y = v·4 + zp.
+    assert_eq!(o.value(5), 5.5);
+    assert_eq!(o.apply(5), 6); // 5.5 → 6 (even)
+    assert_eq!(o.apply(2), 2); // 2.5 → 2 (even)
+    assert_eq!(o.apply(3), 4); // 3.5 → 4
+                               // Fused ReLU clamps v at 0 before the zero point is added.
+    o.zp_out = 10;
+    assert_eq!(o.value(-10), -9.5 + 10.0);
+    assert_eq!(o.apply(-10), 0); // 0.5 → 0 (even)
+    o.relu = true;
+    o.act_min = 10;
+    assert_eq!(o.apply(-10), 10);
+    // Saturation to the output type happens before the rounding.
+    assert_eq!(o.apply(1000), 255);
+}
+
 /// A 1x3x3x8 uint8 depthwise 3x3 layer, padding 1, that takes fbgemm's fast path.
 fn depthwise_case(input: i32, weight: i32) -> Case {
     let json = serde_json::json!({
@@ -181,7 +202,7 @@ fn golden_run_uses_the_emulation_for_fbgemm_cases() {
 fn torch_fixture_cases() -> Vec<Case> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/torch");
     let mut out = Vec::new();
-    for model in ["tiny_qat", "probe"] {
+    for model in ["tiny_qat", "probe", "probe_x86"] {
         let index: serde_json::Value = serde_json::from_str(
             &std::fs::read_to_string(root.join(model).join("index.json")).unwrap(),
         )
@@ -197,7 +218,7 @@ fn torch_fixture_cases() -> Vec<Case> {
 #[test]
 fn the_emulation_reproduces_pytorch_on_every_fixture_output() {
     let cases = torch_fixture_cases();
-    assert_eq!(cases.len(), 9);
+    assert_eq!(cases.len(), 13);
     let mut outputs = 0;
     for case in &cases {
         let out = layer::run(case).unwrap().output;
