@@ -12,7 +12,9 @@ MODEL is either
     robust form: a state dict does not pickle classes.
   * FILE.pt - a whole converted model saved with torch.save(model); its classes
     must be importable (FILE's directory and the current directory are put on
-    sys.path).
+    sys.path). PyTorch 2.15 does not restore converted quantized modules from
+    such a pickle (they come back without their Module state); the exporter
+    then says so and the state-dict form is the one to use.
 TorchScript (torch.jit) models are not accepted: scripted modules do not run
 Python forward hooks, which is how the layers' quantized inputs and outputs
 are captured.
@@ -51,7 +53,14 @@ import warnings
 PROG = "export_torch.py"
 
 
+def first_line(e):
+    lines = str(e).strip().splitlines()
+    return lines[0] if lines else type(e).__name__
+
+
 def die(msg):
+    """Bad input or an unsupported model: one line on stderr, exit 2."""
+    msg = " ".join(str(msg).split("\n"))
     print(f"{PROG}: {msg}", file=sys.stderr)
     sys.exit(2)
 
@@ -138,11 +147,11 @@ def load_model(spec, state_dict, engine):
             try:
                 sd = torch.load(state_dict, map_location="cpu", weights_only=True)
             except Exception as e:
-                die(f"{state_dict}: cannot load state dict: {e}")
+                die(f"{state_dict}: cannot load state dict: {first_line(e)}")
             try:
                 model.load_state_dict(sd)
             except Exception as e:
-                die(f"{state_dict}: does not fit {spec}: {str(e).splitlines()[0]}")
+                die(f"{state_dict}: does not fit {spec}: {first_line(e)}")
     else:
         if state_dict:
             die("--state-dict needs MODEL in the form FILE.py:FUNCTION")
@@ -153,14 +162,22 @@ def load_model(spec, state_dict, engine):
         try:
             model = torch.load(spec, map_location="cpu", weights_only=False)
         except Exception as e:
-            die(f"{spec}: cannot load a saved model: {str(e).splitlines()[0]}")
+            die(f"{spec}: cannot load a saved model: {first_line(e)}")
         if isinstance(model, torch.jit.ScriptModule):
             die(f"{spec}: a TorchScript model; export the eager model (state dict + FILE.py:FUNCTION)")
         if isinstance(model, dict):
             die(f"{spec}: a state dict; give MODEL as FILE.py:FUNCTION with --state-dict {spec}")
     if not isinstance(model, torch.nn.Module):
         die(f"{spec}: did not give a torch.nn.Module (got {type(model).__name__})")
-    model.eval()
+    try:
+        model.eval()
+    except Exception as e:
+        # PyTorch 2.15 unpickles converted quantized modules without their
+        # Module state (AttributeError: ... no attribute '_modules').
+        die(
+            f"{spec}: the loaded model is unusable in PyTorch {torch.__version__} ({first_line(e)}); "
+            "save its state_dict() and give MODEL as FILE.py:FUNCTION with --state-dict"
+        )
     return model, module_file
 
 
@@ -391,7 +408,7 @@ def main():
         try:
             sample = np.load(a.input, allow_pickle=False)
         except Exception as e:
-            die(f"{a.input}: cannot read .npy: {e}")
+            die(f"{a.input}: cannot read .npy: {first_line(e)}")
         if sample.dtype.kind != "f":
             die(f"{a.input}: dtype {sample.dtype}; the sample input must be float")
         sample = torch.from_numpy(sample.astype(np.float32))
@@ -419,7 +436,7 @@ def main():
         with torch.no_grad():
             model(sample)
     except Exception as e:
-        die(f"running the model on the sample input failed: {str(e).splitlines()[0]}")
+        die(f"running the model on the sample input failed: {first_line(e)}")
     for h in hooks:
         h.remove()
     if not captured:

@@ -220,3 +220,39 @@ fn asymmetric_weights_are_an_input_error() {
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn many_unexplained_differences_are_counted_and_the_list_is_capped() {
+    // Every PyTorch output of dw raised by 1 (255 stays): most are unexplained.
+    let (dir, _, _) = altered_copy("tiny_qat/dw", 0, 0, "dw-all");
+    let npy = dir.join("output.npy");
+    let mut bytes = std::fs::read(&npy).unwrap();
+    let n = bytes.len();
+    let mut changed = 0;
+    for b in &mut bytes[n - 1024..] {
+        if *b < 255 {
+            *b += 1;
+            changed += 1;
+        }
+    }
+    std::fs::write(&npy, bytes).unwrap();
+    let d = dir.display().to_string();
+    let (code, out, err) = common::qmac_split(&["layer", "--backend", "golden", &d]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains(&format!(
+            "{changed} unexplained; emulation = PyTorch on {} of 1024",
+            1024 - changed
+        )),
+        "{out}"
+    );
+    assert_eq!(out.matches("  UNEXPLAINED output ").count(), 20, "{out}");
+    assert!(
+        out.contains(&format!(
+            "  … and {} more unexplained outputs",
+            changed - 20
+        )),
+        "{out}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

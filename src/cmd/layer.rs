@@ -65,6 +65,9 @@ pub struct Args {
     pub explain: bool,
 }
 
+/// Unexplained PyTorch differences listed per case (the count is always given).
+const MAX_UNEXPLAINED_LISTED: usize = 20;
+
 /// Totals over the PyTorch (fbgemm / onednn) cases of one run, for the closing note.
 #[derive(Debug, Default)]
 struct TorchTotals {
@@ -256,7 +259,8 @@ pub fn run(a: &Args) -> Result<()> {
                         )
                     }
                 );
-                for d in c.unexplained() {
+                let unexplained = c.unexplained().count();
+                for d in c.unexplained().take(MAX_UNEXPLAINED_LISTED) {
                     notes.push(if d.integer != d.pytorch {
                         format!(
                             "  UNEXPLAINED {}: integer {}, PyTorch {}, {emu} emulation {} (the emulation does not reproduce PyTorch)",
@@ -274,6 +278,12 @@ pub fn run(a: &Args) -> Result<()> {
                             d.emulated
                         )
                     });
+                }
+                if unexplained > MAX_UNEXPLAINED_LISTED {
+                    notes.push(format!(
+                        "  … and {} more unexplained outputs",
+                        unexplained - MAX_UNEXPLAINED_LISTED
+                    ));
                 }
                 if a.explain {
                     notes.extend(
