@@ -14,7 +14,7 @@ use ndarray::Array4;
 
 use crate::case::{Case, Op, Rounding};
 use crate::mac::{Accumulator, Dot};
-use crate::requant::{real_multiplier, requant_float64, IntRounding, Requant};
+use crate::requant::{real_multiplier, requant_float64, Fbgemm, FbgemmPath, IntRounding, Requant};
 
 /// One tap of a dot product: flat indices into the case's `input` and into
 /// the `filter` row of the first channel of the group (see [`DotProduct`]).
@@ -250,6 +250,296 @@ pub fn requantize_float64(case: &Case, acc: &Array4<i32>) -> Option<Array4<i32>>
     Some(out)
 }
 
+/// The fbgemm kernel PyTorch runs for a case's layer (ARITHMETIC.md §5):
+/// the depthwise fast path when groups = Cin, Cout ∈ {Cin, 2·Cin}, Cin % 8 = 0,
+/// a square 3/5/7 kernel, equal strides of 1 or 2, dilation 1 and symmetric
+/// "same" padding (K−1)/2 (fbgemm `takeDepthWiseFastPath`); GEMM otherwise.
+pub fn fbgemm_path(case: &Case) -> FbgemmPath {
+    let [_, kh, kw, _] = case.filter_shape;
+    let cin = case.input_shape[3];
+    let fast = case.op == Op::DepthwiseConv2d
+        && matches!(case.depth_multiplier, 1 | 2)
+        && cin.is_multiple_of(8)
+        && kh == kw
+        && matches!(kh, 3 | 5 | 7)
+        && case.stride[0] == case.stride[1]
+        && matches!(case.stride[0], 1 | 2)
+        && case.dilation == [1, 1]
+        && case.padding == [(kh - 1) / 2; 4];
+    if fast {
+        FbgemmPath::DepthwiseFast
+    } else {
+        FbgemmPath::Gemm
+    }
+}
+
+/// The per-channel fbgemm requantization parameters of a case (needs its
+/// scales; a bias needs `bias_float`, which validation guarantees).
+pub fn fbgemm_channels(case: &Case) -> Result<Vec<Fbgemm>, crate::error::InputError> {
+    let need = |f: &str| {
+        crate::error::InputError::new(
+            &case.path,
+            format!("field `{f}`"),
+            "the fbgemm emulation needs input_scale, filter_scales and output_scale",
+        )
+    };
+    let sx = case.input_scale.ok_or_else(|| need("input_scale"))?;
+    let sw = case
+        .filter_scales
+        .as_ref()
+        .ok_or_else(|| need("filter_scales"))?;
+    let sy = case.output_scale.ok_or_else(|| need("output_scale"))?;
+    if case.filter_zero_point != 0 {
+        return Err(crate::error::InputError::new(
+            &case.path,
+            "field `filter_zero_point`",
+            format!(
+                "is {}; the fbgemm emulation covers PyTorch's symmetric qint8 weights (zero point 0)",
+                case.filter_zero_point
+            ),
+        ));
+    }
+    let per_channel = sw.len() > 1;
+    let path = fbgemm_path(case);
+    let (qmin, qmax) = case.output_dtype.range();
+    Ok((0..case.out_channels())
+        .map(|c| {
+            let bias = match (&case.bias, &case.bias_float) {
+                (None, _) => None,
+                (Some(_), Some(bf)) => Some(bf[c]),
+                (Some(b), None) => Some(b[c] as f64 * sx * sw[if per_channel { c } else { 0 }]),
+            };
+            let mut f = Fbgemm::new(
+                sx,
+                sw[if per_channel { c } else { 0 }],
+                sy,
+                bias,
+                per_channel,
+                path,
+            );
+            f.zp_out = case.output_zero_point;
+            f.qmin = qmin;
+            f.qmax = qmax;
+            f.act_min = case.act_min;
+            f.act_max = case.act_max;
+            f
+        })
+        .collect())
+}
+
+/// The accumulators (without bias) of fbgemm's depthwise fast path: the raw
+/// products `x·w` of consecutive taps of the full K×K window (row-major kh, kw;
+/// a padded tap reads x = zp_x) summed in pairs saturated to int16
+/// (`_mm256_maddubs_epi16`), the lone last tap added, then `− zp_x·Σw`.
+/// Equal to the exact accumulator unless a pair sum leaves int16, which needs
+/// activations above 127.
+pub fn accumulate_depthwise_fast(case: &Case) -> Array4<i32> {
+    let shape = case.output_shape;
+    let [n_n, oh_n, ow_n, oc_n] = shape;
+    let [_, h, w, cin] = case.input_shape;
+    let [_, k, _, fc] = case.filter_shape;
+    let dm = case.depth_multiplier;
+    let zp_x = case.input_zero_point;
+    let pad = case.padding[0] as isize;
+    let s = case.stride[0] as isize;
+    let mut acc = vec![0i32; shape.iter().product()];
+    let mut taps: Vec<(i32, i32)> = Vec::with_capacity(k * k);
+    for n in 0..n_n {
+        for oh in 0..oh_n {
+            for ow in 0..ow_n {
+                for c in 0..oc_n {
+                    let ic = c / dm;
+                    taps.clear();
+                    for kh in 0..k {
+                        for kw in 0..k {
+                            let ih = oh as isize * s + kh as isize - pad;
+                            let iw = ow as isize * s + kw as isize - pad;
+                            let inside =
+                                (0..h as isize).contains(&ih) && (0..w as isize).contains(&iw);
+                            let x = if inside {
+                                case.input[((n * h + ih as usize) * w + iw as usize) * cin + ic]
+                            } else {
+                                zp_x
+                            };
+                            taps.push((x, case.filter[(kh * k + kw) * fc + c]));
+                        }
+                    }
+                    let sum_w: i32 = taps.iter().map(|t| t.1).sum();
+                    let pairs: i32 = taps
+                        .chunks(2)
+                        .map(|p| {
+                            let v: i32 = p.iter().map(|&(x, w)| x * w).sum();
+                            if p.len() == 2 {
+                                v.clamp(i16::MIN as i32, i16::MAX as i32)
+                            } else {
+                                v
+                            }
+                        })
+                        .sum();
+                    acc[((n * oh_n + oh) * ow_n + ow) * oc_n + c] = pairs - zp_x * sum_w;
+                }
+            }
+        }
+    }
+    Array4::from_shape_vec(shape, acc).expect("output shape")
+}
+
+/// Which PyTorch kernel a float-reference case's `output` came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TorchKernel {
+    Fbgemm(FbgemmPath),
+    /// oneDNN conv (PyTorch's x86 engine on AVX512-VNNI CPUs).
+    Onednn,
+}
+
+impl TorchKernel {
+    pub fn describe(self) -> &'static str {
+        match self {
+            TorchKernel::Fbgemm(FbgemmPath::Gemm) => "fbgemm GEMM kernel",
+            TorchKernel::Fbgemm(FbgemmPath::DepthwiseFast) => "fbgemm depthwise fast path",
+            TorchKernel::Onednn => "oneDNN conv",
+        }
+    }
+    /// The emulation's name in reports.
+    pub fn emulation(self) -> &'static str {
+        match self {
+            TorchKernel::Fbgemm(_) => "fbgemm",
+            TorchKernel::Onednn => "oneDNN",
+        }
+    }
+}
+
+/// PyTorch's float32 requantization of a layer, emulated (`fbgemm` or
+/// `onednn`), with the accumulators (without bias) the kernel requantized.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FloatReference {
+    pub kernel: TorchKernel,
+    /// The kernel's accumulator without bias (the exact one except on the
+    /// depthwise fast path's int16 saturation).
+    pub acc: Array4<i32>,
+    /// The float32 value the kernel rounds last (fbgemm `xf·M`; oneDNN the
+    /// scaled value plus the zero point).
+    pub value: Array4<f32>,
+    pub output: Array4<i32>,
+}
+
+/// The exact accumulators without the int32 bias.
+fn without_bias(case: &Case, acc: &Array4<i32>) -> Array4<i32> {
+    let oc = case.out_channels();
+    let mut a = acc.clone();
+    for (i, v) in a.iter_mut().enumerate() {
+        *v = v.wrapping_sub(case.bias_of(i % oc));
+    }
+    a
+}
+
+/// The fbgemm emulation of a case (ARITHMETIC.md §5) from its exact
+/// accumulators `acc` (with the integer bias, as [`accumulate`] returns them).
+pub fn fbgemm_reference(
+    case: &Case,
+    acc: &Array4<i32>,
+) -> Result<FloatReference, crate::error::InputError> {
+    let channels = fbgemm_channels(case)?;
+    let path = fbgemm_path(case);
+    let oc = case.out_channels();
+    let kernel_acc = match path {
+        FbgemmPath::DepthwiseFast => accumulate_depthwise_fast(case),
+        FbgemmPath::Gemm => without_bias(case, acc),
+    };
+    let value = kernel_acc.indexed_iter().map(|((_, _, _, c), &a)| {
+        let ch = &channels[c];
+        ch.xf(a) * ch.multiplier
+    });
+    let value = Array4::from_shape_vec(kernel_acc.dim(), value.collect()).expect("shape");
+    let mut output = kernel_acc.clone();
+    for (i, v) in output.iter_mut().enumerate() {
+        *v = channels[i % oc].apply(*v);
+    }
+    Ok(FloatReference {
+        kernel: TorchKernel::Fbgemm(path),
+        acc: kernel_acc,
+        value,
+        output,
+    })
+}
+
+/// The oneDNN emulation of a conv case (ARITHMETIC.md §5). A fused ReLU is
+/// read from the bounds: `act_min` above the output type's minimum (it is
+/// `zp_out` for PyTorch's ReLU; with `zp_out` at the minimum ReLU changes nothing).
+pub fn onednn_reference(
+    case: &Case,
+    acc: &Array4<i32>,
+) -> Result<FloatReference, crate::error::InputError> {
+    let need = |f: &str| {
+        crate::error::InputError::new(
+            &case.path,
+            format!("field `{f}`"),
+            "the oneDNN emulation needs input_scale, filter_scales and output_scale",
+        )
+    };
+    let sx = case.input_scale.ok_or_else(|| need("input_scale"))?;
+    let sw = case
+        .filter_scales
+        .as_ref()
+        .ok_or_else(|| need("filter_scales"))?;
+    let sy = case.output_scale.ok_or_else(|| need("output_scale"))?;
+    if case.filter_zero_point != 0 {
+        return Err(crate::error::InputError::new(
+            &case.path,
+            "field `filter_zero_point`",
+            "oneDNN runs PyTorch conv only with symmetric weights (zero point 0)",
+        ));
+    }
+    let (qmin, qmax) = case.output_dtype.range();
+    let channels: Vec<crate::requant::Onednn> = (0..case.out_channels())
+        .map(|c| {
+            let bias = match (&case.bias, &case.bias_float) {
+                (None, _) => None,
+                (Some(_), Some(bf)) => Some(bf[c]),
+                (Some(b), None) => Some(b[c] as f64 * sx * sw[if sw.len() > 1 { c } else { 0 }]),
+            };
+            let mut o =
+                crate::requant::Onednn::new(sx, sw[if sw.len() > 1 { c } else { 0 }], sy, bias);
+            o.zp_out = case.output_zero_point;
+            o.relu = case.act_min > qmin;
+            o.qmin = qmin;
+            o.qmax = qmax;
+            o.act_min = case.act_min;
+            o.act_max = case.act_max;
+            o
+        })
+        .collect();
+    let kernel_acc = without_bias(case, acc);
+    let value = kernel_acc
+        .indexed_iter()
+        .map(|((_, _, _, c), &a)| channels[c].value(a));
+    let value = Array4::from_shape_vec(kernel_acc.dim(), value.collect()).expect("shape");
+    let oc = case.out_channels();
+    let mut output = kernel_acc.clone();
+    for (i, v) in output.iter_mut().enumerate() {
+        *v = channels[i % oc].apply(*v);
+    }
+    Ok(FloatReference {
+        kernel: TorchKernel::Onednn,
+        acc: kernel_acc,
+        value,
+        output,
+    })
+}
+
+/// The PyTorch emulation a case's rounding names (`fbgemm` or `onednn`);
+/// `None` for the other roundings.
+pub fn torch_reference(
+    case: &Case,
+    acc: &Array4<i32>,
+) -> Result<Option<FloatReference>, crate::error::InputError> {
+    match case.rounding {
+        Rounding::Fbgemm => fbgemm_reference(case, acc).map(Some),
+        Rounding::Onednn => onednn_reference(case, acc).map(Some),
+        _ => Ok(None),
+    }
+}
+
 /// The integer rounding the datapath uses for a case: its own for
 /// double/single cases, TFLite's default (double) for float references.
 pub fn integer_rounding(rounding: Rounding) -> IntRounding {
@@ -284,15 +574,18 @@ pub fn requantize_datapath(case: &Case, acc: &Array4<i32>, mult_bits: u32) -> Ar
 pub fn run(case: &Case) -> anyhow::Result<LayerResult> {
     let (acc, overflow) = accumulate(case);
     let output = match case.rounding {
-        Rounding::Double | Rounding::Single => requantize(case, &acc, integer_rounding(case.rounding), 32),
+        Rounding::Double | Rounding::Single => {
+            requantize(case, &acc, integer_rounding(case.rounding), 32)
+        }
         Rounding::Float64 => requantize_float64(case, &acc).ok_or_else(|| {
-            crate::error::InputError::new(&case.path, "field `input_scale`", "float64 rounding needs input_scale, filter_scales and output_scale")
+            crate::error::InputError::new(
+                &case.path,
+                "field `input_scale`",
+                "float64 rounding needs input_scale, filter_scales and output_scale",
+            )
         })?,
-        other => anyhow::bail!(crate::error::InputError::new(
-            &case.path,
-            "field `rounding`",
-            format!("rounding `{}` (PyTorch float32 requantization) is not implemented by the golden model yet", other.name())
-        )),
+        Rounding::Fbgemm => fbgemm_reference(case, &acc)?.output,
+        Rounding::Onednn => onednn_reference(case, &acc)?.output,
     };
     Ok(LayerResult {
         acc,

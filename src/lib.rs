@@ -20,6 +20,7 @@ pub mod mac;
 pub mod model;
 pub mod mutants;
 pub mod ops;
+pub mod pytorch;
 pub mod regress;
 pub mod requant;
 pub mod stimulus;

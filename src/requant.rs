@@ -230,6 +230,173 @@ pub fn narrow_multiplier(m0: i32, shift: i32, mult_bits: u32) -> (i32, i32) {
     (mw as i32, e)
 }
 
+/// How PyTorch's fbgemm kernel folds the float bias into the accumulator
+/// (ARITHMETIC.md §5), decided by the weight granularity and the kernel path.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum FbgemmBias {
+    /// No bias: `xf = f32(acc)`.
+    None,
+    /// Per-channel weights: `xf = f32(f32(acc) + f32(bias_f / atw))`; holds `f32(bias_f / atw)`.
+    Divided(f32),
+    /// Per-tensor weights, GEMM path (FC, im2col and 1x1 conv): `xf = fma_f32(bias_f, rcp, f32(acc))`.
+    Fma { bias: f32, rcp: f32 },
+    /// Per-tensor weights, depthwise fast path: `xf = f32(f32(acc) + f32(bias_f · rcp))`; holds `f32(bias_f · rcp)`.
+    Product(f32),
+}
+
+/// The float32 requantization of one output channel as PyTorch's fbgemm
+/// kernel performs it (ARITHMETIC.md §5, fbgemm `requantizeOutputProcessingAvx2`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Fbgemm {
+    /// `M = f32(f32(S_x·S_w) / S_y)`.
+    pub multiplier: f32,
+    pub bias: FbgemmBias,
+    pub zp_out: i32,
+    /// The output type's range (fbgemm saturates to it) and the fused activation bounds.
+    pub qmin: i32,
+    pub qmax: i32,
+    pub act_min: i32,
+    pub act_max: i32,
+}
+
+/// Which fbgemm kernel produced an output (it decides the bias form and,
+/// for the depthwise fast path, the int16 pair saturation of the accumulator).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FbgemmPath {
+    /// GEMM (fully-connected, im2col conv, 1x1 conv): exact int32 accumulator.
+    Gemm,
+    /// The depthwise 3x3/5x5/7x7 fast path (`takeDepthWiseFastPath`).
+    DepthwiseFast,
+}
+
+impl Fbgemm {
+    /// Parameters of one channel from the scales (all rounded to float32 as
+    /// PyTorch hands them to fbgemm) and the float bias.
+    pub fn new(
+        input_scale: f64,
+        filter_scale: f64,
+        output_scale: f64,
+        bias_float: Option<f64>,
+        per_channel: bool,
+        path: FbgemmPath,
+    ) -> Self {
+        let atw = input_scale as f32 * filter_scale as f32;
+        let multiplier = atw / output_scale as f32;
+        let bias = match bias_float.map(|b| b as f32) {
+            None => FbgemmBias::None,
+            Some(b) if per_channel => FbgemmBias::Divided(b / atw),
+            Some(b) => {
+                let rcp = (1.0 / atw as f64) as f32;
+                match path {
+                    FbgemmPath::Gemm => FbgemmBias::Fma { bias: b, rcp },
+                    FbgemmPath::DepthwiseFast => FbgemmBias::Product(b * rcp),
+                }
+            }
+        };
+        Fbgemm {
+            multiplier,
+            bias,
+            zp_out: 0,
+            qmin: 0,
+            qmax: 255,
+            act_min: 0,
+            act_max: 255,
+        }
+    }
+
+    /// The float accumulator `xf` (bias folded in) of an accumulator without bias.
+    pub fn xf(&self, acc: i32) -> f32 {
+        let accf = acc as f32;
+        match self.bias {
+            FbgemmBias::None => accf,
+            FbgemmBias::Divided(b) | FbgemmBias::Product(b) => accf + b,
+            FbgemmBias::Fma { bias, rcp } => bias.mul_add(rcp, accf),
+        }
+    }
+
+    /// `r = round_half_even(f32(xf · M))` (`_mm256_cvtps_epi32`: out of range or NaN → INT32_MIN).
+    pub fn scaled(&self, acc: i32) -> i32 {
+        cvt_f32_i32(self.xf(acc) * self.multiplier)
+    }
+
+    /// The output: `clamp(sat16(sat16(r) + zp_out), qmin, qmax)`, then the fused activation.
+    pub fn apply(&self, acc: i32) -> i32 {
+        let sat16 = |v: i32| v.clamp(i16::MIN as i32, i16::MAX as i32);
+        let y = sat16(sat16(self.scaled(acc)) + self.zp_out).clamp(self.qmin, self.qmax);
+        y.clamp(self.act_min, self.act_max)
+    }
+}
+
+/// The float32 requantization of one output channel as oneDNN's conv runs it
+/// under PyTorch's x86 engine on AVX512-VNNI CPUs (ARITHMETIC.md §5): the
+/// scales pass through float reciprocals, the bias is added after scaling.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Onednn {
+    /// `f32(1.0f / f32(1.0 / double(S_x)))`.
+    pub sx: f32,
+    /// `f32(S_w[c])`.
+    pub sw: f32,
+    /// `f32(1.0f / f32(1.0f / f32(1.0 / double(S_y))))`.
+    pub dinv: f32,
+    pub bias: f32,
+    pub zp_out: i32,
+    /// Fused ReLU: `v = max(v, 0)` before the output scale.
+    pub relu: bool,
+    pub qmin: i32,
+    pub qmax: i32,
+    pub act_min: i32,
+    pub act_max: i32,
+}
+
+impl Onednn {
+    pub fn new(
+        input_scale: f64,
+        filter_scale: f64,
+        output_scale: f64,
+        bias_float: Option<f64>,
+    ) -> Self {
+        let sx = 1.0f32 / (1.0 / input_scale) as f32;
+        let dinv = 1.0f32 / (1.0f32 / (1.0 / output_scale) as f32);
+        Onednn {
+            sx,
+            sw: filter_scale as f32,
+            dinv,
+            bias: bias_float.map_or(0.0, |b| b as f32),
+            zp_out: 0,
+            relu: false,
+            qmin: 0,
+            qmax: 255,
+            act_min: 0,
+            act_max: 255,
+        }
+    }
+
+    /// The float value before the final rounding: `f32(f32(v · dinv) + f32(zp))`.
+    pub fn value(&self, acc: i32) -> f32 {
+        let mut v = (acc as f32 * self.sx) * self.sw;
+        v += self.bias;
+        if self.relu {
+            v = v.max(0.0);
+        }
+        v * self.dinv + self.zp_out as f32
+    }
+
+    /// `round_half_even(min(max(v, qmin), qmax))`, then the activation bounds.
+    pub fn apply(&self, acc: i32) -> i32 {
+        let v = self.value(acc).clamp(self.qmin as f32, self.qmax as f32);
+        (v.round_ties_even() as i32).clamp(self.act_min, self.act_max)
+    }
+}
+
+/// x86 `cvtps2dq` under the default rounding mode: round half to even, and
+/// the "integer indefinite" INT32_MIN for NaN and values outside int32.
+pub fn cvt_f32_i32(v: f32) -> i32 {
+    if v.is_nan() || v.abs() >= 2_147_483_648.0 {
+        return i32::MIN;
+    }
+    v.round_ties_even() as i32
+}
+
 /// Fused activation of a quantized layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Activation {

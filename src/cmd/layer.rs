@@ -28,6 +28,11 @@ lowers it onto the LANES-wide datapath (channel groups of LANES, taps of each ou
 taps skipped), checks every output beat against the golden model cycle by cycle, and compares the layer output \
 with the golden model and the case. For `float64` cases the line also reports how many outputs TFLite's integer \
 (Q31, double rounding) path differs on; the golden float64 mode must match the case on all of them.\n\n\
+For PyTorch `fbgemm` / `onednn` cases (scripts/export_torch.py) the RTL must equal the golden integer path bit-exactly, and \
+the integer path is compared with PyTorch's output: the line gives the number of differing outputs, the max \
+|diff| and how many of them the golden fbgemm / oneDNN emulation (ARITHMETIC.md section 5) explains, i.e. reproduces. A \
+difference it does not explain fails the case and is listed by output position; --explain lists every differing \
+output with its accumulator, exact real value, both roundings and the cause.\n\n\
 Prints one line per case and ends with `N passed, M failed`. Exit 0 iff every case passed, 1 if any failed, \
 2 on an input error."
 )]
@@ -54,6 +59,26 @@ pub struct Args {
     /// On an RTL failure, re-run that case with an FST waveform written into DIR
     #[arg(long, value_name = "DIR")]
     pub wave_on_fail: Option<PathBuf>,
+    /// PyTorch (fbgemm / onednn) cases: list each output where the integer path differs
+    /// from PyTorch, with its accumulator, exact real value, both roundings and the cause
+    #[arg(long)]
+    pub explain: bool,
+}
+
+/// Unexplained PyTorch differences listed per case (the count is always given).
+const MAX_UNEXPLAINED_LISTED: usize = 20;
+
+/// Totals over the PyTorch (fbgemm / onednn) cases of one run, for the closing note.
+#[derive(Debug, Default)]
+struct TorchTotals {
+    layers: usize,
+    outputs: usize,
+    differing: usize,
+    explained: usize,
+    max_abs: i64,
+    emulation_matches: usize,
+    rtl_layers: usize,
+    rtl_exact: usize,
 }
 
 /// Comparison of two output tensors.
@@ -158,6 +183,7 @@ pub fn run(a: &Args) -> Result<()> {
         );
     }
     let (mut passed, mut failed) = (0usize, 0usize);
+    let mut torch = TorchTotals::default();
     for (case, path) in cases.iter().zip(&paths) {
         let golden = layer::run(case)?;
         let golden_out = golden.output.as_slice().expect("standard layout");
@@ -195,6 +221,80 @@ pub fn run(a: &Args) -> Result<()> {
                 d.mismatches, d.max_abs
             );
         }
+        // PyTorch cases: the integer path against PyTorch, each difference
+        // checked against the emulation of PyTorch's kernel.
+        let mut notes: Vec<String> = Vec::new();
+        if matches!(case.rounding, Rounding::Fbgemm | Rounding::Onednn) {
+            let int_out = layer::requantize(
+                case,
+                &golden.acc,
+                layer::integer_rounding(case.rounding),
+                32,
+            );
+            if let Some(c) = crate::pytorch::compare_torch(case, &golden.acc, &int_out)? {
+                let emu = c.kernel.emulation();
+                ok &= c.passed();
+                torch.layers += 1;
+                torch.outputs += c.outputs;
+                torch.differing += c.differing;
+                torch.explained += c.explained;
+                torch.max_abs = torch.max_abs.max(c.max_abs);
+                torch.emulation_matches += c.emulation_matches;
+                line += &format!(
+                    "  [{} case ({}): integer vs PyTorch differs on {} of {} outputs, max|diff| {}, {} explained by the {emu} emulation{}]",
+                    case.rounding.name(),
+                    c.kernel.describe(),
+                    c.differing,
+                    c.outputs,
+                    c.max_abs,
+                    c.explained,
+                    if c.passed() {
+                        String::new()
+                    } else {
+                        format!(
+                            ", {} unexplained; emulation = PyTorch on {} of {}",
+                            c.differing - c.explained,
+                            c.emulation_matches,
+                            c.outputs
+                        )
+                    }
+                );
+                let unexplained = c.unexplained().count();
+                for d in c.unexplained().take(MAX_UNEXPLAINED_LISTED) {
+                    notes.push(if d.integer != d.pytorch {
+                        format!(
+                            "  UNEXPLAINED {}: integer {}, PyTorch {}, {emu} emulation {} (the emulation does not reproduce PyTorch)",
+                            d.position(),
+                            d.integer,
+                            d.pytorch,
+                            d.emulated
+                        )
+                    } else {
+                        format!(
+                            "  UNEXPLAINED {}: integer {} = PyTorch {}, but the {emu} emulation gives {} (the emulation does not reproduce PyTorch)",
+                            d.position(),
+                            d.integer,
+                            d.pytorch,
+                            d.emulated
+                        )
+                    });
+                }
+                if unexplained > MAX_UNEXPLAINED_LISTED {
+                    notes.push(format!(
+                        "  … and {} more unexplained outputs",
+                        unexplained - MAX_UNEXPLAINED_LISTED
+                    ));
+                }
+                if a.explain {
+                    notes.extend(
+                        c.details
+                            .iter()
+                            .filter(|d| d.integer != d.pytorch)
+                            .map(|d| format!("  {}", d.explain())),
+                    );
+                }
+            }
+        }
         // A narrow-multiplier design point (--m0-bits, or an RTL built with
         // MULT_W < 32) is not bit-exact with TFLite: report how often it differs.
         let narrow = if need_rtl {
@@ -230,7 +330,12 @@ pub fn run(a: &Args) -> Result<()> {
             let int_out = layer::requantize_datapath(case, &golden.acc, crate::dut::built_mult_w());
             let d = diff(&rtl.output, int_out.as_slice().unwrap());
             let dacc = diff(&rtl.acc, golden.acc.as_slice().unwrap());
-            ok &= d.mismatches == 0 && dacc.mismatches == 0 && rtl.stats.passed();
+            let rtl_ok = d.mismatches == 0 && dacc.mismatches == 0 && rtl.stats.passed();
+            ok &= rtl_ok;
+            if matches!(case.rounding, Rounding::Fbgemm | Rounding::Onednn) {
+                torch.rtl_layers += 1;
+                torch.rtl_exact += usize::from(rtl_ok);
+            }
             line += &format!(
                 "  rtl mismatches {} (acc {}, beat checks {} failed)  {} beats {} cycles {:.3} beats/cycle",
                 d.mismatches,
@@ -261,11 +366,36 @@ pub fn run(a: &Args) -> Result<()> {
             }
         }
         println!("{} {line}", if ok { "PASS" } else { "FAIL" });
+        for n in &notes {
+            println!("{n}");
+        }
         if ok {
             passed += 1;
         } else {
             failed += 1;
         }
+    }
+    if torch.layers > 0 {
+        let rtl = if torch.rtl_layers > 0 {
+            format!(
+                "RTL = golden integer bit-exact on {} of {} layers; ",
+                torch.rtl_exact, torch.rtl_layers
+            )
+        } else {
+            String::new()
+        };
+        println!(
+            "PyTorch cases: {}{} layers, {} outputs: integer vs PyTorch differs on {} (max|diff| {}), \
+             {} of them explained by the PyTorch (fbgemm / oneDNN) emulation; emulation = PyTorch on {} of {} outputs",
+            rtl,
+            torch.layers,
+            torch.outputs,
+            torch.differing,
+            torch.max_abs,
+            torch.explained,
+            torch.emulation_matches,
+            torch.outputs
+        );
     }
     println!("{passed} passed, {failed} failed");
     if failed > 0 {

@@ -1,0 +1,283 @@
+//! The integer datapath against PyTorch's own output on an `fbgemm` case:
+//! which outputs differ, by how much, and whether the fbgemm emulation of the
+//! golden model (ARITHMETIC.md §5, [`crate::requant::Fbgemm`]) explains each
+//! difference, i.e. reproduces PyTorch's value there. A difference it does not
+//! explain means the case, the exporter or the emulation is wrong: never
+//! waved through.
+
+use ndarray::Array4;
+
+use crate::case::Case;
+use crate::error::InputError;
+use crate::layer::{torch_reference, FloatReference, TorchKernel};
+
+/// Why the integer path and PyTorch round one output differently.
+/// (For oneDNN, whose bias is added after scaling, `Tie` and `Float32` are the
+/// float-arithmetic causes as well.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cause {
+    /// The depthwise fast path saturated a tap pair to int16, so PyTorch
+    /// requantized a different accumulator.
+    Int16Saturation,
+    /// TFLite's double rounding: SaturatingRoundingDoublingHighMul rounds to
+    /// `high`, then RoundingDivideByPOT by 2^`shift` rounds again (a value
+    /// just below .5 can land on a tie and go up).
+    DoubleRounding { high: i32, shift: u32 },
+    /// The int32 bias round(bias_f / (S_x·S_w)) moves the value across a rounding boundary.
+    BiasRounding,
+    /// The exact integer product sits on a rounding tie: the integer path
+    /// rounds it away from zero (up), fbgemm half to even.
+    Tie,
+    /// Float32 rounding of the multiplier / accumulator (or the Q31
+    /// multiplier's own error) moves a value near .5 across it.
+    Float32,
+}
+
+impl Cause {
+    pub fn describe(self) -> String {
+        match self {
+            Cause::Int16Saturation => "int16 pair saturation of the depthwise fast path".into(),
+            Cause::DoubleRounding { high, shift } => format!(
+                "double rounding: SRDHM gives {high}, {high}/2^{shift} = {} rounds again",
+                high as f64 / (shift as f64).exp2()
+            ),
+            Cause::BiasRounding => "int32 bias rounding".into(),
+            Cause::Tie => {
+                "rounding tie (integer: half away from zero; PyTorch: half to even)".into()
+            }
+            Cause::Float32 => "float32 multiplier / accumulator rounding near .5".into(),
+        }
+    }
+}
+
+/// One output on which the integer path or the emulation differs from PyTorch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Difference {
+    /// Flat NHWC index and `[n, h, w, c]`.
+    pub index: usize,
+    pub coords: [usize; 4],
+    /// The integer datapath's accumulator (with the int32 bias) and the bias.
+    pub acc: i32,
+    pub bias: i32,
+    /// The accumulator (without bias) PyTorch's kernel requantized.
+    pub kernel_acc: i32,
+    /// `(acc − bias + bias_f/(S_x·S_w)) · S_x·S_w/S_y` in f64: the exact real
+    /// value before the output zero point.
+    pub real: f64,
+    pub zp_out: i32,
+    /// `acc · M0·2^(e−31)` in f64: the value the integer path rounds.
+    pub real_integer: f64,
+    /// The integer datapath's output (TFLite double rounding).
+    pub integer: i32,
+    /// The emulation's last float32 value (fbgemm `xf · M`; oneDNN the
+    /// scaled value plus zp_out) and its output.
+    pub emulated_value: f32,
+    pub emulated: i32,
+    pub pytorch: i32,
+    pub cause: Cause,
+    /// "fbgemm" or "oneDNN".
+    pub emulation: &'static str,
+}
+
+impl Difference {
+    /// The emulation reproduces PyTorch here.
+    pub fn explained(&self) -> bool {
+        self.emulated == self.pytorch
+    }
+
+    pub fn position(&self) -> String {
+        let [n, h, w, c] = self.coords;
+        format!("output {} [n {n}, h {h}, w {w}, c {c}]", self.index)
+    }
+
+    /// The `--explain` line: accumulator, exact real value, both roundings.
+    pub fn explain(&self) -> String {
+        let sat = if self.kernel_acc != self.acc.wrapping_sub(self.bias) {
+            format!(", PyTorch's kernel accumulator {} + bias", self.kernel_acc)
+        } else {
+            String::new()
+        };
+        format!(
+            "{}: acc {} (int32 bias {}{sat}), exact real value {:.7} (+ zp_out {}); integer: acc*M = {:.7} -> y {}; \
+             {} float32: {:.7} -> y {}; PyTorch {}: {}",
+            self.position(),
+            self.acc,
+            self.bias,
+            self.real,
+            self.zp_out,
+            self.real_integer,
+            self.integer,
+            self.emulation,
+            self.emulated_value,
+            self.emulated,
+            self.pytorch,
+            if self.explained() {
+                format!("explained ({})", self.cause.describe())
+            } else {
+                format!("NOT explained by the {} emulation", self.emulation)
+            }
+        )
+    }
+}
+
+/// The comparison of one fbgemm case.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Comparison {
+    pub kernel: TorchKernel,
+    pub outputs: usize,
+    /// Outputs where the integer path differs from PyTorch.
+    pub differing: usize,
+    /// max |integer − PyTorch|.
+    pub max_abs: i64,
+    /// Of `differing`, those the emulation reproduces.
+    pub explained: usize,
+    /// Outputs where the emulation reproduces PyTorch (of `outputs`).
+    pub emulation_matches: usize,
+    /// Every output where the integer path or the emulation differs from
+    /// PyTorch, in index order.
+    pub details: Vec<Difference>,
+}
+
+impl Comparison {
+    pub fn unexplained(&self) -> impl Iterator<Item = &Difference> {
+        self.details.iter().filter(|d| !d.explained())
+    }
+    pub fn passed(&self) -> bool {
+        self.emulation_matches == self.outputs
+    }
+}
+
+/// Compare the integer outputs `integer` (from the exact accumulators `acc`,
+/// with the int32 bias) with the case's PyTorch `output`, through the
+/// emulation of the case's kernel (`fbgemm` or `onednn`). `None` when the case
+/// has no output or is not a PyTorch case.
+pub fn compare_torch(
+    case: &Case,
+    acc: &Array4<i32>,
+    integer: &Array4<i32>,
+) -> Result<Option<Comparison>, InputError> {
+    let Some(pt) = case.output.as_deref() else {
+        return Ok(None);
+    };
+    let Some(FloatReference {
+        kernel,
+        acc: kernel_acc,
+        value,
+        output: emulated,
+    }) = torch_reference(case, acc)?
+    else {
+        return Ok(None);
+    };
+    let oc = case.out_channels();
+    let [_, oh, ow, _] = case.output_shape;
+    let (sx, sw, sy) = (
+        case.input_scale.unwrap_or(1.0),
+        case.filter_scales.clone().unwrap_or_default(),
+        case.output_scale.unwrap_or(1.0),
+    );
+    let mut cmp = Comparison {
+        kernel,
+        outputs: pt.len(),
+        differing: 0,
+        max_abs: 0,
+        explained: 0,
+        emulation_matches: 0,
+        details: Vec::new(),
+    };
+    let (acc, integer, kernel_acc, emulated, value) = (
+        acc.as_slice().expect("standard layout"),
+        integer.as_slice().expect("standard layout"),
+        kernel_acc.as_slice().expect("standard layout"),
+        emulated.as_slice().expect("standard layout"),
+        value.as_slice().expect("standard layout"),
+    );
+    for i in 0..pt.len() {
+        let (int_y, emu_y, pt_y) = (integer[i], emulated[i], pt[i]);
+        if emu_y == pt_y {
+            cmp.emulation_matches += 1;
+        }
+        if int_y != pt_y {
+            cmp.differing += 1;
+            cmp.max_abs = cmp.max_abs.max((int_y as i64 - pt_y as i64).abs());
+            if emu_y == pt_y {
+                cmp.explained += 1;
+            }
+        }
+        if int_y == pt_y && emu_y == pt_y {
+            continue;
+        }
+        let c = i % oc;
+        let s_w = sw
+            .get(if sw.len() > 1 { c } else { 0 })
+            .copied()
+            .unwrap_or(1.0);
+        let atw = sx * s_w;
+        let m = atw / sy;
+        let bias = case.bias_of(c);
+        let bias_f = case.bias_float.as_ref().map_or(bias as f64 * atw, |b| b[c]);
+        let exact_acc = acc[i].wrapping_sub(bias);
+        let (m0, e) = case.channel_params(c);
+        let real_integer = acc[i] as f64 * m0 as f64 * (e as f64 - 31.0).exp2();
+        let real = (exact_acc as f64 + bias_f / atw) * m;
+        let cause = if kernel_acc[i] != exact_acc {
+            Cause::Int16Saturation
+        } else if crate::requant::multiply_double(acc[i], m0, e, 32) as i64
+            != exact_round_half_away(acc[i], m0, e)
+        {
+            Cause::DoubleRounding {
+                high: crate::requant::srdhm(acc[i].wrapping_shl(e.max(0) as u32), m0, 32),
+                shift: (-e).max(0) as u32,
+            }
+        } else if (acc[i] as f64 * m).round() != real.round() {
+            Cause::BiasRounding
+        } else if is_tie(acc[i], m0, e) {
+            Cause::Tie
+        } else {
+            Cause::Float32
+        };
+        let pos = i / oc;
+        cmp.details.push(Difference {
+            index: i,
+            coords: [pos / (oh * ow), pos / ow % oh, pos % ow, c],
+            acc: acc[i],
+            bias,
+            kernel_acc: kernel_acc[i],
+            real,
+            zp_out: case.output_zero_point,
+            real_integer,
+            integer: int_y,
+            emulated_value: value[i],
+            emulated: emu_y,
+            pytorch: pt_y,
+            cause,
+            emulation: kernel.emulation(),
+        });
+    }
+    Ok(Some(cmp))
+}
+
+/// `round_half_away(acc · M0 · 2^(e−31))`, exactly (one rounding).
+fn exact_round_half_away(acc: i32, m0: i32, e: i32) -> i64 {
+    let n = 31 - e;
+    let p = acc as i128 * m0 as i128;
+    if n < 1 {
+        return (p << (-n)) as i64;
+    }
+    let half = 1i128 << (n - 1);
+    let r = if p >= 0 {
+        (p + half) >> n
+    } else {
+        -((-p + half) >> n)
+    };
+    r as i64
+}
+
+/// The exact product `acc · M0 · 2^(e−31)` has a fractional part of exactly 1/2.
+fn is_tie(acc: i32, m0: i32, e: i32) -> bool {
+    let n = 31 - e;
+    if n < 1 {
+        return false;
+    }
+    let p = acc as i128 * m0 as i128;
+    p.rem_euclid(1i128 << n) == 1i128 << (n - 1)
+}

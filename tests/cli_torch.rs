@@ -1,0 +1,258 @@
+//! `qmac layer` on the committed PyTorch fixtures (tests/fixtures/torch, real
+//! PyTorch fbgemm output): the RTL equals the golden integer path bit-exactly,
+//! every integer-vs-PyTorch difference is explained by the fbgemm emulation,
+//! and a difference the emulation does not explain fails the run, naming the
+//! output. No torch needed.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+const TINY: &str = "tests/fixtures/torch/tiny_qat/index.json";
+const PROBE: &str = "tests/fixtures/torch/probe/index.json";
+const PROBE_X86: &str = "tests/fixtures/torch/probe_x86/index.json";
+
+fn fixture(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+#[test]
+fn rtl_is_bit_exact_and_every_pytorch_difference_is_explained() {
+    for lanes in ["8", "1"] {
+        let (code, out, err) = common::qmac_split(&[
+            "layer",
+            "--backend",
+            "both",
+            "--lanes",
+            lanes,
+            TINY,
+            PROBE,
+            PROBE_X86,
+        ]);
+        assert_eq!(code, 0, "LANES={lanes}\n{out}{err}");
+        assert_eq!(out.matches("PASS ").count(), 13, "{out}");
+        assert_eq!(
+            out.matches("rtl mismatches 0 (acc 0, beat checks 0 failed)")
+                .count(),
+            13,
+            "{out}"
+        );
+        assert!(
+            out.contains(
+                "PyTorch cases: RTL = golden integer bit-exact on 13 of 13 layers; 13 layers, 4436 outputs: \
+                 integer vs PyTorch differs on 59 (max|diff| 67), 59 of them explained by the PyTorch (fbgemm / oneDNN) \
+                 emulation; emulation = PyTorch on 4436 of 4436 outputs"
+            ),
+            "{out}"
+        );
+        assert!(out.trim_end().ends_with("13 passed, 0 failed"), "{out}");
+    }
+}
+
+#[test]
+fn per_layer_counts_and_kernels() {
+    for (index, layers) in [
+        (TINY, &[
+            ("conv1", "[fbgemm case (fbgemm GEMM kernel): integer vs PyTorch differs on 2 of 1024 outputs, max|diff| 1, 2 explained by the fbgemm emulation]"),
+            ("dw", "[fbgemm case (fbgemm depthwise fast path): integer vs PyTorch differs on 0 of 1024 outputs, max|diff| 0, 0 explained"),
+            ("conv3", "[fbgemm case (fbgemm GEMM kernel): integer vs PyTorch differs on 0 of 512 outputs"),
+            ("fc2", "[fbgemm case (fbgemm GEMM kernel): integer vs PyTorch differs on 0 of 8 outputs"),
+        ][..]),
+        (PROBE, &[
+            ("dw1", "[fbgemm case (fbgemm depthwise fast path): integer vs PyTorch differs on 53 of 512 outputs, max|diff| 67, 53 explained by the fbgemm emulation]"),
+            ("dw2", "[fbgemm case (fbgemm depthwise fast path): integer vs PyTorch differs on 2 of 256 outputs, max|diff| 1, 2 explained"),
+            ("pw", "[fbgemm case (fbgemm GEMM kernel): integer vs PyTorch differs on 0 of 128 outputs"),
+        ][..]),
+        (PROBE_X86, &[
+            ("dw1", "[onednn case (oneDNN conv): integer vs PyTorch differs on 1 of 512 outputs, max|diff| 1, 1 explained by the oneDNN emulation]"),
+            ("dw2", "[onednn case (oneDNN conv): integer vs PyTorch differs on 1 of 256 outputs, max|diff| 1, 1 explained by the oneDNN emulation]"),
+            ("pw", "[onednn case (oneDNN conv): integer vs PyTorch differs on 0 of 128 outputs"),
+            ("fc", "[fbgemm case (fbgemm GEMM kernel): integer vs PyTorch differs on 0 of 6 outputs"),
+        ][..]),
+    ] {
+        let (code, out) = common::qmac_joined(&["layer", "--backend", "golden", index]);
+        assert_eq!(code, 0, "{out}");
+        for (name, what) in layers {
+            let line = out
+                .lines()
+                .find(|l| l.starts_with(&format!("PASS {name} ")))
+                .unwrap_or_else(|| panic!("no line for {name}\n{out}"));
+            assert!(line.contains(what), "{line}");
+            assert!(line.contains("golden mismatches 0 (max|diff| 0)"), "{line}");
+        }
+    }
+}
+
+#[test]
+fn explain_lists_accumulator_real_value_roundings_and_cause() {
+    let (code, out) = common::qmac_joined(&[
+        "layer",
+        "--backend",
+        "golden",
+        "--explain",
+        TINY,
+        PROBE,
+        PROBE_X86,
+    ]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(
+        "  output 231 [n 0, h 3, w 4, c 7]: acc 11345 (int32 bias -1134), exact real value 27.4988669 (+ zp_out 0); \
+         integer: acc*M = 27.4989196 -> y 28; fbgemm float32: 27.4988689 -> y 27; PyTorch 27: \
+         explained (double rounding: SRDHM gives 7040, 7040/2^8 = 27.5 rounds again)"
+    ), "{out}");
+    let explained = |cause: &str| {
+        out.lines()
+            .filter(|l| l.contains(&format!(": explained ({cause}")))
+            .count()
+    };
+    assert_eq!(explained("double rounding"), 6, "{out}");
+    assert_eq!(
+        explained("int16 pair saturation of the depthwise fast path"),
+        53,
+        "{out}"
+    );
+    assert!(out.contains(
+        "  output 89 [n 0, h 1, w 1, c 9]: acc 2765 (int32 bias 1139), exact real value 6.4987593 (+ zp_out 128); \
+         integer: acc*M = 6.4988826 -> y 135; oneDNN float32: 134.4987640 -> y 134; PyTorch 134: explained (double rounding"
+    ), "{out}");
+    // A saturated output names the accumulator PyTorch's kernel used.
+    assert!(
+        out.contains("output 44 [n 0, h 0, w 5, c 4]: acc 51396 (int32 bias -6113, PyTorch's kernel accumulator 47454 + bias)"),
+        "{out}"
+    );
+    assert!(!out.contains("NOT explained"), "{out}");
+}
+
+/// A copy of fixture case `case` whose PyTorch output element `index` is
+/// changed by `delta` (the .npy holds uint8 data after its header).
+fn altered_copy(case: &str, index: usize, delta: i32, tag: &str) -> (PathBuf, i32, i32) {
+    let src = fixture(&format!("tests/fixtures/torch/{case}"));
+    let dst = common::scratch("torch", tag);
+    std::fs::create_dir_all(&dst).unwrap();
+    for e in std::fs::read_dir(&src).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), dst.join(e.file_name())).unwrap();
+    }
+    let npy = dst.join("output.npy");
+    let mut bytes = std::fs::read(&npy).unwrap();
+    let text = std::fs::read_to_string(dst.join("case.toml")).unwrap();
+    let shape_line = text
+        .lines()
+        .find(|l| l.starts_with("output_shape"))
+        .unwrap();
+    let count: usize = shape_line
+        .split(['[', ']', ','])
+        .filter_map(|t| t.trim().parse::<usize>().ok())
+        .product();
+    let at = bytes.len() - count + index;
+    let old = bytes[at] as i32;
+    let new = old + delta;
+    bytes[at] = u8::try_from(new).unwrap();
+    std::fs::write(&npy, bytes).unwrap();
+    (dst, old, new)
+}
+
+#[test]
+fn an_unexplained_difference_fails_naming_the_output() {
+    // fc1 output 5 [n 0, h 0, w 0, c 5]: PyTorch 0 -> 2; integer and emulation say 0.
+    let (dir, old, new) = altered_copy("tiny_qat/fc1", 5, 2, "fc1-plus2");
+    assert_eq!((old, new), (0, 2));
+    let d = dir.display().to_string();
+    let (code, out, err) = common::qmac_split(&["layer", &d]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("FAIL ") && l.contains("fc1-plus2")),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "  UNEXPLAINED output 5 [n 0, h 0, w 0, c 5]: integer 0, PyTorch 2, fbgemm emulation 0 \
+             (the emulation does not reproduce PyTorch)"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("differs on 1 of 64 outputs, max|diff| 2, 0 explained by the fbgemm emulation, 1 unexplained; emulation = PyTorch on 63 of 64"),
+        "{out}"
+    );
+    // The RTL itself is still bit-exact with the golden integer path.
+    assert!(out.contains("rtl mismatches 0 (acc 0"), "{out}");
+    assert!(out.trim_end().ends_with("0 passed, 1 failed"), "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn an_emulation_mismatch_where_the_integer_path_agrees_also_fails() {
+    // conv1 output 231: PyTorch 27 (integer 28, emulation 27). Set it to 28.
+    let (dir, old, new) = altered_copy("tiny_qat/conv1", 231, 1, "conv1-plus1");
+    assert_eq!((old, new), (27, 28));
+    let d = dir.display().to_string();
+    let (code, out, err) = common::qmac_split(&["layer", "--backend", "golden", &d]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains(
+            "  UNEXPLAINED output 231 [n 0, h 3, w 4, c 7]: integer 28 = PyTorch 28, but the fbgemm emulation gives 27"
+        ),
+        "{out}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn asymmetric_weights_are_an_input_error() {
+    // PyTorch's fbgemm / oneDNN kernels take symmetric qint8 weights only.
+    let (dir, _, _) = altered_copy("tiny_qat/fc2", 0, 0, "asym");
+    let toml = dir.join("case.toml");
+    let text = std::fs::read_to_string(&toml).unwrap();
+    std::fs::write(
+        &toml,
+        text.replace("filter_zero_point = 0", "filter_zero_point = 3"),
+    )
+    .unwrap();
+    let d = dir.display().to_string();
+    let (code, out, err) = common::qmac_split(&["layer", "--backend", "golden", &d]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        err.contains("case.toml: field `filter_zero_point`: is 3; the fbgemm emulation covers"),
+        "{err}"
+    );
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn many_unexplained_differences_are_counted_and_the_list_is_capped() {
+    // Every PyTorch output of dw raised by 1 (255 stays): most are unexplained.
+    let (dir, _, _) = altered_copy("tiny_qat/dw", 0, 0, "dw-all");
+    let npy = dir.join("output.npy");
+    let mut bytes = std::fs::read(&npy).unwrap();
+    let n = bytes.len();
+    let mut changed = 0;
+    for b in &mut bytes[n - 1024..] {
+        if *b < 255 {
+            *b += 1;
+            changed += 1;
+        }
+    }
+    std::fs::write(&npy, bytes).unwrap();
+    let d = dir.display().to_string();
+    let (code, out, err) = common::qmac_split(&["layer", "--backend", "golden", &d]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains(&format!(
+            "{changed} unexplained; emulation = PyTorch on {} of 1024",
+            1024 - changed
+        )),
+        "{out}"
+    );
+    assert_eq!(out.matches("  UNEXPLAINED output ").count(), 20, "{out}");
+    assert!(
+        out.contains(&format!(
+            "  … and {} more unexplained outputs",
+            changed - 20
+        )),
+        "{out}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
