@@ -273,22 +273,32 @@ pub fn fbgemm_path(case: &Case) -> FbgemmPath {
     }
 }
 
-/// The per-channel fbgemm requantization parameters of a case (needs its
-/// scales; a bias needs `bias_float`, which validation guarantees).
-pub fn fbgemm_channels(case: &Case) -> Result<Vec<Fbgemm>, crate::error::InputError> {
+/// `(input_scale, filter_scales, output_scale)` of a case, which the float
+/// emulations (`what`: fbgemm, oneDNN) need.
+fn float_scales<'a>(
+    case: &'a Case,
+    what: &str,
+) -> Result<(f64, &'a [f64], f64), crate::error::InputError> {
     let need = |f: &str| {
         crate::error::InputError::new(
             &case.path,
             format!("field `{f}`"),
-            "the fbgemm emulation needs input_scale, filter_scales and output_scale",
+            format!("the {what} emulation needs input_scale, filter_scales and output_scale"),
         )
     };
     let sx = case.input_scale.ok_or_else(|| need("input_scale"))?;
     let sw = case
         .filter_scales
-        .as_ref()
+        .as_deref()
         .ok_or_else(|| need("filter_scales"))?;
     let sy = case.output_scale.ok_or_else(|| need("output_scale"))?;
+    Ok((sx, sw, sy))
+}
+
+/// The per-channel fbgemm requantization parameters of a case (needs its
+/// scales; a bias needs `bias_float`, which validation guarantees).
+pub fn fbgemm_channels(case: &Case) -> Result<Vec<Fbgemm>, crate::error::InputError> {
+    let (sx, sw, sy) = float_scales(case, "fbgemm")?;
     if case.filter_zero_point != 0 {
         return Err(crate::error::InputError::new(
             &case.path,
@@ -470,19 +480,7 @@ pub fn onednn_reference(
     case: &Case,
     acc: &Array4<i32>,
 ) -> Result<FloatReference, crate::error::InputError> {
-    let need = |f: &str| {
-        crate::error::InputError::new(
-            &case.path,
-            format!("field `{f}`"),
-            "the oneDNN emulation needs input_scale, filter_scales and output_scale",
-        )
-    };
-    let sx = case.input_scale.ok_or_else(|| need("input_scale"))?;
-    let sw = case
-        .filter_scales
-        .as_ref()
-        .ok_or_else(|| need("filter_scales"))?;
-    let sy = case.output_scale.ok_or_else(|| need("output_scale"))?;
+    let (sx, sw, sy) = float_scales(case, "oneDNN")?;
     if case.filter_zero_point != 0 {
         return Err(crate::error::InputError::new(
             &case.path,

@@ -260,6 +260,17 @@ fn mac_case(model: &Model, op: &Operator) -> std::result::Result<Case, String> {
         ));
     }
     let (code, opts) = (op.code, &op.options);
+    // [h, w] stride and dilation, each >= 1.
+    let geometry = |sh: i32,
+                    sw: i32,
+                    dh: i32,
+                    dw: i32|
+     -> std::result::Result<([usize; 2], [usize; 2]), String> {
+        Ok((
+            [positive(sh, "stride_h")?, positive(sw, "stride_w")?],
+            [positive(dh, "dilation_h")?, positive(dw, "dilation_w")?],
+        ))
+    };
     let (case_op, act, stride, dilation, padding_same) = match *opts {
         Options::Conv2d {
             padding,
@@ -268,19 +279,10 @@ fn mac_case(model: &Model, op: &Operator) -> std::result::Result<Case, String> {
             activation: a,
             dilation_w,
             dilation_h,
-        } => (
-            Op::Conv2d,
-            a,
-            [
-                positive(stride_h, "stride_h")?,
-                positive(stride_w, "stride_w")?,
-            ],
-            [
-                positive(dilation_h, "dilation_h")?,
-                positive(dilation_w, "dilation_w")?,
-            ],
-            padding == Padding::Same,
-        ),
+        } => {
+            let (stride, dilation) = geometry(stride_h, stride_w, dilation_h, dilation_w)?;
+            (Op::Conv2d, a, stride, dilation, padding == Padding::Same)
+        }
         Options::DepthwiseConv2d {
             padding,
             stride_w,
@@ -289,19 +291,16 @@ fn mac_case(model: &Model, op: &Operator) -> std::result::Result<Case, String> {
             dilation_w,
             dilation_h,
             ..
-        } => (
-            Op::DepthwiseConv2d,
-            a,
-            [
-                positive(stride_h, "stride_h")?,
-                positive(stride_w, "stride_w")?,
-            ],
-            [
-                positive(dilation_h, "dilation_h")?,
-                positive(dilation_w, "dilation_w")?,
-            ],
-            padding == Padding::Same,
-        ),
+        } => {
+            let (stride, dilation) = geometry(stride_h, stride_w, dilation_h, dilation_w)?;
+            (
+                Op::DepthwiseConv2d,
+                a,
+                stride,
+                dilation,
+                padding == Padding::Same,
+            )
+        }
         Options::FullyConnected {
             activation: a,
             weights_format,
