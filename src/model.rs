@@ -752,7 +752,8 @@ pub fn reference_for(refs: &BTreeMap<String, Int8Array>, index: usize) -> Option
 pub struct ModelRunOptions<'a> {
     pub backend: MacBackend,
     pub cosim: RunOptions,
-    pub reference: Option<&'a BTreeMap<String, Int8Array>>,
+    /// Reference tensors and the file they came from (named in messages).
+    pub reference: Option<(&'a Path, &'a BTreeMap<String, Int8Array>)>,
     pub expect: Option<&'a Int8Array>,
     /// Called after every op (progress).
     pub on_op: &'a (dyn Fn(&OpReport) + Sync),
@@ -873,7 +874,7 @@ pub fn run(
                 }
                 case.output = opt
                     .reference
-                    .and_then(|r| reference_for(r, step.output))
+                    .and_then(|(_, r)| reference_for(r, step.output))
                     .filter(|r| r.data.len() == result.len())
                     .map(|r| r.data.iter().map(|&v| v as i32).collect());
                 cases.push(case);
@@ -907,14 +908,20 @@ pub fn run(
             ));
         }
         let out = QTensor::new(step.output_shape.clone(), out.data, oq);
-        if let Some(r) = opt.reference.and_then(|r| reference_for(r, step.output)) {
+        if let Some((file, r)) = opt
+            .reference
+            .and_then(|(f, r)| reference_for(r, step.output).map(|r| (f, r)))
+        {
             if r.data.len() != out.data.len() {
                 bail!(InputError::new(
-                    &plan.path,
-                    format!("reference tensor t{}", step.output),
+                    file,
+                    format!("member t{}_*", step.output),
                     format!(
-                        "has shape {:?}, the model's tensor is {:?}",
-                        r.shape, step.output_shape
+                        "has shape {:?}, but tensor {} (output of {here}) of {} is {:?}",
+                        r.shape,
+                        step.output,
+                        plan.path.display(),
+                        step.output_shape
                     )
                 ));
             }

@@ -59,7 +59,7 @@ impl ModelTest {
                 crate::model::MacBackend::Golden
             },
             cosim: opt.clone(),
-            reference: Some(&self.tensors),
+            reference: Some((std::path::Path::new("tensors.npz"), &self.tensors)),
             expect: Some(&self.expect),
             on_op: &|_| {},
         };

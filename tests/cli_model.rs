@@ -460,6 +460,14 @@ fn corrupted_and_unsupported_models_are_exit_2() {
         ],
         "--expect: arguments: 2 file(s) given for 1 --input file(s)",
     );
+    one_line_exit_2(
+        &["model", &m, "--input", &input, "--tensors", &fx("kws.tensors0.npz"), "--backend", "golden"],
+        "kws.tensors0.npz: member t26_*: has shape [1, 25, 5, 64], but tensor 26 (output of op 0 (CONV_2D))",
+    );
+    one_line_exit_2(
+        &["model", &m, "--input", &input, "--lanes", "3"],
+        "--lanes: value: this qmac build has no Verilated model with LANES=3",
+    );
     let badnpz = dir.join("bad.npz");
     std::fs::write(&badnpz, b"PK\x03\x04 definitely not a zip").unwrap();
     one_line_exit_2(

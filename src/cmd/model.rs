@@ -110,7 +110,7 @@ struct Job {
     input: PathBuf,
     data: Int8Array,
     expect: Option<Int8Array>,
-    tensors: Option<BTreeMap<String, Int8Array>>,
+    tensors: Option<(PathBuf, BTreeMap<String, Int8Array>)>,
 }
 
 fn replay(a: &Args, job: &Job) -> String {
@@ -202,7 +202,7 @@ pub fn run(a: &Args) -> Result<()> {
             .map(|p| tensorfile::read_npy_int8(p))
             .transpose()?;
         let tensors = tensors[k]
-            .map(|p| tensorfile::read_npz_int8(p))
+            .map(|p| tensorfile::read_npz_int8(p).map(|t| (p.clone(), t)))
             .transpose()?;
         jobs.push(Job {
             input: input.clone(),
@@ -210,6 +210,18 @@ pub fn run(a: &Args) -> Result<()> {
             expect,
             tensors,
         });
+    }
+    if a.backend != Backend::Golden && !crate::dut::built_lanes().contains(&a.lanes) {
+        return Err(InputError::new(
+            "--lanes",
+            "value",
+            format!(
+                "this qmac build has no Verilated model with LANES={} (built: {:?})",
+                a.lanes,
+                crate::dut::built_lanes()
+            ),
+        )
+        .into());
     }
     if let Some(dir) = &a.dump_cases {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -282,7 +294,7 @@ pub fn run(a: &Args) -> Result<()> {
                                 stop_on_failure: false,
                                 coverage: false,
                             },
-                            reference: job.tensors.as_ref(),
+                            reference: job.tensors.as_ref().map(|(p, t)| (p.as_path(), t)),
                             expect: job.expect.as_ref(),
                             on_op: &on_op,
                         };
