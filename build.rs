@@ -215,39 +215,42 @@ fn main() {
     fs::write(out.join("layer_cases.rs"), list).unwrap();
 
     // The whole-model fixtures, embedded for `qmac regress --suite models`:
-    // (name, model, [(input, expected output, reference tensors)]).
-    let models_dir = manifest.join("tests/fixtures/models");
-    println!("cargo:rerun-if-changed={}", models_dir.display());
-    let mut models: Vec<PathBuf> = fs::read_dir(&models_dir)
-        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
-        .unwrap_or_default();
-    models.retain(|p| p.extension().is_some_and(|e| e == "tflite"));
-    models.sort();
+    // (name, model, [(input, expected output, reference tensors)]), from the
+    // three shared models and the op probes.
     let mut list = String::from("[\n");
-    for m in &models {
-        let name = m.file_stem().unwrap().to_string_lossy().into_owned();
-        let file = |f: String| models_dir.join(f).display().to_string();
-        write!(
-            list,
-            "    ({name:?}, include_bytes!({:?}), &[",
-            m.display().to_string()
-        )
-        .unwrap();
-        for k in 0.. {
-            let input = models_dir.join(format!("{name}.input{k}.npy"));
-            if !input.exists() {
-                break;
-            }
+    for sub in ["tests/fixtures/models", "tests/fixtures/op_probes"] {
+        let dir = manifest.join(sub);
+        println!("cargo:rerun-if-changed={}", dir.display());
+        let mut models: Vec<PathBuf> = fs::read_dir(&dir)
+            .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+            .unwrap_or_default();
+        models.retain(|p| p.extension().is_some_and(|e| e == "tflite"));
+        models.sort();
+        for m in &models {
+            let name = m.file_stem().unwrap().to_string_lossy().into_owned();
+            let file = |f: String| dir.join(f).display().to_string();
             write!(
                 list,
-                "(include_bytes!({:?}), include_bytes!({:?}), include_bytes!({:?})), ",
-                input.display().to_string(),
-                file(format!("{name}.output{k}.npy")),
-                file(format!("{name}.tensors{k}.npz"))
+                "    ({name:?}, include_bytes!({:?}), &[",
+                m.display().to_string()
             )
             .unwrap();
+            for k in 0.. {
+                let input = dir.join(format!("{name}.input{k}.npy"));
+                if !input.exists() {
+                    break;
+                }
+                write!(
+                    list,
+                    "(include_bytes!({:?}), include_bytes!({:?}), include_bytes!({:?})), ",
+                    input.display().to_string(),
+                    file(format!("{name}.output{k}.npy")),
+                    file(format!("{name}.tensors{k}.npz"))
+                )
+                .unwrap();
+            }
+            list.push_str("]),\n");
         }
-        list.push_str("]),\n");
     }
     list.push(']');
     fs::write(out.join("model_fixtures.rs"), list).unwrap();

@@ -45,11 +45,9 @@ fn op_count(m: &str) -> usize {
     v["operators"].as_array().unwrap().len()
 }
 
-/// Check the per-op rows of the table: every op compared, 0 mismatches.
-fn assert_all_rows_exact(out: &str, m: &str, backend_col: &str) {
-    let ops = op_count(m);
-    let rows: Vec<&str> = out
-        .lines()
+/// The per-op rows of `qmac model`'s tables (`index TYPE …`).
+fn op_rows(out: &str) -> Vec<&str> {
+    out.lines()
         .filter(|l| {
             let mut w = l.split_whitespace();
             w.next().is_some_and(|t| t.parse::<usize>().is_ok())
@@ -58,7 +56,13 @@ fn assert_all_rows_exact(out: &str, m: &str, backend_col: &str) {
                         .all(|c| c.is_ascii_uppercase() || c == '_' || c.is_ascii_digit())
                 })
         })
-        .collect();
+        .collect()
+}
+
+/// Check the per-op rows of the table: every op compared, 0 mismatches.
+fn assert_all_rows_exact(out: &str, m: &str, backend_col: &str) {
+    let ops = op_count(m);
+    let rows = op_rows(out);
     assert_eq!(rows.len(), 2 * ops, "{m}: one row per op per input\n{out}");
     for r in &rows {
         let w: Vec<&str> = r.split_whitespace().collect();
@@ -513,4 +517,67 @@ fn save_output_writes_tflite_s_output_and_never_overwrites() {
     let (code, text) = qmac_joined(&forced);
     assert_eq!(code, 0, "{text}");
     assert_eq!(qmac::tensorfile::read_npy_int8(&out).unwrap(), want);
+}
+
+/// The op probes (tests/fixtures/op_probes: small Keras models converted by
+/// TFLite 2.21, reference tensors from its BUILTIN_REF kernels): together with
+/// the three models they put every op qmac runs through a real converted
+/// model; each is bit-exact on every tensor, through the RTL.
+#[test]
+fn op_probes_cover_every_supported_op_bit_exactly() {
+    let mut seen = std::collections::BTreeSet::new();
+    for m in ["pool_concat_pad", "broadcast_add_mean", "softmax_quantize"] {
+        let p = |f: String| format!("tests/fixtures/op_probes/{f}");
+        let args: Vec<String> = vec![
+            "model".into(),
+            p(format!("{m}.tflite")),
+            "--input".into(),
+            p(format!("{m}.input0.npy")),
+            p(format!("{m}.input1.npy")),
+            "--tensors".into(),
+            p(format!("{m}.tensors0.npz")),
+            p(format!("{m}.tensors1.npz")),
+            "--expect".into(),
+            p(format!("{m}.output0.npy")),
+            p(format!("{m}.output1.npy")),
+        ];
+        let (code, out) = run(&args);
+        assert_eq!(code, 0, "{m}:\n{out}");
+        assert!(out.trim_end().ends_with("2 passed, 0 failed"), "{out}");
+        for l in op_rows(&out) {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            let mism = w
+                .iter()
+                .find(|t| t.contains('/'))
+                .unwrap_or_else(|| panic!("{l}"));
+            assert!(mism.starts_with("0/"), "{m}: {l}");
+            seen.insert(w[1].to_string());
+        }
+    }
+    for m in MODELS {
+        let (code, out) = run(&model_args(m, "golden"));
+        assert_eq!(code, 0, "{out}");
+        for l in op_rows(&out) {
+            seen.insert(l.split_whitespace().nth(1).unwrap().to_string());
+        }
+    }
+    let want = [
+        "ADD",
+        "AVERAGE_POOL_2D",
+        "CONCATENATION",
+        "CONV_2D",
+        "DEPTHWISE_CONV_2D",
+        "FULLY_CONNECTED",
+        "MAX_POOL_2D",
+        "MEAN",
+        "PAD",
+        "QUANTIZE",
+        "RESHAPE",
+        "SOFTMAX",
+    ];
+    let want: std::collections::BTreeSet<String> = want.iter().map(|s| s.to_string()).collect();
+    assert_eq!(
+        seen, want,
+        "every op qmac runs (except PADV2) appears in a real model"
+    );
 }
