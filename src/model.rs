@@ -83,6 +83,8 @@ pub struct Plan {
     pub input_quant: Quant,
     pub output: usize,
     pub steps: Vec<Step>,
+    /// Constant int8 operands of non-MAC ops (tensor index, value).
+    pub constants: Vec<(usize, QTensor)>,
     /// Tensor names, by index (for reference-tensor keys and messages).
     pub tensor_names: Vec<String>,
 }
@@ -489,6 +491,7 @@ impl Plan {
         let mut produced = vec![false; model.tensors.len()];
         produced[input] = true;
         let mut steps = Vec::new();
+        let mut constants = Vec::new();
         for op in &model.operators {
             let fail = |m: String| InputError::new(path, at(op), m);
             if op.outputs.len() != 1 {
@@ -520,15 +523,24 @@ impl Plan {
             let mut inputs = Vec::new();
             for k in 0..n_act {
                 let t = tensor(k)?;
+                let q = act_quant(t).map_err(|m| InputError::new(path, at(op), m))?;
                 if !produced[t.index] {
-                    return Err(fail(format!(
-                        "input tensor {} (`{}`) is neither the model input nor produced by an earlier op{}",
-                        t.index,
-                        t.name,
-                        if t.data.is_some() { " (a constant activation is not supported)" } else { "" }
-                    )));
+                    if t.data.is_none() {
+                        return Err(fail(format!(
+                            "input tensor {} (`{}`) is neither the model input, a constant, nor produced by an earlier op",
+                            t.index, t.name
+                        )));
+                    }
+                    // A constant operand (e.g. of ADD or CONCATENATION).
+                    let shape = shape_of(t).map_err(&fail)?;
+                    let data = const_i8(t)
+                        .map_err(&fail)?
+                        .into_iter()
+                        .map(|v| v as i8)
+                        .collect();
+                    constants.push((t.index, QTensor::new(shape, data, q)));
+                    produced[t.index] = true;
                 }
-                act_quant(t).map_err(|m| InputError::new(path, at(op), m))?;
                 inputs.push(t.index);
             }
             let in_shape = shape_of(tensor(0)?).map_err(|m| InputError::new(path, at(op), m))?;
@@ -632,6 +644,7 @@ impl Plan {
             input_quant,
             output,
             steps,
+            constants,
             tensor_names: model.tensors.iter().map(|t| t.name.clone()).collect(),
         })
     }
@@ -807,6 +820,9 @@ pub fn run(
         bail!("the rtl backend needs a Verilated model");
     }
     let mut values: Vec<Option<QTensor>> = vec![None; plan.tensor_names.len()];
+    for (i, t) in &plan.constants {
+        values[*i] = Some(t.clone());
+    }
     values[plan.input] = Some(QTensor::new(
         plan.input_shape.clone(),
         input.data.clone(),

@@ -526,7 +526,12 @@ fn save_output_writes_tflite_s_output_and_never_overwrites() {
 #[test]
 fn op_probes_cover_every_supported_op_bit_exactly() {
     let mut seen = std::collections::BTreeSet::new();
-    for m in ["pool_concat_pad", "broadcast_add_mean", "softmax_quantize"] {
+    for m in [
+        "pool_concat_pad",
+        "broadcast_add_mean",
+        "softmax_quantize",
+        "constant_operands",
+    ] {
         let p = |f: String| format!("tests/fixtures/op_probes/{f}");
         let args: Vec<String> = vec![
             "model".into(),

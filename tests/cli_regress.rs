@@ -38,12 +38,12 @@ fn all_suites_pass_on_lanes_1_and_8() {
         assert!(out.trim_end().ends_with("passed, 0 failed"), "{out}");
         // The stall-free throughput test passed, i.e. reached 1 beat/cycle.
         assert!(!out.contains("FAIL"), "{out}");
-        // The whole-model suite: (3 models + 3 op probes) x 2 inputs, all bit-exact with TFLite.
+        // The whole-model suite: (3 models + 4 op probes) x 2 inputs, all bit-exact with TFLite.
         let models: Vec<&str> = out.lines().filter(|l| l.starts_with("models ")).collect();
         assert_eq!(models.len(), 1, "{out}");
         assert_eq!(
             models[0].split_whitespace().take(4).collect::<Vec<_>>(),
-            ["models", "12", "12", "0"],
+            ["models", "14", "14", "0"],
             "{out}"
         );
     }
