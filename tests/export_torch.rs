@@ -46,6 +46,19 @@ fn emulation_counts(out: &str) -> (usize, usize) {
 #[test]
 fn exporter_on_a_freshly_trained_qat_model_passes_qmac_layer() {
     if !torch_importable() {
+        // What a user without torch gets: one line naming what to install, exit 2.
+        let out = std::env::temp_dir().join(format!("qmac-export-notorch-{}", std::process::id()));
+        let (code, _, err) = python(&[
+            "scripts/export_torch.py",
+            "scripts/tiny_qat.py:build_quantized",
+            out.to_str().unwrap(),
+        ]);
+        assert_eq!(code, 2, "{err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+        assert!(
+            err.contains("needs torch and numpy") && err.contains("pip install torch"),
+            "{err}"
+        );
         println!("skipped: torch is not importable (pip install torch)");
         return;
     }
