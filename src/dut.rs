@@ -207,16 +207,15 @@ impl Dut {
     /// every register; `trace` makes waveform dumping possible (off until
     /// [`Dut::trace_open`]).
     pub fn new(lanes: usize, seed: u64, trace: bool) -> Result<Dut> {
-        if !built_lanes().contains(&lanes) {
-            bail!(
-                "this qmac build has no Verilated model with LANES={lanes} (built: {:?}); rebuild with QMAC_LANES={lanes} or add it to the list",
-                built_lanes()
-            );
-        }
+        check_lanes(lanes)?;
         let sim =
             ffi::new_sim(lanes as u32, seed, trace).context("creating the Verilated model")?;
         debug_assert_eq!(sim.lanes() as usize, lanes);
-        Ok(Dut {
+        Ok(Dut::wrap(sim, lanes))
+    }
+
+    fn wrap(sim: cxx::UniquePtr<ffi::Sim>, lanes: usize) -> Dut {
+        Dut {
             sim,
             lanes,
             zeros: vec![0; lanes],
@@ -225,7 +224,7 @@ impl Dut {
                 acc: vec![0; lanes],
                 ovf: vec![0; lanes],
             },
-        })
+        }
     }
 
     /// A DUT of the model verilated without tracing (LANES = the first
@@ -233,16 +232,7 @@ impl Dut {
     pub fn new_untraced(lanes: usize, seed: u64) -> Result<Dut> {
         let sim = ffi::new_sim_untraced(lanes as u32, seed)
             .context("creating the untraced Verilated model")?;
-        Ok(Dut {
-            sim,
-            lanes,
-            zeros: vec![0; lanes],
-            sample: Sample {
-                y: vec![0; lanes],
-                acc: vec![0; lanes],
-                ovf: vec![0; lanes],
-            },
-        })
+        Ok(Dut::wrap(sim, lanes))
     }
 
     pub fn lanes(&self) -> usize {
@@ -374,6 +364,17 @@ impl Dut {
 }
 
 /// LANES values this binary has Verilated models for.
+/// An error unless a Verilated model with `lanes` lanes is built into qmac.
+pub fn check_lanes(lanes: usize) -> Result<()> {
+    if !built_lanes().contains(&lanes) {
+        bail!(
+            "this qmac build has no Verilated model with LANES={lanes} (built: {:?}); rebuild with QMAC_LANES={lanes} or add it to the list",
+            built_lanes()
+        );
+    }
+    Ok(())
+}
+
 pub fn built_lanes() -> Vec<usize> {
     ffi::built_lanes().into_iter().map(|l| l as usize).collect()
 }

@@ -755,9 +755,11 @@ impl ModelRun {
 /// The reference tensor of tensor `index`: the npz key `t<index>_<name>`
 /// (names are sanitised and may be truncated, so the `t<index>_` prefix decides).
 pub fn reference_for(refs: &BTreeMap<String, Int8Array>, index: usize) -> Option<&Int8Array> {
+    // Keys with the prefix are contiguous and sort at or after it.
     let prefix = format!("t{index}_");
-    refs.iter()
-        .find(|(k, _)| k.starts_with(&prefix))
+    refs.range(prefix.clone()..)
+        .next()
+        .filter(|(k, _)| k.starts_with(&prefix))
         .map(|(_, v)| v)
 }
 

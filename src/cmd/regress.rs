@@ -55,6 +55,7 @@ pub struct Args {
     pub wave_on_fail: Option<PathBuf>,
 }
 
+#[derive(Default)]
 struct Row {
     tests: usize,
     failed: usize,
@@ -184,34 +185,13 @@ fn print_table(outcomes: &[Outcome], wall: f64) {
         "lane checks",
         "cpu s"
     );
-    let mut total = Row {
-        tests: 0,
-        failed: 0,
-        dots: 0,
-        beats: 0,
-        cycles: 0,
-        stream_cycles: 0,
-        lane_results: 0,
-        wall: 0.0,
-    };
+    let mut total = Row::default();
     let mut rows: Vec<(&str, Row)> = Vec::new();
     for o in outcomes {
         let idx = match rows.iter().position(|(s, _)| *s == o.suite) {
             Some(i) => i,
             None => {
-                rows.push((
-                    o.suite,
-                    Row {
-                        tests: 0,
-                        failed: 0,
-                        dots: 0,
-                        beats: 0,
-                        cycles: 0,
-                        stream_cycles: 0,
-                        lane_results: 0,
-                        wall: 0.0,
-                    },
-                ));
+                rows.push((o.suite, Row::default()));
                 rows.len() - 1
             }
         };
