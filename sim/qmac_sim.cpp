@@ -163,8 +163,9 @@ public:
                           rust::Slice<uint64_t> last_cycle,
                           rust::Slice<uint64_t> last_stalls) override {
         BatchResult r{};
-        if (cfg.seed != seeded_) {
-            seeded_ = cfg.seed;
+        if (cfg.reseed) {
+            // Every run starts its backpressure stream from its own seed, so a
+            // run's stall pattern never depends on what ran before on this Sim.
             rng_ = cfg.seed * 0x9E3779B97F4A7C15ull + 0x632BE59BD9B4E019ull;
             if (rng_ == 0) rng_ = 1;
         }
@@ -190,6 +191,11 @@ public:
             const bool have_op = op < n_ops;
             if (!have_op && !cfg.drain) break;
             if (r.outputs == max_out || r.dots == max_last) break;
+            if (cycles_ >= cfg.max_cycle) {
+                r.violation = 4;  // the run's cycle bound is exhausted
+                r.violation_cycle = cycles_;
+                break;
+            }
             if (!have_op && cfg.drain && in_flight_ == 0) {
                 if (tail_ >= cfg.tail_cycles) break;
                 ++tail_;
@@ -287,7 +293,11 @@ public:
                     ++r.cfg_writes;
                 }
             }
-            if (st & (ST_IN_FIRE | ST_CFG_FIRE | ST_OUT_FIRE) || !out_ready) {
+            // Only a held output (out_valid while the consumer is not ready) is
+            // the testbench's own stall; any other cycle without a transfer
+            // while work is pending counts towards the deadlock watchdog.
+            if (st & (ST_IN_FIRE | ST_CFG_FIRE | ST_OUT_FIRE) ||
+                ((st & ST_OUT_VALID) && !out_ready)) {
                 idle = 0;
             } else if (have_op || in_flight_ > 0) {
                 if (++idle > cfg.watchdog) {
@@ -402,7 +412,7 @@ private:
         rng_ ^= rng_ >> 27;
         return uint32_t((rng_ * 0x2545F4914F6CDD1Dull) >> 32);
     }
-    uint64_t rng_ = 1, seeded_ = ~0ull;
+    uint64_t rng_ = 1;
     uint32_t long_stall_ = 0;
     bool held_ = false, was_stalled_ = false;
     uint64_t stalls_ = 0, in_flight_ = 0, tail_ = 0;

@@ -124,6 +124,32 @@ pub struct Case {
     pub output: Option<Vec<i32>>,
 }
 
+/// A case's filter is per-tensor when it has one scale, or one repeated for
+/// every channel (the qcase convention; a TFLite model says so by its one scale).
+pub fn per_tensor_scales(filter_scales: &[f64]) -> bool {
+    filter_scales.iter().all(|&v| v == filter_scales[0])
+}
+
+/// THE rule for which real multiplier a framework quantizes (written once;
+/// `qcase` derivation, `qmac model`'s Prepare, `regress` coverage and
+/// `quantize` all call it): TFLite forms `double(S_x)·double(S_w)/double(S_y)`
+/// (PopulateConvolutionQuantizationParams), except that its per-tensor
+/// FULLY_CONNECTED (GetQuantizedConvolutionMultipler) forms the product
+/// `S_x·S_w` in float32 first. PyTorch cases (fbgemm / onednn) use the f64 ratio.
+pub fn framework_real_multiplier(
+    op: Op,
+    rounding: Rounding,
+    per_tensor: bool,
+    s_x: f64,
+    s_w: f64,
+    s_y: f64,
+) -> f64 {
+    let float32_product = op == Op::FullyConnected
+        && per_tensor
+        && !matches!(rounding, Rounding::Fbgemm | Rounding::Onednn);
+    crate::requant::tflite_real_multiplier(s_x, s_w, s_y, float32_product)
+}
+
 impl Case {
     /// Number of output channels.
     pub fn out_channels(&self) -> usize {
@@ -136,6 +162,25 @@ impl Case {
     }
     pub fn bias_of(&self, c: usize) -> i32 {
         self.bias.as_ref().map_or(0, |b| b[c])
+    }
+    /// The real multiplier `S_x·S_w[c]/S_y` of output channel `c` exactly as
+    /// the case's framework forms it ([`framework_real_multiplier`]); `None`
+    /// without scales.
+    pub fn real_multiplier(&self, c: usize) -> Option<f64> {
+        let (sx, sw, sy) = (
+            self.input_scale?,
+            self.filter_scales.as_ref()?,
+            self.output_scale?,
+        );
+        let w = *sw.get(if sw.len() == 1 { 0 } else { c })?;
+        Some(framework_real_multiplier(
+            self.op,
+            self.rounding,
+            per_tensor_scales(sw),
+            sx,
+            w,
+            sy,
+        ))
     }
     pub fn input_view(&self) -> ArrayView4<'_, i32> {
         ArrayView4::from_shape(self.input_shape, &self.input).expect("validated shape")
@@ -1041,14 +1086,13 @@ impl Case {
                             format!("scale {w} must be finite and >= 0"),
                         ));
                     }
-                    let real = crate::requant::tflite_real_multiplier(
+                    let real = framework_real_multiplier(
+                        op,
+                        rounding,
+                        per_tensor_scales(s_w),
                         s_x,
                         w,
                         s_y,
-                        // TFLite's per-tensor FC kernel quirk; PyTorch cases use the double ratio.
-                        op == Op::FullyConnected
-                            && s_w.iter().all(|&v| v == s_w[0])
-                            && !matches!(rounding, Rounding::Fbgemm | Rounding::Onednn),
                     );
                     if !real.is_finite() {
                         return Err(InputError::new(

@@ -137,6 +137,55 @@ impl Backpressure {
     pub fn is_none(&self) -> bool {
         self.in_gap == 0.0 && self.out_stall == 0.0 && self.long_stall == 0.0
     }
+
+    /// Every probability must be a number in [0, 1): at 1 the producer never
+    /// sends, or the consumer never takes, and no run could end. The error
+    /// names the field and the value.
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        for (name, p) in [
+            ("in_gap", self.in_gap),
+            ("out_stall", self.out_stall),
+            ("long_stall", self.long_stall),
+        ] {
+            if !(p.is_finite() && (0.0..1.0).contains(&p)) {
+                return Err((
+                    name,
+                    format!("probability {p} is not in [0, 1) (at 1 the stream never moves)"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The expected number of cycles one transfer takes under this
+    /// backpressure (at least 1): the input gap and the output stall each
+    /// stretch a transfer by 1/(1 − p); a long stall (20..200 cycles,
+    /// 110 on average) starts with probability `long_stall` per cycle.
+    pub fn slowdown(&self) -> f64 {
+        let open = |p: f64| 1.0 / (1.0 - p.clamp(0.0, 0.999));
+        open(self.in_gap) * open(self.out_stall) * (1.0 + 110.0 * self.long_stall.clamp(0.0, 1.0))
+    }
+}
+
+/// The seed of one run's backpressure stream: a pure function of the user's
+/// seed and the run's own identity (an op index, a case's name), never of
+/// the run's position in a list or of the worker that ran it.
+pub fn stream_seed(seed: u64, identity: u64) -> u64 {
+    // splitmix64 of the pair.
+    let mut z = seed ^ identity.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// The cycle bound of a run: every run ends with a verdict. Generous (4× the
+/// expected cycles of the stimulus under its backpressure, plus the deadlock
+/// watchdog and a fixed margin), so only a DUT that makes no progress, or
+/// far too little, reaches it.
+pub fn cycle_bound(ops: u64, dots: u64, bp: &Backpressure) -> u64 {
+    let expected = (ops + dots * (LATENCY + 2)) as f64 * bp.slowdown();
+    (4.0 * expected).min(1e18) as u64 + WATCHDOG + 10_000
 }
 
 /// The expected result of one dot product, kept while it is in flight.
@@ -329,7 +378,12 @@ where
     let mult_bits = crate::dut::built_mult_w();
     let bp = opt.backpressure;
     let mut st = RunStats::default();
-    let fail = |st: &mut RunStats, cycle: u64, msg: String| {
+    dut.reset(4);
+    // Cycles in failure messages count from the end of this run's reset, so
+    // a run reports the same cycle on a fresh DUT (a replay) as on a reused one.
+    let start_cycle = dut.cycles();
+    let fail = |st: &mut RunStats, abs_cycle: u64, msg: String| {
+        let cycle = abs_cycle.saturating_sub(start_cycle);
         st.failure_count += 1;
         if st.failures.len() < MAX_FAILURES {
             st.failures.push(Failure {
@@ -341,10 +395,9 @@ where
             });
         }
     };
-    dut.reset(4);
-    let start_cycle = dut.cycles();
     let mut cfg = BatchConfig {
         seed: opt.seed,
+        reseed: true,
         in_gap: prob(bp.in_gap),
         out_stall: prob(bp.out_stall),
         long_stall: prob(bp.long_stall),
@@ -352,7 +405,10 @@ where
         drain: false,
         tail_cycles: LATENCY + 6,
         stop_on_violation: opt.stop_on_failure,
+        max_cycle: 0,
     };
+    // Work encoded so far (ops and dot products), for the cycle bound.
+    let (mut work_ops, mut work_dots) = (0u64, 0u64);
     let mut items = items.into_iter();
     let mut params: Option<Arc<Params>> = None;
     let mut prev_params: Option<Arc<Params>> = None;
@@ -391,7 +447,9 @@ where
                         );
                         return st;
                     }
-                    ops.extend(p.cfg_writes().into_iter().map(|(a, d)| op::cfg(a, d)));
+                    let writes = p.cfg_writes();
+                    work_ops += writes.len() as u64;
+                    ops.extend(writes.into_iter().map(|(a, d)| op::cfg(a, d)));
                     params = Some(p.clone());
                     reloaded = true;
                 }
@@ -419,6 +477,8 @@ where
                     for t in 0..k {
                         ops.push(op::beat(j.x[t], t == 0, t + 1 == k));
                     }
+                    work_ops += k as u64;
+                    work_dots += 1;
                     weights.extend_from_slice(&j.w);
                     expect_into(j, &p, mult_bits, &mut ty, &mut tacc, &mut tovf);
                     if opt.coverage {
@@ -443,7 +503,9 @@ where
             }
         }
         cfg.drain = exhausted;
+        cfg.max_cycle = start_cycle.saturating_add(cycle_bound(work_ops, work_dots, &bp));
         let r = dut.run_batch(&cfg, &ops, &weights, &mut out);
+        cfg.reseed = false;
         if opt.coverage {
             st.coverage.sample_batch(&r);
         }
@@ -542,8 +604,29 @@ where
                 r.violation_cycle,
                 "out_valid dropped before the output was accepted".into(),
             ),
+            3 => {
+                fail(
+                    &mut st,
+                    r.violation_cycle,
+                    format!(
+                        "no progress: no transfer for {WATCHDOG} cycles with work pending and no output held (deadlock): {} results in flight, {} operations not yet accepted",
+                        pending.len(),
+                        ops.len()
+                    ),
+                );
+                break;
+            }
             _ => {
-                fail(&mut st, r.violation_cycle, format!("no transfer for {WATCHDOG} cycles with work pending (deadlock): {} results in flight", pending.len()));
+                fail(
+                    &mut st,
+                    r.violation_cycle,
+                    format!(
+                        "timeout: the run's cycle bound ({} cycles for {work_ops} operations and {work_dots} dot products under this backpressure) is exhausted: {} results in flight, {} operations not yet accepted",
+                        cycle_bound(work_ops, work_dots, &bp),
+                        pending.len(),
+                        ops.len()
+                    ),
+                );
                 break;
             }
         }

@@ -128,14 +128,16 @@ pub fn is_tie(acc: i32, m0: i32, e: i32, mode: IntRounding, w: u32) -> bool {
 
 impl Coverage {
     pub fn hit(&mut self, name: &str) {
-        self.counts[index(name)] += 1;
+        let c = &mut self.counts[index(name)];
+        *c = c.saturating_add(1);
     }
     pub fn count(&self, name: &str) -> u64 {
         self.counts[index(name)]
     }
     pub fn merge(&mut self, o: &Coverage) {
+        // Saturating: a count never wraps to 0 ("not hit").
         for (a, b) in self.counts.iter_mut().zip(&o.counts) {
-            *a += b;
+            *a = a.saturating_add(*b);
         }
     }
     /// Bins never hit.
@@ -284,10 +286,15 @@ impl Coverage {
 
     /// Sample the backpressure a batch applied.
     pub fn sample_batch(&mut self, r: &BatchResult) {
-        self.counts[index("bp_gap_first")] += r.gap_first;
-        self.counts[index("bp_gap_last")] += r.gap_last;
-        self.counts[index("bp_out_stall")] += r.out_stall_cycles;
-        self.counts[index("bp_long_stall")] += r.long_stalls;
+        for (bin, n) in [
+            ("bp_gap_first", r.gap_first),
+            ("bp_gap_last", r.gap_last),
+            ("bp_out_stall", r.out_stall_cycles),
+            ("bp_long_stall", r.long_stalls),
+        ] {
+            let c = &mut self.counts[index(bin)];
+            *c = c.saturating_add(n);
+        }
     }
 
     /// The table: bin, hits, description.

@@ -11,8 +11,10 @@ mod ffi {
     /// How [`Dut::run_batch`] drives a batch of operations.
     #[derive(Debug, Clone, Copy)]
     struct BatchConfig {
-        /// Backpressure seed (re-seeds the C++ generator when it changes).
+        /// Backpressure seed.
         seed: u64,
+        /// Re-seed the C++ generator from `seed` before this batch (the first batch of a run).
+        reseed: bool,
         /// Probabilities × 2^32: an input gap before a beat, out_ready low, a long stall starting.
         in_gap: u32,
         out_stall: u32,
@@ -24,6 +26,9 @@ mod ffi {
         drain: bool,
         tail_cycles: u64,
         stop_on_violation: bool,
+        /// Absolute cycle at which the run ends with violation 4 (its cycle
+        /// bound, derived from the stimulus and the backpressure model).
+        max_cycle: u64,
     }
 
     /// What one batch did.
@@ -43,7 +48,8 @@ mod ffi {
         /// Cycles of the first and the last input beat transferred in this batch.
         first_beat_cycle: u64,
         last_beat_cycle: u64,
-        /// 0 none, 1 output changed while stalled, 2 out_valid dropped while stalled, 3 deadlock.
+        /// 0 none, 1 output changed while stalled, 2 out_valid dropped while stalled, 3 deadlock,
+        /// 4 cycle bound exhausted.
         violation: u32,
         violation_cycle: u64,
     }

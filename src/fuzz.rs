@@ -481,8 +481,10 @@ pub fn shrink(dut: &mut Dut, tx: &Transaction, budget: usize) -> (Transaction, u
                     ..p.clone()
                 },
                 Params {
-                    act_min: -128.min(p.act_min),
-                    act_max: 127.max(p.act_max),
+                    // The widest bounds the datapath takes (parenthesised: `-128.min(x)`
+                    // would parse as `-(128.min(x))`).
+                    act_min: (-128i32).min(p.act_min),
+                    act_max: 127i32.max(p.act_max),
                     ..p.clone()
                 },
             ] {
@@ -787,6 +789,13 @@ pub fn read(path: &Path) -> Result<Transaction, InputError> {
         out_stall: f.backpressure.out_stall,
         long_stall: f.backpressure.long_stall,
     };
+    if let Err((field, why)) = bp.check() {
+        return Err(InputError::new(
+            path,
+            format!("field `backpressure.{field}`"),
+            why,
+        ));
+    }
     Ok(Transaction {
         lanes: f.lanes,
         mult_w: f.mult_w,

@@ -29,3 +29,4 @@ pub mod tensorfile;
 pub mod textarray;
 pub mod tflite;
 pub mod vectors;
+pub mod verdict;

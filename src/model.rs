@@ -379,6 +379,16 @@ fn mac_case(model: &Model, op: &Operator) -> std::result::Result<Case, String> {
         }
     };
     let cout = output_shape[3];
+    // TFLite 2.21's reference FULLY_CONNECTED requantizes in float64
+    // (docs/arithmetic.md §4): the case says so, so the golden model gives
+    // TFLite's output and the integer path (the RTL's) is compared with it,
+    // each difference explained or not. CONV_2D and DEPTHWISE_CONV_2D use
+    // double rounding.
+    let rounding = if case_op == Op::FullyConnected {
+        Rounding::Float64
+    } else {
+        Rounding::Double
+    };
     let per_channel = fq.scale.len() > 1;
     if per_channel && fq.scale.len() != cout || fq.scale.is_empty() {
         return Err(format!(
@@ -387,19 +397,20 @@ fn mac_case(model: &Model, op: &Operator) -> std::result::Result<Case, String> {
             fq.scale.len()
         ));
     }
-    // TFLite's multiplier derivation (kernel_util.cc):
-    // conv / depthwise (PopulateConvolutionQuantizationParams) and per-channel
-    // FC: double(S_x) · double(S_w[c]) / double(S_y); per-tensor FC
-    // (GetQuantizedConvolutionMultipler): the product S_x · S_w in float32.
+    // TFLite's multiplier derivation (kernel_util.cc), the one rule of
+    // `case::framework_real_multiplier`; a model's filter is per-tensor by its one scale.
     let mut multiplier = Vec::with_capacity(cout);
     let mut shift = Vec::with_capacity(cout);
     let channels = if per_channel { cout } else { 1 };
     for c in 0..channels {
-        let real = if case_op == Op::FullyConnected && !per_channel {
-            (iq.scale * fq.scale[0]) as f64 / oq.scale as f64
-        } else {
-            iq.scale as f64 * fq.scale[c] as f64 / oq.scale as f64
-        };
+        let real = crate::case::framework_real_multiplier(
+            case_op,
+            rounding,
+            !per_channel,
+            iq.scale as f64,
+            fq.scale[c] as f64,
+            oq.scale as f64,
+        );
         let (m, s) = quantize_multiplier(real, false);
         multiplier.push(m);
         shift.push(s);
@@ -452,7 +463,7 @@ fn mac_case(model: &Model, op: &Operator) -> std::result::Result<Case, String> {
         act_max,
         multiplier,
         shift,
-        rounding: Rounding::Double,
+        rounding,
         input_dtype: DType::Int8,
         output_dtype: DType::Int8,
         input: vec![0; input_shape.iter().product()],
@@ -687,6 +698,68 @@ fn diff(a: &[i8], b: &[i8]) -> TensorDiff {
     d
 }
 
+/// The verified cause that explains an op's differences from the reference:
+/// TFLite 2.21's reference FULLY_CONNECTED requantizes in float64
+/// (docs/arithmetic.md §4), the datapath with the Q31 multiplier.
+pub const FLOAT64_FC: &str = "TFLite's float64 FC";
+
+/// How an op's output (on the reference's own inputs) compares with the
+/// reference tensor: every differing element is explained only when the
+/// framework emulation reproduces the reference there and the difference is
+/// at most 1 LSB (all a rounding cause can produce).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Verdict {
+    pub diff: TensorDiff,
+    /// Of `diff.mismatches`, those explained by `cause`.
+    pub explained: usize,
+    /// The cause, when the op has a framework emulation that differs from the integer path.
+    pub cause: Option<&'static str>,
+    /// Elements where the emulation equals the reference (of `diff.compared`).
+    pub emulation_matches: usize,
+    /// The first unexplained elements: (flat index, integer, reference, emulation).
+    pub unexplained: Vec<(usize, i8, i8, i8)>,
+}
+
+impl Verdict {
+    pub fn passed(&self) -> bool {
+        self.diff.mismatches == self.explained
+    }
+}
+
+/// Unexplained elements kept per op (all are counted).
+const MAX_UNEXPLAINED: usize = 5;
+
+/// THE per-element rule of `qmac model`: `integer` (what the datapath
+/// computes) against the reference, a difference explained only where the
+/// framework's own arithmetic (`framework`, when it differs from the integer
+/// path) reproduces the reference and the difference is at most 1 LSB.
+pub fn judge(
+    integer: &[i8],
+    framework: Option<(&[i8], &'static str)>,
+    reference: &[i8],
+) -> Verdict {
+    let mut v = Verdict {
+        diff: diff(integer, reference),
+        cause: framework.map(|(_, c)| c),
+        ..Default::default()
+    };
+    for (i, (&y, &r)) in integer.iter().zip(reference).enumerate() {
+        let emu = framework.map_or(y, |(f, _)| f[i]);
+        if emu == r {
+            v.emulation_matches += 1;
+        }
+        if y == r {
+            continue;
+        }
+        if framework.is_some() && emu == r && (y as i32 - r as i32).abs() <= 1 {
+            v.explained += 1;
+        } else if v.unexplained.len() < MAX_UNEXPLAINED {
+            v.unexplained.push((i, y, r, emu));
+        }
+    }
+    v
+}
+
 /// What one op did.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OpReport {
@@ -698,20 +771,43 @@ pub struct OpReport {
     pub backend: &'static str,
     pub beats: u64,
     pub cycles: u64,
-    /// RTL output vs the golden model (MAC ops with both computed).
+    /// RTL output vs the golden integer path (MAC ops with both computed).
     pub rtl_vs_golden: Option<TensorDiff>,
     /// Beat-level failures the co-simulation scoreboard reported.
     pub beat_failures: u64,
-    /// This op's output vs the reference tensor.
-    pub reference: Option<TensorDiff>,
+    /// This op, run on the reference's own input tensors, against the
+    /// reference output tensor: the op judged on its own.
+    pub reference: Option<Verdict>,
+    /// The end-to-end chain's output of this op against the reference tensor
+    /// (differs from `reference` only downstream of an explained difference).
+    pub chain: Option<TensorDiff>,
+    /// The op also ran on the reference's inputs because the chain's differed.
+    pub isolated: bool,
 }
 
 impl OpReport {
-    /// True when nothing this op produced disagreed with anything.
+    /// True when nothing this op produced disagreed with anything unexplained.
     pub fn ok(&self) -> bool {
         self.beat_failures == 0
             && self.rtl_vs_golden.is_none_or(|d| d.mismatches == 0)
-            && self.reference.is_none_or(|d| d.mismatches == 0)
+            && self.reference.as_ref().is_none_or(Verdict::passed)
+    }
+}
+
+/// The final output against `--expect`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpectCheck {
+    pub diff: TensorDiff,
+    /// When the chain differs: the framework-emulation chain (every MAC op
+    /// with the framework's own requantization, every other op as in the
+    /// chain) reproduces `--expect` exactly; names the cause and the first op
+    /// where the two chains part.
+    pub explained_by: Option<String>,
+}
+
+impl ExpectCheck {
+    pub fn passed(&self) -> bool {
+        self.diff.mismatches == 0 || self.explained_by.is_some()
     }
 }
 
@@ -721,10 +817,12 @@ pub struct ModelRun {
     pub ops: Vec<OpReport>,
     pub output: QTensor,
     /// The final output vs `--expect`.
-    pub expect: Option<TensorDiff>,
+    pub expect: Option<ExpectCheck>,
     /// Reference tensors compared (intermediate + final).
     pub tensors_compared: usize,
     pub failure_messages: Vec<String>,
+    /// Differences that passed, each with its verified cause.
+    pub notes: Vec<String>,
     /// The MAC ops as qcase cases (input filled, `output` = the reference
     /// tensor when one was given), for `--dump-cases`.
     pub cases: Vec<Case>,
@@ -734,10 +832,10 @@ pub struct ModelRun {
 
 impl ModelRun {
     pub fn passed(&self) -> bool {
-        self.ops.iter().all(OpReport::ok) && self.expect.is_none_or(|d| d.mismatches == 0)
+        self.ops.iter().all(OpReport::ok) && self.expect.as_ref().is_none_or(ExpectCheck::passed)
     }
-    /// The first op whose output disagreed with the reference or whose RTL
-    /// disagreed with the golden model.
+    /// The first op whose output disagreed with the reference (unexplained)
+    /// or whose RTL disagreed with the golden model.
     pub fn first_divergence(&self) -> Option<&OpReport> {
         self.ops.iter().find(|o| !o.ok())
     }
@@ -808,7 +906,126 @@ fn check_shape(label: &Path, what: &str, got: &[usize], want: &[usize]) -> Resul
     }
 }
 
+/// A MAC op on the golden model: the integer path (what the datapath
+/// computes: TFLite's double rounding) and, when the framework requantizes
+/// otherwise (TFLite's float64 FC), the framework's own output.
+struct GoldenMac {
+    case: Case,
+    acc: ndarray::Array4<i32>,
+    integer: Vec<i8>,
+    framework: Option<Vec<i8>>,
+}
+
+fn golden_mac(template: &Case, input: &QTensor) -> Result<GoldenMac> {
+    let mut case = template.clone();
+    case.input = input.data.iter().map(|&v| v as i32).collect();
+    let g = crate::layer::run(&case)?;
+    let own: Vec<i8> = g.output.iter().map(|&v| v as i8).collect();
+    let (integer, framework) = if case.rounding.is_integer() {
+        (own, None)
+    } else {
+        let int = crate::layer::requantize(
+            &case,
+            &g.acc,
+            crate::layer::integer_rounding(case.rounding),
+            32,
+        );
+        (int.iter().map(|&v| v as i8).collect(), Some(own))
+    };
+    Ok(GoldenMac {
+        case,
+        acc: g.acc,
+        integer,
+        framework,
+    })
+}
+
+/// A non-MAC op on the golden model (TFLite's reference integer kernels).
+fn golden_op(plan: &Plan, step: &Step, args: &[&QTensor]) -> Result<QTensor> {
+    let here = format!("op {} ({})", step.index, step.name);
+    let op_err = |e: ops::OpError| InputError::new(&plan.path, &here, e.to_string());
+    let oq = step.output_quant;
+    let out = match &step.kind {
+        StepKind::Mac(_) => unreachable!("MAC ops go through golden_mac"),
+        StepKind::Add(a) => ops::add(args[0], args[1], oq, *a).map_err(op_err)?,
+        StepKind::AveragePool(p) => ops::average_pool_2d(args[0], p, oq).map_err(op_err)?,
+        StepKind::MaxPool(p) => ops::max_pool_2d(args[0], p, oq).map_err(op_err)?,
+        StepKind::Mean { axes, keep_dims } => {
+            ops::mean(args[0], axes, *keep_dims, oq).map_err(op_err)?
+        }
+        StepKind::Pad { paddings, value } => match value {
+            Some(v) => ops::pad_v2(args[0], paddings, *v, oq).map_err(op_err)?,
+            None => ops::pad(args[0], paddings, oq).map_err(op_err)?,
+        },
+        StepKind::Reshape(shape) => ops::reshape(args[0], shape, oq).map_err(op_err)?,
+        StepKind::Softmax(beta) => ops::softmax(args[0], *beta, oq).map_err(op_err)?,
+        StepKind::Quantize => ops::quantize(args[0], oq).map_err(op_err)?,
+        StepKind::Concatenation { axis, activation } => {
+            ops::concatenation(args, *axis, *activation, oq).map_err(op_err)?
+        }
+    };
+    if out.shape.iter().product::<usize>() != step.output_shape.iter().product::<usize>() {
+        bail!(InputError::new(
+            &plan.path,
+            &here,
+            format!(
+                "computes shape {:?} but the model declares {:?}",
+                out.shape, step.output_shape
+            )
+        ));
+    }
+    Ok(QTensor::new(step.output_shape.clone(), out.data, oq))
+}
+
+/// A golden step's integer output, framework output (when it differs in
+/// kind) and, for a MAC op, its golden layer.
+type StepOut = (Vec<i8>, Option<Vec<i8>>, Option<GoldenMac>);
+
+/// One op on the golden model: its integer output and, for a MAC op whose
+/// framework requantizes otherwise, the framework's output with its cause.
+fn golden_step(
+    plan: &Plan,
+    step: &Step,
+    args: &[&QTensor],
+) -> Result<StepOut> {
+    match &step.kind {
+        StepKind::Mac(t) => {
+            let g = golden_mac(t, args[0])?;
+            Ok((g.integer.clone(), g.framework.clone(), Some(g)))
+        }
+        _ => Ok((golden_op(plan, step, args)?.data, None, None)),
+    }
+}
+
+/// `[d0, d1, …]` of flat index `i` in `shape`.
+fn coords(shape: &[usize], mut i: usize) -> String {
+    let mut c = vec![0; shape.len()];
+    for (k, &d) in shape.iter().enumerate().rev() {
+        if d > 0 {
+            c[k] = i % d;
+            i /= d;
+        }
+    }
+    format!(
+        "[{}]",
+        c.iter()
+            .map(|v| v.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
 /// Run one input through the plan.
+///
+/// The *chain* runs every op on the previous ops' outputs, MAC ops on the
+/// RTL (or the golden integer path): it is what the hardware computes end to
+/// end. With reference tensors each op is also judged on its own: on the
+/// reference's own input tensors (the chain's, as long as the chain agrees
+/// with the reference), its integer output against the reference output,
+/// through [`judge`], so an explained difference never makes a later op
+/// fail. The final output is checked against `--expect`; a chain that differs
+/// passes only when the framework-emulation chain (TFLite's float64 FC)
+/// reproduces `--expect` exactly.
 pub fn run(
     plan: &Plan,
     input_path: &Path,
@@ -830,11 +1047,21 @@ pub fn run(
         input.data.clone(),
         plan.input_quant,
     ));
+    let is_constant = |i: usize| plan.constants.iter().any(|(k, _)| *k == i);
+    // The framework-emulation chain, kept only once it parts from the chain:
+    // (its tensors, the op where it parted, the cause).
+    let mut emulation: Option<(Vec<Option<QTensor>>, usize, &'static str)> = None;
     let mut reports = Vec::new();
     let mut messages = Vec::new();
+    let mut notes = Vec::new();
     let mut cases = Vec::new();
     let mut compared = 0;
     let mut rtl_stats = crate::cosim::RunStats::default();
+    let mult_w = if opt.backend == MacBackend::Golden {
+        32
+    } else {
+        crate::dut::built_mult_w()
+    };
     for step in &plan.steps {
         let args: Vec<&QTensor> = step
             .inputs
@@ -842,7 +1069,6 @@ pub fn run(
             .map(|&i| values[i].as_ref().expect("plan checked the data flow"))
             .collect();
         let here = format!("op {} ({})", step.index, step.name);
-        let op_err = |e: ops::OpError| InputError::new(&plan.path, &here, e.to_string());
         let mut report = OpReport {
             index: step.index,
             name: step.name.clone(),
@@ -855,82 +1081,79 @@ pub fn run(
             rtl_vs_golden: None,
             beat_failures: 0,
             reference: None,
+            chain: None,
+            isolated: false,
         };
         let oq = step.output_quant;
-        let out = match &step.kind {
-            StepKind::Mac(template) => {
-                let mut case = (**template).clone();
-                case.input = args[0].data.iter().map(|&v| v as i32).collect();
-                let golden = crate::layer::run(&case)?;
-                let golden_out: Vec<i8> = golden.output.iter().map(|&v| v as i8).collect();
-                let mut result = golden_out.clone();
-                if opt.backend != MacBackend::Golden {
-                    let dut = dut.as_deref_mut().expect("checked above");
-                    let rtl = crate::lower::run_layer(&case, dut, &opt.cosim)?;
-                    let rtl_out: Vec<i8> = rtl.output.iter().map(|&v| v as i8).collect();
-                    let d = diff(&rtl_out, &golden_out);
-                    report.backend = if opt.backend == MacBackend::Both {
-                        "rtl+golden"
-                    } else {
-                        "rtl"
-                    };
-                    report.beats = rtl.stats.beats;
-                    report.cycles = rtl.stats.cycles;
-                    report.beat_failures = rtl.stats.failure_count;
-                    report.rtl_vs_golden = Some(d);
-                    rtl_stats.merge(&rtl.stats);
-                    for f in &rtl.stats.failures {
-                        messages.push(format!("{here}: {}", f.message));
-                    }
-                    if let Some(i) = d.first {
-                        messages.push(format!(
-                            "{here}: RTL output differs from the golden model on {} of {} outputs (first at flat index {i}: rtl {} golden {})",
-                            d.mismatches, d.compared, rtl_out[i], golden_out[i]
-                        ));
-                    }
-                    result = rtl_out;
-                }
-                case.output = opt
-                    .reference
-                    .and_then(|(_, r)| reference_for(r, step.output))
-                    .filter(|r| r.data.len() == result.len())
-                    .map(|r| r.data.iter().map(|&v| v as i32).collect());
-                cases.push(case);
-                QTensor::new(step.output_shape.clone(), result, oq)
+        // 1. The chain.
+        let (golden_int, framework, mac) = golden_step(plan, step, &args)?;
+        let mut chain_out = golden_int.clone();
+        if let (Some(g), true) = (&mac, opt.backend != MacBackend::Golden) {
+            let dut = dut.as_deref_mut().expect("checked above");
+            let cosim = RunOptions {
+                // Each op's backpressure stream is its own: (seed, op index).
+                seed: crate::cosim::stream_seed(opt.cosim.seed, step.index as u64),
+                ..opt.cosim.clone()
+            };
+            let rtl = crate::lower::run_layer(&g.case, dut, &cosim)?;
+            let rtl_out: Vec<i8> = rtl.output.iter().map(|&v| v as i8).collect();
+            let expected: Vec<i8> = if mult_w == 32 {
+                golden_int.clone()
+            } else {
+                crate::layer::requantize_datapath(&g.case, &g.acc, mult_w)
+                    .iter()
+                    .map(|&v| v as i8)
+                    .collect()
+            };
+            let d = diff(&rtl_out, &expected);
+            report.backend = if opt.backend == MacBackend::Both {
+                "rtl+golden"
+            } else {
+                "rtl"
+            };
+            report.beats = rtl.stats.beats;
+            report.cycles = rtl.stats.cycles;
+            report.beat_failures = rtl.stats.failure_count;
+            report.rtl_vs_golden = Some(d);
+            rtl_stats.merge(&rtl.stats);
+            for f in &rtl.stats.failures {
+                messages.push(format!("{here}: {}", f.message));
             }
-            StepKind::Add(a) => ops::add(args[0], args[1], oq, *a).map_err(op_err)?,
-            StepKind::AveragePool(p) => ops::average_pool_2d(args[0], p, oq).map_err(op_err)?,
-            StepKind::MaxPool(p) => ops::max_pool_2d(args[0], p, oq).map_err(op_err)?,
-            StepKind::Mean { axes, keep_dims } => {
-                ops::mean(args[0], axes, *keep_dims, oq).map_err(op_err)?
+            if let Some(i) = d.first {
+                messages.push(format!(
+                    "{here}: RTL output differs from the golden integer path on {} of {} outputs (first at {} = flat index {i}: rtl {} golden {})",
+                    d.mismatches,
+                    d.compared,
+                    coords(&step.output_shape, i),
+                    rtl_out[i],
+                    expected[i]
+                ));
             }
-            StepKind::Pad { paddings, value } => match value {
-                Some(v) => ops::pad_v2(args[0], paddings, *v, oq).map_err(op_err)?,
-                None => ops::pad(args[0], paddings, oq).map_err(op_err)?,
-            },
-            StepKind::Reshape(shape) => ops::reshape(args[0], shape, oq).map_err(op_err)?,
-            StepKind::Softmax(beta) => ops::softmax(args[0], *beta, oq).map_err(op_err)?,
-            StepKind::Quantize => ops::quantize(args[0], oq).map_err(op_err)?,
-            StepKind::Concatenation { axis, activation } => {
-                ops::concatenation(&args, *axis, *activation, oq).map_err(op_err)?
-            }
-        };
-        if out.shape.iter().product::<usize>() != step.output_shape.iter().product::<usize>() {
-            bail!(InputError::new(
-                &plan.path,
-                &here,
-                format!(
-                    "computes shape {:?} but the model declares {:?}",
-                    out.shape, step.output_shape
-                )
-            ));
+            chain_out = rtl_out;
         }
-        let out = QTensor::new(step.output_shape.clone(), out.data, oq);
-        if let Some((file, r)) = opt
+        // 2. The framework-emulation chain (only where it parts from the chain).
+        let emu_out: Vec<i8> = match &mut emulation {
+            Some((ev, _, _)) => {
+                let eargs: Vec<&QTensor> = step
+                    .inputs
+                    .iter()
+                    .map(|&i| ev[i].as_ref().expect("plan checked the data flow"))
+                    .collect();
+                let (int, fw, _) = golden_step(plan, step, &eargs)?;
+                fw.unwrap_or(int)
+            }
+            None => framework.clone().unwrap_or_else(|| golden_int.clone()),
+        };
+        if emulation.is_none() && emu_out != golden_int {
+            emulation = Some((values.clone(), step.index, FLOAT64_FC));
+        }
+        // 3. The op judged on its own, on the reference's input tensors.
+        let reference = opt
             .reference
-            .and_then(|(f, r)| reference_for(r, step.output).map(|r| (f, r)))
-        {
-            if r.data.len() != out.data.len() {
+            .and_then(|(f, r)| reference_for(r, step.output).map(|r| (f, r)));
+        let mut case_input: Option<QTensor> = None;
+        if let Some((file, r)) = reference {
+            if r.data.len() != golden_int.len() {
                 bail!(InputError::new(
                     file,
                     format!("member t{}_*", step.output),
@@ -943,19 +1166,97 @@ pub fn run(
                     )
                 ));
             }
-            let d = diff(&out.data, &r.data);
+            let (_, refs) = opt.reference.expect("reference given");
+            let ref_args: Vec<QTensor> = step
+                .inputs
+                .iter()
+                .zip(&args)
+                .map(|(&i, a)| match reference_for(refs, i) {
+                    Some(t) if !is_constant(i) && t.data.len() == a.data.len() => {
+                        QTensor::new(a.shape.clone(), t.data.clone(), a.quant)
+                    }
+                    _ => (*a).clone(),
+                })
+                .collect();
+            let same = ref_args.iter().zip(&args).all(|(x, a)| x.data == a.data);
+            let (int, fw) = if same {
+                (chain_out.clone(), framework.clone())
+            } else {
+                report.isolated = true;
+                let refs_ref: Vec<&QTensor> = ref_args.iter().collect();
+                let (int, fw, _) = golden_step(plan, step, &refs_ref)?;
+                (int, fw)
+            };
+            let v = judge(&int, fw.as_deref().map(|f| (f, FLOAT64_FC)), &r.data);
             compared += 1;
-            if let Some(i) = d.first {
+            if !v.passed() {
                 messages.push(format!(
-                    "{here}: output tensor t{} differs from the reference on {} of {} values, max|diff| {} (first at flat index {i}: got {} expected {})",
-                    step.output, d.mismatches, d.compared, d.max_abs, out.data[i], r.data[i]
+                    "{here}: output tensor t{} differs from the reference on {} of {} values, max|diff| {}, {} unexplained{}",
+                    step.output,
+                    v.diff.mismatches,
+                    v.diff.compared,
+                    v.diff.max_abs,
+                    v.diff.mismatches - v.explained,
+                    if same { "" } else { " (judged on the reference's input tensors)" }
                 ));
             }
-            report.reference = Some(d);
+            for &(i, y, t, e) in &v.unexplained {
+                messages.push(format!(
+                    "{here}:   t{} element {} (flat {i}): got {y}, reference {t}{}: UNEXPLAINED",
+                    step.output,
+                    coords(&step.output_shape, i),
+                    v.cause
+                        .map_or(String::new(), |c| format!(", {c} emulation {e}"))
+                ));
+            }
+            let unexplained = v.diff.mismatches - v.explained;
+            if unexplained > v.unexplained.len() {
+                messages.push(format!(
+                    "{here}: … {} more unexplained differences in t{} (of {}, max|diff| {})",
+                    unexplained - v.unexplained.len(),
+                    step.output,
+                    v.diff.compared,
+                    v.diff.max_abs
+                ));
+            }
+            if v.explained > 0 {
+                notes.push(format!(
+                    "{here}: integer path differs on {} of {} outputs (max|diff| {}), {} explained by {} (its emulation = reference on {} of {}){}",
+                    v.diff.mismatches,
+                    v.diff.compared,
+                    v.diff.max_abs,
+                    v.explained,
+                    v.cause.unwrap_or("?"),
+                    v.emulation_matches,
+                    v.diff.compared,
+                    if report.isolated { "; judged on the reference's input tensors" } else { "" }
+                ));
+            } else if report.isolated && v.passed() {
+                notes.push(format!(
+                    "{here}: judged on the reference's input tensors (an explained difference upstream): equal to the reference"
+                ));
+            }
+            let chain = diff(&chain_out, &r.data);
+            report.chain = Some(chain);
+            report.reference = Some(v);
+            if !same {
+                case_input = ref_args.into_iter().next();
+            }
+        }
+        if let Some(g) = mac {
+            let mut case = g.case;
+            if let Some(t) = case_input {
+                case.input = t.data.iter().map(|&v| v as i32).collect();
+            }
+            case.output = reference.map(|(_, r)| r.data.iter().map(|&v| v as i32).collect());
+            cases.push(case);
         }
         (opt.on_op)(&report);
         reports.push(report);
-        values[step.output] = Some(out);
+        if let Some((ev, _, _)) = &mut emulation {
+            ev[step.output] = Some(QTensor::new(step.output_shape.clone(), emu_out, oq));
+        }
+        values[step.output] = Some(QTensor::new(step.output_shape.clone(), chain_out, oq));
     }
     let output = values[plan.output]
         .take()
@@ -973,13 +1274,42 @@ pub fn run(
                 ));
             }
             let d = diff(&output.data, &e.data);
+            let mut explained_by = None;
             if let Some(i) = d.first {
-                messages.push(format!(
-                    "final output differs from --expect on {} of {} values (first at flat index {i}: got {} expected {})",
-                    d.mismatches, d.compared, output.data[i], e.data[i]
-                ));
+                let emulated = emulation
+                    .as_ref()
+                    .and_then(|(ev, k, cause)| ev[plan.output].as_ref().map(|t| (t, k, cause)));
+                match emulated {
+                    Some((t, k, cause)) if t.data == e.data => {
+                        let why = format!(
+                            "the {cause} emulation chain (parting from the integer chain at op {k}) reproduces --expect on all {} values",
+                            d.compared
+                        );
+                        notes.push(format!(
+                            "final output differs from --expect on {} of {} values (max|diff| {}); explained: {why}",
+                            d.mismatches, d.compared, d.max_abs
+                        ));
+                        explained_by = Some(why);
+                    }
+                    _ => messages.push(format!(
+                        "final output differs from --expect on {} of {} values (first at {} = flat index {i}: got {} expected {}){}",
+                        d.mismatches,
+                        d.compared,
+                        coords(&output.shape, i),
+                        output.data[i],
+                        e.data[i],
+                        if emulation.is_some() {
+                            "; the framework-emulation chain does not reproduce --expect either: UNEXPLAINED"
+                        } else {
+                            ""
+                        }
+                    )),
+                }
             }
-            Some(d)
+            Some(ExpectCheck {
+                diff: d,
+                explained_by,
+            })
         }
         None => None,
     };
@@ -989,6 +1319,7 @@ pub fn run(
         expect,
         tensors_compared: compared,
         failure_messages: messages,
+        notes,
         cases,
         rtl_stats,
     })

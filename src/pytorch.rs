@@ -79,10 +79,66 @@ pub struct Difference {
     pub emulation: &'static str,
 }
 
+impl Cause {
+    /// The largest |integer − PyTorch| this cause can produce: a rounding
+    /// cause moves a value across one rounding boundary (1 LSB); the int16
+    /// saturation changes the accumulator itself (any amount).
+    pub fn max_lsb(self) -> Option<i64> {
+        match self {
+            Cause::Int16Saturation => None,
+            _ => Some(1),
+        }
+    }
+}
+
 impl Difference {
-    /// The emulation reproduces PyTorch here.
+    /// Explained: the emulation reproduces PyTorch here, and the difference
+    /// is one the cause can produce (see [`Cause::max_lsb`]; the int16
+    /// saturation only where the emulation saturated this very output).
     pub fn explained(&self) -> bool {
         self.emulated == self.pytorch
+            && self
+                .cause
+                .max_lsb()
+                .is_none_or(|m| (self.integer as i64 - self.pytorch as i64).abs() <= m)
+    }
+
+    /// Why this output is not explained (when [`Self::explained`] is false).
+    pub fn why_unexplained(&self) -> String {
+        if self.emulated != self.pytorch {
+            "the emulation does not reproduce PyTorch".to_string()
+        } else {
+            format!(
+                "the emulation reproduces PyTorch, but {} cannot move an output by {}: at most {} LSB",
+                self.cause.describe(),
+                (self.integer as i64 - self.pytorch as i64).abs(),
+                self.cause.max_lsb().unwrap_or(0)
+            )
+        }
+    }
+
+    /// The one-line UNEXPLAINED report of this output.
+    pub fn unexplained_line(&self) -> String {
+        if self.integer == self.pytorch {
+            format!(
+                "UNEXPLAINED {}: integer {} = PyTorch {}, but the {} emulation gives {} (the emulation does not reproduce PyTorch)",
+                self.position(),
+                self.integer,
+                self.pytorch,
+                self.emulation,
+                self.emulated
+            )
+        } else {
+            format!(
+                "UNEXPLAINED {}: integer {}, PyTorch {}, {} emulation {} ({})",
+                self.position(),
+                self.integer,
+                self.pytorch,
+                self.emulation,
+                self.emulated,
+                self.why_unexplained()
+            )
+        }
     }
 
     pub fn position(&self) -> String {
@@ -112,9 +168,9 @@ impl Difference {
             self.emulated,
             self.pytorch,
             if self.explained() {
-                format!("explained ({})", self.cause.describe())
+                format!("explained ({}; verified: the {} emulation reproduces PyTorch here)", self.cause.describe(), self.emulation)
             } else {
-                format!("NOT explained by the {} emulation", self.emulation)
+                format!("NOT explained: {}", self.why_unexplained())
             }
         )
     }
@@ -136,15 +192,71 @@ pub struct Comparison {
     /// Every output where the integer path or the emulation differs from
     /// PyTorch, in index order.
     pub details: Vec<Difference>,
+    /// Integer parameters (M0 / shift, int32 bias) that are not the ones the
+    /// case's float parameters imply: each fails the case.
+    pub parameter_errors: Vec<String>,
 }
 
 impl Comparison {
     pub fn unexplained(&self) -> impl Iterator<Item = &Difference> {
         self.details.iter().filter(|d| !d.explained())
     }
+    /// Every parameter is the one the float parameters imply, the emulation
+    /// reproduces PyTorch on every output, and every difference of the
+    /// integer path is explained by a cause that can produce it.
     pub fn passed(&self) -> bool {
-        self.emulation_matches == self.outputs
+        self.parameter_errors.is_empty()
+            && self.emulation_matches == self.outputs
+            && self.explained == self.differing
     }
+}
+
+/// The integer parameters of a PyTorch case against its float parameters,
+/// derived as scripts/export_torch.py (and a C test of the original tool)
+/// derives them: M0 / shift = QuantizeMultiplier(S_x·S_w[c]/S_y) in f64, and
+/// the int32 bias = round_half_away(bias_f[c] / (S_x·S_w[c])). One message
+/// per wrong value, naming the channel, the value and what it should be.
+pub fn check_parameters(case: &Case) -> Vec<String> {
+    let mut errs = Vec::new();
+    let (Some(sx), Some(sw)) = (case.input_scale, case.filter_scales.as_ref()) else {
+        return vec![
+            "input_scale and filter_scales are missing: the integer parameters cannot be checked"
+                .into(),
+        ];
+    };
+    let channels = if case.multiplier.len() == 1 {
+        1
+    } else {
+        case.out_channels()
+    };
+    for c in 0..channels {
+        let Some(real) = case.real_multiplier(c) else {
+            errs.push("output_scale is missing: M0 / shift cannot be checked".into());
+            break;
+        };
+        let want = crate::requant::quantize_multiplier(real, false);
+        let got = case.channel_params(c);
+        if got != want {
+            errs.push(format!(
+                "channel {c}: multiplier {} shift {}, but QuantizeMultiplier(S_x*S_w/S_y = {real:e}) gives multiplier {} shift {}",
+                got.0, got.1, want.0, want.1
+            ));
+        }
+    }
+    if let (Some(b), Some(bf)) = (case.bias.as_ref(), case.bias_float.as_ref()) {
+        for c in 0..case.out_channels() {
+            let atw = sx * sw[if sw.len() > 1 { c } else { 0 }];
+            let want = (bf[c] / atw).round();
+            if want != b[c] as f64 {
+                errs.push(format!(
+                    "channel {c}: int32 bias {}, but round(bias_float / (S_x*S_w) = {:e}) is {want}",
+                    b[c],
+                    bf[c] / atw
+                ));
+            }
+        }
+    }
+    errs
 }
 
 /// Compare the integer outputs `integer` (from the exact accumulators `acc`,
@@ -183,6 +295,7 @@ pub fn compare_torch(
         explained: 0,
         emulation_matches: 0,
         details: Vec::new(),
+        parameter_errors: check_parameters(case),
     };
     let (acc, integer, kernel_acc, emulated, value) = (
         acc.as_slice().expect("standard layout"),
@@ -199,9 +312,6 @@ pub fn compare_torch(
         if int_y != pt_y {
             cmp.differing += 1;
             cmp.max_abs = cmp.max_abs.max((int_y as i64 - pt_y as i64).abs());
-            if emu_y == pt_y {
-                cmp.explained += 1;
-            }
         }
         if int_y == pt_y && emu_y == pt_y {
             continue;
@@ -236,7 +346,7 @@ pub fn compare_torch(
             Cause::Float32
         };
         let pos = i / oc;
-        cmp.details.push(Difference {
+        let d = Difference {
             index: i,
             coords: [pos / (oh * ow), pos / ow % oh, pos % ow, c],
             acc: acc[i],
@@ -251,7 +361,11 @@ pub fn compare_torch(
             pytorch: pt_y,
             cause,
             emulation: kernel.emulation(),
-        });
+        };
+        if int_y != pt_y && d.explained() {
+            cmp.explained += 1;
+        }
+        cmp.details.push(d);
     }
     Ok(Some(cmp))
 }

@@ -525,19 +525,12 @@ fn run_one(t: &Test, cfg: &RunConfig, dut: &mut Dut) -> Result<Outcome> {
         Body::Layer(case) => {
             let mut r = crate::lower::run_layer(case, dut, &opt)?;
             // Channels whose multiplier came from QuantizeMultiplier's 2^31 carry.
-            if let (Some(sx), Some(sw), Some(sy)) = (
-                case.input_scale,
-                case.filter_scales.as_ref(),
-                case.output_scale,
-            ) {
-                let f32p =
-                    case.op == crate::case::Op::FullyConnected && sw.iter().all(|&v| v == sw[0]);
-                for &w in sw {
-                    if crate::requant::takes_carry(crate::requant::tflite_real_multiplier(
-                        sx, w, sy, f32p,
-                    )) {
-                        r.stats.coverage.hit("m0_carry");
-                    }
+            for c in 0..case.out_channels() {
+                if case
+                    .real_multiplier(c)
+                    .is_some_and(crate::requant::takes_carry)
+                {
+                    r.stats.coverage.hit("m0_carry");
                 }
             }
             let golden = crate::layer::run(case)?;

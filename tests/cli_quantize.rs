@@ -376,11 +376,24 @@ fn single_rounding_clamps_and_narrow_multiplier() {
         let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
         json_params(&run_json(&args))
     };
-    // M = 2^30: e = 31 kept by double, clamped to (2^31 − 1, 30) by single.
+    // M = 2^30: QuantizeMultiplier gives e = 31 for double rounding, outside
+    // the datapath's [-31, 30]: bad input, exit 2, naming the channel; single
+    // rounding clamps it to (2^31 − 1, 30) as TFLite does.
     // 0.9999999998835847 = 1 − 2^−33: the 2^31 carry to (2^30, 1).
-    assert_eq!(
-        run(&["--rounding", "double"]),
-        [(1 << 30, 31), (1 << 30, 0), (1 << 30, 1)]
+    assert_input_error(
+        &[
+            "quantize",
+            "--input-scale",
+            "1",
+            "--filter-scale",
+            "1073741824,0.5,0.9999999998835847",
+            "--output-scale",
+            "1",
+            "--rounding",
+            "double",
+        ],
+        "--filter-scale",
+        "value 1 (channel 0): the real multiplier 1.073741824e9 needs shift e = 31",
     );
     assert_eq!(
         run(&["--rounding", "single"]),
@@ -391,6 +404,32 @@ fn single_rounding_clamps_and_narrow_multiplier() {
         run(&["--rounding", "single", "--m0-bits", "16"]),
         [((1 << 15) - 1, 30), (1 << 14, 0), (1 << 14, 1)]
     );
+}
+
+#[test]
+fn unrepresentable_multipliers_are_input_errors() {
+    // Before: M0 = -1 (an infinite multiplier), NaN errors and shift 997 were
+    // printed with exit 0. Now each is one line, exit 2, naming the value.
+    for (sx, sw, sy, why) in [
+        ("1e300", "1e300", "1e-300", "is not a finite number"),
+        ("1e300", "1e10", "1", "is not a finite number"),
+        ("1e150", "1e150", "1", "needs shift e = 997"),
+        ("1", "17179869184", "1", "needs shift e = 35"),
+    ] {
+        assert_input_error(
+            &[
+                "quantize",
+                "--input-scale",
+                sx,
+                "--filter-scale",
+                sw,
+                "--output-scale",
+                sy,
+            ],
+            "--filter-scale",
+            why,
+        );
+    }
 }
 
 #[test]

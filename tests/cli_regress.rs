@@ -38,14 +38,28 @@ fn all_suites_pass_on_lanes_1_and_8() {
         assert!(out.trim_end().ends_with("passed, 0 failed"), "{out}");
         // The stall-free throughput test passed, i.e. reached 1 beat/cycle.
         assert!(!out.contains("FAIL"), "{out}");
-        // The whole-model suite: (3 models + 4 op probes) x 2 inputs, all bit-exact with TFLite.
-        let models: Vec<&str> = out.lines().filter(|l| l.starts_with("models ")).collect();
-        assert_eq!(models.len(), 1, "{out}");
-        assert_eq!(
-            models[0].split_whitespace().take(4).collect::<Vec<_>>(),
-            ["models", "14", "14", "0"],
-            "{out}"
-        );
+        // Every suite's row: tests, passed, failed. The whole-model suite is
+        // (3 models + 5 op probes) x 2 inputs, each equal to TFLite or every
+        // difference explained (wide_fc: TFLite's float64 FC).
+        for (suite, n) in [
+            ("smoke", "3"),
+            ("corners", "19"),
+            ("random", "8"),
+            ("layers", "23"),
+            ("models", "16"),
+            ("total", "69"),
+        ] {
+            let rows: Vec<&str> = out
+                .lines()
+                .filter(|l| l.starts_with(&format!("{suite} ")))
+                .collect();
+            assert_eq!(rows.len(), 1, "{suite}: {out}");
+            assert_eq!(
+                rows[0].split_whitespace().take(4).collect::<Vec<_>>(),
+                [suite, n, n, "0"],
+                "{out}"
+            );
+        }
     }
 }
 

@@ -98,7 +98,7 @@ fn explain_lists_accumulator_real_value_roundings_and_cause() {
     assert!(out.contains(
         "  output 231 [n 0, h 3, w 4, c 7]: acc 11345 (int32 bias -1134), exact real value 27.4988669 (+ zp_out 0); \
          integer: acc*M = 27.4989196 -> y 28; fbgemm float32: 27.4988689 -> y 27; PyTorch 27: \
-         explained (double rounding: SRDHM gives 7040, 7040/2^8 = 27.5 rounds again)"
+         explained (double rounding: SRDHM gives 7040, 7040/2^8 = 27.5 rounds again; verified: the fbgemm emulation reproduces PyTorch here)"
     ), "{out}");
     let explained = |cause: &str| {
         out.lines()

@@ -319,14 +319,25 @@ pub fn run(a: &Args) -> Result<()> {
             &small,
             &format!("qmac fuzz --seed {seed}: iteration {i}, shrunk in {runs} runs"),
         )?;
+        // Run exactly what the replay runs (the repro file read back, on a
+        // fresh DUT seeded as `qmac fuzz --replay` seeds it), so the failure
+        // printed here is the one the replay prints: same cycle, tag, lane.
+        let replayed = fuzz::read(&repro)?;
         let wave = a.out.join(format!("{stem}.fst"));
+        let mut dut = Dut::new(replayed.lanes, replayed.bp_seed, true)?;
         dut.trace_open(&wave)?;
         let st = fuzz::run(
             &mut dut,
-            &small,
+            &replayed,
             &format!("qmac fuzz --replay {}", repro.display()),
         );
         dut.trace_close();
+        if st.passed() {
+            println!(
+                "  warning: the shrunk transaction passes when replayed from {}; the unshrunk failure above stands",
+                repro.display()
+            );
+        }
         for f in st.failures.iter().take(3) {
             println!("  {}", f.message);
         }

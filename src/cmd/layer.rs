@@ -9,6 +9,7 @@ use crate::cosim::{Backpressure, RunOptions};
 use crate::dut::Dut;
 use crate::error::CheckFailed;
 use crate::layer;
+use crate::verdict::{self, ReferenceVerdict};
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -79,28 +80,6 @@ struct TorchTotals {
     emulation_matches: usize,
     rtl_layers: usize,
     rtl_exact: usize,
-}
-
-/// Comparison of two output tensors.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Diff {
-    pub compared: usize,
-    pub mismatches: usize,
-    pub max_abs: i64,
-}
-
-pub fn diff(a: &[i32], b: &[i32]) -> Diff {
-    let mut d = Diff {
-        compared: a.len().min(b.len()),
-        ..Default::default()
-    };
-    for (x, y) in a.iter().zip(b) {
-        if x != y {
-            d.mismatches += 1;
-            d.max_abs = d.max_abs.max((*x as i64 - *y as i64).abs());
-        }
-    }
-    d
 }
 
 fn shape(s: [usize; 4]) -> String {
@@ -187,8 +166,6 @@ pub fn run(a: &Args) -> Result<()> {
     for (case, path) in cases.iter().zip(&paths) {
         let golden = layer::run(case)?;
         let golden_out = golden.output.as_slice().expect("standard layout");
-        let reference = case.output.as_deref();
-        let mut ok = true;
         let mut line = format!(
             "{:<40} {:<17} {} -> {}  MACs {:>9}",
             case_name(path),
@@ -197,49 +174,85 @@ pub fn run(a: &Args) -> Result<()> {
             shape(case.output_shape),
             case.macs()
         );
-        // Golden model vs the case's output.
-        if let Some(r) = reference {
-            let d = diff(golden_out, r);
-            ok &= d.mismatches == 0;
-            line += &format!(
-                "  outputs {:>6}  golden mismatches {} (max|diff| {})",
-                d.compared, d.mismatches, d.max_abs
-            );
-        } else {
-            line += "  (no reference output)";
-        }
-        if case.rounding == Rounding::Float64 {
-            let int_out = layer::requantize(
-                case,
-                &golden.acc,
-                layer::integer_rounding(case.rounding),
-                32,
-            );
-            let d = diff(int_out.as_slice().unwrap(), golden_out);
-            line += &format!(
-                "  [float64 case: integer Q31 path differs on {} outputs, max|diff| {}]",
-                d.mismatches, d.max_abs
-            );
-        }
-        // PyTorch cases: the integer path against PyTorch, each difference
-        // checked against the emulation of PyTorch's kernel.
         let mut notes: Vec<String> = Vec::new();
-        if matches!(case.rounding, Rounding::Fbgemm | Rounding::Onednn) {
-            let int_out = layer::requantize(
-                case,
-                &golden.acc,
-                layer::integer_rounding(case.rounding),
-                32,
-            );
-            if let Some(c) = crate::pytorch::compare_torch(case, &golden.acc, &int_out)? {
+        // A narrow-multiplier design point (--m0-bits, or an RTL built with
+        // MULT_W < 32) is not bit-exact with TFLite: report how often it differs.
+        let narrow = if need_rtl {
+            crate::dut::built_mult_w()
+        } else {
+            a.m0_bits
+        };
+        let mut rtl = None;
+        if let Some(dut) = dut.as_mut() {
+            let opt = RunOptions {
+                seed: a.seed,
+                backpressure: if a.backpressure {
+                    Backpressure::RANDOM
+                } else {
+                    Backpressure::NONE
+                },
+                replay: replay_cmd(a, path),
+                stop_on_failure: false,
+                coverage: false,
+            };
+            let r = crate::lower::run_layer(case, dut, &opt)?;
+            if !r.stats.passed() {
+                if let Some(dir) = &a.wave_on_fail {
+                    std::fs::create_dir_all(dir)
+                        .with_context(|| format!("creating {}", dir.display()))?;
+                    let wave = dir.join(format!("{}.fst", case_name(path)));
+                    dut.trace_open(&wave)?;
+                    let _ = crate::lower::run_layer(case, dut, &opt)?;
+                    dut.trace_close();
+                    notes.push(format!("  waveform: {}", wave.display()));
+                }
+            }
+            rtl = Some(r);
+        }
+        let v = verdict::layer(case, &golden, rtl.as_ref(), narrow)?;
+        // The case's reference output.
+        match &v.reference {
+            None => line += "  (no reference output)",
+            Some(ReferenceVerdict::Integer { golden: d }) => {
+                line += &format!(
+                    "  outputs {:>6}  golden mismatches {} (max|diff| {})",
+                    d.compared, d.mismatches, d.max_abs
+                )
+            }
+            Some(ReferenceVerdict::Float64 {
+                emulation,
+                integer,
+                explained,
+            }) => {
+                line += &format!(
+                    "  outputs {:>6}  golden mismatches {} (max|diff| {})  [float64 case: integer Q31 path differs on {} outputs, max|diff| {}, {} explained by TFLite's float64 requantization]",
+                    emulation.compared,
+                    emulation.mismatches,
+                    emulation.max_abs,
+                    integer.mismatches,
+                    integer.max_abs,
+                    explained
+                )
+            }
+            Some(ReferenceVerdict::Torch(c)) => {
                 let emu = c.kernel.emulation();
-                ok &= c.passed();
                 torch.layers += 1;
                 torch.outputs += c.outputs;
                 torch.differing += c.differing;
                 torch.explained += c.explained;
                 torch.max_abs = torch.max_abs.max(c.max_abs);
                 torch.emulation_matches += c.emulation_matches;
+                line += &format!(
+                    "  outputs {:>6}  golden mismatches {} (max|diff| {})",
+                    c.outputs,
+                    c.outputs - c.emulation_matches,
+                    golden_out
+                        .iter()
+                        .zip(case.output.as_deref().unwrap_or(&[]))
+                        .map(|(&x, &y)| (x as i64 - y as i64).abs())
+                        .max()
+                        .unwrap_or(0)
+                );
                 line += &format!(
                     "  [{} case ({}): integer vs PyTorch differs on {} of {} outputs, max|diff| {}, {} explained by the {emu} emulation{}]",
                     case.rounding.name(),
@@ -259,25 +272,12 @@ pub fn run(a: &Args) -> Result<()> {
                         )
                     }
                 );
+                for e in &c.parameter_errors {
+                    notes.push(format!("  WRONG PARAMETER {e}"));
+                }
                 let unexplained = c.unexplained().count();
                 for d in c.unexplained().take(MAX_UNEXPLAINED_LISTED) {
-                    notes.push(if d.integer != d.pytorch {
-                        format!(
-                            "  UNEXPLAINED {}: integer {}, PyTorch {}, {emu} emulation {} (the emulation does not reproduce PyTorch)",
-                            d.position(),
-                            d.integer,
-                            d.pytorch,
-                            d.emulated
-                        )
-                    } else {
-                        format!(
-                            "  UNEXPLAINED {}: integer {} = PyTorch {}, but the {emu} emulation gives {} (the emulation does not reproduce PyTorch)",
-                            d.position(),
-                            d.integer,
-                            d.pytorch,
-                            d.emulated
-                        )
-                    });
+                    notes.push(format!("  {}", d.unexplained_line()));
                 }
                 if unexplained > MAX_UNEXPLAINED_LISTED {
                     notes.push(format!(
@@ -295,16 +295,9 @@ pub fn run(a: &Args) -> Result<()> {
                 }
             }
         }
-        // A narrow-multiplier design point (--m0-bits, or an RTL built with
-        // MULT_W < 32) is not bit-exact with TFLite: report how often it differs.
-        let narrow = if need_rtl {
-            crate::dut::built_mult_w()
-        } else {
-            a.m0_bits
-        };
         if narrow < 32 && case.rounding.is_integer() {
             let n_out = layer::requantize_datapath(case, &golden.acc, narrow);
-            let d = diff(n_out.as_slice().unwrap(), golden_out);
+            let d = verdict::diff(n_out.as_slice().unwrap(), golden_out);
             line += &format!(
                 "  [{narrow}-bit multiplier: differs from the 32-bit result on {} of {} outputs ({:.3}%), max|diff| {}]",
                 d.mismatches,
@@ -313,57 +306,30 @@ pub fn run(a: &Args) -> Result<()> {
                 d.max_abs
             );
         }
-        if let Some(dut) = dut.as_mut() {
-            let opt = RunOptions {
-                seed: a.seed,
-                backpressure: if a.backpressure {
-                    Backpressure::RANDOM
-                } else {
-                    Backpressure::NONE
-                },
-                replay: replay_cmd(a, path),
-                stop_on_failure: false,
-                coverage: false,
-            };
-            let rtl = crate::lower::run_layer(case, dut, &opt)?;
-            // The RTL implements the integer path: compare with the golden integer result.
-            let int_out = layer::requantize_datapath(case, &golden.acc, crate::dut::built_mult_w());
-            let d = diff(&rtl.output, int_out.as_slice().unwrap());
-            let dacc = diff(&rtl.acc, golden.acc.as_slice().unwrap());
-            let rtl_ok = d.mismatches == 0 && dacc.mismatches == 0 && rtl.stats.passed();
-            ok &= rtl_ok;
+        if let (Some(r), Some(rv)) = (&rtl, &v.rtl) {
             if matches!(case.rounding, Rounding::Fbgemm | Rounding::Onednn) {
                 torch.rtl_layers += 1;
-                torch.rtl_exact += usize::from(rtl_ok);
+                torch.rtl_exact += usize::from(rv.passed());
             }
             line += &format!(
                 "  rtl mismatches {} (acc {}, beat checks {} failed)  {} beats {} cycles {:.3} beats/cycle",
-                d.mismatches,
-                dacc.mismatches,
-                rtl.stats.failure_count,
-                rtl.stats.beats,
-                rtl.stats.cycles,
-                rtl.stats.beats_per_cycle()
+                rv.outputs.mismatches,
+                rv.accs.mismatches,
+                rv.beat_failures,
+                r.stats.beats,
+                r.stats.cycles,
+                r.stats.beats_per_cycle()
             );
-            // At 32 bits an integer case's TFLite output must be met exactly by the RTL
-            // too (narrow builds are a different design point, reported above).
-            if let (Some(r), true) = (reference, case.rounding.is_integer() && narrow == 32) {
-                ok &= diff(&rtl.output, r).mismatches == 0;
+            if let Some(d) = v.rtl_vs_reference.filter(|d| d.mismatches > 0) {
+                line += &format!("  rtl vs the case's output: {} mismatches", d.mismatches);
             }
-            for f in &rtl.stats.failures {
+            for f in &r.stats.failures {
                 eprintln!("  {}", f.message);
             }
-            if !rtl.stats.passed() {
-                if let Some(dir) = &a.wave_on_fail {
-                    std::fs::create_dir_all(dir)
-                        .with_context(|| format!("creating {}", dir.display()))?;
-                    let wave = dir.join(format!("{}.fst", case_name(path)));
-                    dut.trace_open(&wave)?;
-                    let _ = crate::lower::run_layer(case, dut, &opt)?;
-                    dut.trace_close();
-                    eprintln!("  waveform: {}", wave.display());
-                }
-            }
+        }
+        let ok = v.passed() && v.checked_anything();
+        if !v.checked_anything() {
+            line += "  (nothing compared: no reference output and no RTL run)";
         }
         println!("{} {line}", if ok { "PASS" } else { "FAIL" });
         for n in &notes {

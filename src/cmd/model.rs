@@ -109,7 +109,7 @@ fn paired<'a>(
 struct Job {
     input: PathBuf,
     data: Int8Array,
-    expect: Option<Int8Array>,
+    expect: Option<(PathBuf, Int8Array)>,
     tensors: Option<(PathBuf, BTreeMap<String, Int8Array>)>,
 }
 
@@ -119,8 +119,16 @@ fn replay(a: &Args, job: &Job) -> String {
         Backend::Golden => "golden",
         Backend::Both => "both",
     };
+    // Everything the verdict depended on: the replay checks the same references.
+    let refs = job
+        .expect
+        .as_ref()
+        .map_or(String::new(), |(p, _)| format!(" --expect {}", p.display()))
+        + &job.tensors.as_ref().map_or(String::new(), |(p, _)| {
+            format!(" --tensors {}", p.display())
+        });
     format!(
-        "qmac model {} --input {} --backend {backend} --lanes {} --seed {}{}",
+        "qmac model {} --input {}{refs} --backend {backend} --lanes {} --seed {}{}",
         a.model.display(),
         job.input.display(),
         a.lanes,
@@ -156,10 +164,22 @@ fn table(run: &ModelRun) -> String {
         } else {
             ("-".into(), "-".into())
         };
-        let mut mism = match o.reference {
-            Some(d) => format!("{}/{}", d.mismatches, d.compared),
+        let mut mism = match &o.reference {
+            Some(v) => {
+                let mut m = format!("{}/{}", v.diff.mismatches, v.diff.compared);
+                if v.explained > 0 {
+                    let _ = write!(m, " ({} explained)", v.explained);
+                }
+                if o.isolated {
+                    m += " on ref inputs";
+                }
+                m
+            }
             None => "(no reference)".into(),
         };
+        if let Some(c) = o.chain.filter(|c| c.mismatches > 0) {
+            let _ = write!(mism, "  chain {}/{}", c.mismatches, c.compared);
+        }
         if let Some(d) = o.rtl_vs_golden {
             let _ = write!(mism, "  rtl-vs-golden {}", d.mismatches);
         }
@@ -199,7 +219,7 @@ pub fn run(a: &Args) -> Result<()> {
     for (k, input) in a.input.iter().enumerate() {
         let data = tensorfile::read_npy_int8(input)?;
         let expect = expects[k]
-            .map(|p| tensorfile::read_npy_int8(p))
+            .map(|p| tensorfile::read_npy_int8(p).map(|t| (p.clone(), t)))
             .transpose()?;
         let tensors = tensors[k]
             .map(|p| tensorfile::read_npz_int8(p).map(|t| (p.clone(), t)))
@@ -287,7 +307,7 @@ pub fn run(a: &Args) -> Result<()> {
                                 coverage: false,
                             },
                             reference: job.tensors.as_ref().map(|(p, t)| (p.as_path(), t)),
-                            expect: job.expect.as_ref(),
+                            expect: job.expect.as_ref().map(|(_, t)| t),
                             on_op: &on_op,
                         };
                         let start = Instant::now();
@@ -342,19 +362,45 @@ pub fn run(a: &Args) -> Result<()> {
         let refs = match (&job.tensors, &run.expect) {
             (None, None) => "no reference given".to_string(),
             _ => {
-                let bad = run
+                let differing = run
                     .ops
                     .iter()
-                    .filter(|o| o.reference.is_some_and(|d| d.mismatches > 0))
-                    .count()
-                    + usize::from(run.expect.is_some_and(|d| d.mismatches > 0));
+                    .filter_map(|o| o.reference.as_ref())
+                    .filter(|v| v.diff.mismatches > 0);
+                let (mut bad, mut explained) = (0, 0);
+                for v in differing {
+                    if v.passed() {
+                        explained += 1;
+                    } else {
+                        bad += 1;
+                    }
+                }
+                if let Some(e) = run.expect.as_ref().filter(|e| e.diff.mismatches > 0) {
+                    if e.passed() {
+                        explained += 1;
+                    } else {
+                        bad += 1;
+                    }
+                }
+                let values: usize = run
+                    .ops
+                    .iter()
+                    .filter_map(|o| o.reference.as_ref())
+                    .map(|v| v.diff.compared)
+                    .sum::<usize>()
+                    + run.expect.as_ref().map_or(0, |e| e.diff.compared);
                 format!(
-                    "{} tensor(s){} compared, {bad} mismatching",
+                    "{} tensor(s){} compared ({values} values), {bad} mismatching{}",
                     run.tensors_compared,
                     if run.expect.is_some() {
                         " + final output"
                     } else {
                         ""
+                    },
+                    if explained > 0 {
+                        format!(", {explained} differing with every difference explained")
+                    } else {
+                        String::new()
                     }
                 )
             }
@@ -376,6 +422,9 @@ pub fn run(a: &Args) -> Result<()> {
             run.macs(),
             secs
         );
+        for n in &run.notes {
+            println!("  {n}");
+        }
         if !ok {
             if let Some(o) = run.first_divergence() {
                 println!("  first diverging op: {} ({})", o.index, o.name);

@@ -44,11 +44,30 @@ fn run_bin(bin: &Path, args: &[&str]) -> Result<(i32, String)> {
     ))
 }
 
-fn first_failure(out: &str) -> String {
-    out.lines()
-        .find(|l| l.contains("expected") || l.contains("cycle ") || l.starts_with("FAIL"))
+/// The first failure message of a regress / fuzz run's output: a scoreboard
+/// line (`cycle N: …`), else the line under the first `FAIL` line, else the
+/// `FAIL` line itself or the error line.
+pub fn first_failure(out: &str) -> String {
+    let lines: Vec<&str> = out.lines().map(str::trim).collect();
+    let scoreboard = lines.iter().find(|l| {
+        l.strip_prefix("cycle ")
+            .and_then(|r| r.split(':').next())
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    });
+    let under_fail = || {
+        lines.iter().position(|l| l.starts_with("FAIL")).map(|i| {
+            lines
+                .get(i + 1)
+                .filter(|n| !n.is_empty())
+                .unwrap_or(&lines[i])
+        })
+    };
+    let error = || lines.iter().find(|l| l.starts_with("error:"));
+    scoreboard
+        .or_else(under_fail)
+        .or_else(error)
+        .copied()
         .unwrap_or("")
-        .trim()
         .chars()
         .take(160)
         .collect()
@@ -68,20 +87,35 @@ pub fn run(a: &Args) -> Result<()> {
     let budget = a.budget.to_string();
     let (mut killed, mut survived, mut equivalent) = (0, 0, 0);
     let mut survivors = Vec::new();
+    let mut no_verdict = Vec::new();
+    let selected: Vec<&crate::mutants::Mutant> = MUTANTS
+        .iter()
+        .filter(|m| a.only.as_ref().is_none_or(|o| m.name.contains(o.as_str())))
+        .collect();
+    if selected.is_empty() {
+        return Err(crate::error::InputError::new(
+            "--only",
+            "value",
+            format!(
+                "no mutant name contains `{}` (mutants: {})",
+                a.only.as_deref().unwrap_or(""),
+                MUTANTS
+                    .iter()
+                    .map(|m| m.name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )
+        .into());
+    }
     println!(
         "qmac mutants: {} mutants of {}, corners regression + {} fuzz iterations each, seed {}",
-        MUTANTS.len(),
+        selected.len(),
         root.join("rtl").display(),
         a.budget,
         a.seed
     );
-    for m in MUTANTS {
-        if a.only
-            .as_ref()
-            .is_some_and(|o| !m.name.contains(o.as_str()))
-        {
-            continue;
-        }
+    for m in selected {
         let dir = work.join(m.name);
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir)?;
@@ -119,6 +153,12 @@ pub fn run(a: &Args) -> Result<()> {
                 "KILLED",
                 format!("regress corners: {}", first_failure(&out)),
             )
+        } else if rc != 0 {
+            // A crash or an error is not a verdict: qmac itself is at fault.
+            (
+                "NO-VERDICT",
+                format!("regress corners exited {rc}: {}", first_failure(&out)),
+            )
         } else {
             let fz = dir.join("fuzz");
             let (rc2, out2) = run_bin(
@@ -135,12 +175,18 @@ pub fn run(a: &Args) -> Result<()> {
             )?;
             if rc2 == 1 {
                 ("KILLED", format!("fuzz: {}", first_failure(&out2)))
+            } else if rc2 != 0 {
+                (
+                    "NO-VERDICT",
+                    format!("fuzz exited {rc2}: {}", first_failure(&out2)),
+                )
             } else {
                 ("SURVIVED", String::new())
             }
         };
         match (verdict, m.equivalent) {
             ("KILLED", _) => killed += 1,
+            ("NO-VERDICT", _) => no_verdict.push(m.name),
             (_, Some(_)) => equivalent += 1,
             _ => {
                 survived += 1;
@@ -170,6 +216,16 @@ pub fn run(a: &Args) -> Result<()> {
         "{killed} killed, {survived} survived, {equivalent} equivalent (not counted): kill rate {:.1}%",
         if counted == 0 { 100.0 } else { 100.0 * killed as f64 / counted as f64 }
     );
+    if !no_verdict.is_empty() {
+        return Err(CheckFailed {
+            summary: format!(
+                "qmac ended without a verdict (crash or error) on {} mutant(s): {}",
+                no_verdict.len(),
+                no_verdict.join(", ")
+            ),
+        }
+        .into());
+    }
     if survived > 0 {
         return Err(CheckFailed {
             summary: format!(

@@ -128,15 +128,42 @@ pub fn channels(
     single: bool,
     m0_bits: u32,
     float32_product: bool,
-) -> Vec<Channel> {
+) -> Result<Vec<Channel>, InputError> {
     sw.iter()
         .enumerate()
         .map(|(c, &s)| {
             let real = crate::requant::tflite_real_multiplier(sx, s, sy, float32_product);
+            let at = || {
+                if sw.len() > 1 {
+                    format!("value {} (channel {c})", c + 1)
+                } else {
+                    "value".to_string()
+                }
+            };
+            if !(real.is_finite() && real >= 0.0) {
+                return Err(InputError::new(
+                    "--filter-scale",
+                    at(),
+                    format!(
+                        "the real multiplier S_x*S_w/S_y = {sx:e}*{s:e}/{sy:e} = {real} is not a finite number"
+                    ),
+                ));
+            }
             let (m0, e) = quantize_multiplier(real, single);
+            if e > crate::requant::SHIFT_MAX {
+                return Err(InputError::new(
+                    "--filter-scale",
+                    at(),
+                    format!(
+                        "the real multiplier {real:e} needs shift e = {e}, above the datapath's maximum {} (M must be below 2^{})",
+                        crate::requant::SHIFT_MAX,
+                        crate::requant::SHIFT_MAX
+                    ),
+                ));
+            }
             let (m0, e) = narrow_multiplier(m0, e, m0_bits);
             let eff = m0 as f64 * 2f64.powi(e - (m0_bits as i32 - 1));
-            Channel {
+            Ok(Channel {
                 channel: c,
                 real_multiplier: real,
                 m0,
@@ -148,7 +175,7 @@ pub fn channels(
                 } else {
                     (eff - real) / real
                 },
-            }
+            })
         })
         .collect()
 }
@@ -167,7 +194,7 @@ pub fn run(a: &Args) -> Result<()> {
         single,
         a.m0_bits,
         a.float32_product,
-    );
+    )?;
     let bounds = match a.activation {
         None => None,
         Some(act) => {

@@ -1,0 +1,203 @@
+//! The verdict rules, each written once and called by `qmac layer`,
+//! `qmac regress` and `qmac model`:
+//!
+//! * [`diff`]: how two tensors compare (count, max |diff|, first index).
+//! * [`rtl_layer`]: the RTL against the golden integer path of a layer:
+//!   every output and every accumulator bit-exact, and no beat-level
+//!   scoreboard failure.
+//! * [`layer_reference`]: a layer case's reference output (TFLite's or
+//!   PyTorch's) against the golden model, by the case's rounding mode; every
+//!   difference of the integer path is either explained by a *verified*
+//!   cause that can produce it, or fails the case.
+//! * [`LayerVerdict`]: both together, the one answer to "did this layer pass".
+
+use ndarray::Array4;
+
+use crate::case::{Case, Rounding};
+use crate::layer::LayerResult;
+use crate::lower::RtlLayer;
+
+/// Comparison of two tensors.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Diff {
+    pub compared: usize,
+    pub mismatches: usize,
+    pub max_abs: i64,
+    /// Flat index of the first mismatch.
+    pub first: Option<usize>,
+}
+
+/// Compare `a` with `b` element by element (over the shorter length).
+pub fn diff<T: Copy + Into<i64>>(a: &[T], b: &[T]) -> Diff {
+    let mut d = Diff {
+        compared: a.len().min(b.len()),
+        ..Default::default()
+    };
+    for (i, (&x, &y)) in a.iter().zip(b).enumerate() {
+        let (x, y): (i64, i64) = (x.into(), y.into());
+        if x != y {
+            d.mismatches += 1;
+            d.max_abs = d.max_abs.max((x - y).abs());
+            d.first.get_or_insert(i);
+        }
+    }
+    d
+}
+
+/// The RTL run of a layer against the golden integer path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RtlVerdict {
+    /// RTL outputs vs the golden integer path at the built multiplier width.
+    pub outputs: Diff,
+    /// RTL accumulators vs the golden accumulators.
+    pub accs: Diff,
+    /// Beat-level failures of the co-simulation scoreboard.
+    pub beat_failures: u64,
+}
+
+impl RtlVerdict {
+    pub fn passed(&self) -> bool {
+        self.outputs.mismatches == 0 && self.accs.mismatches == 0 && self.beat_failures == 0
+    }
+}
+
+/// THE rule for an RTL layer run: every output equals the golden integer
+/// path at the built multiplier width (`mult_w`), every accumulator the
+/// golden accumulator, and the scoreboard failed no beat.
+pub fn rtl_layer(case: &Case, golden_acc: &Array4<i32>, rtl: &RtlLayer, mult_w: u32) -> RtlVerdict {
+    let int_out = crate::layer::requantize_datapath(case, golden_acc, mult_w);
+    RtlVerdict {
+        outputs: diff(&rtl.output, int_out.as_slice().expect("standard layout")),
+        accs: diff(&rtl.acc, golden_acc.as_slice().expect("standard layout")),
+        beat_failures: rtl.stats.failure_count,
+    }
+}
+
+/// A layer case's reference output against the golden model.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReferenceVerdict {
+    /// An integer case (double / single rounding): the golden model must
+    /// equal the reference exactly.
+    Integer { golden: Diff },
+    /// A TFLite `float64` case: the golden float64 emulation must equal the
+    /// reference exactly; the integer path's differences are explained by
+    /// TFLite's float64 requantization when the emulation reproduces the
+    /// reference there (it does, or `emulation` fails) and they are 1 LSB.
+    Float64 {
+        emulation: Diff,
+        integer: Diff,
+        explained: usize,
+    },
+    /// A PyTorch case: parameters checked against the float parameters, each
+    /// integer-vs-PyTorch difference explained by a verified cause.
+    Torch(crate::pytorch::Comparison),
+}
+
+impl ReferenceVerdict {
+    pub fn passed(&self) -> bool {
+        match self {
+            ReferenceVerdict::Integer { golden } => golden.mismatches == 0,
+            ReferenceVerdict::Float64 {
+                emulation,
+                integer,
+                explained,
+            } => emulation.mismatches == 0 && integer.mismatches == *explained,
+            ReferenceVerdict::Torch(c) => c.passed(),
+        }
+    }
+}
+
+/// THE rule for a layer case's reference output (see [`ReferenceVerdict`]).
+/// `None` when the case has no reference output.
+pub fn layer_reference(
+    case: &Case,
+    golden: &LayerResult,
+) -> Result<Option<ReferenceVerdict>, crate::error::InputError> {
+    let Some(reference) = case.output.as_deref() else {
+        return Ok(None);
+    };
+    let golden_out = golden.output.as_slice().expect("standard layout");
+    Ok(Some(match case.rounding {
+        Rounding::Double | Rounding::Single => ReferenceVerdict::Integer {
+            golden: diff(golden_out, reference),
+        },
+        Rounding::Float64 => {
+            let int_out = crate::layer::requantize(
+                case,
+                &golden.acc,
+                crate::layer::integer_rounding(case.rounding),
+                32,
+            );
+            let int_out = int_out.as_slice().expect("standard layout");
+            let explained = int_out
+                .iter()
+                .zip(golden_out)
+                .zip(reference)
+                .filter(|((&y, &e), &r)| y != r && e == r && (y as i64 - r as i64).abs() <= 1)
+                .count();
+            ReferenceVerdict::Float64 {
+                emulation: diff(golden_out, reference),
+                integer: diff(int_out, reference),
+                explained,
+            }
+        }
+        Rounding::Fbgemm | Rounding::Onednn => {
+            let int_out = crate::layer::requantize(
+                case,
+                &golden.acc,
+                crate::layer::integer_rounding(case.rounding),
+                32,
+            );
+            match crate::pytorch::compare_torch(case, &golden.acc, &int_out)? {
+                Some(c) => ReferenceVerdict::Torch(c),
+                None => return Ok(None),
+            }
+        }
+    }))
+}
+
+/// Everything known about one layer: did it pass.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LayerVerdict {
+    pub rtl: Option<RtlVerdict>,
+    pub reference: Option<ReferenceVerdict>,
+    /// At MULT_W = 32 an integer case's reference must be met by the RTL
+    /// too: the RTL output against the reference (narrow builds are another
+    /// design point, reported, not judged here).
+    pub rtl_vs_reference: Option<Diff>,
+}
+
+impl LayerVerdict {
+    /// THE answer to "did this layer pass".
+    pub fn passed(&self) -> bool {
+        self.rtl.as_ref().is_none_or(RtlVerdict::passed)
+            && self.reference.as_ref().is_none_or(ReferenceVerdict::passed)
+            && self.rtl_vs_reference.is_none_or(|d| d.mismatches == 0)
+    }
+    /// A run that compared nothing is not a pass.
+    pub fn checked_anything(&self) -> bool {
+        self.rtl.is_some() || self.reference.is_some()
+    }
+}
+
+/// The verdict of a layer: its golden result `golden`, its RTL run (if
+/// any) at multiplier width `mult_w`, and the case's reference output.
+pub fn layer(
+    case: &Case,
+    golden: &LayerResult,
+    rtl: Option<&RtlLayer>,
+    mult_w: u32,
+) -> Result<LayerVerdict, crate::error::InputError> {
+    let rtl_v = rtl.map(|r| rtl_layer(case, &golden.acc, r, mult_w));
+    let rtl_vs_reference = match (rtl, case.output.as_deref()) {
+        (Some(r), Some(reference)) if case.rounding.is_integer() && mult_w == 32 => {
+            Some(diff(&r.output, reference))
+        }
+        _ => None,
+    };
+    Ok(LayerVerdict {
+        rtl: rtl_v,
+        reference: layer_reference(case, golden)?,
+        rtl_vs_reference,
+    })
+}
