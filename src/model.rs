@@ -983,11 +983,7 @@ type StepOut = (Vec<i8>, Option<Vec<i8>>, Option<GoldenMac>);
 
 /// One op on the golden model: its integer output and, for a MAC op whose
 /// framework requantizes otherwise, the framework's output with its cause.
-fn golden_step(
-    plan: &Plan,
-    step: &Step,
-    args: &[&QTensor],
-) -> Result<StepOut> {
+fn golden_step(plan: &Plan, step: &Step, args: &[&QTensor]) -> Result<StepOut> {
     match &step.kind {
         StepKind::Mac(t) => {
             let g = golden_mac(t, args[0])?;
@@ -1097,15 +1093,23 @@ pub fn run(
             };
             let rtl = crate::lower::run_layer(&g.case, dut, &cosim)?;
             let rtl_out: Vec<i8> = rtl.output.iter().map(|&v| v as i8).collect();
-            let expected: Vec<i8> = if mult_w == 32 {
-                golden_int.clone()
-            } else {
-                crate::layer::requantize_datapath(&g.case, &g.acc, mult_w)
-                    .iter()
-                    .map(|&v| v as i8)
-                    .collect()
-            };
+            // The one RTL layer rule: outputs and accumulators bit-exact.
+            let rv = crate::verdict::rtl_layer(&g.case, &g.acc, &rtl, mult_w);
+            let expected: Vec<i8> = crate::layer::requantize_datapath(&g.case, &g.acc, mult_w)
+                .iter()
+                .map(|&v| v as i8)
+                .collect();
             let d = diff(&rtl_out, &expected);
+            if let Some(i) = rv.accs.first {
+                messages.push(format!(
+                    "{here}: RTL accumulators differ from the golden model on {} of {} outputs (first at {} = flat index {i}: rtl {} golden {})",
+                    rv.accs.mismatches,
+                    rv.accs.compared,
+                    coords(&step.output_shape, i),
+                    rtl.acc[i],
+                    g.acc.as_slice().expect("standard layout")[i]
+                ));
+            }
             report.backend = if opt.backend == MacBackend::Both {
                 "rtl+golden"
             } else {
@@ -1113,7 +1117,7 @@ pub fn run(
             };
             report.beats = rtl.stats.beats;
             report.cycles = rtl.stats.cycles;
-            report.beat_failures = rtl.stats.failure_count;
+            report.beat_failures = rtl.stats.failure_count + u64::from(rv.accs.mismatches > 0);
             report.rtl_vs_golden = Some(d);
             rtl_stats.merge(&rtl.stats);
             for f in &rtl.stats.failures {

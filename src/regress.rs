@@ -533,37 +533,34 @@ fn run_one(t: &Test, cfg: &RunConfig, dut: &mut Dut) -> Result<Outcome> {
                     r.stats.coverage.hit("m0_carry");
                 }
             }
+            // The one layer verdict `qmac layer` uses: RTL = golden integer
+            // (outputs and accumulators), the case's reference met.
             let golden = crate::layer::run(case)?;
-            let int_out =
-                crate::layer::requantize_datapath(case, &golden.acc, crate::dut::built_mult_w());
-            let bad = r
-                .output
-                .iter()
-                .zip(int_out.iter())
-                .filter(|(a, b)| a != b)
-                .count();
-            if bad > 0 {
+            let v = crate::verdict::layer(case, &golden, Some(&r), crate::dut::built_mult_w())?;
+            if let Some(rv) = v.rtl.as_ref().filter(|rv| !rv.passed()) {
+                if rv.outputs.mismatches + rv.accs.mismatches > 0 {
+                    extra.push(format!(
+                        "{} layer outputs and {} accumulators differ from the golden model; replay: {}",
+                        rv.outputs.mismatches, rv.accs.mismatches, opt.replay
+                    ));
+                }
+            }
+            if !v
+                .reference
+                .as_ref()
+                .is_none_or(crate::verdict::ReferenceVerdict::passed)
+            {
                 extra.push(format!(
-                    "{bad} layer outputs differ from the golden model; replay: {}",
+                    "the golden model does not reproduce the case's reference output (see `qmac layer {}`); replay: {}",
+                    case.path.display(),
                     opt.replay
                 ));
             }
-            if let (Some(reference), true) = (
-                &case.output,
-                case.rounding.is_integer() && crate::dut::built_mult_w() == 32,
-            ) {
-                let bad = r
-                    .output
-                    .iter()
-                    .zip(reference)
-                    .filter(|(a, b)| a != b)
-                    .count();
-                if bad > 0 {
-                    extra.push(format!(
-                        "{bad} layer outputs differ from the case's TFLite output; replay: {}",
-                        opt.replay
-                    ));
-                }
+            if let Some(d) = v.rtl_vs_reference.filter(|d| d.mismatches > 0) {
+                extra.push(format!(
+                    "{} layer outputs differ from the case's TFLite output; replay: {}",
+                    d.mismatches, opt.replay
+                ));
             }
             r.stats
         }

@@ -33,6 +33,128 @@ fn run(bin: &Path, args: &[&str]) -> (i32, String) {
     )
 }
 
+/// The first scoreboard failure of a run's output, without the replay
+/// command: `cycle N: dot #D (tag T), lane L: expected …, got …; inputs …`.
+fn first_beat_failure(out: &str) -> String {
+    let line = out
+        .lines()
+        .find(|l| l.contains("cycle ") && l.contains(": dot #"))
+        .unwrap_or_else(|| panic!("no beat failure in:\n{out}"));
+    let at = line.find("cycle ").unwrap();
+    let rest = &line[at..];
+    rest.split("; seed ").next().unwrap().to_string()
+}
+
+/// The printed `replay: qmac …` command after `marker` (the first one when
+/// `marker` is empty), as arguments.
+fn replay_args(out: &str, marker: &str) -> Vec<String> {
+    let line = out
+        .lines()
+        .find(|l| l.contains("replay: qmac ") && l.contains(marker))
+        .unwrap_or_else(|| panic!("no replay command with {marker:?} in:\n{out}"));
+    line.split("replay: qmac ")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .map(|a| a.trim_matches('\'').to_string())
+        .collect()
+}
+
+/// Every kind of printed replay command (regress, layer, model, fuzz) run
+/// verbatim fails the same way as the run that printed it: same cycle, dot
+/// product, tag, lane and values.
+fn printed_replays_reproduce(bin: &Path, dir: &Path) {
+    let fx = |p: &str| format!("{}/tests/fixtures/{p}", env!("CARGO_MANIFEST_DIR"));
+    let as_str = |v: &[String]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    // regress (jobs 2) -> replay (jobs 1).
+    let (code, out) = run(bin, &["regress", "--suite", "corners", "--jobs", "2"]);
+    assert_eq!(code, 1, "{out}");
+    let args = replay_args(&out, "qmac regress");
+    let (code2, out2) = run(bin, &args.iter().map(|s| s.as_str()).collect::<Vec<_>>());
+    assert_eq!(code2, 1, "{out2}");
+    assert_eq!(
+        first_beat_failure(&out),
+        first_beat_failure(&out2),
+        "regress replay {args:?}"
+    );
+    // layer with backpressure, several cases -> the failing case alone.
+    let (code, out) = run(
+        bin,
+        &[
+            "layer",
+            "--backpressure",
+            &fx("tflite/index.json"),
+            &fx("tflite/fc_float64/edited_probe_fc_pc_op0_fully_connected.json"),
+        ],
+    );
+    assert_eq!(code, 1, "{out}");
+    let failure = first_beat_failure(&out);
+    let args = replay_args(&out, "qmac layer");
+    assert_eq!(
+        args.iter().filter(|a| a.ends_with(".json")).count(),
+        1,
+        "{args:?}"
+    );
+    let (code2, out2) = run(bin, &args.iter().map(|s| s.as_str()).collect::<Vec<_>>());
+    assert_eq!(code2, 1, "{out2}");
+    assert_eq!(failure, first_beat_failure(&out2), "layer replay {args:?}");
+    // model, two inputs on two jobs with backpressure -> input 1 alone,
+    // with the same references (a replay without them would pass).
+    let m = |k: &str| fx(&format!("models/mbnet.{k}"));
+    let (code, out) = run(
+        bin,
+        &[
+            "model",
+            &m("tflite"),
+            "--input",
+            &m("input0.npy"),
+            &m("input1.npy"),
+            "--tensors",
+            &m("tensors0.npz"),
+            &m("tensors1.npz"),
+            "--expect",
+            &m("output0.npy"),
+            &m("output1.npy"),
+            "--jobs",
+            "2",
+            "--backpressure",
+        ],
+    );
+    assert_eq!(code, 1, "{out}");
+    let input1 = &out[out.find("input ").unwrap()..];
+    let input1 = &input1[input1.find("mbnet.input1.npy\n").unwrap()..];
+    let args = replay_args(input1, "mbnet.input1.npy");
+    for flag in ["--tensors", "--expect", "--backpressure"] {
+        assert!(
+            args.iter().any(|a| a == flag),
+            "{flag} missing from {args:?}"
+        );
+    }
+    let (code2, out2) = run(bin, &args.iter().map(|s| s.as_str()).collect::<Vec<_>>());
+    assert_eq!(code2, 1, "{out2}");
+    assert_eq!(
+        first_beat_failure(input1),
+        first_beat_failure(&out2),
+        "model replay {args:?}"
+    );
+    // fuzz: the failure printed after shrinking is the one the replay prints.
+    let fz = dir.join("fuzz-replay");
+    let (code, out) = run(bin, &["fuzz", "--seed", "7", "--out", fz.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}");
+    let after_shrink = &out[out.find("shrunk in ").unwrap()..];
+    let args = replay_args(after_shrink, "--replay");
+    let (code2, out2) = run(
+        bin,
+        &as_str(&args).iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+    );
+    assert_eq!(code2, 1, "{out2}");
+    assert_eq!(
+        first_beat_failure(after_shrink),
+        first_beat_failure(&out2),
+        "fuzz replay {args:?}"
+    );
+}
+
 #[test]
 fn dropped_rounding_term_is_caught_and_replayable() {
     let dir = std::env::temp_dir().join(format!("qmac-mutant-{}", std::process::id()));
@@ -49,6 +171,7 @@ fn dropped_rounding_term_is_caught_and_replayable() {
         std::fs::write(dir.join(p.file_name().unwrap()), text).unwrap();
     }
     let bin = build_mutant(&dir);
+    printed_replays_reproduce(&bin, &dir);
     let (code, out) = run(&bin, &["regress", "--suite", "corners", "--jobs", "2"]);
     assert_eq!(code, 1, "{out}");
     for needle in [

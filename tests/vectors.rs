@@ -19,6 +19,14 @@ fn tmp(name: &str) -> PathBuf {
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
+fn copy_dir(src: &Path, dst: &Path) {
+    std::fs::create_dir_all(dst).unwrap();
+    for e in std::fs::read_dir(src).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), dst.join(e.file_name())).unwrap();
+    }
+}
+
 fn replay(dir: &Path, sim: &str, extra: &[&str]) -> (i32, String) {
     let out = Command::new(format!("{ROOT}/scripts/replay"))
         .arg(dir)
@@ -149,7 +157,15 @@ fn a_flipped_expected_word_or_truncated_file_fails() {
     let last = lines[i].pop().unwrap();
     lines[i].push(if last == '0' { '1' } else { '0' });
     std::fs::write(&p, lines.join("\n") + "\n").unwrap();
+    // The checksums catch the edit before any simulation (exit 2) ...
     let (code, out) = replay(&dir, "icarus", &[]);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("expected.hex: sha256 does not match SHA256SUMS"),
+        "{out}"
+    );
+    // ... and the testbench catches it when told to replay it anyway.
+    let (code, out) = replay(&dir, "icarus", &["--no-checksum"]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("MISMATCH beat 7 lane 0: expected y="), "{out}");
     assert!(out.contains("FAIL"), "{out}");
@@ -178,13 +194,60 @@ fn a_flipped_expected_word_or_truncated_file_fails() {
         out.contains("beats.hex: line ") && out.contains("not terminated by LF"),
         "{out}"
     );
-    let (code, out) = replay(&dir, "icarus", &[]);
+    // The cut line is caught by the syntax check, before any simulation.
+    let (code, out) = replay(&dir, "icarus", &["--no-checksum"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("beats.hex: line ") && out.contains("is not 19 hex digits"),
+        "{out}"
+    );
+    // Whole lines missing: the depth check.
+    let text = std::fs::read_to_string(&b).unwrap();
+    let keep: Vec<&str> = text.lines().take(text.lines().count() - 1).collect();
+    std::fs::write(&b, keep.join("\n") + "\n").unwrap();
+    let (code, out) = replay(&dir, "icarus", &["--no-checksum"]);
     assert_eq!(code, 2, "{out}");
     assert!(
         out.contains("beats.hex:") && out.contains("manifest says depth"),
         "{out}"
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Before: a non-hex character ran the simulation to its cycle timeout
+/// (minutes) and exited 1; an extra hex digit passed. Now the syntax of
+/// every line is checked first: exit 2 within seconds, naming file and line.
+#[test]
+fn a_malformed_hex_line_is_exit_2_naming_file_and_line() {
+    for (tag, edit) in [("nonhex", "g"), ("extra", "0")] {
+        let dir = tmp(tag);
+        copy_dir(Path::new(&format!("{ROOT}/vectors/smoke")), &dir);
+        let p = dir.join("beats.hex");
+        let text = std::fs::read_to_string(&p).unwrap();
+        let mut lines: Vec<String> = text.lines().map(String::from).collect();
+        let i = lines.iter().position(|l| !l.starts_with("//")).unwrap() + 2;
+        if edit == "g" {
+            lines[i].replace_range(0..1, "g");
+        } else {
+            lines[i].push('0');
+        }
+        std::fs::write(&p, lines.join("\n") + "\n").unwrap();
+        let t = std::time::Instant::now();
+        let (code, out) = replay(&dir, "icarus", &["--no-checksum"]);
+        assert_eq!(code, 2, "{tag}: {out}");
+        assert!(
+            out.contains(&format!("beats.hex: line {}: ", i + 1))
+                && out.contains("is not 19 hex digits"),
+            "{tag}: {out}"
+        );
+        assert!(t.elapsed().as_secs() < 10, "{tag}: took {:?}", t.elapsed());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    // Bad arguments are exit 2 too.
+    for args in [&["--bp", "abc"][..], &["--sim"][..], &["--seed", "x"][..]] {
+        let (code, out) = replay(Path::new(&format!("{ROOT}/vectors/smoke")), "icarus", args);
+        assert_eq!(code, 2, "{args:?}: {out}");
+    }
 }
 
 #[test]

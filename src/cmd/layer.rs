@@ -196,7 +196,8 @@ pub fn run(a: &Args) -> Result<()> {
                 coverage: false,
             };
             let r = crate::lower::run_layer(case, dut, &opt)?;
-            if !r.stats.passed() {
+            // The waveform re-run triggers on the same rule as the verdict.
+            if !verdict::rtl_layer(case, &golden.acc, &r, narrow).passed() {
                 if let Some(dir) = &a.wave_on_fail {
                     std::fs::create_dir_all(dir)
                         .with_context(|| format!("creating {}", dir.display()))?;
