@@ -7,7 +7,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn build_mutant(rtl: &Path) -> PathBuf {
-    let target = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/target/mutant"));
+    build_mutant_into(rtl, "mutant")
+}
+
+fn build_mutant_into(rtl: &Path, name: &str) -> PathBuf {
+    let target = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/target")).join(name);
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let st = Command::new(cargo)
         .args(["build", "--release", "--locked", "--bin", "qmac"])
@@ -259,5 +263,78 @@ fn dropped_rounding_term_is_caught_and_replayable() {
     let (code, out3) = run(Path::new(env!("CARGO_BIN_EXE_qmac")), &args);
     assert_eq!(code, 0, "the correct RTL must pass the repro: {out3}");
     assert!(fz.join("repro-seed4-iter1.fst").exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Run with a deadline: (exit code, output, seconds). A run past the
+/// deadline is killed and fails the test: qmac must end with a verdict.
+fn run_bounded(bin: &Path, args: &[&str], deadline_s: u64) -> (i32, String, f64) {
+    use std::io::Read;
+    let t = std::time::Instant::now();
+    let mut child = Command::new(bin)
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out.read_to_string(&mut s);
+        s
+    });
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            let text = reader.join().unwrap();
+            return (st.code().unwrap_or(-1), text, t.elapsed().as_secs_f64());
+        }
+        if t.elapsed().as_secs() > deadline_s {
+            let _ = child.kill();
+            panic!("qmac {args:?} ran {deadline_s} s without a verdict");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// Before: with beats accepted while the pipeline is stalled
+/// (`in_ready = adv || !cfg_take`), `qmac regress` ran for more than 9
+/// minutes at full CPU with no output, and `qmac fuzz` hung too: the
+/// deadlock watchdog excused every cycle with out_ready low. Now only a
+/// held output is excused and every run has a cycle bound: both end with a
+/// FAIL verdict within seconds.
+#[test]
+fn a_dut_that_drops_beats_under_stall_ends_with_a_verdict() {
+    let dir = std::env::temp_dir().join(format!("qmac-hang-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for e in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/rtl")).unwrap() {
+        let p = e.unwrap().path();
+        let mut text = std::fs::read_to_string(&p).unwrap();
+        if p.file_name().unwrap() == "qmac_top.v" {
+            let before = text.clone();
+            text = text.replace(
+                "assign in_ready = adv && !cfg_take;",
+                "assign in_ready = adv || !cfg_take;",
+            );
+            assert_ne!(before, text, "mutation site not found in qmac_top.v");
+        }
+        std::fs::write(dir.join(p.file_name().unwrap()), text).unwrap();
+    }
+    let bin = build_mutant_into(&dir, "mutant-hang");
+    let (code, out, secs) = run_bounded(&bin, &["regress", "--jobs", "2"], 120);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("FAIL random/") && out.contains(" failed"),
+        "{out}"
+    );
+    eprintln!("regress on the stalled-input mutant: FAIL in {secs:.1} s");
+    let fz = dir.join("fuzz");
+    let (code, out, secs) = run_bounded(
+        &bin,
+        &["fuzz", "--seed", "1", "--out", fz.to_str().unwrap()],
+        300,
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("0 passed, 1 failed"), "{out}");
+    eprintln!("fuzz on the stalled-input mutant: FAIL in {secs:.1} s");
     let _ = std::fs::remove_dir_all(&dir);
 }
