@@ -139,33 +139,13 @@ fn lanes_1_with_backpressure_is_bit_exact_too() {
     assert!(out.contains("LANES=1"), "{out}");
 }
 
-/// Copy of an npz with one value of one tensor changed.
-fn tampered_npz(src: &str, key_prefix: &str, dst: &Path) {
-    use ndarray_npy::{NpzReader, NpzWriter};
-    let mut r = NpzReader::new(std::fs::File::open(fx(src)).unwrap()).unwrap();
-    let names = r.names().unwrap();
-    let mut w = NpzWriter::new(std::fs::File::create(dst).unwrap());
-    let mut hit = false;
-    for n in names {
-        let mut a: ndarray::ArrayD<i8> = r.by_name(&n).unwrap();
-        if n.starts_with(key_prefix) {
-            let v = a.iter_mut().nth(5).unwrap();
-            *v = v.wrapping_add(1);
-            hit = true;
-        }
-        w.add_array(n.trim_end_matches(".npy"), &a).unwrap();
-    }
-    w.finish().unwrap();
-    assert!(hit);
-}
-
 #[test]
 fn a_diverging_tensor_names_the_op_and_exits_1() {
     let dir = scratch("model", "diverge");
     std::fs::create_dir_all(&dir).unwrap();
     // t28 is the output of mbnet op 2 (CONV_2D).
     let npz = dir.join("tensors0.npz");
-    tampered_npz("mbnet.tensors0.npz", "t28_", &npz);
+    common::tampered_npz(&fx("mbnet.tensors0.npz"), "t28_", 5, 1, &npz);
     let (code, out) = qmac_joined(&[
         "model",
         &fx("mbnet.tflite"),

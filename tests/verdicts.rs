@@ -38,27 +38,6 @@ fn run(args: &[String]) -> (i32, String) {
     qmac_joined(&args.iter().map(|s| s.as_str()).collect::<Vec<_>>())
 }
 
-/// Copy of an npz with `delta` added to element `index` of the member whose
-/// name starts with `key_prefix`.
-fn tampered_npz(src: &str, key_prefix: &str, index: usize, delta: i8, dst: &Path) {
-    use ndarray_npy::{NpzReader, NpzWriter};
-    let mut r = NpzReader::new(std::fs::File::open(src).unwrap()).unwrap();
-    let names = r.names().unwrap();
-    let mut w = NpzWriter::new(std::fs::File::create(dst).unwrap());
-    let mut hit = false;
-    for n in names {
-        let mut a: ndarray::ArrayD<i8> = r.by_name(&n).unwrap();
-        if n.starts_with(key_prefix) {
-            let v = a.as_slice_mut().unwrap();
-            v[index] = v[index].wrapping_add(delta);
-            hit = true;
-        }
-        w.add_array(n.trim_end_matches(".npy"), &a).unwrap();
-    }
-    w.finish().unwrap();
-    assert!(hit, "{key_prefix} not in {src}");
-}
-
 /// False FAIL before: TFLite 2.21's reference FC requantizes in float64; on
 /// the 2000-wide head of the wide_fc probe 3 outputs of input 1 differ from
 /// the integer path (and the ADD behind it sees them). Now: every difference
@@ -112,7 +91,7 @@ fn unexplained_model_differences_fail_naming_the_element() {
     // Element 627 of t6 (op 1's output) is one of the 3 explained: TFLite 70,
     // integer 71. Make the reference 69: the emulation no longer reproduces it.
     let npz = dir.join("fc.npz");
-    tampered_npz(&probe("tensors1.npz"), "t6_", 627, -1, &npz);
+    common::tampered_npz(&probe("tensors1.npz"), "t6_", 627, -1, &npz);
     let (code, out) = run(&wide_fc_args(
         "golden",
         npz.to_str().unwrap(),
@@ -128,7 +107,7 @@ fn unexplained_model_differences_fail_naming_the_element() {
     );
     // An ADD output (no float path) off by one.
     let npz = dir.join("add.npz");
-    tampered_npz(&probe("tensors1.npz"), "t8_", 5, 1, &npz);
+    common::tampered_npz(&probe("tensors1.npz"), "t8_", 5, 1, &npz);
     let (code, out) = run(&wide_fc_args(
         "golden",
         npz.to_str().unwrap(),
