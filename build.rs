@@ -10,7 +10,7 @@
 use std::env;
 use std::fmt::Write as _;
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use sha2::{Digest, Sha256};
@@ -193,14 +193,19 @@ fn main() {
     // The real layer cases, embedded for `qmac regress --suite layers`.
     let cases_dir = manifest.join("tests/fixtures/tflite");
     println!("cargo:rerun-if-changed={}", cases_dir.display());
-    let mut cases: Vec<PathBuf> = fs::read_dir(&cases_dir)
-        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
-        .unwrap_or_default();
-    if let Ok(d) = fs::read_dir(cases_dir.join("fc_float64")) {
-        cases.extend(d.filter_map(|e| e.ok().map(|e| e.path())));
-    }
+    // A missing fixture directory fails the build: an empty suite would
+    // "pass" having checked nothing.
+    let list_dir = |d: &Path| -> Vec<PathBuf> {
+        fs::read_dir(d)
+            .unwrap_or_else(|e| panic!("{}: cannot read the fixture directory: {e}", d.display()))
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect()
+    };
+    let mut cases: Vec<PathBuf> = list_dir(&cases_dir);
+    cases.extend(list_dir(&cases_dir.join("fc_float64")));
     cases.retain(|p| p.extension().is_some_and(|e| e == "json") && !p.ends_with("index.json"));
     cases.sort();
+    assert!(!cases.is_empty(), "{}: no layer case", cases_dir.display());
     let mut list = String::from("[\n");
     for c in &cases {
         let name = c.strip_prefix(&cases_dir).unwrap().display().to_string();
@@ -221,10 +226,9 @@ fn main() {
     for sub in ["tests/fixtures/models", "tests/fixtures/op_probes"] {
         let dir = manifest.join(sub);
         println!("cargo:rerun-if-changed={}", dir.display());
-        let mut models: Vec<PathBuf> = fs::read_dir(&dir)
-            .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
-            .unwrap_or_default();
+        let mut models: Vec<PathBuf> = list_dir(&dir);
         models.retain(|p| p.extension().is_some_and(|e| e == "tflite"));
+        assert!(!models.is_empty(), "{}: no .tflite model", dir.display());
         models.sort();
         for m in &models {
             let name = m.file_stem().unwrap().to_string_lossy().into_owned();

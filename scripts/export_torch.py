@@ -186,7 +186,7 @@ def nhwc(t):
 
 
 def kernel_of(kind, groups, cin, cout, k, stride, dilation, padding, engine, w_sym):
-    """Which kernel PyTorch runs and the qcase rounding that reproduces it (ARITHMETIC.md §5)."""
+    """Which kernel PyTorch runs and the qcase rounding that reproduces it (docs/contract.md §5)."""
     if kind == "linear":
         return "fbgemm GEMM", "fbgemm"
     if engine == "x86" and has_vnni() and groups <= 100 and w_sym:

@@ -29,7 +29,7 @@ impl Op {
     }
 }
 
-/// How the case's `output` was requantized (ARITHMETIC.md §2, §5).
+/// How the case's `output` was requantized (docs/contract.md §2, §5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Rounding {
@@ -646,8 +646,6 @@ fn check_npy_shape(
     }
 }
 
-/// Reads a `.npy` file of any integer dtype (and, if `float_ok`, float32 /
-/// float64), flattened row-major, with its shape.
 /// Reject .npy headers the header parser would choke on before it sees them:
 /// a declared header length beyond the file (the parser allocates it first,
 /// up to 4 GiB), and bracket nesting deeper than a real header's (a flat dict
@@ -705,6 +703,8 @@ fn check_npy_header_text(path: &Path, bytes: &[u8]) -> Result<(), InputError> {
     Ok(())
 }
 
+/// Reads a `.npy` file of any integer dtype (and, if `float_ok`, float32 /
+/// float64), flattened row-major, with its shape.
 fn read_npy(path: &Path, field: &str, float_ok: bool) -> Result<(NpyData, Vec<usize>), InputError> {
     let bytes = std::fs::read(path)
         .map_err(|e| InputError::new(path, "file", format!("cannot read: {e}")))?;
@@ -1168,7 +1168,7 @@ fn check_scale(ctx: &Ctx<'_>, field: &str, v: f64, zero_ok: bool) -> Result<(), 
 // ---------------------------------------------------------------------------
 
 impl Case {
-    /// Checks every rule of QCASE.md (shapes per op, output size from
+    /// Checks every rule of docs/qcase.md (shapes per op, output size from
     /// padding / stride / dilation, array lengths, element and parameter
     /// ranges). Errors name `self.path` and the field or element.
     pub fn validate(&self) -> Result<(), InputError> {
@@ -1535,7 +1535,7 @@ fn json_list<T: std::fmt::Display>(v: &[T]) -> String {
 }
 
 impl Case {
-    /// The case as pretty JSON in the QCASE.md layout and field order, with
+    /// The case as pretty JSON in the docs/qcase.md layout and field order, with
     /// every field spelled out (derived multiplier / shift, dtypes, rounding).
     /// Absent scales, `bias_float` and `output` are omitted; a missing bias is
     /// `null`. Each array is on one line.

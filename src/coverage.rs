@@ -1,4 +1,4 @@
-//! Functional coverage: named bins for the corners that matter (ARITHMETIC.md
+//! Functional coverage: named bins for the corners that matter (docs/contract.md
 //! and the datapath's protocol), counted on every checked dot product of a
 //! run (regress and fuzz), printed as a table and saved as JSON.
 //!

@@ -369,7 +369,6 @@ impl Dut {
     }
 }
 
-/// LANES values this binary has Verilated models for.
 /// An error unless a Verilated model with `lanes` lanes is built into qmac.
 pub fn check_lanes(lanes: usize) -> Result<()> {
     if !built_lanes().contains(&lanes) {
@@ -381,6 +380,7 @@ pub fn check_lanes(lanes: usize) -> Result<()> {
     Ok(())
 }
 
+/// LANES values this binary has Verilated models for.
 pub fn built_lanes() -> Vec<usize> {
     ffi::built_lanes().into_iter().map(|l| l as usize).collect()
 }

@@ -250,7 +250,7 @@ pub fn requantize_float64(case: &Case, acc: &Array4<i32>) -> Option<Array4<i32>>
     Some(out)
 }
 
-/// The fbgemm kernel PyTorch runs for a case's layer (ARITHMETIC.md §5):
+/// The fbgemm kernel PyTorch runs for a case's layer (docs/contract.md §5):
 /// the depthwise fast path when groups = Cin, Cout ∈ {Cin, 2·Cin}, Cin % 8 = 0,
 /// a square 3/5/7 kernel, equal strides of 1 or 2, dilation 1 and symmetric
 /// "same" padding (K−1)/2 (fbgemm `takeDepthWiseFastPath`); GEMM otherwise.
@@ -443,7 +443,7 @@ fn without_bias(case: &Case, acc: &Array4<i32>) -> Array4<i32> {
     a
 }
 
-/// The fbgemm emulation of a case (ARITHMETIC.md §5) from its exact
+/// The fbgemm emulation of a case (docs/contract.md §5) from its exact
 /// accumulators `acc` (with the integer bias, as [`accumulate`] returns them).
 pub fn fbgemm_reference(
     case: &Case,
@@ -473,7 +473,7 @@ pub fn fbgemm_reference(
     })
 }
 
-/// The oneDNN emulation of a conv case (ARITHMETIC.md §5). A fused ReLU is
+/// The oneDNN emulation of a conv case (docs/contract.md §5). A fused ReLU is
 /// read from the bounds: `act_min` above the output type's minimum (it is
 /// `zp_out` for PyTorch's ReLU; with `zp_out` at the minimum ReLU changes nothing).
 pub fn onednn_reference(
@@ -549,7 +549,7 @@ pub fn integer_rounding(rounding: Rounding) -> IntRounding {
 
 /// The rounding a datapath with a `mult_bits`-wide multiplier applies to a
 /// case: the case's integer mode at 32 bits; single rounding for narrow
-/// multipliers, the DSP-friendly design point of ARITHMETIC.md §4.
+/// multipliers, the DSP-friendly design point of docs/contract.md §4.
 pub fn datapath_rounding(rounding: Rounding, mult_bits: u32) -> IntRounding {
     if mult_bits < 32 {
         IntRounding::Single

@@ -1,4 +1,4 @@
-//! Multiply-accumulate with a 32-bit wrapping accumulator (ARITHMETIC.md §1).
+//! Multiply-accumulate with a 32-bit wrapping accumulator (docs/contract.md §1).
 //!
 //! Two forms that are identical mod 2^32:
 //! * direct: `acc = bias + Σ (x − zp_x)·(w − zp_w)`, what the qmac RTL computes

@@ -1,6 +1,6 @@
 //! The integer datapath against PyTorch's own output on an `fbgemm` case:
 //! which outputs differ, by how much, and whether the fbgemm emulation of the
-//! golden model (ARITHMETIC.md §5, [`crate::requant::Fbgemm`]) explains each
+//! golden model (docs/contract.md §5, [`crate::requant::Fbgemm`]) explains each
 //! difference, i.e. reproduces PyTorch's value there. A difference it does not
 //! explain means the case, the exporter or the emulation is wrong: never
 //! waved through.

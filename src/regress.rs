@@ -2,7 +2,7 @@
 //!
 //! * `smoke`: a handful of directed dot products and a stall-free throughput
 //!   run that must reach exactly one beat per cycle;
-//! * `corners`: directed corners of ARITHMETIC.md (rounding ties of both
+//! * `corners`: directed corners of docs/contract.md (rounding ties of both
 //!   signs, double vs single, shift extremes, SRDHM saturation, accumulator
 //!   wrap incl. a 65 794-tap reduction, operand extremes, clamps, mode
 //!   switches and reloads), each with and without random backpressure;

@@ -1,5 +1,5 @@
 //! Requantization: the scale-down of a 32-bit accumulator to an 8-bit output,
-//! bit-exact with TFLite / gemmlowp (ARITHMETIC.md §2–4, docs/arithmetic.md).
+//! bit-exact with TFLite / gemmlowp (docs/contract.md §2–4, docs/arithmetic.md).
 //!
 //! Conventions: `m0` is the fixed-point multiplier in Q(W−1) (Q31 for the
 //! default W = 32), `shift` is TFLite's exponent `e` (positive = left shift,
@@ -115,7 +115,7 @@ pub fn multiply_single(acc: i32, m0: i32, shift: i32, mult_bits: u32) -> i64 {
     r.clamp(i64::MIN as i128, i64::MAX as i128) as i64
 }
 
-/// The `float64` reference of QCASE.md (TFLite 2.21's reference FC kernel):
+/// The `float64` reference of docs/qcase.md (TFLite 2.21's reference FC kernel):
 /// `clamp(round_half_away(double(acc) · M) + zp_out, act_min, act_max)`
 /// with `M = double(S_x)·double(S_w) / double(S_y)`.
 pub fn requant_float64(
@@ -199,7 +199,7 @@ pub fn takes_carry(real: f64) -> bool {
     real != 0.0 && (frexp(real).0 * (1u64 << 31) as f64).round().abs() == (1u64 << 31) as f64
 }
 
-/// Narrow a Q31 multiplier to W bits (ARITHMETIC.md §4):
+/// Narrow a Q31 multiplier to W bits (docs/contract.md §4):
 /// `m0_W = round_half_away(m0 / 2^(32−W))`, carry as in QuantizeMultiplier.
 /// The exponent `e` keeps its meaning (`M = m0_W · 2^(e − (W−1))`).
 pub fn narrow_multiplier(m0: i32, shift: i32, mult_bits: u32) -> (i32, i32) {
@@ -231,7 +231,7 @@ pub fn narrow_multiplier(m0: i32, shift: i32, mult_bits: u32) -> (i32, i32) {
 }
 
 /// How PyTorch's fbgemm kernel folds the float bias into the accumulator
-/// (ARITHMETIC.md §5), decided by the weight granularity and the kernel path.
+/// (docs/contract.md §5), decided by the weight granularity and the kernel path.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum FbgemmBias {
     /// No bias: `xf = f32(acc)`.
@@ -245,7 +245,7 @@ pub enum FbgemmBias {
 }
 
 /// The float32 requantization of one output channel as PyTorch's fbgemm
-/// kernel performs it (ARITHMETIC.md §5, fbgemm `requantizeOutputProcessingAvx2`).
+/// kernel performs it (docs/contract.md §5, fbgemm `requantizeOutputProcessingAvx2`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Fbgemm {
     /// `M = f32(f32(S_x·S_w) / S_y)`.
@@ -328,7 +328,7 @@ impl Fbgemm {
 }
 
 /// The float32 requantization of one output channel as oneDNN's conv runs it
-/// under PyTorch's x86 engine on AVX512-VNNI CPUs (ARITHMETIC.md §5): the
+/// under PyTorch's x86 engine on AVX512-VNNI CPUs (docs/contract.md §5): the
 /// scales pass through float reciprocals, the bias is added after scaling.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Onednn {

@@ -1,4 +1,4 @@
-//! Seed-style text arrays (QCASE.md §3).
+//! Seed-style text arrays (docs/qcase.md §3).
 //!
 //! Two layouts are accepted, and may even be mixed:
 //!

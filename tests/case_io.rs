@@ -1,4 +1,4 @@
-//! Reading, validating and writing layer cases (QCASE.md).
+//! Reading, validating and writing layer cases (docs/qcase.md).
 
 use std::path::{Path, PathBuf};
 
@@ -369,7 +369,7 @@ fn json_round_trip() {
         assert_eq!(back.to_json(), c.to_json());
     }
 
-    // Field order follows QCASE.md.
+    // Field order follows docs/qcase.md.
     let text = cases[0].to_json();
     let order = [
         "\"source\"",

@@ -196,7 +196,7 @@ fn json_reproduces_every_fixture_multiplier() {
 }
 
 /// The per-tensor FC fixtures need `--float32-product`: with the f64
-/// product of ARITHMETIC.md §3 some channel comes out different.
+/// product of docs/contract.md §3 some channel comes out different.
 #[test]
 fn per_tensor_fc_fixtures_differ_without_float32_product() {
     let pt: Vec<Fixture> = fixtures()

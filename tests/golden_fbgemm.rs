@@ -1,5 +1,5 @@
 //! The fbgemm reference mode of the golden model against values derived by
-//! hand from ARITHMETIC.md §5 (docs/contract.md): float32 multiplier, the three
+//! hand from docs/contract.md §5 (docs/contract.md): float32 multiplier, the three
 //! bias forms, round half to even, cvtps2dq's INT32_MIN, the int16
 //! saturations, the fused-ReLU clamp, and the depthwise fast path's int16 pair
 //! saturation. The committed PyTorch fixture (tests/cli_torch.rs) checks the

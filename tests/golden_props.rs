@@ -1,5 +1,5 @@
 //! The requantization and MAC golden model (`qmac::requant`, `qmac::mac`)
-//! against an independent i128 reference of ARITHMETIC.md §1–4.
+//! against an independent i128 reference of docs/contract.md §1–4.
 //!
 //! The reference in [`reference`] is written from the contract's formulas
 //! only (floor divisions with `i128::div_euclid`, rounding half away from
@@ -28,7 +28,7 @@ fn config() -> ProptestConfig {
 const I32_MIN: i64 = i32::MIN as i64;
 const I32_MAX: i64 = i32::MAX as i64;
 
-/// Independent reference (ARITHMETIC.md §2 and §4), all in i128.
+/// Independent reference (docs/contract.md §2 and §4), all in i128.
 mod reference {
     pub fn pow2(k: u32) -> i128 {
         1i128 << k
@@ -97,7 +97,7 @@ mod reference {
     }
 
     /// The single-expression form of double rounding claimed in
-    /// ARITHMETIC.md §2 for e ≤ 0 (n = 31 − e):
+    /// docs/contract.md §2 for e ≤ 0 (n = 31 − e):
     /// `(p + 2^(n−1) + (n > 31 ? (p ≥ 0 ? 2^30 : −2^30) : 0)) >> n`.
     pub fn double_single_expression(acc: i32, m0: i32, e: i32) -> i128 {
         assert!(e <= 0);
@@ -120,7 +120,7 @@ mod reference {
         (r + zp_out as i128).clamp(act_min as i128, act_max as i128)
     }
 
-    /// ARITHMETIC.md §4: `round_half_away(m0 / 2^(32−W))`, the carry to
+    /// docs/contract.md §4: `round_half_away(m0 / 2^(32−W))`, the carry to
     /// `(2^(W−2), e + 1)`, then e > 30 clamped to `(2^(W−1) − 1, 30)`.
     pub fn narrow(m0: i32, e: i32, w: u32) -> (i128, i32) {
         if w == 32 {
@@ -475,7 +475,7 @@ proptest! {
         );
     }
 
-    /// ARITHMETIC.md §2's single expression for double rounding, e ≤ 0, on
+    /// docs/contract.md §2's single expression for double rounding, e ≤ 0, on
     /// the normalised multipliers M0 in [2^30, 2^31).
     #[test]
     fn double_single_expression_normalised_m0(
@@ -1095,7 +1095,7 @@ fn per_tensor_index() -> std::collections::HashMap<String, bool> {
 ///
 /// Per-channel layers (all conv / depthwise cases and the per-channel FC
 /// cases): TFLite's PopulateConvolutionQuantizationParams computes
-/// M = double(S_x)·double(S_w[c]) / double(S_y), exactly ARITHMETIC.md §3.
+/// M = double(S_x)·double(S_w[c]) / double(S_y), exactly docs/contract.md §3.
 ///
 /// Per-tensor fully-connected layers (mlp_d_op0, mlp_d_op1,
 /// fc_float64/edited_probe_fc_pt): TFLite's FC Prepare calls

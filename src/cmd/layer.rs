@@ -31,7 +31,7 @@ with the golden model and the case. For `float64` cases the line also reports ho
 (Q31, double rounding) path differs on; the golden float64 mode must match the case on all of them.\n\n\
 For PyTorch `fbgemm` / `onednn` cases (scripts/export_torch.py) the RTL must equal the golden integer path bit-exactly, and \
 the integer path is compared with PyTorch's output: the line gives the number of differing outputs, the max \
-|diff| and how many of them the golden fbgemm / oneDNN emulation (ARITHMETIC.md section 5) explains, i.e. reproduces. A \
+|diff| and how many of them the golden fbgemm / oneDNN emulation (docs/contract.md section 5) explains, i.e. reproduces. A \
 difference it does not explain fails the case and is listed by output position; --explain lists every differing \
 output with its accumulator, exact real value, both roundings and the cause.\n\n\
 Prints one line per case and ends with `N passed, M failed`. Exit 0 iff every case passed, 1 if any failed, \
@@ -47,7 +47,7 @@ pub struct Args {
     /// Datapath width of the Verilated model (one of the built LANES values)
     #[arg(long, default_value_t = 8)]
     pub lanes: usize,
-    /// Golden backend: also report how often a W-bit multiplier (ARITHMETIC.md
+    /// Golden backend: also report how often a W-bit multiplier (docs/contract.md
     /// section 4, single rounding) differs from the 32-bit result
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(2..=32))]
     pub m0_bits: u32,

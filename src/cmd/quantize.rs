@@ -13,7 +13,7 @@ use crate::requant::{activation_bounds, narrow_multiplier, quantize_multiplier, 
 TFLite's QuantizeMultiplier derives from M = S_in*S_filter/S_out (frexp, round half away from zero, \
 the 2^31 carry, the flush to zero when the frexp exponent is below -31 (M < 2^-32) and, for single rounding, the clamp of e > 30), the seed tool's \
 n = -e, the multiplier the hardware then really applies (M0*2^(e-(W-1))) and its relative error vs M. \
-With --m0-bits W < 32 the Q31 multiplier is narrowed to W bits (ARITHMETIC.md section 4)."
+With --m0-bits W < 32 the Q31 multiplier is narrowed to W bits (docs/contract.md section 4)."
 )]
 pub struct Args {
     /// Input (activation) scale S_x
