@@ -1,5 +1,5 @@
 //! Builds the Verilated qmac_top models and the C++ shim (sim/) behind the
-//! `cxx` bridge in src/dut.rs.
+//! `cxx` bridge in src/cosim/dut.rs.
 //!
 //! Environment (all optional, documented in the README):
 //! * `QMAC_RTL_DIR`  directory of the RTL to build (default `rtl/`): every
@@ -109,7 +109,7 @@ fn main() {
     println!("cargo:rustc-env=QMAC_RTL_SHA256={digest}");
     println!("cargo:rustc-env=QMAC_RTL_DIR={}", rtl_dir.display());
     println!("cargo:rustc-env=QMAC_BUILT_MULT_W={mult_w}");
-    for f in ["sim/qmac_sim.cpp", "sim/qmac_sim.h", "src/dut.rs"] {
+    for f in ["sim/qmac_sim.cpp", "sim/qmac_sim.h", "src/cosim/dut.rs"] {
         println!("cargo:rerun-if-changed={f}");
     }
 
@@ -259,7 +259,7 @@ fn main() {
     list.push(']');
     fs::write(out.join("model_fixtures.rs"), list).unwrap();
 
-    let mut b = cxx_build::bridge("src/dut.rs");
+    let mut b = cxx_build::bridge("src/cosim/dut.rs");
     b.file(manifest.join("sim/qmac_sim.cpp"))
         .files(&units)
         .file(inc.join("verilated.cpp"))

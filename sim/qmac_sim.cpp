@@ -2,7 +2,7 @@
 // per LANES value, each with its own --prefix) to the Sim interface. The
 // list of built models comes from build.rs as qmac_models.inc.
 #include "qmac_sim.h"
-#include "qmac/src/dut.rs.h"
+#include "qmac/src/cosim/dut.rs.h"
 
 #include <ctime>
 #include <cstring>

@@ -1,4 +1,4 @@
-// qmac_sim.h: the C++ side of the Rust <-> Verilator bridge (see src/dut.rs).
+// qmac_sim.h: the C++ side of the Rust <-> Verilator bridge (see src/cosim/dut.rs).
 //
 // One Sim owns one VerilatedContext and one Verilated qmac_top model, so
 // several Sims run in parallel threads. Each call of `cycle` is one full
@@ -43,7 +43,7 @@ public:
     virtual uint32_t cycle(uint32_t ctrl, uint8_t x, rust::Slice<const uint8_t> w,
                            uint16_t cfg_addr, uint32_t cfg_data, rust::Slice<uint8_t> y,
                            rust::Slice<int32_t> acc, rust::Slice<uint8_t> ovf) = 0;
-    // Stream many cycles in one call (see src/dut.rs, Dut::run_batch): drive
+    // Stream many cycles in one call (see src/cosim/dut.rs, Dut::run_batch): drive
     // `ops` (cfg writes and beats, weights of the beats in `weights`) with
     // seeded random backpressure, record every output beat and the cycle of
     // every dot product's last beat, and check output stability while stalled.

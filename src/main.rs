@@ -1,7 +1,9 @@
-//! The `qmac` command line. Each subcommand lives in `qmac::cmd::*`.
+//! The `qmac` command line. Each subcommand lives in `cmd::*`.
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+mod cmd;
 
 #[derive(Parser)]
 #[command(
@@ -20,23 +22,23 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Derive per-channel M0 / shift from float scales (TFLite QuantizeMultiplier)
-    Quantize(qmac::cmd::quantize::Args),
+    Quantize(cmd::quantize::Args),
     /// Run layer cases (qcase JSON files or case directories) through the golden model and/or the RTL
-    Layer(qmac::cmd::layer::Args),
+    Layer(cmd::layer::Args),
     /// Run a whole int8 TFLite model, conv/depthwise/FC on the RTL, every tensor checked against TFLite
-    Model(qmac::cmd::model::Args),
+    Model(cmd::model::Args),
     /// Run a regression suite on the Verilated RTL, every output checked against the golden model
-    Regress(qmac::cmd::regress::Args),
+    Regress(cmd::regress::Args),
     /// Write (or --check) an FPGA test-vector bundle: $readmemh files + manifest for sim/replay_tb.sv
-    Vectors(qmac::cmd::vectors::Args),
+    Vectors(cmd::vectors::Args),
     /// Measure co-simulation speed against a pure C++ Verilator driver, and more (figures only)
-    Bench(qmac::cmd::bench::Args),
+    Bench(cmd::bench::Args),
     /// Constrained-random fuzzing with coverage, shrinking and replayable repros
-    Fuzz(qmac::cmd::fuzz::Args),
+    Fuzz(cmd::fuzz::Args),
     /// Functional coverage files: merge shards / runs
-    Coverage(qmac::cmd::coverage::Args),
+    Coverage(cmd::coverage::Args),
     /// Mutation testing of the testbench: rebuild against RTL mutants, each must be caught
-    Mutants(qmac::cmd::mutants::Args),
+    Mutants(cmd::mutants::Args),
 }
 
 fn main() -> ExitCode {
@@ -55,15 +57,15 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        Command::Quantize(a) => qmac::cmd::quantize::run(&a),
-        Command::Layer(a) => qmac::cmd::layer::run(&a),
-        Command::Model(a) => qmac::cmd::model::run(&a),
-        Command::Regress(a) => qmac::cmd::regress::run(&a),
-        Command::Vectors(a) => qmac::cmd::vectors::run(&a),
-        Command::Bench(a) => qmac::cmd::bench::run(&a),
-        Command::Fuzz(a) => qmac::cmd::fuzz::run(&a),
-        Command::Coverage(a) => qmac::cmd::coverage::run(&a),
-        Command::Mutants(a) => qmac::cmd::mutants::run(&a),
+        Command::Quantize(a) => cmd::quantize::run(&a),
+        Command::Layer(a) => cmd::layer::run(&a),
+        Command::Model(a) => cmd::model::run(&a),
+        Command::Regress(a) => cmd::regress::run(&a),
+        Command::Vectors(a) => cmd::vectors::run(&a),
+        Command::Bench(a) => cmd::bench::run(&a),
+        Command::Fuzz(a) => cmd::fuzz::run(&a),
+        Command::Coverage(a) => cmd::coverage::run(&a),
+        Command::Mutants(a) => cmd::mutants::run(&a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -4,7 +4,7 @@
 //! derives for every op: for CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED a
 //! qcase [`Case`] (explicit padding from SAME/VALID, per-channel M0/shift by
 //! QuantizeMultiplier of the model's float32 scales, activation bounds), for
-//! the other ops the parameters of their [`crate::ops`] kernel. [`run`] then
+//! the other ops the parameters of their [`crate::golden::ops`] kernel. [`run`] then
 //! executes the ops in order: the MAC ops on the Verilated datapath through the
 //! same lowering as `qmac layer` (every output beat checked against the golden
 //! model) and/or on the golden model, the others on the golden kernels, and
@@ -15,15 +15,18 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
 
-use crate::case::{Case, DType, Op, Rounding};
+use crate::arith::requant::{activation_bounds, quantize_multiplier, Activation};
+use crate::arith::DType;
+use crate::cosim::dut::Dut;
 use crate::cosim::RunOptions;
-use crate::dut::Dut;
 use crate::error::InputError;
-use crate::ops::{self, PoolParams};
-use crate::requant::{activation_bounds, quantize_multiplier, Activation};
-use crate::tensor::{QTensor, Quant};
-use crate::tensorfile::Int8Array;
-use crate::tflite::{self, FusedActivation, Model, Operator, Options, Padding, TensorType};
+use crate::formats::npy::Int8Array;
+use crate::formats::qcase::{Case, Op, Rounding};
+use crate::formats::tflite::{
+    self, FusedActivation, Model, Operator, Options, Padding, TensorType,
+};
+use crate::golden::ops::{self, PoolParams};
+use crate::golden::tensor::{QTensor, Quant};
 
 /// What an op runs as.
 #[derive(Debug, Clone, PartialEq)]
@@ -398,12 +401,12 @@ fn mac_case(model: &Model, op: &Operator) -> std::result::Result<Case, String> {
         ));
     }
     // TFLite's multiplier derivation (kernel_util.cc), the one rule of
-    // `case::framework_real_multiplier`; a model's filter is per-tensor by its one scale.
+    // `qcase::framework_real_multiplier`; a model's filter is per-tensor by its one scale.
     let mut multiplier = Vec::with_capacity(cout);
     let mut shift = Vec::with_capacity(cout);
     let channels = if per_channel { cout } else { 1 };
     for c in 0..channels {
-        let real = crate::case::framework_real_multiplier(
+        let real = crate::formats::qcase::framework_real_multiplier(
             case_op,
             rounding,
             !per_channel,
@@ -919,15 +922,15 @@ struct GoldenMac {
 fn golden_mac(template: &Case, input: &QTensor) -> Result<GoldenMac> {
     let mut case = template.clone();
     case.input = input.data.iter().map(|&v| v as i32).collect();
-    let g = crate::layer::run(&case)?;
+    let g = crate::golden::layer::run(&case)?;
     let own: Vec<i8> = g.output.iter().map(|&v| v as i8).collect();
     let (integer, framework) = if case.rounding.is_integer() {
         (own, None)
     } else {
-        let int = crate::layer::requantize(
+        let int = crate::golden::layer::requantize(
             &case,
             &g.acc,
-            crate::layer::integer_rounding(case.rounding),
+            crate::golden::layer::integer_rounding(case.rounding),
             32,
         );
         (int.iter().map(|&v| v as i8).collect(), Some(own))
@@ -1056,7 +1059,7 @@ pub fn run(
     let mult_w = if opt.backend == MacBackend::Golden {
         32
     } else {
-        crate::dut::built_mult_w()
+        crate::cosim::dut::built_mult_w()
     };
     for step in &plan.steps {
         let args: Vec<&QTensor> = step
@@ -1091,14 +1094,15 @@ pub fn run(
                 seed: crate::cosim::stream_seed(opt.cosim.seed, step.index as u64),
                 ..opt.cosim.clone()
             };
-            let rtl = crate::lower::run_layer(&g.case, dut, &cosim)?;
+            let rtl = crate::cosim::lower::run_layer(&g.case, dut, &cosim)?;
             let rtl_out: Vec<i8> = rtl.output.iter().map(|&v| v as i8).collect();
             // The one RTL layer rule: outputs and accumulators bit-exact.
             let rv = crate::verdict::rtl_layer(&g.case, &g.acc, &rtl, mult_w);
-            let expected: Vec<i8> = crate::layer::requantize_datapath(&g.case, &g.acc, mult_w)
-                .iter()
-                .map(|&v| v as i8)
-                .collect();
+            let expected: Vec<i8> =
+                crate::golden::layer::requantize_datapath(&g.case, &g.acc, mult_w)
+                    .iter()
+                    .map(|&v| v as i8)
+                    .collect();
             let d = diff(&rtl_out, &expected);
             if let Some(i) = rv.accs.first {
                 messages.push(format!(

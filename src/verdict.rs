@@ -13,9 +13,9 @@
 
 use ndarray::Array4;
 
-use crate::case::{Case, Rounding};
-use crate::layer::LayerResult;
-use crate::lower::RtlLayer;
+use crate::cosim::lower::RtlLayer;
+use crate::formats::qcase::{Case, Rounding};
+use crate::golden::layer::LayerResult;
 
 /// Comparison of two tensors.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -65,7 +65,7 @@ impl RtlVerdict {
 /// path at the built multiplier width (`mult_w`), every accumulator the
 /// golden accumulator, and the scoreboard failed no beat.
 pub fn rtl_layer(case: &Case, golden_acc: &Array4<i32>, rtl: &RtlLayer, mult_w: u32) -> RtlVerdict {
-    let int_out = crate::layer::requantize_datapath(case, golden_acc, mult_w);
+    let int_out = crate::golden::layer::requantize_datapath(case, golden_acc, mult_w);
     RtlVerdict {
         outputs: diff(&rtl.output, int_out.as_slice().expect("standard layout")),
         accs: diff(&rtl.acc, golden_acc.as_slice().expect("standard layout")),
@@ -90,7 +90,7 @@ pub enum ReferenceVerdict {
     },
     /// A PyTorch case: parameters checked against the float parameters, each
     /// integer-vs-PyTorch difference explained by a verified cause.
-    Torch(crate::pytorch::Comparison),
+    Torch(crate::golden::pytorch::Comparison),
 }
 
 impl ReferenceVerdict {
@@ -122,10 +122,10 @@ pub fn layer_reference(
             golden: diff(golden_out, reference),
         },
         Rounding::Float64 => {
-            let int_out = crate::layer::requantize(
+            let int_out = crate::golden::layer::requantize(
                 case,
                 &golden.acc,
-                crate::layer::integer_rounding(case.rounding),
+                crate::golden::layer::integer_rounding(case.rounding),
                 32,
             );
             let int_out = int_out.as_slice().expect("standard layout");
@@ -142,13 +142,13 @@ pub fn layer_reference(
             }
         }
         Rounding::Fbgemm | Rounding::Onednn => {
-            let int_out = crate::layer::requantize(
+            let int_out = crate::golden::layer::requantize(
                 case,
                 &golden.acc,
-                crate::layer::integer_rounding(case.rounding),
+                crate::golden::layer::integer_rounding(case.rounding),
                 32,
             );
-            match crate::pytorch::compare_torch(case, &golden.acc, &int_out)? {
+            match crate::golden::pytorch::compare_torch(case, &golden.acc, &int_out)? {
                 Some(c) => ReferenceVerdict::Torch(c),
                 None => return Ok(None),
             }

@@ -4,9 +4,10 @@ use std::path::{Path, PathBuf};
 
 use ndarray::{Array1, Array4};
 use ndarray_npy::write_npy;
-use qmac::case::{Case, DType, Op, Rounding};
+use qmac::arith::DType;
 use qmac::error::InputError;
-use qmac::textarray::{parse_int_array, read_int_array};
+use qmac::formats::qcase::{Case, Op, Rounding};
+use qmac::formats::textarray::{parse_int_array, read_int_array};
 use serde_json::{json, Value};
 
 fn fixtures() -> PathBuf {

@@ -488,8 +488,8 @@ fn save_output_writes_tflite_s_output_and_never_overwrites() {
     ];
     let (code, text) = qmac_joined(&args);
     assert_eq!(code, 0, "{text}");
-    let got = qmac::tensorfile::read_npy_int8(&out).unwrap();
-    let want = qmac::tensorfile::read_npy_int8(Path::new(&fx("resnet.output1.npy"))).unwrap();
+    let got = qmac::formats::npy::read_npy_int8(&out).unwrap();
+    let want = qmac::formats::npy::read_npy_int8(Path::new(&fx("resnet.output1.npy"))).unwrap();
     assert_eq!(got, want);
     // A second run refuses to replace it (exit 2, file untouched) unless --force.
     std::fs::write(&out, b"mine").unwrap();
@@ -499,7 +499,7 @@ fn save_output_writes_tflite_s_output_and_never_overwrites() {
     forced.push("--force");
     let (code, text) = qmac_joined(&forced);
     assert_eq!(code, 0, "{text}");
-    assert_eq!(qmac::tensorfile::read_npy_int8(&out).unwrap(), want);
+    assert_eq!(qmac::formats::npy::read_npy_int8(&out).unwrap(), want);
 }
 
 /// The op probes (tests/fixtures/op_probes: small Keras models converted by

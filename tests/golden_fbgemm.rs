@@ -7,9 +7,9 @@
 
 use std::path::PathBuf;
 
-use qmac::case::{Case, Op};
-use qmac::layer;
-use qmac::requant::{cvt_f32_i32, Fbgemm, FbgemmBias, FbgemmPath, Onednn};
+use qmac::arith::requant::{cvt_f32_i32, Fbgemm, FbgemmBias, FbgemmPath, Onednn};
+use qmac::formats::qcase::{Case, Op};
+use qmac::golden::layer;
 
 /// A uint8 fbgemm channel with M = 0.125 (S_x = 0.5, S_w = 0.25, S_y = 1).
 fn eighth(bias: Option<f64>, per_channel: bool, path: FbgemmPath) -> Fbgemm {
@@ -24,8 +24,8 @@ fn ties_round_to_even_where_the_integer_path_rounds_away() {
     assert_eq!(f.apply(20), 2);
     assert_eq!(f.apply(28), 4); // 3.5 → 4
     assert_eq!(f.apply(21), 3); // 2.625 → 3
-    let (m0, e) = qmac::requant::quantize_multiplier(0.125, false);
-    assert_eq!(qmac::requant::multiply_double(20, m0, e, 32), 3);
+    let (m0, e) = qmac::arith::requant::quantize_multiplier(0.125, false);
+    assert_eq!(qmac::arith::requant::multiply_double(20, m0, e, 32), 3);
     // Negative ties, before the uint8 clamp: −2.5 → −2, −3.5 → −4.
     assert_eq!(f.scaled(-20), -2);
     assert_eq!(f.scaled(-28), -4);
@@ -240,7 +240,7 @@ fn exporter_integer_parameters_match_qmac_quantize_multiplier_and_bias_rounding(
         let (sx, sy) = (case.input_scale.unwrap(), case.output_scale.unwrap());
         let sw = case.filter_scales.clone().unwrap();
         for (c, &s) in sw.iter().enumerate() {
-            let want = qmac::requant::quantize_multiplier(sx * s / sy, false);
+            let want = qmac::arith::requant::quantize_multiplier(sx * s / sy, false);
             assert_eq!(
                 case.channel_params(c),
                 want,

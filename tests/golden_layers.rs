@@ -4,8 +4,8 @@
 //! multiplier to 16/18 bits is a measurable, different design point.
 use std::path::PathBuf;
 
-use qmac::case::{Case, Rounding};
-use qmac::layer;
+use qmac::formats::qcase::{Case, Rounding};
+use qmac::golden::layer;
 
 fn cases() -> Vec<Case> {
     let root = PathBuf::from(concat!(
@@ -53,7 +53,9 @@ fn folded_bias_form_equals_direct_form() {
     // is wrong at the borders: the per-position folding is what makes it exact.
     let c = cases()
         .into_iter()
-        .find(|c| c.op == qmac::case::Op::Conv2d && c.padding[0] > 0 && c.input_zero_point != 0)
+        .find(|c| {
+            c.op == qmac::formats::qcase::Op::Conv2d && c.padding[0] > 0 && c.input_zero_point != 0
+        })
         .unwrap();
     let (direct, _) = layer::accumulate(&c);
     let [_, kh, kw, cin] = c.filter_shape;
@@ -90,7 +92,7 @@ fn float64_cases_differ_from_the_integer_path_but_golden_float64_matches() {
         let (acc, _) = layer::accumulate(&c);
         let f = layer::requantize_float64(&c, &acc).unwrap();
         assert_eq!(f.as_slice().unwrap(), c.output.as_deref().unwrap());
-        let int = layer::requantize(&c, &acc, qmac::requant::IntRounding::Double, 32);
+        let int = layer::requantize(&c, &acc, qmac::arith::requant::IntRounding::Double, 32);
         let differ = int.iter().zip(f.iter()).filter(|(a, b)| a != b).count();
         assert!(
             differ > 0,
@@ -108,9 +110,9 @@ fn narrow_multipliers_disagree_on_a_small_fraction() {
         .filter(|c| c.rounding == Rounding::Double)
     {
         let (acc, _) = layer::accumulate(&c);
-        let full = layer::requantize(&c, &acc, qmac::requant::IntRounding::Single, 32);
+        let full = layer::requantize(&c, &acc, qmac::arith::requant::IntRounding::Single, 32);
         for (w, d) in [(16, &mut d16), (18, &mut d18)] {
-            let n = layer::requantize(&c, &acc, qmac::requant::IntRounding::Single, w);
+            let n = layer::requantize(&c, &acc, qmac::arith::requant::IntRounding::Single, w);
             *d += n.iter().zip(full.iter()).filter(|(a, b)| a != b).count();
         }
         total += acc.len();

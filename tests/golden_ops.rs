@@ -1,4 +1,4 @@
-//! Golden tests of the non-MAC TFLite kernels (`qmac::ops`).
+//! Golden tests of the non-MAC TFLite kernels (`qmac::golden::ops`).
 //!
 //! 1. Every non-MAC op of the three fixture models (tests/fixtures/models,
 //!    TFLite 2.21 `BUILTIN_REF`), both samples: the op's input tensors from the
@@ -17,9 +17,9 @@ use std::path::PathBuf;
 
 use ndarray::ArrayD;
 use ndarray_npy::NpzReader;
-use qmac::ops::{self, PoolParams};
-use qmac::requant::Activation;
-use qmac::tensor::{QTensor, Quant};
+use qmac::arith::requant::Activation;
+use qmac::golden::ops::{self, PoolParams};
+use qmac::golden::tensor::{QTensor, Quant};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -223,7 +223,7 @@ fn run_op(
             let beta = opts["beta"].as_f64().unwrap() as f32;
             ops::softmax(&x, beta, out_q).unwrap()
         }
-        other => panic!("op {other} has no kernel in qmac::ops"),
+        other => panic!("op {other} has no kernel in qmac::golden::ops"),
     };
     let want: ArrayD<i8> = npz.by_name(out_t["npz_key"].as_str().unwrap()).unwrap();
     Some((got, want))

@@ -1,4 +1,4 @@
-//! The requantization and MAC golden model (`qmac::requant`, `qmac::mac`)
+//! The requantization and MAC golden model (`qmac::arith::requant`, `qmac::arith::mac`)
 //! against an independent i128 reference of docs/contract.md §1–4.
 //!
 //! The reference in [`reference`] is written from the contract's formulas
@@ -9,9 +9,9 @@
 //! INT32_MIN pair, e at both ends of [−31, 30]).
 
 use proptest::prelude::*;
-use qmac::case::DType;
-use qmac::mac;
-use qmac::requant::{self, Activation, IntRounding, Requant};
+use qmac::arith::mac;
+use qmac::arith::requant::{self, Activation, IntRounding, Requant};
+use qmac::arith::DType;
 
 /// Cases per property test.
 const CASES: u32 = 20_000;

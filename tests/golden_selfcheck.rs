@@ -1,4 +1,4 @@
-//! Differential self-check of the golden requantization (`qmac::requant`)
+//! Differential self-check of the golden requantization (`qmac::arith::requant`)
 //! against an independent exact model written here with rational arithmetic
 //! on i128 (a value is `numerator / 2^k`, rounded by exact floor division).
 //! Nothing from the crate is used to compute an expected value.
@@ -20,8 +20,8 @@
 use std::fmt::Write as _;
 use std::time::Instant;
 
-use qmac::requant::{multiply_double, multiply_single, rounding_divide_by_pot, srdhm};
-use qmac::requant::{IntRounding, Requant};
+use qmac::arith::requant::{multiply_double, multiply_single, rounding_divide_by_pot, srdhm};
+use qmac::arith::requant::{IntRounding, Requant};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 

@@ -5,8 +5,8 @@
 
 use std::path::Path;
 
+use qmac::formats::tflite::Model;
 use qmac::model::{Plan, StepKind};
-use qmac::tflite::Model;
 
 #[test]
 fn plan_matches_tflite_prepare_for_every_mac_op() {

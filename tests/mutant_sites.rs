@@ -6,7 +6,7 @@ use std::process::Command;
 #[test]
 fn every_mutant_applies_and_lints() {
     let rtl = concat!(env!("CARGO_MANIFEST_DIR"), "/rtl");
-    for m in qmac::mutants::MUTANTS {
+    for m in qmac::verify::mutants::MUTANTS {
         let dir =
             std::env::temp_dir().join(format!("qmac-msite-{}-{}", std::process::id(), m.name));
         std::fs::create_dir_all(&dir).unwrap();
@@ -14,7 +14,7 @@ fn every_mutant_applies_and_lints() {
             let p = e.unwrap().path();
             std::fs::copy(&p, dir.join(p.file_name().unwrap())).unwrap();
         }
-        qmac::mutants::apply(&dir, m).unwrap_or_else(|e| panic!("{e}"));
+        qmac::verify::mutants::apply(&dir, m).unwrap_or_else(|e| panic!("{e}"));
         let files: Vec<_> = std::fs::read_dir(&dir)
             .unwrap()
             .map(|e| e.unwrap().path())

@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Once};
 use std::time::{Duration, Instant};
 
-use qmac::case::Case;
+use qmac::formats::qcase::Case;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::Value;
@@ -1439,10 +1439,10 @@ fn fuzz_text_arrays() {
         };
         let text = String::from_utf8_lossy(&input).into_owned();
         fz.check("parse_int_array", &input, &names(&path), || {
-            qmac::textarray::parse_int_array(&path, &text)
+            qmac::formats::textarray::parse_int_array(&path, &text)
         });
         fz.check("parse_float_array", &input, &names(&path), || {
-            qmac::textarray::parse_float_array(&path, &text)
+            qmac::formats::textarray::parse_float_array(&path, &text)
         });
     });
 }
@@ -1954,7 +1954,7 @@ fn fuzz_hex_words_and_files() {
         .iter()
         .map(|&(n, bits)| {
             let p = bundle.join(n);
-            qmac::hex::read_words(&p, bits).expect("bundle hex file reads");
+            qmac::formats::hex::read_words(&p, bits).expect("bundle hex file reads");
             (read(&p), bits)
         })
         .collect();
@@ -1975,7 +1975,7 @@ fn fuzz_hex_words_and_files() {
         // parse_word: widths 1..=64.
         let bits = rng.random_range(1..=64u32);
         let seed = if rng.random_bool(0.5) {
-            qmac::hex::format_word(rng.random(), bits)
+            qmac::formats::hex::format_word(rng.random(), bits)
         } else {
             words[pick(rng, words.len())].0.clone()
         };
@@ -1986,7 +1986,7 @@ fn fuzz_hex_words_and_files() {
         };
         let s = first_line(&mutate(rng, seed.as_bytes(), b"", HEX_DICT));
         fz.check("hex::parse_word", s.as_bytes(), &any_text, || {
-            qmac::hex::parse_word(&s, bits)
+            qmac::formats::hex::parse_word(&s, bits)
         });
 
         // parse_wide: any width.
@@ -2005,7 +2005,7 @@ fn fuzz_hex_words_and_files() {
         };
         let s = first_line(&mutate(rng, seed.as_bytes(), b"", HEX_DICT));
         fz.check("hex::parse_wide", s.as_bytes(), &any_text, || {
-            qmac::hex::parse_wide(&s, bits)
+            qmac::formats::hex::parse_wide(&s, bits)
         });
 
         // read_words on a mutated file.
@@ -2021,7 +2021,7 @@ fn fuzz_hex_words_and_files() {
         };
         write(&file, &input);
         fz.check("hex::read_words", &input, &names(&file), || {
-            qmac::hex::read_words(&file, bits)
+            qmac::formats::hex::read_words(&file, bits)
         });
         let _ = &tmp;
     });
@@ -2082,7 +2082,7 @@ fn fuzz_vector_bundles() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("bundle");
     make_bundle(&dir);
-    qmac::vectors::check(&dir).expect("fresh bundle checks");
+    qmac::verify::vectors::check(&dir).expect("fresh bundle checks");
     let names_list = [
         "manifest.toml",
         "SHA256SUMS",
@@ -2136,7 +2136,7 @@ fn fuzz_vector_bundles() {
         }
         let label = format!("{name}{}", if fixed { " (checksums fixed up)" } else { "" });
         fz.check(&label, &input, &names_in(&dir, b""), || {
-            qmac::vectors::check(&dir)
+            qmac::verify::vectors::check(&dir)
         });
         write(&dir.join(name), &orig[i]);
         if fixed {
@@ -2210,8 +2210,8 @@ fn fuzz_transaction_files() {
     for it in 0..60 {
         let lanes = 1 + (it % 3) as usize;
         let w = if it % 2 == 0 { 32 } else { 16 };
-        let (tx, _) = qmac::fuzz::generate(7, it, lanes, w);
-        let text = qmac::fuzz::to_json(&tx, "parser_robustness seed");
+        let (tx, _) = qmac::verify::fuzz::generate(7, it, lanes, w);
+        let text = qmac::verify::fuzz::to_json(&tx, "parser_robustness seed");
         if text.len() <= 12_000 {
             seeds.push(text);
         }
@@ -2220,7 +2220,7 @@ fn fuzz_transaction_files() {
     let file = tmp.path().join("tx.json");
     for s in &seeds {
         write(&file, s.as_bytes());
-        qmac::fuzz::read(&file).expect("transaction seed reads");
+        qmac::verify::fuzz::read(&file).expect("transaction seed reads");
     }
     eprintln!("parser_robustness[fuzz-tx]: {} seeds", seeds.len());
     run_format("fuzz-tx", move |fz| {
@@ -2232,7 +2232,7 @@ fn fuzz_transaction_files() {
         };
         write(&file, &input);
         fz.check("fuzz::read", &input, &names(&file), || {
-            qmac::fuzz::read(&file)
+            qmac::verify::fuzz::read(&file)
         });
         let _ = &tmp;
     });
@@ -2240,7 +2240,7 @@ fn fuzz_transaction_files() {
 
 #[test]
 fn fuzz_coverage_json() {
-    let empty = qmac::coverage::Coverage::default().to_json();
+    let empty = qmac::cosim::coverage::Coverage::default().to_json();
     // A second seed with every bin hit.
     let mut v: Value = serde_json::from_str(&empty).unwrap();
     let mut rng = ChaCha8Rng::seed_from_u64(base_seed());
@@ -2250,7 +2250,10 @@ fn fuzz_coverage_json() {
         }
     }
     let full = serde_json::to_string_pretty(&v).unwrap();
-    let bin_names: Vec<&'static str> = qmac::coverage::BINS.iter().map(|(n, _)| *n).collect();
+    let bin_names: Vec<&'static str> = qmac::cosim::coverage::BINS
+        .iter()
+        .map(|(n, _)| *n)
+        .collect();
     let mut keys = bin_names.clone();
     keys.push("bins");
     let seeds = vec![empty, full];
@@ -2258,7 +2261,7 @@ fn fuzz_coverage_json() {
     let file = tmp.path().join("coverage.json");
     for s in &seeds {
         write(&file, s.as_bytes());
-        qmac::coverage::Coverage::read_json(&file).expect("coverage seed reads");
+        qmac::cosim::coverage::Coverage::read_json(&file).expect("coverage seed reads");
     }
     let mut strings = bin_names;
     strings.push("x\ny");
@@ -2271,7 +2274,7 @@ fn fuzz_coverage_json() {
         };
         write(&file, &input);
         fz.check("Coverage::read_json", &input, &names(&file), || {
-            qmac::coverage::Coverage::read_json(&file)
+            qmac::cosim::coverage::Coverage::read_json(&file)
         });
         let _ = &tmp;
     });

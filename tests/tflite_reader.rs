@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use qmac::tflite::{FusedActivation, Model, Options, Padding};
+use qmac::formats::tflite::{FusedActivation, Model, Options, Padding};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -254,7 +254,7 @@ fn corrupted_models_never_panic_when_planned_and_run() {
             let Ok(plan) = Plan::new(&m) else { continue };
             planned += 1;
             let n: usize = plan.input_shape.iter().product();
-            let input = qmac::tensorfile::Int8Array {
+            let input = qmac::formats::npy::Int8Array {
                 shape: plan.input_shape.clone(),
                 data: vec![3; n],
             };

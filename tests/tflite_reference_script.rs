@@ -46,8 +46,8 @@ fn reference_script_reproduces_tflite_s_tensors() {
     let (code, out) = script(&[model, input, p]);
     assert_eq!(code, 0, "{out}");
     let npz = format!("{p}.tensors.npz");
-    let mine = qmac::tensorfile::read_npz_int8(std::path::Path::new(&npz)).unwrap();
-    let fixture = qmac::tensorfile::read_npz_int8(std::path::Path::new(
+    let mine = qmac::formats::npy::read_npz_int8(std::path::Path::new(&npz)).unwrap();
+    let fixture = qmac::formats::npy::read_npz_int8(std::path::Path::new(
         "tests/fixtures/models/kws.tensors1.npz",
     ))
     .unwrap();

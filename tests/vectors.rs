@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use proptest::prelude::*;
-use qmac::hex;
+use qmac::formats::hex;
 
 mod common;
 

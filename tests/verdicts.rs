@@ -346,10 +346,10 @@ fn mutants_detail_is_the_first_failure() {
                    suite    tests passed failed      dots      beats     cycles\n\
                    corners     19     18      1\n\
                    FAIL corners/ties\n  cycle 41: dot #3 (tag 3), lane 0: expected y=1 acc=2 ovf=0, got y=0 acc=2 ovf=0; seed 1\n";
-    assert!(qmac::cmd::mutants::first_failure(regress).starts_with("cycle 41: dot #3"));
+    assert!(qmac::verify::mutants::first_failure(regress).starts_with("cycle 41: dot #3"));
     let fuzz = "FAIL iteration 3 of seed 1: no progress\n";
     assert_eq!(
-        qmac::cmd::mutants::first_failure(fuzz),
+        qmac::verify::mutants::first_failure(fuzz),
         "FAIL iteration 3 of seed 1: no progress"
     );
 }

@@ -8,6 +8,6 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(s) = std::str::from_utf8(data) {
-        let _ = qmac::case::Case::from_json_str(Path::new("fuzz.json"), s);
+        let _ = qmac::formats::qcase::Case::from_json_str(Path::new("fuzz.json"), s);
     }
 });

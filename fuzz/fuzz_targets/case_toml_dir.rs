@@ -63,6 +63,6 @@ fn setup() -> PathBuf {
 
 fuzz_target!(|data: &[u8]| {
     let dir = DIR.get_or_init(setup);
-    common::put(&dir.join(qmac::case::CASE_TOML), data);
-    let _ = qmac::case::Case::read(dir);
+    common::put(&dir.join(qmac::formats::qcase::CASE_TOML), data);
+    let _ = qmac::formats::qcase::Case::read(dir);
 });

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use qmac::hex;
+use qmac::formats::hex;
 
 static FILE: OnceLock<PathBuf> = OnceLock::new();
 
@@ -26,7 +26,7 @@ fuzz_target!(|data: &[u8]| {
     let wide_bits = if b0 < 192 {
         1 + u32::from(b0)
     } else {
-        qmac::vectors::expected_bits(usize::from(b0) - 191)
+        qmac::verify::vectors::expected_bits(usize::from(b0) - 191)
     };
     if let Ok(s) = std::str::from_utf8(rest) {
         let _ = hex::parse_word(s, word_bits);

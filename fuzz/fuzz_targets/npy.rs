@@ -42,7 +42,7 @@ fn setup() -> [PathBuf; 2] {
     [AS_INPUT, AS_SCALES].map(|tail| {
         let d = common::scratch_dir("npy");
         common::put(
-            &d.join(qmac::case::CASE_TOML),
+            &d.join(qmac::formats::qcase::CASE_TOML),
             format!("{COMMON}{tail}").as_bytes(),
         );
         d
@@ -52,6 +52,6 @@ fn setup() -> [PathBuf; 2] {
 fuzz_target!(|data: &[u8]| {
     for dir in DIRS.get_or_init(setup) {
         common::put(&dir.join("data.npy"), data);
-        let _ = qmac::case::Case::read(dir);
+        let _ = qmac::formats::qcase::Case::read(dir);
     }
 });

@@ -9,7 +9,7 @@ use libfuzzer_sys::fuzz_target;
 use qmac::model::{self, ModelRunOptions, Plan};
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(m) = qmac::tflite::Model::parse(Path::new("fuzz.tflite"), data) else {
+    let Ok(m) = qmac::formats::tflite::Model::parse(Path::new("fuzz.tflite"), data) else {
         return;
     };
     let Ok(plan) = Plan::new(&m) else { return };
@@ -17,7 +17,7 @@ fuzz_target!(|data: &[u8]| {
     if n > 1 << 20 || plan.macs() > 50_000_000 {
         return; // a valid but large model: slow, not a finding
     }
-    let input = qmac::tensorfile::Int8Array {
+    let input = qmac::formats::npy::Int8Array {
         shape: plan.input_shape.clone(),
         data: vec![1; n],
     };

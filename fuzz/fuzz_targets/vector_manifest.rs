@@ -1,4 +1,4 @@
-//! `qmac::vectors::check` on a bundle whose `manifest.toml` is the input.
+//! `qmac::verify::vectors::check` on a bundle whose `manifest.toml` is the input.
 //!
 //! The rest of the bundle is a copy of fuzz/seed_bundle (generated once with
 //! `qmac vectors --out fuzz/seed_bundle --fuzz-seed 1 --count 5 --lanes 1`,
@@ -49,5 +49,5 @@ fuzz_target!(|data: &[u8]| {
     sums += &format!("{sha}  manifest.toml\n");
     common::put(&dir.join("SHA256SUMS"), sums.as_bytes());
     common::put(&dir.join("manifest.toml"), data);
-    let _ = qmac::vectors::check(dir);
+    let _ = qmac::verify::vectors::check(dir);
 });

@@ -3,7 +3,7 @@
 use anyhow::Result;
 use serde::Serialize;
 
-use crate::bench;
+use qmac::verify::bench;
 
 /// cocotb 1.8.1 on the same Verilated pipeline, measured on a machine of this
 /// kind (see the performance issue / README): cited, not re-measured here.
@@ -66,15 +66,15 @@ fn fig(lanes: usize, a: &Args) -> Result<bench::CosimFigure> {
 }
 
 pub fn run(a: &Args) -> Result<()> {
-    let built = crate::dut::built_lanes();
+    let built = qmac::cosim::dut::built_lanes();
     anyhow::ensure!(
         built.contains(&1) && built.contains(&8),
         "qmac bench needs models for LANES 1 and 8 (QMAC_LANES=1,8)"
     );
     println!(
         "qmac bench: Verilator model of {} (MULT_W={}), {} CPUs",
-        crate::dut::RTL_DIR,
-        crate::dut::built_mult_w(),
+        qmac::cosim::dut::RTL_DIR,
+        qmac::cosim::dut::built_mult_w(),
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
     let f1 = fig(1, a)?;

@@ -4,8 +4,8 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 
-use crate::coverage::Coverage;
-use crate::error::CheckFailed;
+use qmac::cosim::coverage::Coverage;
+use qmac::error::CheckFailed;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {

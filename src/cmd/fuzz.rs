@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-use crate::coverage::Coverage;
-use crate::dut::Dut;
-use crate::error::{CheckFailed, InputError};
-use crate::fuzz;
+use qmac::cosim::coverage::Coverage;
+use qmac::cosim::dut::Dut;
+use qmac::error::{CheckFailed, InputError};
+use qmac::verify::fuzz;
 
 #[derive(clap::Args, Debug)]
 #[command(
@@ -95,14 +95,14 @@ pub fn parse_shard(s: &str) -> Result<(u64, u64), String> {
 
 fn replay(a: &Args, path: &PathBuf) -> Result<()> {
     let tx = fuzz::read(path)?;
-    if tx.mult_w != crate::dut::built_mult_w() {
+    if tx.mult_w != qmac::cosim::dut::built_mult_w() {
         return Err(InputError::new(
             path,
             "field `mult_w`",
             format!(
                 "{} but this qmac's model has MULT_W={}",
                 tx.mult_w,
-                crate::dut::built_mult_w()
+                qmac::cosim::dut::built_mult_w()
             ),
         )
         .into());
@@ -169,7 +169,7 @@ pub fn run(a: &Args) -> Result<()> {
         .max(1);
     let (shard_k, shard_n) = a.shard.unwrap_or((1, 1));
     let lanes = a.lanes;
-    let w = crate::dut::built_mult_w();
+    let w = qmac::cosim::dut::built_mult_w();
     Dut::new(lanes, 0, false)?;
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     let shard_s = a

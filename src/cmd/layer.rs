@@ -4,12 +4,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use crate::case::{Case, Rounding};
-use crate::cosim::{Backpressure, RunOptions};
-use crate::dut::Dut;
-use crate::error::CheckFailed;
-use crate::layer;
-use crate::verdict::{self, ReferenceVerdict};
+use qmac::cosim::dut::Dut;
+use qmac::cosim::{Backpressure, RunOptions};
+use qmac::error::CheckFailed;
+use qmac::formats::qcase::{Case, Rounding};
+use qmac::golden::layer;
+use qmac::verdict::{self, ReferenceVerdict};
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -157,7 +157,7 @@ pub fn run(a: &Args) -> Result<()> {
             cases.len(),
             a.backend,
             a.lanes,
-            crate::dut::built_mult_w(),
+            qmac::cosim::dut::built_mult_w(),
             a.seed
         );
     }
@@ -178,7 +178,7 @@ pub fn run(a: &Args) -> Result<()> {
         // A narrow-multiplier design point (--m0-bits, or an RTL built with
         // MULT_W < 32) is not bit-exact with TFLite: report how often it differs.
         let narrow = if need_rtl {
-            crate::dut::built_mult_w()
+            qmac::cosim::dut::built_mult_w()
         } else {
             a.m0_bits
         };
@@ -195,7 +195,7 @@ pub fn run(a: &Args) -> Result<()> {
                 stop_on_failure: false,
                 coverage: false,
             };
-            let r = crate::lower::run_layer(case, dut, &opt)?;
+            let r = qmac::cosim::lower::run_layer(case, dut, &opt)?;
             // The waveform re-run triggers on the same rule as the verdict.
             if !verdict::rtl_layer(case, &golden.acc, &r, narrow).passed() {
                 if let Some(dir) = &a.wave_on_fail {
@@ -203,7 +203,7 @@ pub fn run(a: &Args) -> Result<()> {
                         .with_context(|| format!("creating {}", dir.display()))?;
                     let wave = dir.join(format!("{}.fst", case_name(path)));
                     dut.trace_open(&wave)?;
-                    let _ = crate::lower::run_layer(case, dut, &opt)?;
+                    let _ = qmac::cosim::lower::run_layer(case, dut, &opt)?;
                     dut.trace_close();
                     notes.push(format!("  waveform: {}", wave.display()));
                 }

@@ -8,12 +8,12 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 
 use crate::cmd::layer::Backend;
-use crate::cosim::{Backpressure, RunOptions};
-use crate::dut::Dut;
-use crate::error::{CheckFailed, InputError};
-use crate::model::{self, MacBackend, ModelRun, ModelRunOptions, Plan};
-use crate::tensorfile::{self, Int8Array};
-use crate::tflite::Model;
+use qmac::cosim::dut::Dut;
+use qmac::cosim::{Backpressure, RunOptions};
+use qmac::error::{CheckFailed, InputError};
+use qmac::formats::npy::{self, Int8Array};
+use qmac::formats::tflite::Model;
+use qmac::model::{self, MacBackend, ModelRun, ModelRunOptions, Plan};
 
 #[derive(clap::Args, Debug)]
 #[command(
@@ -217,12 +217,12 @@ pub fn run(a: &Args) -> Result<()> {
     // Read every input file before running anything: bad input is exit 2 up front.
     let mut jobs = Vec::new();
     for (k, input) in a.input.iter().enumerate() {
-        let data = tensorfile::read_npy_int8(input)?;
+        let data = npy::read_npy_int8(input)?;
         let expect = expects[k]
-            .map(|p| tensorfile::read_npy_int8(p).map(|t| (p.clone(), t)))
+            .map(|p| npy::read_npy_int8(p).map(|t| (p.clone(), t)))
             .transpose()?;
         let tensors = tensors[k]
-            .map(|p| tensorfile::read_npz_int8(p).map(|t| (p.clone(), t)))
+            .map(|p| npy::read_npz_int8(p).map(|t| (p.clone(), t)))
             .transpose()?;
         jobs.push(Job {
             input: input.clone(),
@@ -233,7 +233,8 @@ pub fn run(a: &Args) -> Result<()> {
     }
     if a.backend != Backend::Golden {
         // Before anything runs or prints.
-        crate::dut::check_lanes(a.lanes).map_err(|e| InputError::new("--lanes", "value", e))?;
+        qmac::cosim::dut::check_lanes(a.lanes)
+            .map_err(|e| InputError::new("--lanes", "value", e))?;
     }
     if let Some(dir) = &a.dump_cases {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -261,7 +262,7 @@ pub fn run(a: &Args) -> Result<()> {
             format!(
                 ", LANES={} MULT_W={}, seed {}",
                 a.lanes,
-                crate::dut::built_mult_w(),
+                qmac::cosim::dut::built_mult_w(),
                 a.seed
             )
         },
@@ -351,7 +352,7 @@ pub fn run(a: &Args) -> Result<()> {
             );
         }
         if let Some(p) = saves[k] {
-            tensorfile::write_npy_int8(p, &run.output.shape, &run.output.data, a.force)?;
+            npy::write_npy_int8(p, &run.output.shape, &run.output.data, a.force)?;
             println!(
                 "  wrote the output {:?} to {}",
                 run.output.shape,

@@ -6,8 +6,8 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 
-use crate::error::CheckFailed;
-use crate::mutants::{apply, MUTANTS};
+use qmac::error::CheckFailed;
+use qmac::verify::mutants::{apply, first_failure, MUTANTS};
 
 #[derive(clap::Args, Debug)]
 #[command(
@@ -44,35 +44,6 @@ fn run_bin(bin: &Path, args: &[&str]) -> Result<(i32, String)> {
     ))
 }
 
-/// The first failure message of a regress / fuzz run's output: a scoreboard
-/// line (`cycle N: …`), else the line under the first `FAIL` line, else the
-/// `FAIL` line itself or the error line.
-pub fn first_failure(out: &str) -> String {
-    let lines: Vec<&str> = out.lines().map(str::trim).collect();
-    let scoreboard = lines.iter().find(|l| {
-        l.strip_prefix("cycle ")
-            .and_then(|r| r.split(':').next())
-            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-    });
-    let under_fail = || {
-        lines.iter().position(|l| l.starts_with("FAIL")).map(|i| {
-            lines
-                .get(i + 1)
-                .filter(|n| !n.is_empty())
-                .unwrap_or(&lines[i])
-        })
-    };
-    let error = || lines.iter().find(|l| l.starts_with("error:"));
-    scoreboard
-        .or_else(under_fail)
-        .or_else(error)
-        .copied()
-        .unwrap_or("")
-        .chars()
-        .take(160)
-        .collect()
-}
-
 pub fn run(a: &Args) -> Result<()> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     anyhow::ensure!(
@@ -88,12 +59,12 @@ pub fn run(a: &Args) -> Result<()> {
     let (mut killed, mut survived, mut equivalent) = (0, 0, 0);
     let mut survivors = Vec::new();
     let mut no_verdict = Vec::new();
-    let selected: Vec<&crate::mutants::Mutant> = MUTANTS
+    let selected: Vec<&qmac::verify::mutants::Mutant> = MUTANTS
         .iter()
         .filter(|m| a.only.as_ref().is_none_or(|o| m.name.contains(o.as_str())))
         .collect();
     if selected.is_empty() {
-        return Err(crate::error::InputError::new(
+        return Err(qmac::error::InputError::new(
             "--only",
             "value",
             format!(

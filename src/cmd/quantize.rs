@@ -3,9 +3,9 @@
 use anyhow::Result;
 use serde::Serialize;
 
-use crate::case::DType;
-use crate::error::InputError;
-use crate::requant::{activation_bounds, narrow_multiplier, quantize_multiplier, Activation};
+use qmac::arith::requant::{activation_bounds, narrow_multiplier, quantize_multiplier, Activation};
+use qmac::arith::DType;
+use qmac::error::InputError;
 
 #[derive(clap::Args, Debug)]
 #[command(
@@ -132,7 +132,7 @@ pub fn channels(
     sw.iter()
         .enumerate()
         .map(|(c, &s)| {
-            let real = crate::requant::tflite_real_multiplier(sx, s, sy, float32_product);
+            let real = qmac::arith::requant::tflite_real_multiplier(sx, s, sy, float32_product);
             let at = || {
                 if sw.len() > 1 {
                     format!("value {} (channel {c})", c + 1)
@@ -150,14 +150,14 @@ pub fn channels(
                 ));
             }
             let (m0, e) = quantize_multiplier(real, single);
-            if e > crate::requant::SHIFT_MAX {
+            if e > qmac::arith::requant::SHIFT_MAX {
                 return Err(InputError::new(
                     "--filter-scale",
                     at(),
                     format!(
                         "the real multiplier {real:e} needs shift e = {e}, above the datapath's maximum {} (M must be below 2^{})",
-                        crate::requant::SHIFT_MAX,
-                        crate::requant::SHIFT_MAX
+                        qmac::arith::requant::SHIFT_MAX,
+                        qmac::arith::requant::SHIFT_MAX
                     ),
                 ));
             }

@@ -5,8 +5,8 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 
-use crate::error::{CheckFailed, InputError};
-use crate::regress::{self, Outcome, RunConfig};
+use qmac::error::{CheckFailed, InputError};
+use qmac::verify::regress::{self, Outcome, RunConfig};
 
 #[derive(clap::Args, Debug)]
 #[command(
@@ -74,7 +74,7 @@ pub fn run(a: &Args) -> Result<()> {
     if jobs == 0 {
         return Err(InputError::new("--jobs", "value", "must be at least 1").into());
     }
-    let mult_bits = crate::dut::built_mult_w();
+    let mult_bits = qmac::cosim::dut::built_mult_w();
     let mut tests = regress::tests(&a.suite, a.lanes, mult_bits, a.seed, a.random_tests)?;
     if let Some(f) = &a.test {
         tests.retain(|t| t.name.contains(f.as_str()));
@@ -96,7 +96,7 @@ pub fn run(a: &Args) -> Result<()> {
             .collect();
     }
     // Fail early on a LANES value this build has no model for.
-    crate::dut::Dut::new(a.lanes, 0, false)?;
+    qmac::cosim::dut::Dut::new(a.lanes, 0, false)?;
     println!(
         "qmac regress: suite {}{}, {} tests, LANES={} MULT_W={}, seed {}, jobs {}, RTL {} (sha256 {})",
         a.suite,
@@ -106,8 +106,8 @@ pub fn run(a: &Args) -> Result<()> {
         mult_bits,
         a.seed,
         jobs,
-        crate::dut::RTL_DIR,
-        &crate::dut::RTL_SHA256[..16]
+        qmac::cosim::dut::RTL_DIR,
+        &qmac::cosim::dut::RTL_SHA256[..16]
     );
     let (lanes, seed) = (a.lanes, a.seed);
     let cfg = RunConfig {
@@ -142,7 +142,7 @@ pub fn run(a: &Args) -> Result<()> {
             println!("  waveform: {}", w.display());
         }
     }
-    let mut cov = crate::coverage::Coverage::default();
+    let mut cov = qmac::cosim::coverage::Coverage::default();
     for o in &outcomes {
         cov.merge(&o.stats.coverage);
     }

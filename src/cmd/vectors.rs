@@ -4,13 +4,13 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
-use crate::case::Case;
-use crate::cosim::Item;
-use crate::error::InputError;
-use crate::lower::LayerStimulus;
-use crate::regress::{self, Body};
-use crate::stimulus::{random_stream, rng_for};
-use crate::vectors;
+use qmac::cosim::lower::LayerStimulus;
+use qmac::cosim::Item;
+use qmac::error::InputError;
+use qmac::formats::qcase::Case;
+use qmac::verify::regress::{self, Body};
+use qmac::verify::stimulus::{random_stream, rng_for};
+use qmac::verify::vectors;
 
 #[derive(clap::Args, Debug)]
 #[command(
@@ -86,7 +86,7 @@ pub fn run(a: &Args) -> Result<()> {
                     Body::Model(m) => {
                         // Each MAC op's input is what the model computes before it
                         // (the golden model, bit-exact with TFLite).
-                        let run = m.run(None, &crate::model::ModelRunOptions::golden().cosim)?;
+                        let run = m.run(None, &qmac::model::ModelRunOptions::golden().cosim)?;
                         for c in &run.cases {
                             items.extend(LayerStimulus::new(c, lanes, a.mult_w));
                         }

@@ -9,10 +9,10 @@ use std::sync::Arc;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::case::DType;
+use crate::arith::mac::Accumulator;
+use crate::arith::requant::IntRounding;
+use crate::arith::DType;
 use crate::cosim::{DotJob, Item, LaneParams, Params};
-use crate::mac::Accumulator;
-use crate::requant::IntRounding;
 
 /// The generator of a named test: seed mixed with an FNV-1a hash of the name.
 pub fn rng_for(seed: u64, name: &str) -> ChaCha8Rng {

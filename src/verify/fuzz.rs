@@ -14,13 +14,13 @@ use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::case::DType;
+use crate::arith::requant::{narrow_multiplier, quantize_multiplier, IntRounding};
+use crate::arith::DType;
+use crate::cosim::coverage::Coverage;
+use crate::cosim::dut::Dut;
 use crate::cosim::{self, Backpressure, DotJob, Item, LaneParams, Params, RunOptions, RunStats};
-use crate::coverage::Coverage;
-use crate::dut::Dut;
 use crate::error::InputError;
-use crate::requant::{narrow_multiplier, quantize_multiplier, IntRounding};
-use crate::stimulus::{
+use crate::verify::stimulus::{
     clamp_corner, dot_with_targets, items, m0_normal, mode_switch_params, random_dot,
     random_params, random_stream, rng_for, seed_for, tie_target,
 };

@@ -6,7 +6,7 @@
 //! negative = right shift; the seed tool's `n` is `−e`). The real multiplier
 //! is `M = m0 · 2^(e − (W−1))`.
 
-use crate::case::DType;
+use crate::arith::DType;
 
 /// The two integer rounding schemes an integer datapath implements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

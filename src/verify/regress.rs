@@ -23,11 +23,12 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Result};
 use rand::RngExt;
 
-use crate::case::{Case, DType};
+use crate::arith::requant::IntRounding;
+use crate::arith::DType;
+use crate::cosim::dut::Dut;
 use crate::cosim::{self, Backpressure, Item, Params, RunOptions, RunStats};
-use crate::dut::Dut;
-use crate::requant::IntRounding;
-use crate::stimulus::{
+use crate::formats::qcase::Case;
+use crate::verify::stimulus::{
     clamp_corner, dot_with_targets, items, m0_normal, mode_switch_params, random_dot,
     random_params, random_stream, rng_for, seed_for, tie_target,
 };
@@ -44,9 +45,9 @@ pub const MODEL_FIXTURES: &[(&str, &[u8], &[(&[u8], &[u8], &[u8])])] =
 /// One input of a whole model with TFLite's tensors.
 pub struct ModelTest {
     pub plan: crate::model::Plan,
-    pub input: crate::tensorfile::Int8Array,
-    pub expect: crate::tensorfile::Int8Array,
-    pub tensors: std::collections::BTreeMap<String, crate::tensorfile::Int8Array>,
+    pub input: crate::formats::npy::Int8Array,
+    pub expect: crate::formats::npy::Int8Array,
+    pub tensors: std::collections::BTreeMap<String, crate::formats::npy::Int8Array>,
 }
 
 impl ModelTest {
@@ -479,7 +480,8 @@ fn models() -> Result<Vec<Test>> {
     use std::path::PathBuf;
     let mut v = Vec::new();
     for (name, tflite, samples) in MODEL_FIXTURES {
-        let model = crate::tflite::Model::parse(&PathBuf::from(format!("{name}.tflite")), tflite)?;
+        let model =
+            crate::formats::tflite::Model::parse(&PathBuf::from(format!("{name}.tflite")), tflite)?;
         let plan = crate::model::Plan::new(&model)?;
         for (k, (input, output, tensors)) in samples.iter().enumerate() {
             let label = |f: &str| PathBuf::from(format!("{name}.{f}{k}"));
@@ -488,9 +490,9 @@ fn models() -> Result<Vec<Test>> {
                 name: format!("{name}.input{k}"),
                 body: Body::Model(Box::new(ModelTest {
                     plan: plan.clone(),
-                    input: crate::tensorfile::parse_npy_int8(&label("input"), input)?,
-                    expect: crate::tensorfile::parse_npy_int8(&label("output"), output)?,
-                    tensors: crate::tensorfile::parse_npz_int8(&label("tensors"), tensors)?,
+                    input: crate::formats::npy::parse_npy_int8(&label("input"), input)?,
+                    expect: crate::formats::npy::parse_npy_int8(&label("output"), output)?,
+                    tensors: crate::formats::npy::parse_npz_int8(&label("tensors"), tensors)?,
                 })),
                 backpressure: Backpressure::RANDOM,
                 min_beats_per_cycle: None,
@@ -523,20 +525,21 @@ fn run_one(t: &Test, cfg: &RunConfig, dut: &mut Dut) -> Result<Outcome> {
     let stats = match &t.body {
         Body::Stimulus(items) => cosim::run(dut, items.iter(), &opt, |_, _, _| {}),
         Body::Layer(case) => {
-            let mut r = crate::lower::run_layer(case, dut, &opt)?;
+            let mut r = crate::cosim::lower::run_layer(case, dut, &opt)?;
             // Channels whose multiplier came from QuantizeMultiplier's 2^31 carry.
             for c in 0..case.out_channels() {
                 if case
                     .real_multiplier(c)
-                    .is_some_and(crate::requant::takes_carry)
+                    .is_some_and(crate::arith::requant::takes_carry)
                 {
                     r.stats.coverage.hit("m0_carry");
                 }
             }
             // The one layer verdict `qmac layer` uses: RTL = golden integer
             // (outputs and accumulators), the case's reference met.
-            let golden = crate::layer::run(case)?;
-            let v = crate::verdict::layer(case, &golden, Some(&r), crate::dut::built_mult_w())?;
+            let golden = crate::golden::layer::run(case)?;
+            let v =
+                crate::verdict::layer(case, &golden, Some(&r), crate::cosim::dut::built_mult_w())?;
             if let Some(rv) = v.rtl.as_ref().filter(|rv| !rv.passed()) {
                 if rv.outputs.mismatches + rv.accs.mismatches > 0 {
                     extra.push(format!(
@@ -600,7 +603,7 @@ fn run_one(t: &Test, cfg: &RunConfig, dut: &mut Dut) -> Result<Outcome> {
                     cosim::run(&mut wdut, items.iter(), &opt, |_, _, _| {});
                 }
                 Body::Layer(case) => {
-                    crate::lower::run_layer(case, &mut wdut, &opt)?;
+                    crate::cosim::lower::run_layer(case, &mut wdut, &opt)?;
                 }
                 Body::Model(m) => {
                     m.run(Some(&mut wdut), &opt)?;

@@ -11,11 +11,11 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::case::DType;
+use crate::arith::requant::{multiply_double, multiply_single, srdhm, IntRounding};
+use crate::arith::DType;
+use crate::cosim::dut::BatchResult;
 use crate::cosim::{DotJob, Params};
-use crate::dut::BatchResult;
 use crate::error::InputError;
-use crate::requant::{multiply_double, multiply_single, srdhm, IntRounding};
 
 /// Every bin: (name, what hits it).
 pub const BINS: &[(&str, &str)] = &[
@@ -265,7 +265,7 @@ impl Coverage {
                 };
                 self.hit(name);
             }
-            let r = crate::requant::scale(a, m0, e, p.rounding, w) + p.zp_out as i64;
+            let r = crate::arith::requant::scale(a, m0, e, p.rounding, w) + p.zp_out as i64;
             if r < p.act_min as i64 {
                 self.hit("clamp_low");
                 if p.act_min != -128 && p.act_min != 0 {

@@ -10,14 +10,14 @@
 //!
 //! Conventions: tensors are row-major ([`QTensor`], NHWC for 4-D), every op
 //! takes the output tensor's quantization `out` (as the .tflite stores it) and
-//! returns a tensor carrying it. Multipliers follow [`crate::requant`]: `m0` in
+//! returns a tensor carrying it. Multipliers follow [`crate::arith::requant`]: `m0` in
 //! Q31 and TFLite's signed exponent (positive = left shift), applied with
 //! TFLite's double-rounding `MultiplyByQuantizedMultiplier`
 //! ([`requant::multiply_double`]).
 
-use crate::case::DType;
-use crate::requant::{self, Activation};
-use crate::tensor::{QTensor, Quant};
+use crate::arith::requant::{self, Activation};
+use crate::arith::DType;
+use crate::golden::tensor::{QTensor, Quant};
 
 /// An op could not run: bad shapes, unsupported parameters, or a parameter
 /// combination TFLite's `Prepare`/`Eval` rejects.
@@ -800,7 +800,7 @@ pub fn quantize(input: &QTensor, out: Quant) -> Result<QTensor, OpError> {
 /// int32 of a `FixedPoint<int32_t, IntegerBits>`; the integer bits are
 /// tracked by the caller. int32 `Add`/`Sub` are plain (wrapping here).
 pub mod fixedpoint {
-    use crate::requant::{rounding_divide_by_pot, srdhm};
+    use crate::arith::requant::{rounding_divide_by_pot, srdhm};
 
     /// FixedPoint `operator*`: SaturatingRoundingDoublingHighMul (integer
     /// bits add up).

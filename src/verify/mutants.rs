@@ -58,3 +58,32 @@ pub fn apply(dir: &std::path::Path, m: &Mutant) -> anyhow::Result<()> {
     std::fs::write(&p, text.replacen(m.find, m.replace, 1))?;
     Ok(())
 }
+
+/// The first failure message of a regress / fuzz run's output: a scoreboard
+/// line (`cycle N: …`), else the line under the first `FAIL` line, else the
+/// `FAIL` line itself or the error line.
+pub fn first_failure(out: &str) -> String {
+    let lines: Vec<&str> = out.lines().map(str::trim).collect();
+    let scoreboard = lines.iter().find(|l| {
+        l.strip_prefix("cycle ")
+            .and_then(|r| r.split(':').next())
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    });
+    let under_fail = || {
+        lines.iter().position(|l| l.starts_with("FAIL")).map(|i| {
+            lines
+                .get(i + 1)
+                .filter(|n| !n.is_empty())
+                .unwrap_or(&lines[i])
+        })
+    };
+    let error = || lines.iter().find(|l| l.starts_with("error:"));
+    scoreboard
+        .or_else(under_fail)
+        .or_else(error)
+        .copied()
+        .unwrap_or("")
+        .chars()
+        .take(160)
+        .collect()
+}

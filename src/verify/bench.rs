@@ -9,10 +9,11 @@ use anyhow::Result;
 use rand::RngExt;
 use serde::Serialize;
 
-use crate::case::{Case, DType, Op, Rounding};
+use crate::arith::DType;
+use crate::cosim::dut::{BaselineParams, Dut};
 use crate::cosim::{self, Backpressure, DotJob, Item, RunOptions};
-use crate::dut::{BaselineParams, Dut};
-use crate::stimulus::{random_params, rng_for};
+use crate::formats::qcase::{Case, Op, Rounding};
+use crate::verify::stimulus::{random_params, rng_for};
 
 /// One co-simulation measurement.
 #[derive(Debug, Clone, Serialize)]
@@ -41,7 +42,7 @@ impl Workload {
     pub fn new(lanes: usize, beats: usize, k: usize, seed: u64) -> Workload {
         let mut rng = rng_for(seed, "bench");
         let mut p = random_params(&mut rng, lanes, 32);
-        p.rounding = crate::requant::IntRounding::Double;
+        p.rounding = crate::arith::requant::IntRounding::Double;
         let beats = beats / k * k;
         let x = (0..beats).map(|_| rng.random()).collect();
         let w = (0..beats * lanes).map(|_| rng.random()).collect();
@@ -93,9 +94,9 @@ pub fn cosim_rate(dut: &mut Dut, items: &[Item], bp: Backpressure) -> Result<(f6
         stop_on_failure: true,
         coverage: false,
     };
-    let t = crate::dut::thread_cpu_seconds();
+    let t = crate::cosim::dut::thread_cpu_seconds();
     let st = cosim::run(dut, items.iter(), &opt, |_, _, _| {});
-    let s = crate::dut::thread_cpu_seconds() - t;
+    let s = crate::cosim::dut::thread_cpu_seconds() - t;
     anyhow::ensure!(
         st.passed(),
         "benchmark run failed its checks: {:?}",
@@ -212,19 +213,25 @@ pub fn conv_case(c: usize, hw: usize) -> Case {
 pub fn golden_gmacs(case: &Case, reps: usize) -> f64 {
     let mut best: f64 = 0.0;
     for _ in 0..reps {
-        let t = crate::dut::thread_cpu_seconds();
-        let (acc, _) = crate::layer::accumulate(case);
-        let out = crate::layer::requantize_datapath(case, &acc, 32);
+        let t = crate::cosim::dut::thread_cpu_seconds();
+        let (acc, _) = crate::golden::layer::accumulate(case);
+        let out = crate::golden::layer::requantize_datapath(case, &acc, 32);
         std::hint::black_box(out);
-        best = best.max(case.macs() as f64 / (crate::dut::thread_cpu_seconds() - t) / 1e9);
+        best = best.max(case.macs() as f64 / (crate::cosim::dut::thread_cpu_seconds() - t) / 1e9);
     }
     best
 }
 
 /// Wall time of the random regression suite with `jobs` parallel DUTs.
 pub fn regress_wall(lanes: usize, tests: usize, jobs: usize) -> Result<f64> {
-    let t = crate::regress::tests("random", lanes, crate::dut::built_mult_w(), 11, tests)?;
-    let cfg = crate::regress::RunConfig {
+    let t = crate::verify::regress::tests(
+        "random",
+        lanes,
+        crate::cosim::dut::built_mult_w(),
+        11,
+        tests,
+    )?;
+    let cfg = crate::verify::regress::RunConfig {
         lanes,
         seed: 11,
         jobs,
@@ -233,7 +240,7 @@ pub fn regress_wall(lanes: usize, tests: usize, jobs: usize) -> Result<f64> {
     };
     let pb = indicatif::ProgressBar::hidden();
     let start = Instant::now();
-    let out = crate::regress::run_tests(&t, &cfg, &pb)?;
+    let out = crate::verify::regress::run_tests(&t, &cfg, &pb)?;
     anyhow::ensure!(
         out.iter().all(|o| o.passed()),
         "benchmark regression failed"
@@ -266,7 +273,7 @@ pub fn build_time(lanes: usize) -> Result<(f64, f64)> {
     let dir = std::env::temp_dir().join(format!("qmac-bench-build-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
-    let rtl: Vec<std::path::PathBuf> = std::fs::read_dir(crate::dut::RTL_DIR)?
+    let rtl: Vec<std::path::PathBuf> = std::fs::read_dir(crate::cosim::dut::RTL_DIR)?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("v" | "sv")))
         .collect();

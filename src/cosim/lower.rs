@@ -5,7 +5,7 @@
 //! channels of one input channel). For each group the parameters are loaded
 //! once, then every output position streams its taps: the non-padded window
 //! positions in (kh, kw) order, input channels innermost (the order
-//! [`crate::layer`] defines). Padded taps are skipped, which is exactly
+//! [`crate::golden::layer`] defines). Padded taps are skipped, which is exactly
 //! zero-point padding because the datapath subtracts zp_x in the MAC. A
 //! window with no tap at all (only padding) streams one beat x = zp_x, which
 //! contributes 0, so the result is the bias.
@@ -17,11 +17,12 @@ use std::sync::Arc;
 
 use anyhow::Result;
 
-use crate::case::{Case, DType, Op};
+use crate::arith::requant::narrow_multiplier;
+use crate::arith::DType;
+use crate::cosim::dut::Dut;
 use crate::cosim::{self, DotJob, Item, LaneParams, Params, RunOptions, RunStats};
-use crate::dut::Dut;
-use crate::layer::{datapath_rounding, window};
-use crate::requant::narrow_multiplier;
+use crate::formats::qcase::{Case, Op};
+use crate::golden::layer::{datapath_rounding, window};
 
 /// A channel group: the channels on lanes 0.. and the filter stride between them.
 #[derive(Debug, Clone)]
@@ -214,7 +215,7 @@ pub fn run_layer(case: &Case, dut: &mut Dut, opt: &RunOptions) -> Result<RtlLaye
     // their multiplier / shift / int32 bias define (double rounding); the
     // caller compares it with the float reference.
     let lanes = dut.lanes();
-    let mult_bits = crate::dut::built_mult_w();
+    let mult_bits = crate::cosim::dut::built_mult_w();
     let total: usize = case.output_shape.iter().product();
     let mut output = vec![i32::MIN; total];
     let mut acc = vec![0i32; total];

@@ -3,7 +3,7 @@
 //! A stimulus is a stream of [`Item`]s: parameter sets ([`Params`], loaded
 //! through the cfg port) and dot products ([`DotJob`], streamed as beats with
 //! `first`/`last`). The scoreboard computes each dot product's expected
-//! result with the golden model ([`crate::mac`], [`crate::requant`]) when the
+//! result with the golden model ([`crate::arith::mac`], [`crate::arith::requant`]) when the
 //! driver takes it, and checks, every cycle:
 //! * each output beat, in order, bit-exact on every lane: y, the 32-bit
 //!   accumulator and the sticky overflow flag;
@@ -17,14 +17,18 @@
 //! on the C++ side from a xorshift generator seeded by the run's seed, so a
 //! run is reproducible.
 
+pub mod coverage;
+pub mod dut;
+pub mod lower;
+
 use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use crate::case::DType;
-use crate::dut::{op, reg, BatchConfig, BatchOut, Dut, LATENCY};
-use crate::mac::Accumulator;
-use crate::requant::{IntRounding, Requant};
+use crate::arith::mac::Accumulator;
+use crate::arith::requant::{IntRounding, Requant};
+use crate::arith::DType;
+use crate::cosim::dut::{op, reg, BatchConfig, BatchOut, Dut, LATENCY};
 
 /// Per-lane requantization parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -262,7 +266,7 @@ pub struct RunStats {
     pub failures: Vec<Failure>,
     pub failure_count: u64,
     /// Functional coverage of the run (when [`RunOptions::coverage`]).
-    pub coverage: crate::coverage::Coverage,
+    pub coverage: crate::cosim::coverage::Coverage,
 }
 
 impl RunStats {
@@ -375,7 +379,7 @@ where
 {
     use std::borrow::Borrow;
     let lanes = dut.lanes();
-    let mult_bits = crate::dut::built_mult_w();
+    let mult_bits = crate::cosim::dut::built_mult_w();
     let bp = opt.backpressure;
     let mut st = RunStats::default();
     dut.reset(4);

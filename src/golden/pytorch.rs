@@ -1,15 +1,15 @@
 //! The integer datapath against PyTorch's own output on an `fbgemm` case:
 //! which outputs differ, by how much, and whether the fbgemm emulation of the
-//! golden model (docs/contract.md §5, [`crate::requant::Fbgemm`]) explains each
+//! golden model (docs/contract.md §5, [`crate::arith::requant::Fbgemm`]) explains each
 //! difference, i.e. reproduces PyTorch's value there. A difference it does not
 //! explain means the case, the exporter or the emulation is wrong: never
 //! waved through.
 
 use ndarray::Array4;
 
-use crate::case::Case;
 use crate::error::InputError;
-use crate::layer::{torch_reference, FloatReference, TorchKernel};
+use crate::formats::qcase::Case;
+use crate::golden::layer::{torch_reference, FloatReference, TorchKernel};
 
 /// Why the integer path and PyTorch round one output differently.
 /// (For oneDNN, whose bias is added after scaling, `Tie` and `Float32` are the
@@ -234,7 +234,7 @@ pub fn check_parameters(case: &Case) -> Vec<String> {
             errs.push("output_scale is missing: M0 / shift cannot be checked".into());
             break;
         };
-        let want = crate::requant::quantize_multiplier(real, false);
+        let want = crate::arith::requant::quantize_multiplier(real, false);
         let got = case.channel_params(c);
         if got != want {
             errs.push(format!(
@@ -331,11 +331,11 @@ pub fn compare_torch(
         let real = (exact_acc as f64 + bias_f / atw) * m;
         let cause = if kernel_acc[i] != exact_acc {
             Cause::Int16Saturation
-        } else if crate::requant::multiply_double(acc[i], m0, e, 32) as i64
+        } else if crate::arith::requant::multiply_double(acc[i], m0, e, 32) as i64
             != exact_round_half_away(acc[i], m0, e)
         {
             Cause::DoubleRounding {
-                high: crate::requant::srdhm(acc[i].wrapping_shl(e.max(0) as u32), m0, 32),
+                high: crate::arith::requant::srdhm(acc[i].wrapping_shl(e.max(0) as u32), m0, 32),
                 shift: (-e).max(0) as u32,
             }
         } else if (acc[i] as f64 * m).round() != real.round() {

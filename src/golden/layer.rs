@@ -12,9 +12,11 @@
 
 use ndarray::Array4;
 
-use crate::case::{Case, Op, Rounding};
-use crate::mac::{Accumulator, Dot};
-use crate::requant::{real_multiplier, requant_float64, Fbgemm, FbgemmPath, IntRounding, Requant};
+use crate::arith::mac::{Accumulator, Dot};
+use crate::arith::requant::{
+    real_multiplier, requant_float64, Fbgemm, FbgemmPath, IntRounding, Requant,
+};
+use crate::formats::qcase::{Case, Op, Rounding};
 
 /// One tap of a dot product: flat indices into the case's `input` and into
 /// the `filter` row of the first channel of the group (see [`DotProduct`]).
@@ -146,7 +148,7 @@ pub struct LayerResult {
 /// The per-channel integer requantization parameters of a case.
 pub fn channel_requant(case: &Case, c: usize, rounding: IntRounding, mult_bits: u32) -> Requant {
     let (m0, shift) = case.channel_params(c);
-    let (m0, shift) = crate::requant::narrow_multiplier(m0, shift, mult_bits);
+    let (m0, shift) = crate::arith::requant::narrow_multiplier(m0, shift, mult_bits);
     Requant {
         m0,
         shift,
@@ -200,12 +202,12 @@ pub fn accumulate_folded(case: &Case) -> Array4<i32> {
         for (lane, c) in dp.channels.clone().enumerate() {
             let off = lane * dp.filter_step;
             let weights = dp.taps.iter().map(|t| case.filter[t.filter + off]);
-            let fb = crate::mac::folded_bias(case.bias_of(c), weights, zp_x, zp_w);
+            let fb = crate::arith::mac::folded_bias(case.bias_of(c), weights, zp_x, zp_w);
             let taps = dp
                 .taps
                 .iter()
                 .map(|t| (case.input[t.input], case.filter[t.filter + off]));
-            acc[dp.output_base + lane] = crate::mac::dot_folded(fb, taps, zp_w);
+            acc[dp.output_base + lane] = crate::arith::mac::dot_folded(fb, taps, zp_w);
         }
     });
     Array4::from_shape_vec(shape, acc).expect("output shape")
@@ -489,15 +491,19 @@ pub fn onednn_reference(
         ));
     }
     let (qmin, qmax) = case.output_dtype.range();
-    let channels: Vec<crate::requant::Onednn> = (0..case.out_channels())
+    let channels: Vec<crate::arith::requant::Onednn> = (0..case.out_channels())
         .map(|c| {
             let bias = match (&case.bias, &case.bias_float) {
                 (None, _) => None,
                 (Some(_), Some(bf)) => Some(bf[c]),
                 (Some(b), None) => Some(b[c] as f64 * sx * sw[if sw.len() > 1 { c } else { 0 }]),
             };
-            let mut o =
-                crate::requant::Onednn::new(sx, sw[if sw.len() > 1 { c } else { 0 }], sy, bias);
+            let mut o = crate::arith::requant::Onednn::new(
+                sx,
+                sw[if sw.len() > 1 { c } else { 0 }],
+                sy,
+                bias,
+            );
             o.zp_out = case.output_zero_point;
             o.relu = case.act_min > qmin;
             o.qmin = qmin;

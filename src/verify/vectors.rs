@@ -24,7 +24,7 @@ use sha2::{Digest, Sha256};
 
 use crate::cosim::{expect, Item};
 use crate::error::InputError;
-use crate::hex::{self, Word};
+use crate::formats::hex::{self, Word};
 
 pub const PROGRAM_BITS: u32 = 32;
 pub const CFG_BITS: u32 = 48;
@@ -288,8 +288,8 @@ pub fn write(
             top: "qmac_top".into(),
             lanes,
             mult_w,
-            latency: crate::dut::LATENCY,
-            rtl_sha256: crate::dut::RTL_SHA256.into(),
+            latency: crate::cosim::dut::LATENCY,
+            rtl_sha256: crate::cosim::dut::RTL_SHA256.into(),
             rounding: s.rounding.iter().cloned().collect(),
             input_signedness: s.input_dtype.iter().cloned().collect(),
         },
@@ -436,14 +436,14 @@ pub fn check(dir: &Path) -> Result<Manifest, InputError> {
             ),
         ));
     }
-    if m.dut.latency != crate::dut::LATENCY {
+    if m.dut.latency != crate::cosim::dut::LATENCY {
         return Err(InputError::new(
             &mpath,
             "field `dut.latency`",
             format!(
                 "{} differs from qmac_top's {}",
                 m.dut.latency,
-                crate::dut::LATENCY
+                crate::cosim::dut::LATENCY
             ),
         ));
     }

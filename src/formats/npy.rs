@@ -1,15 +1,15 @@
 //! int8 tensors in `.npy` files and `.npz` archives (a model's input, its
 //! expected output, and reference intermediate tensors keyed `t<index>_<name>`).
 //! Every member goes through the same hardened `.npy` parser as qcase arrays
-//! (`case::parse_int_npy`); values outside int8 are an error naming the file,
+//! (`qcase::parse_int_npy`); values outside int8 are an error naming the file,
 //! member and element.
 
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
 
-use crate::case::parse_int_npy;
 use crate::error::InputError;
+use crate::formats::qcase::parse_int_npy;
 
 /// An int8 array and its shape.
 #[derive(Debug, Clone, PartialEq, Eq)]

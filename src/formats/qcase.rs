@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use ndarray::{ArrayView1, ArrayView4};
 use serde::{Deserialize, Serialize};
 
+use crate::arith::DType;
 use crate::error::InputError;
 
 /// The layer operator.
@@ -58,30 +59,6 @@ impl Rounding {
     /// True for the two integer modes an integer datapath implements.
     pub fn is_integer(self) -> bool {
         matches!(self, Rounding::Double | Rounding::Single)
-    }
-}
-
-/// Activation element type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum DType {
-    #[default]
-    Int8,
-    Uint8,
-}
-
-impl DType {
-    pub fn range(self) -> (i32, i32) {
-        match self {
-            DType::Int8 => (-128, 127),
-            DType::Uint8 => (0, 255),
-        }
-    }
-    pub fn name(self) -> &'static str {
-        match self {
-            DType::Int8 => "int8",
-            DType::Uint8 => "uint8",
-        }
     }
 }
 
@@ -147,7 +124,7 @@ pub fn framework_real_multiplier(
     let float32_product = op == Op::FullyConnected
         && per_tensor
         && !matches!(rounding, Rounding::Fbgemm | Rounding::Onednn);
-    crate::requant::tflite_real_multiplier(s_x, s_w, s_y, float32_product)
+    crate::arith::requant::tflite_real_multiplier(s_x, s_w, s_y, float32_product)
 }
 
 impl Case {
@@ -348,8 +325,8 @@ impl Ctx<'_> {
                 let path = self.array_path(field, name)?;
                 match self.file_kind(field, &path)? {
                     FileKind::Txt => {
-                        let text = crate::textarray::read_text(&path)?;
-                        let pairs = crate::textarray::parse_int_array_lines(&path, &text)?;
+                        let text = crate::formats::textarray::read_text(&path)?;
+                        let pairs = crate::formats::textarray::parse_int_array_lines(&path, &text)?;
                         let (vals, lines) = pairs.into_iter().unzip();
                         Ok(Loaded {
                             vals,
@@ -425,8 +402,9 @@ impl Ctx<'_> {
                 let path = self.array_path(field, name)?;
                 match self.file_kind(field, &path)? {
                     FileKind::Txt => {
-                        let text = crate::textarray::read_text(&path)?;
-                        let pairs = crate::textarray::parse_float_array_lines(&path, &text)?;
+                        let text = crate::formats::textarray::read_text(&path)?;
+                        let pairs =
+                            crate::formats::textarray::parse_float_array_lines(&path, &text)?;
                         let (vals, lines) = pairs.into_iter().unzip();
                         Ok(Loaded {
                             vals,
@@ -906,7 +884,7 @@ impl Case {
                 let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
                 (path.to_path_buf(), dir)
             };
-            let text = crate::textarray::read_text(&toml_path)?;
+            let text = crate::formats::textarray::read_text(&toml_path)?;
             let raw: RawCase =
                 toml::from_str(&text).map_err(|e| toml_error(&toml_path, &text, &e))?;
             let ctx = Ctx {
@@ -915,7 +893,7 @@ impl Case {
             };
             Self::from_raw(raw, &ctx)
         } else {
-            let text = crate::textarray::read_text(path)?;
+            let text = crate::formats::textarray::read_text(path)?;
             Self::from_json_str(path, &text)
         }
     }
@@ -1101,7 +1079,7 @@ impl Case {
                             format!("derived multiplier input_scale·filter_scale/output_scale = {real} is not finite"),
                         ));
                     }
-                    let (m, s) = crate::requant::quantize_multiplier(real, single);
+                    let (m, s) = crate::arith::requant::quantize_multiplier(real, single);
                     ms.push(m);
                     ss.push(s);
                 }

@@ -1,0 +1,14 @@
+//! Verification campaigns over the co-simulation.
+//!
+//! * [`stimulus`]: parameter sets and dot products aimed at the corners.
+//! * [`regress`]: the regression suites and their parallel runner.
+//! * [`fuzz`]: constrained-random transactions, shrinking, repro files.
+//! * [`mutants`]: mutation testing of the testbench itself.
+//! * [`vectors`]: FPGA test-vector bundles for the replay testbench.
+//! * [`bench`]: co-simulation speed against a pure C++ driver.
+pub mod bench;
+pub mod fuzz;
+pub mod mutants;
+pub mod regress;
+pub mod stimulus;
+pub mod vectors;
