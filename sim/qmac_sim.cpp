@@ -103,13 +103,13 @@ public:
     }
     uint32_t lanes() const override { return lanes_; }
 
-    uint32_t cycle(uint32_t ctrl, uint8_t x, rust::Slice<const uint8_t> w, uint16_t cfg_addr,
-                   uint32_t cfg_data, rust::Slice<uint8_t> y, rust::Slice<int32_t> acc,
-                   rust::Slice<uint8_t> ovf) override {
-        return step(ctrl, x, w.data(), cfg_addr, cfg_data, y.data(), acc.data(), ovf.data());
+    void reset(uint32_t cycles) override {
+        uint8_t y[64], ovf[64];
+        int32_t acc[64];
+        for (uint32_t i = 0; i < cycles; ++i) step(CTRL_RESET, 0, zeros_, 0, 0, y, acc, ovf);
     }
 
-    // One clock cycle (see Sim::cycle).
+    // One clock cycle.
     inline uint32_t step(uint32_t ctrl, uint8_t x, const uint8_t* w, uint16_t cfg_addr,
                          uint32_t cfg_data, uint8_t* y, int32_t* acc, uint8_t* ovf) {
         Model& t = *top_;
@@ -172,6 +172,7 @@ public:
         const size_t L = lanes_;
         // Raw pointers: rust::Slice accessors are out-of-line calls.
         const uint64_t* opv = ops.data();
+        const uint64_t kFirst = 1ull << int(OpBit::First), kLast = 1ull << int(OpBit::Last);
         const size_t n_ops = ops.size();
         const uint8_t* wv = weights.data();
         uint8_t* oy = out_y.data();
@@ -192,7 +193,7 @@ public:
             if (!have_op && !cfg.drain) break;
             if (r.outputs == max_out || r.dots == max_last) break;
             if (cycles_ >= cfg.max_cycle) {
-                r.violation = 4;  // the run's cycle bound is exhausted
+                r.violation = Violation::CycleBound;
                 r.violation_cycle = cycles_;
                 break;
             }
@@ -216,7 +217,7 @@ public:
             bool is_cfg = false, is_last = false;
             if (have_op) {
                 const uint64_t o = opv[op];
-                if (o >> 63) {
+                if (o >> int(OpBit::Cfg)) {
                     is_cfg = true;
                     ctrl |= CTRL_CFG_VALID;
                     addr = uint16_t(o >> 32);
@@ -224,14 +225,14 @@ public:
                 } else {
                     const bool present = held_ || !(stalling || (cfg.in_gap != 0 && draw() < cfg.in_gap));
                     if (!present) {
-                        if (o & (1u << 9)) ++r.gap_first;
-                        if (o & (1u << 8)) ++r.gap_last;
+                        if (o & kFirst) ++r.gap_first;
+                        if (o & kLast) ++r.gap_last;
                     }
                     if (present) {
                         held_ = true;
                         ctrl |= CTRL_IN_VALID;
-                        if (o & (1u << 9)) ctrl |= CTRL_IN_FIRST;
-                        if (o & (1u << 8)) { ctrl |= CTRL_IN_LAST; is_last = true; }
+                        if (o & kFirst) ctrl |= CTRL_IN_FIRST;
+                        if (o & kLast) { ctrl |= CTRL_IN_LAST; is_last = true; }
                         x = uint8_t(o);
                         w = wv + wi;
                     }
@@ -241,8 +242,8 @@ public:
             const uint32_t st = step(ctrl, x, w, addr, data, y, acc, ovf);
             if (st & ST_OUT_VALID) {
                 if (was_stalled_ && (std::memcmp(y, py, L) || std::memcmp(acc, pacc, 4 * L) ||
-                                     std::memcmp(ovf, povf, L)) && r.violation == 0) {
-                    r.violation = 1;  // data changed while stalled
+                                     std::memcmp(ovf, povf, L)) && r.violation == Violation::None) {
+                    r.violation = Violation::OutputChanged;
                     r.violation_cycle = cyc;
                 }
                 if (!was_stalled_) {
@@ -268,8 +269,8 @@ public:
                     std::memcpy(povf, ovf, L);
                 }
             } else if (was_stalled_) {
-                if (r.violation == 0) {
-                    r.violation = 2;  // out_valid dropped before the transfer
+                if (r.violation == Violation::None) {
+                    r.violation = Violation::ValidDropped;
                     r.violation_cycle = cyc;
                 }
                 was_stalled_ = false;
@@ -301,12 +302,12 @@ public:
                 idle = 0;
             } else if (have_op || in_flight_ > 0) {
                 if (++idle > cfg.watchdog) {
-                    r.violation = 3;  // deadlock
+                    r.violation = Violation::Deadlock;
                     r.violation_cycle = cyc;
                     break;
                 }
             }
-            if (r.violation != 0 && cfg.stop_on_violation) break;
+            if (r.violation != Violation::None && cfg.stop_on_violation) break;
         }
         r.ops_done = op;
         if (cfg.drain) tail_ = 0;
@@ -320,19 +321,13 @@ public:
         uint8_t y[64], ov[64];
         int32_t ac[64];
         for (int i = 0; i < 4; ++i) step(CTRL_RESET, 0, zeros_, 0, 0, y, ac, ov);
-        // Load the parameters.
-        std::vector<std::pair<uint16_t, uint32_t>> cfgw = {
-            {0x000, (p.single ? 1u : 0u) | (p.uint8 ? 2u : 0u)}, {0x001, uint32_t(p.zp_x)},
-            {0x002, uint32_t(p.zp_w)}, {0x003, uint32_t(p.zp_out)},
-            {0x004, uint32_t(p.act_min)}, {0x005, uint32_t(p.act_max)}};
-        for (size_t l = 0; l < L; ++l) {
-            cfgw.push_back({uint16_t(0x100 + 4 * l), uint32_t(p.bias[l])});
-            cfgw.push_back({uint16_t(0x101 + 4 * l), uint32_t(p.m0[l])});
-            cfgw.push_back({uint16_t(0x102 + 4 * l), uint32_t(p.shift[l])});
-        }
-        for (auto& c : cfgw) {
-            while (!(step(CTRL_OUT_READY | CTRL_CFG_VALID, 0, zeros_, c.first, c.second, y, ac, ov) &
+        // Load the parameters: the register writes Rust made (one register map).
+        for (size_t i = 0; i < p.cfg_addr.size(); ++i) {
+            uint32_t tries = 0;
+            while (!(step(CTRL_OUT_READY | CTRL_CFG_VALID, 0, zeros_, p.cfg_addr[i], p.cfg_data[i], y,
+                          ac, ov) &
                      ST_CFG_FIRE)) {
+                if (++tries > 100000) throw std::runtime_error("cpp_baseline: cfg_ready stuck low");
             }
         }
         // Expected results, computed when a dot product's last beat is sent.
@@ -346,6 +341,8 @@ public:
         const double t0 = thread_cpu_seconds();
         const uint64_t c0 = cycles_;
         while (res.outputs * k < n) {
+            if (cycles_ - c0 > 64 * uint64_t(n) + 100000)
+                throw std::runtime_error("cpp_baseline: no verdict within its cycle bound (a broken DUT?)");
             uint32_t ctrl = CTRL_OUT_READY;
             uint8_t x = 0;
             const uint8_t* w = zeros_;

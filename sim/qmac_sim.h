@@ -1,7 +1,7 @@
 // qmac_sim.h: the C++ side of the Rust <-> Verilator bridge (see src/cosim/dut.rs).
 //
 // One Sim owns one VerilatedContext and one Verilated qmac_top model, so
-// several Sims run in parallel threads. Each call of `cycle` is one full
+// several Sims run in parallel threads. Each internal `step` is one full
 // clock cycle: drive inputs with clk low, settle, sample the handshake and
 // output signals (what the DUT presents before the edge), then the rising edge.
 #pragma once
@@ -13,14 +13,14 @@
 
 namespace qmac {
 
-// ctrl bits of Sim::cycle
+// ctrl bits of one step (internal to the C++ driver)
 constexpr uint32_t CTRL_RESET = 1u << 0;      // rst_n low this cycle
 constexpr uint32_t CTRL_IN_VALID = 1u << 1;
 constexpr uint32_t CTRL_IN_FIRST = 1u << 2;
 constexpr uint32_t CTRL_IN_LAST = 1u << 3;
 constexpr uint32_t CTRL_OUT_READY = 1u << 4;
 constexpr uint32_t CTRL_CFG_VALID = 1u << 5;
-// status bits returned by Sim::cycle (sampled before the rising edge)
+// status bits of one step (sampled before the rising edge)
 constexpr uint32_t ST_IN_FIRE = 1u << 0;      // in_valid && in_ready
 constexpr uint32_t ST_CFG_FIRE = 1u << 1;     // cfg_valid && cfg_ready
 constexpr uint32_t ST_OUT_FIRE = 1u << 2;     // out_valid && out_ready
@@ -37,12 +37,8 @@ class Sim {
 public:
     virtual ~Sim() = default;
     virtual uint32_t lanes() const = 0;
-    // One clock cycle. `w` holds LANES weights; when out_valid is high the
-    // outputs are copied into y (LANES bytes), acc (LANES words) and ovf
-    // (LANES bytes, 0/1).
-    virtual uint32_t cycle(uint32_t ctrl, uint8_t x, rust::Slice<const uint8_t> w,
-                           uint16_t cfg_addr, uint32_t cfg_data, rust::Slice<uint8_t> y,
-                           rust::Slice<int32_t> acc, rust::Slice<uint8_t> ovf) = 0;
+    // Hold reset (rst_n low) for `cycles` cycles.
+    virtual void reset(uint32_t cycles) = 0;
     // Stream many cycles in one call (see src/cosim/dut.rs, Dut::run_batch): drive
     // `ops` (cfg writes and beats, weights of the beats in `weights`) with
     // seeded random backpressure, record every output beat and the cycle of

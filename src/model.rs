@@ -830,7 +830,7 @@ pub struct ModelRun {
     /// tensor when one was given), for `--dump-cases`.
     pub cases: Vec<Case>,
     /// The co-simulation statistics of every RTL layer, merged.
-    pub rtl_stats: crate::cosim::RunStats,
+    pub rtl_stats: crate::cosim::scoreboard::RunStats,
 }
 
 impl ModelRun {
@@ -884,7 +884,7 @@ impl ModelRunOptions<'_> {
             backend: MacBackend::Golden,
             cosim: RunOptions {
                 seed: 1,
-                backpressure: crate::cosim::Backpressure::NONE,
+                backpressure: crate::cosim::transaction::Backpressure::NONE,
                 replay: String::new(),
                 stop_on_failure: false,
                 coverage: false,
@@ -1055,7 +1055,7 @@ pub fn run(
     let mut notes = Vec::new();
     let mut cases = Vec::new();
     let mut compared = 0;
-    let mut rtl_stats = crate::cosim::RunStats::default();
+    let mut rtl_stats = crate::cosim::scoreboard::RunStats::default();
     let mult_w = if opt.backend == MacBackend::Golden {
         32
     } else {
@@ -1091,7 +1091,7 @@ pub fn run(
             let dut = dut.as_deref_mut().expect("checked above");
             let cosim = RunOptions {
                 // Each op's backpressure stream is its own: (seed, op index).
-                seed: crate::cosim::stream_seed(opt.cosim.seed, step.index as u64),
+                seed: crate::cosim::transaction::stream_seed(opt.cosim.seed, step.index as u64),
                 ..opt.cosim.clone()
             };
             let rtl = crate::cosim::lower::run_layer(&g.case, dut, &cosim)?;

@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 use qmac::cosim::dut::Dut;
-use qmac::cosim::{Backpressure, RunOptions};
+use qmac::cosim::transaction::Backpressure;
+use qmac::cosim::RunOptions;
 use qmac::error::CheckFailed;
 use qmac::formats::qcase::{Case, Rounding};
 use qmac::golden::layer;

@@ -9,7 +9,8 @@ use anyhow::{Context, Result};
 
 use crate::cmd::layer::Backend;
 use qmac::cosim::dut::Dut;
-use qmac::cosim::{Backpressure, RunOptions};
+use qmac::cosim::transaction::Backpressure;
+use qmac::cosim::RunOptions;
 use qmac::error::{CheckFailed, InputError};
 use qmac::formats::npy::{self, Int8Array};
 use qmac::formats::tflite::Model;

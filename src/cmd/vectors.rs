@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 
 use qmac::cosim::lower::LayerStimulus;
-use qmac::cosim::Item;
+use qmac::cosim::transaction::Item;
 use qmac::error::InputError;
 use qmac::formats::qcase::Case;
 use qmac::verify::regress::{self, Body};

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::arith::requant::{multiply_double, multiply_single, srdhm, IntRounding};
 use crate::arith::DType;
 use crate::cosim::dut::BatchResult;
-use crate::cosim::{DotJob, Params};
+use crate::cosim::transaction::{DotJob, Params};
 use crate::error::InputError;
 
 /// Every bin: (name, what hits it).

@@ -32,7 +32,7 @@ mod ffi {
     }
 
     /// What one batch did.
-    #[derive(Debug, Clone, Copy, Default)]
+    #[derive(Debug, Clone, Copy)]
     struct BatchResult {
         ops_done: usize,
         outputs: usize,
@@ -48,15 +48,45 @@ mod ffi {
         /// Cycles of the first and the last input beat transferred in this batch.
         first_beat_cycle: u64,
         last_beat_cycle: u64,
-        /// 0 none, 1 output changed while stalled, 2 out_valid dropped while stalled, 3 deadlock,
-        /// 4 cycle bound exhausted.
-        violation: u32,
+        /// The first handshake or progress violation of the batch.
+        violation: Violation,
         violation_cycle: u64,
+    }
+
+    /// What the C++ driver of a batch saw go wrong (written on the C++ side,
+    /// read on the Rust side: one list for both).
+    #[derive(Debug)]
+    #[repr(u32)]
+    enum Violation {
+        None = 0,
+        /// The output changed while stalled (out_valid && !out_ready).
+        OutputChanged = 1,
+        /// out_valid dropped before the output was accepted.
+        ValidDropped = 2,
+        /// No transfer for `watchdog` cycles with work pending and no output held.
+        Deadlock = 3,
+        /// The run's cycle bound (`max_cycle`) is exhausted.
+        CycleBound = 4,
+    }
+
+    /// The bits of one encoded operation of `run_batch` ([`op`](super::op)):
+    /// a cfg write (bit 63 set: address in bits 47:32, data in 31:0) or an
+    /// input beat (first, last, x in bits 7:0).
+    #[derive(Debug)]
+    #[repr(u32)]
+    enum OpBit {
+        Last = 8,
+        First = 9,
+        Cfg = 63,
     }
 
     /// Fixed parameters of the pure C++ baseline driver (sim/qmac_sim.cpp).
     #[derive(Debug, Clone)]
     struct BaselineParams {
+        /// The register writes that load the parameters (`Params::cfg_writes`,
+        /// the one register map of the Rust side).
+        cfg_addr: Vec<u16>,
+        cfg_data: Vec<u32>,
         bias: Vec<i32>,
         m0: Vec<i32>,
         shift: Vec<i32>,
@@ -83,18 +113,8 @@ mod ffi {
         include!("qmac_sim.h");
         type Sim;
         fn lanes(self: &Sim) -> u32;
-        #[allow(clippy::too_many_arguments)]
-        fn cycle(
-            self: Pin<&mut Sim>,
-            ctrl: u32,
-            x: u8,
-            w: &[u8],
-            cfg_addr: u16,
-            cfg_data: u32,
-            y: &mut [u8],
-            acc: &mut [i32],
-            ovf: &mut [u8],
-        ) -> u32;
+        /// Hold reset (rst_n low) for `cycles` cycles.
+        fn reset(self: Pin<&mut Sim>, cycles: u32);
         #[allow(clippy::too_many_arguments)]
         fn run_batch(
             self: Pin<&mut Sim>,
@@ -119,7 +139,7 @@ mod ffi {
             x: &[u8],
             w: &[u8],
             k: u32,
-        ) -> BaselineResult;
+        ) -> Result<BaselineResult>;
         fn trace_open(self: Pin<&mut Sim>, path: &str) -> Result<()>;
         fn trace_close(self: Pin<&mut Sim>);
         fn cycles(self: &Sim) -> u64;
@@ -135,26 +155,6 @@ mod ffi {
 // state with other Sims, so it may move between threads (never shared: all
 // mutation goes through &mut Dut).
 unsafe impl Send for ffi::Sim {}
-
-/// Control bits of one cycle (mirror of sim/qmac_sim.h).
-pub mod ctrl {
-    pub const RESET: u32 = 1 << 0;
-    pub const IN_VALID: u32 = 1 << 1;
-    pub const IN_FIRST: u32 = 1 << 2;
-    pub const IN_LAST: u32 = 1 << 3;
-    pub const OUT_READY: u32 = 1 << 4;
-    pub const CFG_VALID: u32 = 1 << 5;
-}
-
-/// Status bits of one cycle, sampled before the rising edge.
-pub mod status {
-    pub const IN_FIRE: u32 = 1 << 0;
-    pub const CFG_FIRE: u32 = 1 << 1;
-    pub const OUT_FIRE: u32 = 1 << 2;
-    pub const IN_READY: u32 = 1 << 3;
-    pub const CFG_READY: u32 = 1 << 4;
-    pub const OUT_VALID: u32 = 1 << 5;
-}
 
 /// Parameter-register addresses of qmac_top (see rtl/qmac_top.v).
 pub mod reg {
@@ -181,31 +181,10 @@ pub mod reg {
 /// beat transfers on edge k is presented from edge k + LATENCY.
 pub const LATENCY: u64 = 6;
 
-/// What the DUT's inputs are in one cycle.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Drive<'a> {
-    pub ctrl: u32,
-    pub x: u8,
-    pub w: &'a [u8],
-    pub cfg_addr: u16,
-    pub cfg_data: u32,
-}
-
-/// What the DUT's outputs were (valid when `status & OUT_VALID`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Sample {
-    pub y: Vec<u8>,
-    pub acc: Vec<i32>,
-    pub ovf: Vec<u8>,
-}
-
 /// One Verilated qmac_top.
 pub struct Dut {
     sim: cxx::UniquePtr<ffi::Sim>,
     lanes: usize,
-    zeros: Vec<u8>,
-    /// Outputs of the last cycle that had out_valid high.
-    pub sample: Sample,
 }
 
 impl Dut {
@@ -221,16 +200,7 @@ impl Dut {
     }
 
     fn wrap(sim: cxx::UniquePtr<ffi::Sim>, lanes: usize) -> Dut {
-        Dut {
-            sim,
-            lanes,
-            zeros: vec![0; lanes],
-            sample: Sample {
-                y: vec![0; lanes],
-                acc: vec![0; lanes],
-                ovf: vec![0; lanes],
-            },
-        }
+        Dut { sim, lanes }
     }
 
     /// A DUT of the model verilated without tracing (LANES = the first
@@ -245,28 +215,9 @@ impl Dut {
         self.lanes
     }
 
-    /// One clock cycle; returns the status bits.
-    #[inline]
-    pub fn cycle(&mut self, d: &Drive<'_>) -> u32 {
-        let w = if d.w.len() == self.lanes {
-            d.w
-        } else {
-            &self.zeros
-        };
-        let s = &mut self.sample;
-        self.sim.pin_mut().cycle(
-            d.ctrl, d.x, w, d.cfg_addr, d.cfg_data, &mut s.y, &mut s.acc, &mut s.ovf,
-        )
-    }
-
     /// Hold reset (rst_n low) for `cycles` cycles.
     pub fn reset(&mut self, cycles: u32) {
-        for _ in 0..cycles {
-            self.cycle(&Drive {
-                ctrl: ctrl::RESET,
-                ..Default::default()
-            });
-        }
+        self.sim.pin_mut().reset(cycles);
     }
 
     /// Start dumping an FST waveform to `path`.
@@ -288,17 +239,18 @@ impl Dut {
     }
 }
 
-pub use ffi::{BaselineParams, BaselineResult, BatchConfig, BatchResult};
+pub use ffi::{BaselineParams, BaselineResult, BatchConfig, BatchResult, OpBit, Violation};
 
 /// Encoding of one operation of [`Dut::run_batch`].
 pub mod op {
+    use super::OpBit;
     /// A cfg write of `data` to `addr`.
     pub fn cfg(addr: u16, data: u32) -> u64 {
-        (1 << 63) | ((addr as u64) << 32) | data as u64
+        (1 << OpBit::Cfg.repr) | ((addr as u64) << 32) | data as u64
     }
     /// An input beat (its LANES weights go to the weights slice, in order).
     pub fn beat(x: u8, first: bool, last: bool) -> u64 {
-        ((first as u64) << 9) | ((last as u64) << 8) | x as u64
+        ((first as u64) << OpBit::First.repr) | ((last as u64) << OpBit::Last.repr) | x as u64
     }
 }
 
@@ -364,8 +316,11 @@ impl Dut {
         x: &[u8],
         w: &[u8],
         k: u32,
-    ) -> BaselineResult {
-        self.sim.pin_mut().cpp_baseline(p, x, w, k)
+    ) -> Result<BaselineResult> {
+        self.sim
+            .pin_mut()
+            .cpp_baseline(p, x, w, k)
+            .map_err(|e| anyhow::anyhow!("{e}"))
     }
 }
 

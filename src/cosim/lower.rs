@@ -20,7 +20,9 @@ use anyhow::Result;
 use crate::arith::requant::narrow_multiplier;
 use crate::arith::DType;
 use crate::cosim::dut::Dut;
-use crate::cosim::{self, DotJob, Item, LaneParams, Params, RunOptions, RunStats};
+use crate::cosim::scoreboard::RunStats;
+use crate::cosim::transaction::{DotJob, Item, LaneParams, Params};
+use crate::cosim::{self, RunOptions};
 use crate::formats::qcase::{Case, Op};
 use crate::golden::layer::{datapath_rounding, window};
 

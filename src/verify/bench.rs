@@ -11,7 +11,8 @@ use serde::Serialize;
 
 use crate::arith::DType;
 use crate::cosim::dut::{BaselineParams, Dut};
-use crate::cosim::{self, Backpressure, DotJob, Item, RunOptions};
+use crate::cosim::transaction::{Backpressure, DotJob, Item};
+use crate::cosim::{self, RunOptions};
 use crate::formats::qcase::{Case, Op, Rounding};
 use crate::verify::stimulus::{random_params, rng_for};
 
@@ -32,7 +33,7 @@ pub struct CosimFigure {
 /// The fixed stimulus of a co-simulation benchmark: one parameter set, then
 /// dot products of `k` taps streamed back to back.
 pub struct Workload {
-    pub params: Arc<cosim::Params>,
+    pub params: Arc<cosim::transaction::Params>,
     pub x: Vec<u8>,
     pub w: Vec<u8>,
     pub k: usize,
@@ -70,7 +71,10 @@ impl Workload {
 
     pub fn baseline_params(&self) -> BaselineParams {
         let p = &self.params;
+        let writes = p.cfg_writes();
         BaselineParams {
+            cfg_addr: writes.iter().map(|w| w.0).collect(),
+            cfg_data: writes.iter().map(|w| w.1).collect(),
             bias: p.lanes.iter().map(|l| l.bias).collect(),
             m0: p.lanes.iter().map(|l| l.m0).collect(),
             shift: p.lanes.iter().map(|l| l.shift).collect(),
@@ -115,7 +119,7 @@ pub fn cpp_rate(dut: &mut Dut, w: &Workload, reps: usize) -> Result<f64> {
     let bp = w.baseline_params();
     let mut best: f64 = 0.0;
     for _ in 0..reps {
-        let r = dut.cpp_baseline(&bp, &w.x, &w.w, w.k as u32);
+        let r = dut.cpp_baseline(&bp, &w.x, &w.w, w.k as u32)?;
         anyhow::ensure!(
             r.mismatches == 0 && r.outputs as usize * w.k == w.x.len(),
             "C++ baseline failed: {r:?}"

@@ -18,7 +18,9 @@ use crate::arith::requant::{narrow_multiplier, quantize_multiplier, IntRounding}
 use crate::arith::DType;
 use crate::cosim::coverage::Coverage;
 use crate::cosim::dut::Dut;
-use crate::cosim::{self, Backpressure, DotJob, Item, LaneParams, Params, RunOptions, RunStats};
+use crate::cosim::scoreboard::RunStats;
+use crate::cosim::transaction::{Backpressure, DotJob, Item, LaneParams, Params};
+use crate::cosim::{self, RunOptions};
 use crate::error::InputError;
 use crate::verify::stimulus::{
     clamp_corner, dot_with_targets, items, m0_normal, mode_switch_params, random_dot,

@@ -26,7 +26,9 @@ use rand::RngExt;
 use crate::arith::requant::IntRounding;
 use crate::arith::DType;
 use crate::cosim::dut::Dut;
-use crate::cosim::{self, Backpressure, Item, Params, RunOptions, RunStats};
+use crate::cosim::scoreboard::RunStats;
+use crate::cosim::transaction::{Backpressure, Item, Params};
+use crate::cosim::{self, RunOptions};
 use crate::formats::qcase::Case;
 use crate::verify::stimulus::{
     clamp_corner, dot_with_targets, items, m0_normal, mode_switch_params, random_dot,
@@ -162,7 +164,7 @@ fn base_params(lanes: usize, mult_bits: u32, rounding: IntRounding) -> Params {
         act_min: -128,
         act_max: 127,
         lanes: vec![
-            cosim::LaneParams {
+            cosim::transaction::LaneParams {
                 bias: 0,
                 m0: 1 << (mult_bits - 2),
                 shift: -1
@@ -217,7 +219,8 @@ fn smoke(lanes: usize, mult_bits: u32, seed: u64) -> Vec<Test> {
 }
 
 fn corners(lanes: usize, mult_bits: u32, seed: u64) -> Vec<Test> {
-    type Gen = fn(&mut rand_chacha::ChaCha8Rng, usize, u32) -> Vec<(Params, cosim::DotJob)>;
+    type Gen =
+        fn(&mut rand_chacha::ChaCha8Rng, usize, u32) -> Vec<(Params, cosim::transaction::DotJob)>;
     let gens: Vec<(&str, Gen)> = vec![
         ("ties", |rng, lanes, mb| {
             let mut out = Vec::new();
@@ -412,7 +415,7 @@ fn corners(lanes: usize, mult_bits: u32, seed: u64) -> Vec<Test> {
         let mut p = base_params(lanes, mult_bits, IntRounding::Double);
         p.input_dtype = DType::Uint8;
         p.lanes.iter_mut().for_each(|lp| lp.shift = -20);
-        let j = cosim::DotJob {
+        let j = cosim::transaction::DotJob {
             x: vec![255; k],
             w: vec![0x80; k * lanes],
             tag: 0,

@@ -12,7 +12,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::arith::mac::Accumulator;
 use crate::arith::requant::IntRounding;
 use crate::arith::DType;
-use crate::cosim::{DotJob, Item, LaneParams, Params};
+use crate::cosim::transaction::{DotJob, Item, LaneParams, Params};
 
 /// The generator of a named test: seed mixed with an FNV-1a hash of the name.
 pub fn rng_for(seed: u64, name: &str) -> ChaCha8Rng {

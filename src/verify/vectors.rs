@@ -22,7 +22,8 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::cosim::{expect, Item};
+use crate::cosim::scoreboard::expect;
+use crate::cosim::transaction::Item;
 use crate::error::InputError;
 use crate::formats::hex::{self, Word};
 

@@ -1,0 +1,337 @@
+//! The scoreboard: the golden result of every dot product the driver
+//! sends (the reference model, [`expect_into`]), kept in order while it is in
+//! flight, and checked against each output the monitor saw: value,
+//! accumulator and overflow flag on every lane, order, no output without
+//! input, and the latency. Every failure is recorded with the cycle (counted
+//! from the run's reset), the seed and the replay command.
+
+use std::collections::VecDeque;
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use crate::arith::mac::Accumulator;
+use crate::arith::DType;
+use crate::cosim::dut::{BatchOut, LATENCY};
+use crate::cosim::transaction::{DotJob, Params};
+
+/// The expected result of one dot product, kept while it is in flight.
+#[derive(Debug, Clone)]
+pub struct Expected {
+    pub index: u64,
+    pub tag: u64,
+    pub y: Vec<u8>,
+    pub acc: Vec<i32>,
+    pub ovf: Vec<u8>,
+    pub job: Arc<DotJob>,
+    pub params: Arc<Params>,
+}
+
+/// The golden result of `job` under `params`, lane by lane, into the slices.
+pub fn expect_into(
+    job: &DotJob,
+    params: &Params,
+    mult_bits: u32,
+    y: &mut [u8],
+    acc: &mut [i32],
+    ovf: &mut [u8],
+) {
+    let lanes = y.len();
+    for l in 0..lanes {
+        let mut a = Accumulator::start(params.lanes[l].bias);
+        for (t, &x) in job.x.iter().enumerate() {
+            let w = job.w[t * lanes + l] as i8 as i32;
+            a.add(Accumulator::product(
+                params.x_value(x),
+                w,
+                params.zp_x,
+                params.zp_w,
+            ));
+        }
+        acc[l] = a.dot.acc;
+        ovf[l] = a.dot.overflow as u8;
+        y[l] = params.requant(l, mult_bits).apply(a.dot.acc) as u8;
+    }
+}
+
+/// The golden result of `job` under `params` (lane by lane).
+pub fn expect(
+    job: &DotJob,
+    params: &Params,
+    lanes: usize,
+    mult_bits: u32,
+) -> (Vec<u8>, Vec<i32>, Vec<u8>) {
+    let (mut y, mut acc, mut ovf) = (vec![0u8; lanes], vec![0i32; lanes], vec![0u8; lanes]);
+    expect_into(job, params, mult_bits, &mut y, &mut acc, &mut ovf);
+    (y, acc, ovf)
+}
+
+/// A checker failure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub cycle: u64,
+    pub message: String,
+}
+
+/// What a run measured.
+#[derive(Debug, Clone, Default)]
+pub struct RunStats {
+    pub cycles: u64,
+    pub beats: u64,
+    pub dots: u64,
+    pub cfg_writes: u64,
+    /// Lane results compared (dots × lanes).
+    pub lane_results: u64,
+    /// Lane results that differed.
+    pub mismatches: u64,
+    /// Cycles from the first to the last input beat (inclusive).
+    pub stream_cycles: u64,
+    pub failures: Vec<Failure>,
+    pub failure_count: u64,
+    /// Functional coverage of the run (when [`RunOptions::coverage`]).
+    pub coverage: crate::cosim::coverage::Coverage,
+}
+
+impl RunStats {
+    pub fn passed(&self) -> bool {
+        self.failure_count == 0
+    }
+    pub fn beats_per_cycle(&self) -> f64 {
+        if self.stream_cycles == 0 {
+            0.0
+        } else {
+            self.beats as f64 / self.stream_cycles as f64
+        }
+    }
+    pub fn merge(&mut self, o: &RunStats) {
+        self.cycles += o.cycles;
+        self.beats += o.beats;
+        self.dots += o.dots;
+        self.cfg_writes += o.cfg_writes;
+        self.lane_results += o.lane_results;
+        self.mismatches += o.mismatches;
+        self.stream_cycles += o.stream_cycles;
+        self.failure_count += o.failure_count;
+        self.coverage.merge(&o.coverage);
+        let room = MAX_FAILURES.saturating_sub(self.failures.len());
+        self.failures.extend(o.failures.iter().take(room).cloned());
+    }
+}
+
+/// Failures kept in detail (all are counted).
+pub const MAX_FAILURES: usize = 10;
+
+fn fmt_bytes_i(v: &[u8], signed: bool, max: usize) -> String {
+    let mut s = String::from("[");
+    for (i, &b) in v.iter().take(max).enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        let _ = write!(s, "{}", if signed { b as i8 as i32 } else { b as i32 });
+    }
+    if v.len() > max {
+        let _ = write!(s, ",… ({} total)", v.len());
+    }
+    s.push(']');
+    s
+}
+
+fn describe(e: &Expected, lane: usize, lanes: usize) -> String {
+    let p = &e.params;
+    let lp = p.lanes[lane];
+    let w: Vec<u8> = (0..e.job.x.len())
+        .map(|t| e.job.w[t * lanes + lane])
+        .collect();
+    format!(
+        "inputs: K={} x={} w[lane {lane}]={}; params: rounding={} input={} zp_x={} zp_w={} zp_out={} act=[{}, {}] bias={} m0={} shift={}",
+        e.job.x.len(),
+        fmt_bytes_i(&e.job.x, p.input_dtype == DType::Int8, 16),
+        fmt_bytes_i(&w, true, 16),
+        p.rounding.name(),
+        p.input_dtype.name(),
+        p.zp_x,
+        p.zp_w,
+        p.zp_out,
+        p.act_min,
+        p.act_max,
+        lp.bias,
+        lp.m0,
+        lp.shift
+    )
+}
+
+/// In-order checking of the results of one run.
+pub struct Scoreboard {
+    lanes: usize,
+    mult_bits: u32,
+    /// The DUT cycle at which the run's reset ended (cycle 0 of messages).
+    start_cycle: u64,
+    /// Appended to every failure message.
+    seed: u64,
+    replay: String,
+    /// In-flight dot products: (index, job, params).
+    pending: VecDeque<(u64, Arc<DotJob>, Arc<Params>)>,
+    /// Expected lanes of the in-flight dot products, consumed from `ehead` on.
+    ey: Vec<u8>,
+    eacc: Vec<i32>,
+    eovf: Vec<u8>,
+    ehead: usize,
+    /// Cycle and stall count of each sent dot product's last beat.
+    lasts: VecDeque<(u64, u64)>,
+    next_index: u64,
+    pub stats: RunStats,
+}
+
+impl Scoreboard {
+    pub fn new(lanes: usize, mult_bits: u32, start_cycle: u64, seed: u64, replay: &str) -> Self {
+        Scoreboard {
+            lanes,
+            mult_bits,
+            start_cycle,
+            seed,
+            replay: replay.to_string(),
+            pending: VecDeque::new(),
+            ey: Vec::new(),
+            eacc: Vec::new(),
+            eovf: Vec::new(),
+            ehead: 0,
+            lasts: VecDeque::new(),
+            next_index: 0,
+            stats: RunStats::default(),
+        }
+    }
+
+    /// Record a failure seen at DUT cycle `abs_cycle`.
+    pub fn fail(&mut self, abs_cycle: u64, msg: String) {
+        let cycle = abs_cycle.saturating_sub(self.start_cycle);
+        let st = &mut self.stats;
+        st.failure_count += 1;
+        if st.failures.len() < MAX_FAILURES {
+            st.failures.push(Failure {
+                cycle,
+                message: format!(
+                    "cycle {cycle}: {msg}; seed {}; replay: {}",
+                    self.seed, self.replay
+                ),
+            });
+        }
+    }
+
+    /// The driver sent `job` under `params`: compute and keep its expected
+    /// result; returns its accumulators and overflow flags (for coverage).
+    pub fn expect(&mut self, job: &Arc<DotJob>, params: &Arc<Params>) -> (&[i32], &[u8]) {
+        let l = self.lanes;
+        let at = self.ey.len();
+        self.ey.resize(at + l, 0);
+        self.eacc.resize(at + l, 0);
+        self.eovf.resize(at + l, 0);
+        expect_into(
+            job,
+            params,
+            self.mult_bits,
+            &mut self.ey[at..],
+            &mut self.eacc[at..],
+            &mut self.eovf[at..],
+        );
+        self.pending
+            .push_back((self.next_index, job.clone(), params.clone()));
+        self.next_index += 1;
+        (&self.eacc[at..], &self.eovf[at..])
+    }
+
+    /// A dot product's last beat transferred at `cycle` with `stalls` output stalls so far.
+    pub fn last_beat(&mut self, cycle: u64, stalls: u64) {
+        self.lasts.push_back((cycle, stalls));
+    }
+
+    /// Dot products sent and not yet answered.
+    pub fn in_flight(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Check output `k` of a batch against the oldest dot product in flight;
+    /// `on_result` sees it (tag, y, acc lanes) when it belongs to one.
+    pub fn check(
+        &mut self,
+        out: &BatchOut,
+        k: usize,
+        on_result: &mut impl FnMut(u64, &[u8], &[i32]),
+    ) {
+        let lanes = self.lanes;
+        let cyc = out.cycle[k];
+        let Some((index, job, params)) = self.pending.pop_front() else {
+            self.fail(
+                cyc,
+                "out_valid with no dot product in flight (output without input)".into(),
+            );
+            return;
+        };
+        let espan = self.ehead..self.ehead + lanes;
+        self.ehead += lanes;
+        let Some((lc, ls)) = self.lasts.pop_front() else {
+            self.fail(
+                cyc,
+                format!("dot #{index}: a result before its last beat was accepted"),
+            );
+            return;
+        };
+        if ls == out.stalls[k] && cyc - lc != LATENCY + 1 {
+            self.fail(
+                cyc,
+                format!(
+                    "dot #{index}: result appeared {} cycles after its last beat, expected LATENCY = {LATENCY}",
+                    cyc - lc - 1
+                ),
+            );
+        }
+        let span = k * lanes..(k + 1) * lanes;
+        let (gy, gacc, govf) = (&out.y[span.clone()], &out.acc[span.clone()], &out.ovf[span]);
+        self.stats.lane_results += lanes as u64;
+        if gy != &self.ey[espan.clone()]
+            || gacc != &self.eacc[espan.clone()]
+            || govf != &self.eovf[espan.clone()]
+        {
+            let e = Expected {
+                index,
+                tag: job.tag,
+                y: self.ey[espan.clone()].to_vec(),
+                acc: self.eacc[espan.clone()].to_vec(),
+                ovf: self.eovf[espan].to_vec(),
+                job: job.clone(),
+                params,
+            };
+            for l in 0..lanes {
+                if gy[l] != e.y[l] || gacc[l] != e.acc[l] || govf[l] != e.ovf[l] {
+                    self.stats.mismatches += 1;
+                    let signed = e.params.act_min < 0;
+                    let yv = |b: u8| if signed { b as i8 as i32 } else { b as i32 };
+                    self.fail(
+                        cyc,
+                        format!(
+                            "dot #{} (tag {}), lane {l}: expected y={} acc={} ovf={}, got y={} acc={} ovf={}; {}",
+                            e.index,
+                            e.tag,
+                            yv(e.y[l]),
+                            e.acc[l],
+                            e.ovf[l],
+                            yv(gy[l]),
+                            gacc[l],
+                            govf[l],
+                            describe(&e, l, lanes)
+                        ),
+                    );
+                }
+            }
+        }
+        on_result(job.tag, gy, gacc);
+    }
+
+    /// Drop the expected lanes already checked (keeps memory bounded on long runs).
+    pub fn compact(&mut self) {
+        if self.ehead > 1 << 14 && self.ehead * 2 > self.ey.len() {
+            self.ey.drain(..self.ehead);
+            self.eacc.drain(..self.ehead);
+            self.eovf.drain(..self.ehead);
+            self.ehead = 0;
+        }
+    }
+}

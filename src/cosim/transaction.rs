@@ -1,0 +1,233 @@
+//! Transactions: what a stimulus is made of, independent of how it is
+//! driven. A stimulus is a stream of [`Item`]s: parameter sets ([`Params`],
+//! loaded through the cfg port as the register writes of
+//! [`Params::cfg_writes`]) and dot products ([`DotJob`], streamed as beats
+//! with `first`/`last`), under a [`Backpressure`] model. [`StreamCheck`] is
+//! the one place that decides whether a stream is well-formed for a
+//! LANES-wide datapath (the driver, the vector encoder and the repro reader
+//! all call it).
+
+use std::sync::Arc;
+
+use crate::arith::requant::{IntRounding, Requant};
+use crate::arith::DType;
+use crate::cosim::dut::reg;
+
+/// Per-lane requantization parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct LaneParams {
+    pub bias: i32,
+    pub m0: i32,
+    pub shift: i32,
+}
+
+/// Everything loaded through the cfg port.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Params {
+    pub rounding: IntRounding,
+    pub input_dtype: DType,
+    pub zp_x: i32,
+    pub zp_w: i32,
+    pub zp_out: i32,
+    pub act_min: i32,
+    pub act_max: i32,
+    pub lanes: Vec<LaneParams>,
+}
+
+impl Params {
+    /// The cfg writes that load these parameters (every register).
+    pub fn cfg_writes(&self) -> Vec<(u16, u32)> {
+        let mut ctl = 0;
+        if self.rounding == IntRounding::Single {
+            ctl |= reg::CTRL_SINGLE;
+        }
+        if self.input_dtype == DType::Uint8 {
+            ctl |= reg::CTRL_U8;
+        }
+        let mut v = vec![
+            (reg::CTRL, ctl),
+            (reg::ZP_X, self.zp_x as u32),
+            (reg::ZP_W, self.zp_w as u32),
+            (reg::ZP_OUT, self.zp_out as u32),
+            (reg::ACT_MIN, self.act_min as u32),
+            (reg::ACT_MAX, self.act_max as u32),
+        ];
+        for (l, p) in self.lanes.iter().enumerate() {
+            v.push((reg::bias(l), p.bias as u32));
+            v.push((reg::m0(l), p.m0 as u32));
+            v.push((reg::shift(l), p.shift as u32));
+        }
+        v
+    }
+
+    /// The golden requantization of lane `l` with a `mult_bits`-wide multiplier.
+    pub fn requant(&self, l: usize, mult_bits: u32) -> Requant {
+        let p = self.lanes[l];
+        Requant {
+            m0: p.m0,
+            shift: p.shift,
+            zp_out: self.zp_out,
+            act_min: self.act_min,
+            act_max: self.act_max,
+            rounding: self.rounding,
+            mult_bits,
+        }
+    }
+
+    /// Activation byte as the datapath interprets it.
+    pub fn x_value(&self, x: u8) -> i32 {
+        match self.input_dtype {
+            DType::Int8 => x as i8 as i32,
+            DType::Uint8 => x as i32,
+        }
+    }
+}
+
+/// One dot product per lane: `x[t]` shared, `w[t·lanes + l]` for lane l.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DotJob {
+    pub x: Vec<u8>,
+    pub w: Vec<u8>,
+    /// Caller's identifier (e.g. the output index of lane 0).
+    pub tag: u64,
+}
+
+/// One element of a stimulus stream.
+#[derive(Debug, Clone)]
+pub enum Item {
+    Params(Arc<Params>),
+    Dot(Arc<DotJob>),
+}
+
+/// Random backpressure on both streams.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Backpressure {
+    /// Probability that the driver inserts an idle cycle before a beat.
+    pub in_gap: f64,
+    /// Probability that out_ready is low in a cycle.
+    pub out_stall: f64,
+    /// Probability per cycle of starting a long stall (both sides, 20..200 cycles).
+    pub long_stall: f64,
+}
+
+impl Backpressure {
+    pub const NONE: Backpressure = Backpressure {
+        in_gap: 0.0,
+        out_stall: 0.0,
+        long_stall: 0.0,
+    };
+    pub const RANDOM: Backpressure = Backpressure {
+        in_gap: 0.25,
+        out_stall: 0.3,
+        long_stall: 0.002,
+    };
+    pub fn is_none(&self) -> bool {
+        self.in_gap == 0.0 && self.out_stall == 0.0 && self.long_stall == 0.0
+    }
+
+    /// Every probability must be a number in [0, 1): at 1 the producer never
+    /// sends, or the consumer never takes, and no run could end. The error
+    /// names the field and the value.
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        for (name, p) in [
+            ("in_gap", self.in_gap),
+            ("out_stall", self.out_stall),
+            ("long_stall", self.long_stall),
+        ] {
+            if !(p.is_finite() && (0.0..1.0).contains(&p)) {
+                return Err((
+                    name,
+                    format!("probability {p} is not in [0, 1) (at 1 the stream never moves)"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The expected number of cycles one transfer takes under this
+    /// backpressure (at least 1): the input gap and the output stall each
+    /// stretch a transfer by 1/(1 − p); a long stall (20..200 cycles,
+    /// 110 on average) starts with probability `long_stall` per cycle.
+    pub fn slowdown(&self) -> f64 {
+        let open = |p: f64| 1.0 / (1.0 - p.clamp(0.0, 0.999));
+        open(self.in_gap) * open(self.out_stall) * (1.0 + 110.0 * self.long_stall.clamp(0.0, 1.0))
+    }
+}
+
+/// The seed of one run's backpressure stream: a pure function of the user's
+/// seed and the run's own identity (an op index, a case's name), never of
+/// the run's position in a list or of the worker that ran it.
+pub fn stream_seed(seed: u64, identity: u64) -> u64 {
+    // splitmix64 of the pair.
+    let mut z = seed ^ identity.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Why a stimulus stream is not well-formed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StreamError {
+    #[error("parameter set for {got} lanes, the datapath has {lanes}")]
+    Lanes { got: usize, lanes: usize },
+    #[error("a dot product before any parameter set")]
+    DotBeforeParams,
+    #[error("a dot product of {taps} taps needs {} weights ({taps} x {lanes} lanes), got {weights}", taps * lanes)]
+    Weights {
+        taps: usize,
+        lanes: usize,
+        weights: usize,
+    },
+    #[error("a dot product needs at least one tap")]
+    NoTaps,
+}
+
+/// Walks a stimulus stream for a `lanes`-wide datapath and checks each item:
+/// parameter sets of the right width, a parameter set before the first dot
+/// product, at least one tap and LANES weights per tap.
+#[derive(Debug, Clone)]
+pub struct StreamCheck {
+    lanes: usize,
+    params: Option<Arc<Params>>,
+}
+
+impl StreamCheck {
+    pub fn new(lanes: usize) -> StreamCheck {
+        StreamCheck {
+            lanes,
+            params: None,
+        }
+    }
+
+    /// Check the next item. For a dot product, the parameter set it runs
+    /// under; for a parameter set, `None`.
+    pub fn next(&mut self, item: &Item) -> Result<Option<Arc<Params>>, StreamError> {
+        match item {
+            Item::Params(p) => {
+                if p.lanes.len() != self.lanes {
+                    return Err(StreamError::Lanes {
+                        got: p.lanes.len(),
+                        lanes: self.lanes,
+                    });
+                }
+                self.params = Some(p.clone());
+                Ok(None)
+            }
+            Item::Dot(j) => {
+                let p = self.params.clone().ok_or(StreamError::DotBeforeParams)?;
+                if j.x.is_empty() {
+                    return Err(StreamError::NoTaps);
+                }
+                if j.w.len() != j.x.len() * self.lanes {
+                    return Err(StreamError::Weights {
+                        taps: j.x.len(),
+                        lanes: self.lanes,
+                        weights: j.w.len(),
+                    });
+                }
+                Ok(Some(p))
+            }
+        }
+    }
+}
