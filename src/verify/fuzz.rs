@@ -19,7 +19,9 @@ use crate::arith::DType;
 use crate::cosim::coverage::Coverage;
 use crate::cosim::dut::Dut;
 use crate::cosim::scoreboard::RunStats;
-use crate::cosim::transaction::{Backpressure, DotJob, Item, LaneParams, Params};
+use crate::cosim::transaction::{
+    Backpressure, DotJob, Item, LaneParams, Params, StreamCheck, StreamError,
+};
 use crate::cosim::{self, RunOptions};
 use crate::error::InputError;
 use crate::verify::stimulus::{
@@ -649,7 +651,10 @@ pub fn read(path: &Path) -> Result<Transaction, InputError> {
         ));
     }
     let mut out = Vec::new();
-    let mut cur: Option<Arc<Params>> = None;
+    // The stream rules (widths, order, taps) are the driver's own: StreamCheck.
+    let mut check = StreamCheck::new(f.lanes);
+    let stream_err =
+        |i: usize, e: StreamError| InputError::new(path, format!("field `items[{i}]`"), e);
     for (i, it) in f.items.into_iter().enumerate() {
         let at = |field: &str| format!("field `items[{i}].{field}`");
         match it {
@@ -702,13 +707,6 @@ pub fn read(path: &Path) -> Result<Transaction, InputError> {
                         "act_min <= act_max within [-128, 255] and zp_out in [-256, 255] required",
                     ));
                 }
-                if p.lanes.len() != f.lanes {
-                    return Err(InputError::new(
-                        path,
-                        at("lanes"),
-                        format!("{} lane entries for lanes = {}", p.lanes.len(), f.lanes),
-                    ));
-                }
                 let wmax = (1i64 << (f.mult_w - 1)) - 1;
                 let mut lanes = Vec::new();
                 for (l, lp) in p.lanes.iter().enumerate() {
@@ -738,29 +736,20 @@ pub fn read(path: &Path) -> Result<Transaction, InputError> {
                     act_max: p.act_max,
                     lanes,
                 });
-                cur = Some(p.clone());
-                out.push(Item::Params(p));
+                let item = Item::Params(p);
+                check.next(&item).map_err(|e| stream_err(i, e))?;
+                out.push(item);
             }
             ItemFile::Dot(d) => {
-                let Some(p) = cur.as_ref() else {
-                    return Err(InputError::new(
-                        path,
-                        format!("field `items[{i}]`"),
-                        "a dot product before any params",
-                    ));
-                };
-                if d.x.is_empty() || d.w.len() != d.x.len() * f.lanes {
-                    return Err(InputError::new(
-                        path,
-                        at("w"),
-                        format!(
-                            "{} taps need {} weights, got {}",
-                            d.x.len(),
-                            d.x.len() * f.lanes,
-                            d.w.len()
-                        ),
-                    ));
-                }
+                let item = Item::Dot(Arc::new(DotJob {
+                    x: d.x.iter().map(|&v| v as u8).collect(),
+                    w: d.w.iter().map(|&v| v as i8 as u8).collect(),
+                    tag: i as u64,
+                }));
+                let p = check
+                    .next(&item)
+                    .map_err(|e| stream_err(i, e))?
+                    .expect("StreamCheck returns a dot product's parameters");
                 let (lo, hi) = p.input_dtype.range();
                 if let Some(t) = d.x.iter().position(|&x| x < lo || x > hi) {
                     return Err(InputError::new(
@@ -776,13 +765,7 @@ pub fn read(path: &Path) -> Result<Transaction, InputError> {
                         format!("{} is not int8", d.w[t]),
                     ));
                 }
-                let x = d.x.iter().map(|&v| v as u8).collect();
-                let w = d.w.iter().map(|&v| v as i8 as u8).collect();
-                out.push(Item::Dot(Arc::new(DotJob {
-                    x,
-                    w,
-                    tag: i as u64,
-                })));
+                out.push(item);
             }
         }
     }

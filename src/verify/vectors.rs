@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::cosim::scoreboard::expect;
-use crate::cosim::transaction::Item;
+use crate::cosim::transaction::{Item, StreamCheck};
 use crate::error::InputError;
 use crate::formats::hex::{self, Word};
 
@@ -54,7 +54,6 @@ pub fn encode(
     mult_bits: u32,
 ) -> Result<Streams> {
     let mut s = Streams::default();
-    let mut params = None;
     let mut seg: Option<(bool, u32)> = None;
     let flush = |s: &mut Streams, seg: &mut Option<(bool, u32)>| {
         if let Some((cfg, n)) = seg.take() {
@@ -71,15 +70,13 @@ pub fn encode(
             *seg = Some((cfg, n));
         }
     };
-    for it in items {
-        match it {
-            Item::Params(p) => {
-                if p.lanes.len() != lanes {
-                    bail!(
-                        "parameter set for {} lanes in a {lanes}-lane bundle",
-                        p.lanes.len()
-                    );
-                }
+    let mut check = StreamCheck::new(lanes);
+    for (i, it) in items.into_iter().enumerate() {
+        let params = check
+            .next(&it)
+            .with_context(|| format!("stimulus item {i}"))?;
+        match (it, params) {
+            (Item::Params(p), _) => {
                 let w = p.cfg_writes();
                 for &(a, d) in &w {
                     s.cfg
@@ -88,16 +85,9 @@ pub fn encode(
                 extend(&mut s, &mut seg, true, w.len() as u32);
                 s.rounding.insert(p.rounding.name().to_string());
                 s.input_dtype.insert(p.input_dtype.name().to_string());
-                params = Some(p);
             }
-            Item::Dot(j) => {
-                let p = params
-                    .as_ref()
-                    .context("a dot product before any parameter set")?;
+            (Item::Dot(j), Some(p)) => {
                 let k = j.x.len();
-                if k == 0 || j.w.len() != k * lanes {
-                    bail!("malformed dot product (K = {k}, {} weights)", j.w.len());
-                }
                 for t in 0..k {
                     let mut w = Word::new();
                     w.push((t == 0) as i64, 1)
@@ -109,7 +99,7 @@ pub fn encode(
                     s.beats.push(w.to_hex());
                 }
                 extend(&mut s, &mut seg, false, k as u32);
-                let (y, acc, ovf) = expect(&j, p, lanes, mult_bits);
+                let (y, acc, ovf) = expect(&j, &p, lanes, mult_bits);
                 let mut w = Word::new();
                 for l in (0..lanes).rev() {
                     w.push(ovf[l] as i64, 1);
@@ -122,6 +112,7 @@ pub fn encode(
                 }
                 s.expected.push(w.to_hex());
             }
+            (Item::Dot(_), None) => unreachable!("StreamCheck returns a dot product's parameters"),
         }
     }
     flush(&mut s, &mut seg);
