@@ -9,11 +9,8 @@
 pub mod mac;
 pub mod requant;
 
-use serde::{Deserialize, Serialize};
-
 /// Activation element type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum DType {
     #[default]
     Int8,

@@ -1,7 +1,8 @@
-//! int8 tensors in `.npy` files and `.npz` archives (a model's input, its
+//! `.npy` files and `.npz` archives: the one hardened `.npy` parser (on
+//! ndarray-npy, behind checks of the header text), and int8 tensors (a model's input, its
 //! expected output, and reference intermediate tensors keyed `t<index>_<name>`).
 //! Every member goes through the same hardened `.npy` parser as qcase arrays
-//! (`qcase::parse_int_npy`); values outside int8 are an error naming the file,
+//! ([`parse_int_npy`]); values outside int8 are an error naming the file,
 //! member and element.
 
 use std::collections::BTreeMap;
@@ -9,7 +10,6 @@ use std::io::Read;
 use std::path::Path;
 
 use crate::error::InputError;
-use crate::formats::qcase::parse_int_npy;
 
 /// An int8 array and its shape.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,4 +123,225 @@ pub fn write_npy_int8(
     a.write_npy(std::io::BufWriter::new(f))
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(())
+}
+
+/// The values of a `.npy` file: integers, or floats where a float dtype is allowed.
+pub(crate) enum NpyData {
+    Int(Vec<i64>),
+    Float(Vec<f64>),
+}
+
+/// The product of `dims`, `None` on overflow.
+pub(crate) fn checked_product(dims: &[usize]) -> Option<usize> {
+    dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d))
+}
+
+/// Reject .npy headers the header parser would choke on before it sees them:
+/// a declared header length beyond the file (the parser allocates it first,
+/// up to 4 GiB), and bracket nesting deeper than a real header's (a flat dict
+/// with one shape tuple, depth 2), which makes its parser take exponential time.
+fn check_npy_header_text(path: &Path, bytes: &[u8]) -> Result<(), InputError> {
+    let len_at = match bytes.get(6) {
+        Some(1) => Some((
+            8usize,
+            u16::from_le_bytes([
+                bytes.get(8).copied().unwrap_or(0),
+                bytes.get(9).copied().unwrap_or(0),
+            ]) as usize,
+            10usize,
+        )),
+        Some(2) | Some(3) if bytes.len() >= 12 => Some((
+            8,
+            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+            12,
+        )),
+        _ => None,
+    };
+    let Some((_, hlen, start)) = len_at else {
+        return Ok(());
+    }; // the parser reports bad magic/versions
+       // The parser allocates the declared header length before reading it.
+    if start.saturating_add(hlen) > bytes.len() {
+        return Err(InputError::new(
+            path,
+            "file",
+            format!(
+                "not a valid .npy file: header length {hlen} exceeds the file ({} bytes)",
+                bytes.len()
+            ),
+        ));
+    }
+    let end = start.saturating_add(hlen).min(bytes.len());
+    let header = &bytes[start.min(end)..end];
+    let mut depth = 0usize;
+    for &b in header {
+        match b {
+            b'{' | b'[' | b'(' => {
+                depth += 1;
+                if depth > 3 {
+                    return Err(InputError::new(
+                        path,
+                        "file",
+                        "not a valid .npy file: header nests brackets too deeply",
+                    ));
+                }
+            }
+            b'}' | b']' | b')' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Reads a `.npy` file of any integer dtype (and, if `float_ok`, float32 /
+/// float64), flattened row-major, with its shape.
+pub(crate) fn read_npy(
+    path: &Path,
+    field: &str,
+    float_ok: bool,
+) -> Result<(NpyData, Vec<usize>), InputError> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| InputError::new(path, "file", format!("cannot read: {e}")))?;
+    parse_npy(path, &bytes, field, float_ok)
+}
+
+/// Parses an in-memory `.npy` image of an integer dtype (an npz member, a
+/// file already read): the values, flattened row-major, and the shape.
+/// `path` names the file (or `archive.npz:member`) in messages.
+pub fn parse_int_npy(
+    path: &Path,
+    bytes: &[u8],
+    field: &str,
+) -> Result<(Vec<i64>, Vec<usize>), InputError> {
+    match parse_npy(path, bytes, field, false)? {
+        (NpyData::Int(v), shape) => Ok((v, shape)),
+        (NpyData::Float(_), _) => Err(InputError::new(
+            path,
+            format!("field `{field}`"),
+            "float data, an integer dtype is needed",
+        )),
+    }
+}
+
+pub(crate) fn parse_npy(
+    path: &Path,
+    bytes: &[u8],
+    field: &str,
+    float_ok: bool,
+) -> Result<(NpyData, Vec<usize>), InputError> {
+    use ndarray::ArrayD;
+    use ndarray_npy::npy::header::Header;
+    use ndarray_npy::{ReadNpyExt, ReadableElement};
+    check_npy_header_text(path, bytes)?;
+    let header = Header::from_reader(&mut &bytes[..])
+        .map_err(|e| InputError::new(path, "file", format!("not a valid .npy file: {e}")))?;
+    let descr = match header.type_descriptor.as_string() {
+        Some(s) => s.clone(),
+        None => header.type_descriptor.to_string(),
+    };
+    let code = descr.trim_start_matches(['<', '>', '|', '=']);
+    let (kind, size): (char, usize) = match code {
+        "b" => ('i', 1),
+        "B" => ('u', 1),
+        _ => {
+            let mut chars = code.chars();
+            let k = chars.next().unwrap_or('?');
+            (k, chars.as_str().parse().unwrap_or(0))
+        }
+    };
+    // Each axis must fit an array ndarray can index (the non-zero axes'
+    // product within isize), even when another axis is 0.
+    let nonzero: Vec<usize> = header.shape.iter().copied().filter(|&d| d != 0).collect();
+    if checked_product(&nonzero).is_none_or(|n| n > isize::MAX as usize) {
+        return Err(InputError::new(
+            path,
+            "file",
+            format!("shape {:?} is too large", header.shape),
+        ));
+    }
+    let count = checked_product(&header.shape).ok_or_else(|| {
+        InputError::new(
+            path,
+            "file",
+            format!("shape {:?} is too large", header.shape),
+        )
+    })?;
+    // Also keeps a lying header from making us allocate a huge buffer.
+    if size != 0 && count.checked_mul(size).is_none_or(|n| n > bytes.len()) {
+        return Err(InputError::new(
+            path,
+            "file",
+            format!(
+                "file is too short for its header (shape {:?}, dtype {descr})",
+                header.shape
+            ),
+        ));
+    }
+    fn get<T: ReadableElement>(path: &Path, bytes: &[u8]) -> Result<Vec<T>, InputError> {
+        match ArrayD::<T>::read_npy(bytes) {
+            Ok(a) => Ok(a.into_iter().collect()),
+            Err(e) => Err(InputError::new(
+                path,
+                "file",
+                format!("cannot read .npy data: {e}"),
+            )),
+        }
+    }
+    fn ints<T>(path: &Path, field: &str, bytes: &[u8]) -> Result<NpyData, InputError>
+    where
+        T: ReadableElement + Copy + std::fmt::Display,
+        i64: TryFrom<T>,
+    {
+        let v = get::<T>(path, bytes)?;
+        let mut out = Vec::with_capacity(v.len());
+        for (i, x) in v.into_iter().enumerate() {
+            out.push(i64::try_from(x).map_err(|_| {
+                InputError::new(
+                    path,
+                    format!("element {i} of `{field}`"),
+                    format!("value {x} is out of range"),
+                )
+            })?);
+        }
+        Ok(NpyData::Int(out))
+    }
+    let data = match (kind, size) {
+        ('i', 1) => ints::<i8>(path, field, bytes)?,
+        ('u', 1) => ints::<u8>(path, field, bytes)?,
+        ('i', 2) => ints::<i16>(path, field, bytes)?,
+        ('u', 2) => ints::<u16>(path, field, bytes)?,
+        ('i', 4) => ints::<i32>(path, field, bytes)?,
+        ('u', 4) => ints::<u32>(path, field, bytes)?,
+        ('i', 8) => ints::<i64>(path, field, bytes)?,
+        ('u', 8) => ints::<u64>(path, field, bytes)?,
+        ('f', 4) | ('f', 8) if !float_ok => {
+            return Err(InputError::new(
+                path,
+                format!("field `{field}`"),
+                format!("dtype {descr} is a float type; `{field}` needs an integer dtype"),
+            ))
+        }
+        ('f', 4) => NpyData::Float(
+            get::<f32>(path, bytes)?
+                .into_iter()
+                .map(f64::from)
+                .collect(),
+        ),
+        ('f', 8) => NpyData::Float(get::<f64>(path, bytes)?),
+        _ => {
+            return Err(InputError::new(
+                path,
+                format!("field `{field}`"),
+                format!(
+                    "unsupported dtype {descr} (expected an integer dtype{})",
+                    if float_ok {
+                        " or float32 / float64"
+                    } else {
+                        ""
+                    }
+                ),
+            ))
+        }
+    };
+    Ok((data, header.shape))
 }
