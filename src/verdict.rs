@@ -10,6 +10,8 @@
 //!   difference of the integer path is either explained by a *verified*
 //!   cause that can produce it, or fails the case.
 //! * [`LayerVerdict`]: both together, the one answer to "did this layer pass".
+//! * [`judge`]: one tensor of a whole-model run against the reference, each
+//!   difference explained by the framework emulation or not ([`Verdict`]).
 
 use ndarray::Array4;
 
@@ -200,4 +202,66 @@ pub fn layer(
         reference: layer_reference(case, golden)?,
         rtl_vs_reference,
     })
+}
+
+/// The verified cause that explains an op's differences from the reference:
+/// TFLite 2.21's reference FULLY_CONNECTED requantizes in float64
+/// (docs/arithmetic.md §4), the datapath with the Q31 multiplier.
+pub const FLOAT64_FC: &str = "TFLite's float64 FC";
+
+/// How an op's output (on the reference's own inputs) compares with the
+/// reference tensor: every differing element is explained only when the
+/// framework emulation reproduces the reference there and the difference is
+/// at most 1 LSB (all a rounding cause can produce).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Verdict {
+    pub diff: Diff,
+    /// Of `diff.mismatches`, those explained by `cause`.
+    pub explained: usize,
+    /// The cause, when the op has a framework emulation that differs from the integer path.
+    pub cause: Option<&'static str>,
+    /// Elements where the emulation equals the reference (of `diff.compared`).
+    pub emulation_matches: usize,
+    /// The first unexplained elements: (flat index, integer, reference, emulation).
+    pub unexplained: Vec<(usize, i8, i8, i8)>,
+}
+
+impl Verdict {
+    pub fn passed(&self) -> bool {
+        self.diff.mismatches == self.explained
+    }
+}
+
+/// Unexplained elements kept per op (all are counted).
+const MAX_UNEXPLAINED: usize = 5;
+
+/// THE per-element rule of a whole-model tensor (`qmac model`): `integer` (what the datapath
+/// computes) against the reference, a difference explained only where the
+/// framework's own arithmetic (`framework`, when it differs from the integer
+/// path) reproduces the reference and the difference is at most 1 LSB.
+pub fn judge(
+    integer: &[i8],
+    framework: Option<(&[i8], &'static str)>,
+    reference: &[i8],
+) -> Verdict {
+    let mut v = Verdict {
+        diff: diff(integer, reference),
+        cause: framework.map(|(_, c)| c),
+        ..Default::default()
+    };
+    for (i, (&y, &r)) in integer.iter().zip(reference).enumerate() {
+        let emu = framework.map_or(y, |(f, _)| f[i]);
+        if emu == r {
+            v.emulation_matches += 1;
+        }
+        if y == r {
+            continue;
+        }
+        if framework.is_some() && emu == r && (y as i64 - r as i64).abs() <= 1 {
+            v.explained += 1;
+        } else if v.unexplained.len() < MAX_UNEXPLAINED {
+            v.unexplained.push((i, y, r, emu));
+        }
+    }
+    v
 }

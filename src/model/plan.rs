@@ -1,0 +1,657 @@
+//! [`Plan`]: a TFLite model checked and prepared op by op, as TFLite's
+//! `Prepare` does (padding, multipliers, shifts, activation bounds).
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+
+use crate::arith::requant::{activation_bounds, quantize_multiplier, Activation};
+use crate::arith::DType;
+use crate::error::InputError;
+use crate::formats::qcase::{Case, Op, Rounding};
+use crate::formats::tflite::{
+    self, FusedActivation, Model, Operator, Options, Padding, TensorType,
+};
+use crate::golden::ops::{self, PoolParams};
+use crate::golden::tensor::{QTensor, Quant};
+
+/// What an op runs as.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StepKind {
+    /// A conv / depthwise / fully-connected layer: the case with its input
+    /// left empty (filled with the op's input at run time).
+    Mac(Box<Case>),
+    Add(Activation),
+    AveragePool(PoolParams),
+    MaxPool(PoolParams),
+    Mean {
+        axes: Vec<i32>,
+        keep_dims: bool,
+    },
+    Pad {
+        paddings: Vec<(usize, usize)>,
+        value: Option<i8>,
+    },
+    Reshape(Vec<i32>),
+    Softmax(f32),
+    Quantize,
+    Concatenation {
+        axis: i32,
+        activation: Activation,
+    },
+}
+
+/// One op of the plan.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    pub index: usize,
+    pub name: String,
+    /// Activation input tensors (constants are folded into the step).
+    pub inputs: Vec<usize>,
+    pub output: usize,
+    pub output_shape: Vec<usize>,
+    pub output_quant: Quant,
+    pub kind: StepKind,
+}
+
+impl Step {
+    /// Multiply-accumulates of a MAC op (0 for the others).
+    pub fn macs(&self) -> u64 {
+        match &self.kind {
+            StepKind::Mac(c) => c.macs(),
+            _ => 0,
+        }
+    }
+}
+
+/// A checked model, ready to run.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub path: PathBuf,
+    pub input: usize,
+    pub input_shape: Vec<usize>,
+    pub input_quant: Quant,
+    pub output: usize,
+    pub steps: Vec<Step>,
+    /// Constant int8 operands of non-MAC ops (tensor index, value).
+    pub constants: Vec<(usize, QTensor)>,
+    /// Tensor names, by index (for reference-tensor keys and messages).
+    pub tensor_names: Vec<String>,
+}
+
+/// Largest tensor qmac runs (elements): far above any real int8 CNN layer,
+/// small enough that a corrupted shape cannot exhaust memory.
+const MAX_TENSOR_ELEMENTS: usize = 1 << 28;
+
+fn shape_of(t: &tflite::Tensor) -> std::result::Result<Vec<usize>, String> {
+    let s = dims_of(t)?;
+    match s.iter().try_fold(1usize, |a, &d| a.checked_mul(d)) {
+        Some(n) if n <= MAX_TENSOR_ELEMENTS => Ok(s),
+        _ => Err(format!(
+            "tensor {} (`{}`) shape {:?} has more than {MAX_TENSOR_ELEMENTS} elements",
+            t.index, t.name, t.shape
+        )),
+    }
+}
+
+fn dims_of(t: &tflite::Tensor) -> std::result::Result<Vec<usize>, String> {
+    t.shape
+        .iter()
+        .map(|&d| {
+            usize::try_from(d).ok().filter(|&d| d >= 1).ok_or_else(|| {
+                format!(
+                    "tensor {} (`{}`) has a dynamic or empty shape {:?}",
+                    t.index, t.name, t.shape
+                )
+            })
+        })
+        .collect()
+}
+
+/// The per-tensor int8 quantization of an activation tensor.
+fn act_quant(t: &tflite::Tensor) -> std::result::Result<Quant, String> {
+    if t.dtype != TensorType::Int8 {
+        return Err(format!(
+            "tensor {} (`{}`) is {}, only int8 activations are supported",
+            t.index,
+            t.name,
+            t.dtype.name()
+        ));
+    }
+    let q = t.quantization.as_ref().ok_or_else(|| {
+        format!(
+            "tensor {} (`{}`) has no quantization parameters",
+            t.index, t.name
+        )
+    })?;
+    if q.scale.len() != 1 || q.zero_point.len() != 1 {
+        return Err(format!(
+            "activation tensor {} (`{}`) must be per-tensor quantized, has {} scales",
+            t.index,
+            t.name,
+            q.scale.len()
+        ));
+    }
+    let zp = q.zero_point[0];
+    if !((-128..=127).contains(&zp) && q.scale[0].is_finite() && q.scale[0] > 0.0) {
+        return Err(format!(
+            "tensor {} (`{}`): scale {} / zero point {zp} out of range for int8",
+            t.index, t.name, q.scale[0]
+        ));
+    }
+    Ok(Quant {
+        scale: q.scale[0],
+        zero_point: zp as i32,
+    })
+}
+
+fn const_data(
+    t: &tflite::Tensor,
+    dtype: TensorType,
+    elem: usize,
+) -> std::result::Result<&[u8], String> {
+    if t.dtype != dtype {
+        return Err(format!(
+            "constant tensor {} (`{}`) is {}, expected {}",
+            t.index,
+            t.name,
+            t.dtype.name(),
+            dtype.name()
+        ));
+    }
+    let data = t.data.as_deref().ok_or_else(|| {
+        format!(
+            "constant tensor {} (`{}`) has no buffer data (buffer {})",
+            t.index, t.name, t.buffer
+        )
+    })?;
+    let count: usize = shape_of(t)?.iter().product();
+    if data.len() != count * elem {
+        return Err(format!(
+            "constant tensor {} (`{}`): buffer holds {} bytes, shape {:?} needs {}",
+            t.index,
+            t.name,
+            data.len(),
+            t.shape,
+            count * elem
+        ));
+    }
+    Ok(data)
+}
+
+fn const_i32(t: &tflite::Tensor) -> std::result::Result<Vec<i32>, String> {
+    Ok(const_data(t, TensorType::Int32, 4)?
+        .chunks_exact(4)
+        .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect())
+}
+
+fn const_i8(t: &tflite::Tensor) -> std::result::Result<Vec<i32>, String> {
+    Ok(const_data(t, TensorType::Int8, 1)?
+        .iter()
+        .map(|&b| b as i8 as i32)
+        .collect())
+}
+
+fn activation(a: FusedActivation) -> std::result::Result<Activation, String> {
+    match a {
+        FusedActivation::None => Ok(Activation::None),
+        FusedActivation::Relu => Ok(Activation::Relu),
+        FusedActivation::Relu6 => Ok(Activation::Relu6),
+        other => Err(format!(
+            "fused activation {} is not supported",
+            other.name()
+        )),
+    }
+}
+
+fn positive(v: i32, what: &str) -> std::result::Result<usize, String> {
+    usize::try_from(v)
+        .ok()
+        .filter(|&v| v >= 1)
+        .ok_or_else(|| format!("{what} must be >= 1, got {v}"))
+}
+
+/// Builds a step's [`Case`] the way TFLite's conv / depthwise / FC `Prepare`
+/// derives its parameters.
+fn mac_case(model: &Model, op: &Operator) -> std::result::Result<Case, String> {
+    let t = |i: i32| -> std::result::Result<&tflite::Tensor, String> {
+        usize::try_from(i)
+            .ok()
+            .and_then(|i| model.tensors.get(i))
+            .ok_or_else(|| format!("missing input tensor {i}"))
+    };
+    if op.inputs.len() < 2 || op.outputs.len() != 1 {
+        return Err(format!(
+            "needs input, filter[, bias] and one output, has {} inputs and {} outputs",
+            op.inputs.len(),
+            op.outputs.len()
+        ));
+    }
+    let input = t(op.inputs[0])?;
+    let filter = t(op.inputs[1])?;
+    let bias = match op.inputs.get(2) {
+        Some(&i) if i >= 0 => Some(t(i)?),
+        _ => None,
+    };
+    let output = t(op.outputs[0])?;
+    let iq = act_quant(input)?;
+    let oq = act_quant(output)?;
+    let in_shape = shape_of(input)?;
+    let out_shape = shape_of(output)?;
+    let f_shape = shape_of(filter)?;
+    let fq = filter
+        .quantization
+        .as_ref()
+        .ok_or_else(|| format!("filter tensor {} has no quantization", filter.index))?;
+    let weights = const_i8(filter)?;
+    if fq.zero_point.iter().any(|&z| z != 0) {
+        return Err(format!(
+            "filter tensor {} has non-zero zero points (TFLite int8 filters are symmetric)",
+            filter.index
+        ));
+    }
+    let (code, opts) = (op.code, &op.options);
+    // [h, w] stride and dilation, each >= 1.
+    let geometry = |sh: i32,
+                    sw: i32,
+                    dh: i32,
+                    dw: i32|
+     -> std::result::Result<([usize; 2], [usize; 2]), String> {
+        Ok((
+            [positive(sh, "stride_h")?, positive(sw, "stride_w")?],
+            [positive(dh, "dilation_h")?, positive(dw, "dilation_w")?],
+        ))
+    };
+    let (case_op, act, stride, dilation, padding_same) = match *opts {
+        Options::Conv2d {
+            padding,
+            stride_w,
+            stride_h,
+            activation: a,
+            dilation_w,
+            dilation_h,
+        } => {
+            let (stride, dilation) = geometry(stride_h, stride_w, dilation_h, dilation_w)?;
+            (Op::Conv2d, a, stride, dilation, padding == Padding::Same)
+        }
+        Options::DepthwiseConv2d {
+            padding,
+            stride_w,
+            stride_h,
+            activation: a,
+            dilation_w,
+            dilation_h,
+            ..
+        } => {
+            let (stride, dilation) = geometry(stride_h, stride_w, dilation_h, dilation_w)?;
+            (
+                Op::DepthwiseConv2d,
+                a,
+                stride,
+                dilation,
+                padding == Padding::Same,
+            )
+        }
+        Options::FullyConnected {
+            activation: a,
+            weights_format,
+            ..
+        } => {
+            if weights_format != 0 {
+                return Err(format!(
+                    "weights_format {weights_format} (shuffled) is not supported"
+                ));
+            }
+            (Op::FullyConnected, a, [1, 1], [1, 1], false)
+        }
+        _ => return Err(format!("unexpected options for {}", tflite::op_name(code))),
+    };
+    let act = activation(act)?;
+    let (input_shape, filter_shape, output_shape, pad, dm) = match case_op {
+        Op::Conv2d | Op::DepthwiseConv2d => {
+            let [n, h, w, cin] = <[usize; 4]>::try_from(in_shape.clone())
+                .map_err(|_| format!("input shape {in_shape:?} is not 4-D NHWC"))?;
+            let fs = <[usize; 4]>::try_from(f_shape.clone())
+                .map_err(|_| format!("filter shape {f_shape:?} is not 4-D"))?;
+            let (kh, kw) = (fs[1], fs[2]);
+            let (oh, pt, pb) = ops::compute_padding(padding_same, h, kh, stride[0], dilation[0])
+                .map_err(|e| e.to_string())?;
+            let (ow, pl, pr) = ops::compute_padding(padding_same, w, kw, stride[1], dilation[1])
+                .map_err(|e| e.to_string())?;
+            let cout = if case_op == Op::Conv2d { fs[0] } else { fs[3] };
+            let want = vec![n, oh, ow, cout];
+            if out_shape != want {
+                return Err(format!(
+                    "output tensor shape {out_shape:?}, but input {in_shape:?} and filter {f_shape:?} give {want:?}"
+                ));
+            }
+            let dm = if case_op == Op::DepthwiseConv2d {
+                if fs[0] != 1 || cout % cin != 0 {
+                    return Err(format!(
+                        "depthwise filter {f_shape:?} does not fit input channels {cin}"
+                    ));
+                }
+                cout / cin
+            } else {
+                if fs[3] != cin {
+                    return Err(format!(
+                        "filter {f_shape:?} does not have the input's {cin} channels"
+                    ));
+                }
+                1
+            };
+            ([n, h, w, cin], fs, [n, oh, ow, cout], [pt, pb, pl, pr], dm)
+        }
+        Op::FullyConnected => {
+            let [cout, k] = <[usize; 2]>::try_from(f_shape.clone())
+                .map_err(|_| format!("filter shape {f_shape:?} is not [units, depth]"))?;
+            let count: usize = in_shape.iter().product();
+            if !count.is_multiple_of(k) {
+                return Err(format!(
+                    "input shape {in_shape:?} is not a multiple of the filter depth {k}"
+                ));
+            }
+            let batch = count / k;
+            let out_count: usize = out_shape.iter().product();
+            if out_count != batch * cout {
+                return Err(format!(
+                    "output tensor shape {out_shape:?}, but {batch} rows × {cout} units were expected"
+                ));
+            }
+            (
+                [batch, 1, 1, k],
+                [cout, 1, 1, k],
+                [batch, 1, 1, cout],
+                [0; 4],
+                1,
+            )
+        }
+    };
+    let cout = output_shape[3];
+    // TFLite 2.21's reference FULLY_CONNECTED requantizes in float64
+    // (docs/arithmetic.md §4): the case says so, so the golden model gives
+    // TFLite's output and the integer path (the RTL's) is compared with it,
+    // each difference explained or not. CONV_2D and DEPTHWISE_CONV_2D use
+    // double rounding.
+    let rounding = if case_op == Op::FullyConnected {
+        Rounding::Float64
+    } else {
+        Rounding::Double
+    };
+    let per_channel = fq.scale.len() > 1;
+    if per_channel && fq.scale.len() != cout || fq.scale.is_empty() {
+        return Err(format!(
+            "filter tensor {} has {} scales for {cout} output channels",
+            filter.index,
+            fq.scale.len()
+        ));
+    }
+    // TFLite's multiplier derivation (kernel_util.cc), the one rule of
+    // `qcase::framework_real_multiplier`; a model's filter is per-tensor by its one scale.
+    let mut multiplier = Vec::with_capacity(cout);
+    let mut shift = Vec::with_capacity(cout);
+    let channels = if per_channel { cout } else { 1 };
+    for c in 0..channels {
+        let real = crate::formats::qcase::framework_real_multiplier(
+            case_op,
+            rounding,
+            !per_channel,
+            iq.scale as f64,
+            fq.scale[c] as f64,
+            oq.scale as f64,
+        );
+        let (m, s) = quantize_multiplier(real, false);
+        multiplier.push(m);
+        shift.push(s);
+    }
+    let bias = match bias {
+        Some(b) => {
+            let v = const_i32(b)?;
+            if v.len() != cout {
+                return Err(format!(
+                    "bias has {} entries for {cout} output channels",
+                    v.len()
+                ));
+            }
+            Some(v)
+        }
+        None => None,
+    };
+    let (act_min, act_max) = activation_bounds(act, oq.zero_point, oq.scale, DType::Int8);
+    let case = Case {
+        path: model.path.clone(),
+        source: format!(
+            "{} op {} {} (qmac model)",
+            model
+                .path
+                .file_name()
+                .map_or_else(String::new, |f| f.to_string_lossy().into_owned()),
+            op.index,
+            op.name()
+        ),
+        op: case_op,
+        input_shape,
+        filter_shape: [
+            filter_shape[0],
+            filter_shape[1],
+            filter_shape[2],
+            filter_shape[3],
+        ],
+        output_shape,
+        stride,
+        dilation,
+        padding: pad,
+        depth_multiplier: dm,
+        input_zero_point: iq.zero_point,
+        filter_zero_point: 0,
+        output_zero_point: oq.zero_point,
+        input_scale: Some(iq.scale as f64),
+        filter_scales: Some(fq.scale.iter().map(|&s| s as f64).collect()),
+        output_scale: Some(oq.scale as f64),
+        act_min,
+        act_max,
+        multiplier,
+        shift,
+        rounding,
+        input_dtype: DType::Int8,
+        output_dtype: DType::Int8,
+        input: vec![0; input_shape.iter().product()],
+        filter: weights,
+        bias,
+        bias_float: None,
+        output: None,
+    };
+    case.validate().map_err(|e| e.message)?;
+    Ok(case)
+}
+
+impl Plan {
+    /// Check a model and derive every op's parameters. Errors name the op
+    /// index and type.
+    pub fn new(model: &Model) -> Result<Plan, InputError> {
+        let path = &model.path;
+        let at = |op: &Operator| format!("op {} ({})", op.index, op.name());
+        if model.inputs.len() != 1 || model.outputs.len() != 1 {
+            return Err(InputError::new(
+                path,
+                "subgraph",
+                format!(
+                    "{} inputs and {} outputs; qmac runs single-input single-output models",
+                    model.inputs.len(),
+                    model.outputs.len()
+                ),
+            ));
+        }
+        let input = model.inputs[0];
+        let output = model.outputs[0];
+        let in_t = &model.tensors[input];
+        let input_shape = shape_of(in_t).map_err(|m| InputError::new(path, "model input", m))?;
+        let input_quant = act_quant(in_t).map_err(|m| InputError::new(path, "model input", m))?;
+        // Which activation tensors exist so far (data flow check).
+        let mut produced = vec![false; model.tensors.len()];
+        produced[input] = true;
+        let mut steps = Vec::new();
+        let mut constants = Vec::new();
+        for op in &model.operators {
+            let fail = |m: String| InputError::new(path, at(op), m);
+            if op.outputs.len() != 1 {
+                return Err(fail(format!(
+                    "{} outputs; qmac runs single-output ops",
+                    op.outputs.len()
+                )));
+            }
+            let out_i = op.outputs[0] as usize;
+            let out_t = &model.tensors[out_i];
+            let output_quant = act_quant(out_t).map_err(fail)?;
+            let output_shape = shape_of(out_t).map_err(fail)?;
+            let tensor = |k: usize| -> Result<&tflite::Tensor, InputError> {
+                op.inputs
+                    .get(k)
+                    .and_then(|&i| usize::try_from(i).ok())
+                    .map(|i| &model.tensors[i])
+                    .ok_or_else(|| fail(format!("input {k} is missing")))
+            };
+            let constant_i32 = |k: usize| -> Result<Vec<i32>, InputError> {
+                const_i32(tensor(k)?).map_err(|m| InputError::new(path, at(op), m))
+            };
+            // Activation inputs: the op's first input, all inputs for ADD / CONCATENATION.
+            let n_act = match op.code {
+                tflite::ADD => 2,
+                tflite::CONCATENATION => op.inputs.len(),
+                _ => 1,
+            };
+            let mut inputs = Vec::new();
+            for k in 0..n_act {
+                let t = tensor(k)?;
+                let q = act_quant(t).map_err(|m| InputError::new(path, at(op), m))?;
+                if !produced[t.index] {
+                    if t.data.is_none() {
+                        return Err(fail(format!(
+                            "input tensor {} (`{}`) is neither the model input, a constant, nor produced by an earlier op",
+                            t.index, t.name
+                        )));
+                    }
+                    // A constant operand (e.g. of ADD or CONCATENATION).
+                    let shape = shape_of(t).map_err(&fail)?;
+                    let data = const_i8(t)
+                        .map_err(&fail)?
+                        .into_iter()
+                        .map(|v| v as i8)
+                        .collect();
+                    constants.push((t.index, QTensor::new(shape, data, q)));
+                    produced[t.index] = true;
+                }
+                inputs.push(t.index);
+            }
+            let in_shape = shape_of(tensor(0)?).map_err(|m| InputError::new(path, at(op), m))?;
+            let kind = match (op.code, &op.options) {
+                (tflite::CONV_2D | tflite::DEPTHWISE_CONV_2D | tflite::FULLY_CONNECTED, _) => {
+                    StepKind::Mac(Box::new(mac_case(model, op).map_err(fail)?))
+                }
+                (tflite::ADD, Options::Add { activation: a }) => StepKind::Add(activation(*a).map_err(fail)?),
+                (
+                    tflite::AVERAGE_POOL_2D | tflite::MAX_POOL_2D,
+                    Options::Pool2d { padding, stride_w, stride_h, filter_width, filter_height, activation: a },
+                ) => {
+                    if in_shape.len() != 4 {
+                        return Err(fail(format!("input shape {in_shape:?} is not 4-D NHWC")));
+                    }
+                    let p = PoolParams::from_options(
+                        *padding == Padding::Same,
+                        in_shape[1],
+                        in_shape[2],
+                        positive(*filter_height, "filter_height").map_err(fail)?,
+                        positive(*filter_width, "filter_width").map_err(fail)?,
+                        positive(*stride_h, "stride_h").map_err(fail)?,
+                        positive(*stride_w, "stride_w").map_err(fail)?,
+                        activation(*a).map_err(fail)?,
+                    )
+                    .map_err(|e| fail(e.to_string()))?;
+                    if op.code == tflite::AVERAGE_POOL_2D {
+                        StepKind::AveragePool(p)
+                    } else {
+                        StepKind::MaxPool(p)
+                    }
+                }
+                (tflite::MEAN, Options::Reducer { keep_dims }) => StepKind::Mean {
+                    axes: constant_i32(1)?,
+                    keep_dims: *keep_dims,
+                },
+                (tflite::PAD | tflite::PADV2, _) => {
+                    let p = constant_i32(1)?;
+                    if p.len() != 2 * in_shape.len() {
+                        return Err(fail(format!(
+                            "paddings has {} values for a rank-{} input",
+                            p.len(),
+                            in_shape.len()
+                        )));
+                    }
+                    let mut paddings = Vec::new();
+                    for (d, pair) in p.chunks_exact(2).enumerate() {
+                        let (Ok(b), Ok(a)) = (usize::try_from(pair[0]), usize::try_from(pair[1])) else {
+                            return Err(fail(format!("negative padding {pair:?} on dimension {d}")));
+                        };
+                        paddings.push((b, a));
+                    }
+                    let value = if op.code == tflite::PADV2 && op.inputs.get(2).is_some_and(|&i| i >= 0) {
+                        let v = const_i8(tensor(2)?).map_err(fail)?;
+                        if v.len() != 1 {
+                            return Err(fail("PADV2 constant_values must hold one value".into()));
+                        }
+                        Some(v[0] as i8)
+                    } else {
+                        None
+                    };
+                    StepKind::Pad { paddings, value }
+                }
+                (tflite::RESHAPE, _) => StepKind::Reshape(output_shape.iter().map(|&d| d as i32).collect()),
+                (tflite::SOFTMAX, Options::Softmax { beta }) => StepKind::Softmax(*beta),
+                (tflite::QUANTIZE, _) => StepKind::Quantize,
+                (tflite::CONCATENATION, Options::Concatenation { axis, activation: a }) => StepKind::Concatenation {
+                    axis: *axis,
+                    activation: activation(*a).map_err(fail)?,
+                },
+                _ => {
+                    return Err(fail(
+                        "unsupported op: qmac runs CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, ADD, AVERAGE_POOL_2D, \
+                         MAX_POOL_2D, MEAN, PAD, PADV2, RESHAPE, SOFTMAX, QUANTIZE and CONCATENATION"
+                            .into(),
+                    ))
+                }
+            };
+            produced[out_i] = true;
+            steps.push(Step {
+                index: op.index,
+                name: op.name(),
+                inputs,
+                output: out_i,
+                output_shape,
+                output_quant,
+                kind,
+            });
+        }
+        if !produced[output] {
+            return Err(InputError::new(
+                path,
+                "subgraph outputs",
+                format!("output tensor {output} is never produced"),
+            ));
+        }
+        Ok(Plan {
+            path: path.clone(),
+            input,
+            input_shape,
+            input_quant,
+            output,
+            steps,
+            constants,
+            tensor_names: model.tensors.iter().map(|t| t.name.clone()).collect(),
+        })
+    }
+
+    /// Total MACs of the conv / depthwise / FC ops.
+    pub fn macs(&self) -> u64 {
+        self.steps.iter().map(Step::macs).sum()
+    }
+}

@@ -1,0 +1,596 @@
+//! One input through a [`Plan`]: the chain (RTL or golden integer path),
+//! each op judged on its own against the reference tensors, the final
+//! output against `--expect`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{bail, Result};
+
+use super::plan::{Plan, Step, StepKind};
+use crate::cosim::dut::Dut;
+use crate::cosim::RunOptions;
+use crate::error::InputError;
+use crate::formats::npy::Int8Array;
+use crate::formats::qcase::Case;
+use crate::golden::ops;
+use crate::golden::tensor::QTensor;
+use crate::verdict::{diff, judge, Diff, Verdict, FLOAT64_FC};
+
+/// Which model runs the MAC ops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MacBackend {
+    Rtl,
+    Golden,
+    Both,
+}
+
+/// What one op did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpReport {
+    pub index: usize,
+    pub name: String,
+    pub input_shapes: Vec<Vec<usize>>,
+    pub output_shape: Vec<usize>,
+    pub macs: u64,
+    pub backend: &'static str,
+    pub beats: u64,
+    pub cycles: u64,
+    /// RTL output vs the golden integer path (MAC ops with both computed).
+    pub rtl_vs_golden: Option<Diff>,
+    /// Beat-level failures the co-simulation scoreboard reported.
+    pub beat_failures: u64,
+    /// This op, run on the reference's own input tensors, against the
+    /// reference output tensor: the op judged on its own.
+    pub reference: Option<Verdict>,
+    /// The end-to-end chain's output of this op against the reference tensor
+    /// (differs from `reference` only downstream of an explained difference).
+    pub chain: Option<Diff>,
+    /// The op also ran on the reference's inputs because the chain's differed.
+    pub isolated: bool,
+}
+
+impl OpReport {
+    /// True when nothing this op produced disagreed with anything unexplained.
+    pub fn ok(&self) -> bool {
+        self.beat_failures == 0
+            && self.rtl_vs_golden.is_none_or(|d| d.mismatches == 0)
+            && self.reference.as_ref().is_none_or(Verdict::passed)
+    }
+}
+
+/// The final output against `--expect`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpectCheck {
+    pub diff: Diff,
+    /// When the chain differs: the framework-emulation chain (every MAC op
+    /// with the framework's own requantization, every other op as in the
+    /// chain) reproduces `--expect` exactly; names the cause and the first op
+    /// where the two chains part.
+    pub explained_by: Option<String>,
+}
+
+impl ExpectCheck {
+    pub fn passed(&self) -> bool {
+        self.diff.mismatches == 0 || self.explained_by.is_some()
+    }
+}
+
+/// The result of running one input through a model.
+#[derive(Debug, Clone)]
+pub struct ModelRun {
+    pub ops: Vec<OpReport>,
+    pub output: QTensor,
+    /// The final output vs `--expect`.
+    pub expect: Option<ExpectCheck>,
+    /// Reference tensors compared (intermediate + final).
+    pub tensors_compared: usize,
+    pub failure_messages: Vec<String>,
+    /// Differences that passed, each with its verified cause.
+    pub notes: Vec<String>,
+    /// The MAC ops as qcase cases (input filled, `output` = the reference
+    /// tensor when one was given), for `--dump-cases`.
+    pub cases: Vec<Case>,
+    /// The co-simulation statistics of every RTL layer, merged.
+    pub rtl_stats: crate::cosim::scoreboard::RunStats,
+}
+
+impl ModelRun {
+    pub fn passed(&self) -> bool {
+        self.ops.iter().all(OpReport::ok) && self.expect.as_ref().is_none_or(ExpectCheck::passed)
+    }
+    /// The first op whose output disagreed with the reference (unexplained)
+    /// or whose RTL disagreed with the golden model.
+    pub fn first_divergence(&self) -> Option<&OpReport> {
+        self.ops.iter().find(|o| !o.ok())
+    }
+    pub fn macs(&self) -> u64 {
+        self.ops.iter().map(|o| o.macs).sum()
+    }
+    pub fn beats(&self) -> u64 {
+        self.ops.iter().map(|o| o.beats).sum()
+    }
+    pub fn cycles(&self) -> u64 {
+        self.ops.iter().map(|o| o.cycles).sum()
+    }
+}
+
+/// The reference tensor of tensor `index`: the npz key `t<index>_<name>`
+/// (names are sanitised and may be truncated, so the `t<index>_` prefix decides).
+pub fn reference_for(refs: &BTreeMap<String, Int8Array>, index: usize) -> Option<&Int8Array> {
+    // Keys with the prefix are contiguous and sort at or after it.
+    let prefix = format!("t{index}_");
+    refs.range(prefix.clone()..)
+        .next()
+        .filter(|(k, _)| k.starts_with(&prefix))
+        .map(|(_, v)| v)
+}
+
+/// Options of a run.
+pub struct ModelRunOptions<'a> {
+    pub backend: MacBackend,
+    pub cosim: RunOptions,
+    /// Reference tensors and the file they came from (named in messages).
+    pub reference: Option<(&'a Path, &'a BTreeMap<String, Int8Array>)>,
+    pub expect: Option<&'a Int8Array>,
+    /// Called after every op (progress).
+    pub on_op: &'a (dyn Fn(&OpReport) + Sync),
+}
+
+fn no_progress(_: &OpReport) {}
+
+impl ModelRunOptions<'_> {
+    /// Everything on the golden model, no references, no progress.
+    pub fn golden() -> ModelRunOptions<'static> {
+        ModelRunOptions {
+            backend: MacBackend::Golden,
+            cosim: RunOptions {
+                seed: 1,
+                backpressure: crate::cosim::transaction::Backpressure::NONE,
+                replay: String::new(),
+                stop_on_failure: false,
+                coverage: false,
+            },
+            reference: None,
+            expect: None,
+            on_op: &no_progress,
+        }
+    }
+}
+
+fn check_shape(label: &Path, what: &str, got: &[usize], want: &[usize]) -> Result<(), InputError> {
+    let squeeze = |s: &[usize]| s.iter().copied().filter(|&d| d != 1).collect::<Vec<_>>();
+    if got == want || squeeze(got) == squeeze(want) {
+        Ok(())
+    } else {
+        Err(InputError::new(
+            label,
+            what,
+            format!("shape {got:?} does not match the model's {want:?}"),
+        ))
+    }
+}
+
+/// A MAC op on the golden model: the integer path (what the datapath
+/// computes: TFLite's double rounding) and, when the framework requantizes
+/// otherwise (TFLite's float64 FC), the framework's own output.
+struct GoldenMac {
+    case: Case,
+    acc: ndarray::Array4<i32>,
+    integer: Vec<i8>,
+    framework: Option<Vec<i8>>,
+}
+
+fn golden_mac(template: &Case, input: &QTensor) -> Result<GoldenMac> {
+    let mut case = template.clone();
+    case.input = input.data.iter().map(|&v| v as i32).collect();
+    let g = crate::golden::layer::run(&case)?;
+    let own: Vec<i8> = g.output.iter().map(|&v| v as i8).collect();
+    let (integer, framework) = if case.rounding.is_integer() {
+        (own, None)
+    } else {
+        let int = crate::golden::layer::requantize(
+            &case,
+            &g.acc,
+            crate::golden::layer::integer_rounding(case.rounding),
+            32,
+        );
+        (int.iter().map(|&v| v as i8).collect(), Some(own))
+    };
+    Ok(GoldenMac {
+        case,
+        acc: g.acc,
+        integer,
+        framework,
+    })
+}
+
+/// A non-MAC op on the golden model (TFLite's reference integer kernels).
+fn golden_op(plan: &Plan, step: &Step, args: &[&QTensor]) -> Result<QTensor> {
+    let here = format!("op {} ({})", step.index, step.name);
+    let op_err = |e: ops::OpError| InputError::new(&plan.path, &here, e.to_string());
+    let oq = step.output_quant;
+    let out = match &step.kind {
+        StepKind::Mac(_) => unreachable!("MAC ops go through golden_mac"),
+        StepKind::Add(a) => ops::add(args[0], args[1], oq, *a).map_err(op_err)?,
+        StepKind::AveragePool(p) => ops::average_pool_2d(args[0], p, oq).map_err(op_err)?,
+        StepKind::MaxPool(p) => ops::max_pool_2d(args[0], p, oq).map_err(op_err)?,
+        StepKind::Mean { axes, keep_dims } => {
+            ops::mean(args[0], axes, *keep_dims, oq).map_err(op_err)?
+        }
+        StepKind::Pad { paddings, value } => match value {
+            Some(v) => ops::pad_v2(args[0], paddings, *v, oq).map_err(op_err)?,
+            None => ops::pad(args[0], paddings, oq).map_err(op_err)?,
+        },
+        StepKind::Reshape(shape) => ops::reshape(args[0], shape, oq).map_err(op_err)?,
+        StepKind::Softmax(beta) => ops::softmax(args[0], *beta, oq).map_err(op_err)?,
+        StepKind::Quantize => ops::quantize(args[0], oq).map_err(op_err)?,
+        StepKind::Concatenation { axis, activation } => {
+            ops::concatenation(args, *axis, *activation, oq).map_err(op_err)?
+        }
+    };
+    if out.shape.iter().product::<usize>() != step.output_shape.iter().product::<usize>() {
+        bail!(InputError::new(
+            &plan.path,
+            &here,
+            format!(
+                "computes shape {:?} but the model declares {:?}",
+                out.shape, step.output_shape
+            )
+        ));
+    }
+    Ok(QTensor::new(step.output_shape.clone(), out.data, oq))
+}
+
+/// A golden step's integer output, framework output (when it differs in
+/// kind) and, for a MAC op, its golden layer.
+type StepOut = (Vec<i8>, Option<Vec<i8>>, Option<GoldenMac>);
+
+/// One op on the golden model: its integer output and, for a MAC op whose
+/// framework requantizes otherwise, the framework's output with its cause.
+fn golden_step(plan: &Plan, step: &Step, args: &[&QTensor]) -> Result<StepOut> {
+    match &step.kind {
+        StepKind::Mac(t) => {
+            let g = golden_mac(t, args[0])?;
+            Ok((g.integer.clone(), g.framework.clone(), Some(g)))
+        }
+        _ => Ok((golden_op(plan, step, args)?.data, None, None)),
+    }
+}
+
+/// `[d0, d1, …]` of flat index `i` in `shape`.
+fn coords(shape: &[usize], mut i: usize) -> String {
+    let mut c = vec![0; shape.len()];
+    for (k, &d) in shape.iter().enumerate().rev() {
+        if d > 0 {
+            c[k] = i % d;
+            i /= d;
+        }
+    }
+    format!(
+        "[{}]",
+        c.iter()
+            .map(|v| v.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
+/// Run one input through the plan.
+///
+/// The *chain* runs every op on the previous ops' outputs, MAC ops on the
+/// RTL (or the golden integer path): it is what the hardware computes end to
+/// end. With reference tensors each op is also judged on its own: on the
+/// reference's own input tensors (the chain's, as long as the chain agrees
+/// with the reference), its integer output against the reference output,
+/// through [`judge`], so an explained difference never makes a later op
+/// fail. The final output is checked against `--expect`; a chain that differs
+/// passes only when the framework-emulation chain (TFLite's float64 FC)
+/// reproduces `--expect` exactly.
+pub fn run(
+    plan: &Plan,
+    input_path: &Path,
+    input: &Int8Array,
+    dut: Option<&mut Dut>,
+    opt: &ModelRunOptions<'_>,
+) -> Result<ModelRun> {
+    check_shape(input_path, "array", &input.shape, &plan.input_shape)?;
+    let mut dut = dut;
+    if opt.backend != MacBackend::Golden && dut.is_none() {
+        bail!("the rtl backend needs a Verilated model");
+    }
+    let mut values: Vec<Option<QTensor>> = vec![None; plan.tensor_names.len()];
+    for (i, t) in &plan.constants {
+        values[*i] = Some(t.clone());
+    }
+    values[plan.input] = Some(QTensor::new(
+        plan.input_shape.clone(),
+        input.data.clone(),
+        plan.input_quant,
+    ));
+    let is_constant = |i: usize| plan.constants.iter().any(|(k, _)| *k == i);
+    // The framework-emulation chain, kept only once it parts from the chain:
+    // (its tensors, the op where it parted, the cause).
+    let mut emulation: Option<(Vec<Option<QTensor>>, usize, &'static str)> = None;
+    let mut reports = Vec::new();
+    let mut messages = Vec::new();
+    let mut notes = Vec::new();
+    let mut cases = Vec::new();
+    let mut compared = 0;
+    let mut rtl_stats = crate::cosim::scoreboard::RunStats::default();
+    let mult_w = if opt.backend == MacBackend::Golden {
+        32
+    } else {
+        crate::cosim::dut::built_mult_w()
+    };
+    for step in &plan.steps {
+        let args: Vec<&QTensor> = step
+            .inputs
+            .iter()
+            .map(|&i| values[i].as_ref().expect("plan checked the data flow"))
+            .collect();
+        let here = format!("op {} ({})", step.index, step.name);
+        let mut report = OpReport {
+            index: step.index,
+            name: step.name.clone(),
+            input_shapes: args.iter().map(|t| t.shape.clone()).collect(),
+            output_shape: step.output_shape.clone(),
+            macs: step.macs(),
+            backend: "golden",
+            beats: 0,
+            cycles: 0,
+            rtl_vs_golden: None,
+            beat_failures: 0,
+            reference: None,
+            chain: None,
+            isolated: false,
+        };
+        let oq = step.output_quant;
+        // 1. The chain.
+        let (golden_int, framework, mac) = golden_step(plan, step, &args)?;
+        let mut chain_out = golden_int.clone();
+        if let (Some(g), true) = (&mac, opt.backend != MacBackend::Golden) {
+            let dut = dut.as_deref_mut().expect("checked above");
+            let cosim = RunOptions {
+                // Each op's backpressure stream is its own: (seed, op index).
+                seed: crate::cosim::transaction::stream_seed(opt.cosim.seed, step.index as u64),
+                ..opt.cosim.clone()
+            };
+            let rtl = crate::cosim::lower::run_layer(&g.case, dut, &cosim)?;
+            let rtl_out: Vec<i8> = rtl.output.iter().map(|&v| v as i8).collect();
+            // The one RTL layer rule: outputs and accumulators bit-exact.
+            let rv = crate::verdict::rtl_layer(&g.case, &g.acc, &rtl, mult_w);
+            let expected: Vec<i8> =
+                crate::golden::layer::requantize_datapath(&g.case, &g.acc, mult_w)
+                    .iter()
+                    .map(|&v| v as i8)
+                    .collect();
+            let d = diff(&rtl_out, &expected);
+            if let Some(i) = rv.accs.first {
+                messages.push(format!(
+                    "{here}: RTL accumulators differ from the golden model on {} of {} outputs (first at {} = flat index {i}: rtl {} golden {})",
+                    rv.accs.mismatches,
+                    rv.accs.compared,
+                    coords(&step.output_shape, i),
+                    rtl.acc[i],
+                    g.acc.as_slice().expect("standard layout")[i]
+                ));
+            }
+            report.backend = if opt.backend == MacBackend::Both {
+                "rtl+golden"
+            } else {
+                "rtl"
+            };
+            report.beats = rtl.stats.beats;
+            report.cycles = rtl.stats.cycles;
+            report.beat_failures = rtl.stats.failure_count + u64::from(rv.accs.mismatches > 0);
+            report.rtl_vs_golden = Some(d);
+            rtl_stats.merge(&rtl.stats);
+            for f in &rtl.stats.failures {
+                messages.push(format!("{here}: {}", f.message));
+            }
+            if let Some(i) = d.first {
+                messages.push(format!(
+                    "{here}: RTL output differs from the golden integer path on {} of {} outputs (first at {} = flat index {i}: rtl {} golden {})",
+                    d.mismatches,
+                    d.compared,
+                    coords(&step.output_shape, i),
+                    rtl_out[i],
+                    expected[i]
+                ));
+            }
+            chain_out = rtl_out;
+        }
+        // 2. The framework-emulation chain (only where it parts from the chain).
+        let emu_out: Vec<i8> = match &mut emulation {
+            Some((ev, _, _)) => {
+                let eargs: Vec<&QTensor> = step
+                    .inputs
+                    .iter()
+                    .map(|&i| ev[i].as_ref().expect("plan checked the data flow"))
+                    .collect();
+                let (int, fw, _) = golden_step(plan, step, &eargs)?;
+                fw.unwrap_or(int)
+            }
+            None => framework.clone().unwrap_or_else(|| golden_int.clone()),
+        };
+        if emulation.is_none() && emu_out != golden_int {
+            emulation = Some((values.clone(), step.index, FLOAT64_FC));
+        }
+        // 3. The op judged on its own, on the reference's input tensors.
+        let reference = opt
+            .reference
+            .and_then(|(f, r)| reference_for(r, step.output).map(|r| (f, r)));
+        let mut case_input: Option<QTensor> = None;
+        if let Some((file, r)) = reference {
+            if r.data.len() != golden_int.len() {
+                bail!(InputError::new(
+                    file,
+                    format!("member t{}_*", step.output),
+                    format!(
+                        "has shape {:?}, but tensor {} (output of {here}) of {} is {:?}",
+                        r.shape,
+                        step.output,
+                        plan.path.display(),
+                        step.output_shape
+                    )
+                ));
+            }
+            let (_, refs) = opt.reference.expect("reference given");
+            let ref_args: Vec<QTensor> = step
+                .inputs
+                .iter()
+                .zip(&args)
+                .map(|(&i, a)| match reference_for(refs, i) {
+                    Some(t) if !is_constant(i) && t.data.len() == a.data.len() => {
+                        QTensor::new(a.shape.clone(), t.data.clone(), a.quant)
+                    }
+                    _ => (*a).clone(),
+                })
+                .collect();
+            let same = ref_args.iter().zip(&args).all(|(x, a)| x.data == a.data);
+            let (int, fw) = if same {
+                (chain_out.clone(), framework.clone())
+            } else {
+                report.isolated = true;
+                let refs_ref: Vec<&QTensor> = ref_args.iter().collect();
+                let (int, fw, _) = golden_step(plan, step, &refs_ref)?;
+                (int, fw)
+            };
+            let v = judge(&int, fw.as_deref().map(|f| (f, FLOAT64_FC)), &r.data);
+            compared += 1;
+            if !v.passed() {
+                messages.push(format!(
+                    "{here}: output tensor t{} differs from the reference on {} of {} values, max|diff| {}, {} unexplained{}",
+                    step.output,
+                    v.diff.mismatches,
+                    v.diff.compared,
+                    v.diff.max_abs,
+                    v.diff.mismatches - v.explained,
+                    if same { "" } else { " (judged on the reference's input tensors)" }
+                ));
+            }
+            for &(i, y, t, e) in &v.unexplained {
+                messages.push(format!(
+                    "{here}:   t{} element {} (flat {i}): got {y}, reference {t}{}: UNEXPLAINED",
+                    step.output,
+                    coords(&step.output_shape, i),
+                    v.cause
+                        .map_or(String::new(), |c| format!(", {c} emulation {e}"))
+                ));
+            }
+            let unexplained = v.diff.mismatches - v.explained;
+            if unexplained > v.unexplained.len() {
+                messages.push(format!(
+                    "{here}: … {} more unexplained differences in t{} (of {}, max|diff| {})",
+                    unexplained - v.unexplained.len(),
+                    step.output,
+                    v.diff.compared,
+                    v.diff.max_abs
+                ));
+            }
+            if v.explained > 0 {
+                notes.push(format!(
+                    "{here}: integer path differs on {} of {} outputs (max|diff| {}), {} explained by {} (its emulation = reference on {} of {}){}",
+                    v.diff.mismatches,
+                    v.diff.compared,
+                    v.diff.max_abs,
+                    v.explained,
+                    v.cause.unwrap_or("?"),
+                    v.emulation_matches,
+                    v.diff.compared,
+                    if report.isolated { "; judged on the reference's input tensors" } else { "" }
+                ));
+            } else if report.isolated && v.passed() {
+                notes.push(format!(
+                    "{here}: judged on the reference's input tensors (an explained difference upstream): equal to the reference"
+                ));
+            }
+            let chain = diff(&chain_out, &r.data);
+            report.chain = Some(chain);
+            report.reference = Some(v);
+            if !same {
+                case_input = ref_args.into_iter().next();
+            }
+        }
+        if let Some(g) = mac {
+            let mut case = g.case;
+            if let Some(t) = case_input {
+                case.input = t.data.iter().map(|&v| v as i32).collect();
+            }
+            case.output = reference.map(|(_, r)| r.data.iter().map(|&v| v as i32).collect());
+            cases.push(case);
+        }
+        (opt.on_op)(&report);
+        reports.push(report);
+        if let Some((ev, _, _)) = &mut emulation {
+            ev[step.output] = Some(QTensor::new(step.output_shape.clone(), emu_out, oq));
+        }
+        values[step.output] = Some(QTensor::new(step.output_shape.clone(), chain_out, oq));
+    }
+    let output = values[plan.output]
+        .take()
+        .expect("plan checked the output is produced");
+    let expect = match opt.expect {
+        Some(e) => {
+            if e.data.len() != output.data.len() {
+                bail!(InputError::new(
+                    "--expect",
+                    "array",
+                    format!(
+                        "shape {:?} does not match the model output {:?}",
+                        e.shape, output.shape
+                    )
+                ));
+            }
+            let d = diff(&output.data, &e.data);
+            let mut explained_by = None;
+            if let Some(i) = d.first {
+                let emulated = emulation
+                    .as_ref()
+                    .and_then(|(ev, k, cause)| ev[plan.output].as_ref().map(|t| (t, k, cause)));
+                match emulated {
+                    Some((t, k, cause)) if t.data == e.data => {
+                        let why = format!(
+                            "the {cause} emulation chain (parting from the integer chain at op {k}) reproduces --expect on all {} values",
+                            d.compared
+                        );
+                        notes.push(format!(
+                            "final output differs from --expect on {} of {} values (max|diff| {}); explained: {why}",
+                            d.mismatches, d.compared, d.max_abs
+                        ));
+                        explained_by = Some(why);
+                    }
+                    _ => messages.push(format!(
+                        "final output differs from --expect on {} of {} values (first at {} = flat index {i}: got {} expected {}){}",
+                        d.mismatches,
+                        d.compared,
+                        coords(&output.shape, i),
+                        output.data[i],
+                        e.data[i],
+                        if emulation.is_some() {
+                            "; the framework-emulation chain does not reproduce --expect either: UNEXPLAINED"
+                        } else {
+                            ""
+                        }
+                    )),
+                }
+            }
+            Some(ExpectCheck {
+                diff: d,
+                explained_by,
+            })
+        }
+        None => None,
+    };
+    Ok(ModelRun {
+        ops: reports,
+        output,
+        expect,
+        tensors_compared: compared,
+        failure_messages: messages,
+        notes,
+        cases,
+        rtl_stats,
+    })
+}
