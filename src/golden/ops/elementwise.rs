@@ -1,0 +1,173 @@
+//! Elementwise kernels: ADD (with broadcasting) and QUANTIZE (int8 -> int8).
+
+use super::{
+    act_bounds, check_tensor, checked_product, clamp_i8, err, quantize_multiplier_smaller_than_one,
+    strides, tensor, OpError,
+};
+use crate::arith::requant::{self, Activation};
+use crate::golden::tensor::{QTensor, Quant};
+
+/// The broadcast shape of TFLite `CalculateShapeForBroadcast`
+/// (`kernels/kernel_util.cc`): shapes aligned at the trailing dimension, each
+/// pair equal or one of them 1.
+fn broadcast_shape(op: &'static str, a: &[usize], b: &[usize]) -> Result<Vec<usize>, OpError> {
+    let rank = a.len().max(b.len());
+    let mut out = vec![0usize; rank];
+    for i in 0..rank {
+        let da = if i < rank - a.len() {
+            1
+        } else {
+            a[i - (rank - a.len())]
+        };
+        let db = if i < rank - b.len() {
+            1
+        } else {
+            b[i - (rank - b.len())]
+        };
+        if da != db && da != 1 && db != 1 {
+            return Err(err(
+                op,
+                format!("shapes {a:?} and {b:?} are not broadcastable (dimension {i})"),
+            ));
+        }
+        out[i] = if da == 1 { db } else { da };
+    }
+    Ok(out)
+}
+
+/// Strides of `shape` seen from a broadcast output of rank `rank`: 0 where
+/// the dimension is broadcast (size 1 or missing) — TFLite
+/// `NdArrayDescsForElementwiseBroadcast`.
+fn broadcast_strides(shape: &[usize], out: &[usize]) -> Vec<usize> {
+    let rank = out.len();
+    let own = strides(shape);
+    (0..rank)
+        .map(|i| {
+            if i < rank - shape.len() {
+                0
+            } else {
+                let j = i - (rank - shape.len());
+                if shape[j] == 1 && out[i] != 1 {
+                    0
+                } else {
+                    own[j]
+                }
+            }
+        })
+        .collect()
+}
+
+/// int8 ADD: `kernels/add.cc` `Prepare` (general 8-bit path) and
+/// `reference/integer_ops/add.h` (`AddFunc`; `Add` for equal shapes,
+/// `BroadcastAdd6DSlow` otherwise, so broadcasting is limited to rank 6).
+///
+/// Prepare: `left_shift = 20`, `twice_max = 2·max(S₁, S₂)`, input multipliers
+/// `Sᵢ/twice_max` and output multiplier `twice_max/(2²⁰·S_out)`, each through
+/// `QuantizeMultiplierSmallerThanOneExp` (TFLite aborts unless in (0, 1): an
+/// error here). Per element: `vᵢ = (xᵢ − zpᵢ)·2²⁰`, `sᵢ = MBQM(vᵢ, mᵢ, eᵢ)`,
+/// `y = clamp(MBQM(s₁ + s₂, m_out, e_out) + zp_out, act_min, act_max)`.
+pub fn add(a: &QTensor, b: &QTensor, out: Quant, act: Activation) -> Result<QTensor, OpError> {
+    const OP: &str = "ADD";
+    check_tensor(OP, "input1", a)?;
+    check_tensor(OP, "input2", b)?;
+    let same = a.shape == b.shape;
+    let out_shape = if same {
+        a.shape.clone()
+    } else {
+        broadcast_shape(OP, &a.shape, &b.shape)?
+    };
+    if !same && out_shape.len() > 6 {
+        return Err(err(
+            OP,
+            format!(
+                "broadcasting supports rank <= 6 (BroadcastAdd6DSlow), got {}",
+                out_shape.len()
+            ),
+        ));
+    }
+    for (what, q) in [("input1", a.quant), ("input2", b.quant), ("output", out)] {
+        if !(q.scale > 0.0 && q.scale.is_finite()) {
+            return Err(err(
+                OP,
+                format!("{what} scale {} must be positive", q.scale),
+            ));
+        }
+    }
+
+    const LEFT_SHIFT: u32 = 20;
+    // `2 * std::max(float, float)` is a float product (exact), widened to double.
+    let twice_max = (2.0f32 * a.quant.scale.max(b.quant.scale)) as f64;
+    let real1 = a.quant.scale as f64 / twice_max;
+    let real2 = b.quant.scale as f64 / twice_max;
+    // `(1 << left_shift) * output->params.scale` is a float product (exact).
+    let real_out = twice_max / ((1u32 << LEFT_SHIFT) as f32 * out.scale) as f64;
+    let (m1, e1) = quantize_multiplier_smaller_than_one(OP, "input1", real1)?;
+    let (m2, e2) = quantize_multiplier_smaller_than_one(OP, "input2", real2)?;
+    let (mo, eo) = quantize_multiplier_smaller_than_one(OP, "output", real_out)?;
+    let (act_min, act_max) = act_bounds(act, out);
+    let (zp1, zp2) = (a.quant.zero_point, b.quant.zero_point);
+
+    let add_func = |x: i8, y: i8| -> i8 {
+        let v1 = (x as i32 - zp1).wrapping_mul(1 << LEFT_SHIFT);
+        let v2 = (y as i32 - zp2).wrapping_mul(1 << LEFT_SHIFT);
+        let s1 = requant::multiply_double(v1, m1, e1, 32);
+        let s2 = requant::multiply_double(v2, m2, e2, 32);
+        let raw =
+            requant::multiply_double(s1.wrapping_add(s2), mo, eo, 32).wrapping_add(out.zero_point);
+        raw.clamp(act_min, act_max) as i8
+    };
+
+    let data = if same {
+        a.data
+            .iter()
+            .zip(&b.data)
+            .map(|(&x, &y)| add_func(x, y))
+            .collect()
+    } else {
+        let n = checked_product(&out_shape).ok_or_else(|| err(OP, "output shape overflows"))?;
+        let sa = broadcast_strides(&a.shape, &out_shape);
+        let sb = broadcast_strides(&b.shape, &out_shape);
+        let mut idx = vec![0usize; out_shape.len()];
+        let mut data = Vec::with_capacity(n);
+        for _ in 0..n {
+            let ia: usize = idx.iter().zip(&sa).map(|(i, s)| i * s).sum();
+            let ib: usize = idx.iter().zip(&sb).map(|(i, s)| i * s).sum();
+            data.push(add_func(a.data[ia], b.data[ib]));
+            // Next row-major index.
+            for d in (0..out_shape.len()).rev() {
+                idx[d] += 1;
+                if idx[d] < out_shape[d] {
+                    break;
+                }
+                idx[d] = 0;
+            }
+        }
+        data
+    };
+    Ok(tensor(out_shape, data, out))
+}
+
+/// int8 → int8 QUANTIZE (requantization): `kernels/quantize.cc` `Prepare`
+/// quantizes `S_in/S_out` (double) with `QuantizeMultiplier`; `Eval` runs
+/// `reference_ops::Requantize` (`reference/requantize.h`):
+/// `y = clamp(MBQM(x − zp_in, m0, shift) + zp_out, −128, 127)`.
+pub fn quantize(input: &QTensor, out: Quant) -> Result<QTensor, OpError> {
+    const OP: &str = "QUANTIZE";
+    check_tensor(OP, "input", input)?;
+    if !(input.quant.scale > 0.0 && out.scale > 0.0) {
+        return Err(err(OP, "input and output scales must be positive"));
+    }
+    let (m0, shift) =
+        requant::quantize_multiplier(input.quant.scale as f64 / out.scale as f64, false);
+    let zp_in = input.quant.zero_point;
+    let data = input
+        .data
+        .iter()
+        .map(|&x| {
+            let y = requant::multiply_double((x as i32).wrapping_sub(zp_in), m0, shift, 32)
+                .wrapping_add(out.zero_point);
+            clamp_i8(y)
+        })
+        .collect();
+    Ok(tensor(input.shape.clone(), data, out))
+}
