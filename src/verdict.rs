@@ -15,7 +15,7 @@
 
 use ndarray::Array4;
 
-use crate::cosim::lower::RtlLayer;
+use crate::cosim::lowering::RtlLayer;
 use crate::formats::qcase::{Case, Rounding};
 use crate::golden::layer::LayerResult;
 

@@ -442,7 +442,7 @@ proptest! {
             act_min,
             act_max,
             rounding: if single { IntRounding::Single } else { IntRounding::Double },
-            mult_bits: 32,
+            mult_w: 32,
         };
         let r = reference::scale(acc, m0, e, 32, single);
         prop_assert_eq!(
@@ -465,7 +465,7 @@ proptest! {
             act_min,
             act_max,
             rounding: if single { IntRounding::Single } else { IntRounding::Double },
-            mult_bits: w,
+            mult_w: w,
         };
         let r = reference::scale(acc, m0, e, w, single);
         prop_assert_eq!(
@@ -810,7 +810,7 @@ fn requant_apply_clamps_without_wrap() {
         act_min,
         act_max,
         rounding,
-        mult_bits: 32,
+        mult_w: 32,
     };
     // Single: r = 2^31 (row above), + zp −128 → clamp to 127.
     assert_eq!(rq(H, 2, -128, -128, 127, IntRounding::Single).apply(H), 127);

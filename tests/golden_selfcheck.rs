@@ -227,15 +227,13 @@ fn check_tuple(t: &mut Tally, acc: i32, m0: i32, e: i32, w: u32, stages: &[Stage
     let got_d = multiply_double(acc, m0, e, w);
     t.expect(got_d as i128 == d.value, || {
         format!(
-            "multiply_double(acc={acc}, m0={m0}, shift={e}, mult_bits={w}) = {got_d}, exact {}",
+            "multiply_double(acc={acc}, m0={m0}, shift={e}, mult_w={w}) = {got_d}, exact {}",
             d.value
         )
     });
     let got_s = multiply_single(acc, m0, e, w);
     t.expect(got_s as i128 == s, || {
-        format!(
-            "multiply_single(acc={acc}, m0={m0}, shift={e}, mult_bits={w}) = {got_s}, exact {s}"
-        )
+        format!("multiply_single(acc={acc}, m0={m0}, shift={e}, mult_w={w}) = {got_s}, exact {s}")
     });
     for st in stages {
         for (mode, r) in [(IntRounding::Double, d.value), (IntRounding::Single, s)] {
@@ -246,7 +244,7 @@ fn check_tuple(t: &mut Tally, acc: i32, m0: i32, e: i32, w: u32, stages: &[Stage
                 act_min: st.act_min,
                 act_max: st.act_max,
                 rounding: mode,
-                mult_bits: w,
+                mult_w: w,
             };
             let got = rq.apply(acc);
             let want = exact::clamp(r, st.zp_out, st.act_min, st.act_max);
@@ -262,7 +260,7 @@ fn check_primitives(t: &mut Tally, a: i32, b: i32, w: u32, x: i32, k: u32) {
     let (want, _) = exact::srdhm(a as i128, b as i128, w);
     let got = srdhm(a, b, w);
     t.expect(got as i128 == want, || {
-        format!("srdhm(a={a}, b={b}, mult_bits={w}) = {got}, exact {want}")
+        format!("srdhm(a={a}, b={b}, mult_w={w}) = {got}, exact {want}")
     });
     let want = exact::div_pot_half_away(x as i128, k);
     let got = rounding_divide_by_pot(x, k);

@@ -42,13 +42,13 @@ pub struct Requant {
     pub act_max: i32,
     pub rounding: IntRounding,
     /// Multiplier width W (32 = TFLite's Q31; 16/18 are DSP-friendly points).
-    pub mult_bits: u32,
+    pub mult_w: u32,
 }
 
 impl Requant {
     /// `y = clamp(scale(acc) + zp_out, act_min, act_max)`.
     pub fn apply(&self, acc: i32) -> i32 {
-        let r = scale(acc, self.m0, self.shift, self.rounding, self.mult_bits);
+        let r = scale(acc, self.m0, self.shift, self.rounding, self.mult_w);
         clamp_output(r, self.zp_out, self.act_min, self.act_max)
     }
 }
@@ -61,19 +61,19 @@ pub fn clamp_output(r: i64, zp_out: i32, act_min: i32, act_max: i32) -> i32 {
 /// The scaled accumulator `r ≈ acc · M` before the output zero point.
 /// Double rounding always fits in i32; single rounding may not (large left
 /// shifts), which is why the result is i64: the clamp sees the exact value.
-pub fn scale(acc: i32, m0: i32, shift: i32, rounding: IntRounding, mult_bits: u32) -> i64 {
+pub fn scale(acc: i32, m0: i32, shift: i32, rounding: IntRounding, mult_w: u32) -> i64 {
     match rounding {
-        IntRounding::Double => multiply_double(acc, m0, shift, mult_bits) as i64,
-        IntRounding::Single => multiply_single(acc, m0, shift, mult_bits),
+        IntRounding::Double => multiply_double(acc, m0, shift, mult_w) as i64,
+        IntRounding::Single => multiply_single(acc, m0, shift, mult_w),
     }
 }
 
 /// gemmlowp SaturatingRoundingDoublingHighMul generalised to a W-bit `b`:
 /// `floor((a·b + 2^(W−2)) / 2^(W−1))`, ties towards +∞, saturating the one
 /// overflowing input pair `a = INT32_MIN, b = −2^(W−1)` to INT32_MAX.
-pub fn srdhm(a: i32, b: i32, mult_bits: u32) -> i32 {
-    debug_assert!((2..=32).contains(&mult_bits));
-    let w = mult_bits;
+pub fn srdhm(a: i32, b: i32, mult_w: u32) -> i32 {
+    debug_assert!((2..=32).contains(&mult_w));
+    let w = mult_w;
     if a == i32::MIN && b as i64 == -(1i64 << (w - 1)) {
         return i32::MAX;
     }
@@ -93,19 +93,19 @@ pub fn rounding_divide_by_pot(x: i32, exponent: u32) -> i32 {
 
 /// TFLite MultiplyByQuantizedMultiplier, double rounding:
 /// `RDivByPOT(SRDHM(wrap32(acc << max(e,0)), m0), max(−e,0))`.
-pub fn multiply_double(acc: i32, m0: i32, shift: i32, mult_bits: u32) -> i32 {
+pub fn multiply_double(acc: i32, m0: i32, shift: i32, mult_w: u32) -> i32 {
     let left = shift.max(0) as u32;
     let right = (-shift).max(0) as u32;
     let a = acc.wrapping_shl(left.min(31));
     let a = if left > 31 { 0 } else { a };
-    rounding_divide_by_pot(srdhm(a, m0, mult_bits), right)
+    rounding_divide_by_pot(srdhm(a, m0, mult_w), right)
 }
 
 /// TFLITE_SINGLE_ROUNDING MultiplyByQuantizedMultiplier generalised to W
 /// bits: `n = (W−1) − e`; `(acc·m0 + 2^(n−1)) >> n` (arithmetic) when n ≥ 1,
 /// the exact product `acc·m0·2^(−n)` when n ≤ 0 (narrow W with large e).
-pub fn multiply_single(acc: i32, m0: i32, shift: i32, mult_bits: u32) -> i64 {
-    let n = (mult_bits as i32 - 1) - shift;
+pub fn multiply_single(acc: i32, m0: i32, shift: i32, mult_w: u32) -> i64 {
+    let n = (mult_w as i32 - 1) - shift;
     let p = acc as i128 * m0 as i128;
     let r = if n >= 1 {
         (p + (1i128 << (n - 1))) >> n
@@ -202,15 +202,15 @@ pub fn takes_carry(real: f64) -> bool {
 /// Narrow a Q31 multiplier to W bits (docs/contract.md §4):
 /// `m0_W = round_half_away(m0 / 2^(32−W))`, carry as in QuantizeMultiplier.
 /// The exponent `e` keeps its meaning (`M = m0_W · 2^(e − (W−1))`).
-pub fn narrow_multiplier(m0: i32, shift: i32, mult_bits: u32) -> (i32, i32) {
+pub fn narrow_multiplier(m0: i32, shift: i32, mult_w: u32) -> (i32, i32) {
     assert!(
-        (2..=32).contains(&mult_bits),
+        (2..=32).contains(&mult_w),
         "multiplier width must be 2..=32"
     );
-    if mult_bits == 32 {
+    if mult_w == 32 {
         return (m0, shift);
     }
-    let drop = 32 - mult_bits;
+    let drop = 32 - mult_w;
     let m = m0 as i64;
     let half = 1i64 << (drop - 1);
     let mut mw = if m >= 0 {
@@ -219,13 +219,13 @@ pub fn narrow_multiplier(m0: i32, shift: i32, mult_bits: u32) -> (i32, i32) {
         -((-m + half) >> drop)
     };
     let mut e = shift;
-    if mw == 1i64 << (mult_bits - 1) {
-        mw = 1i64 << (mult_bits - 2);
+    if mw == 1i64 << (mult_w - 1) {
+        mw = 1i64 << (mult_w - 2);
         e += 1;
     }
     if e > SHIFT_MAX {
         e = SHIFT_MAX;
-        mw = (1i64 << (mult_bits - 1)) - 1;
+        mw = (1i64 << (mult_w - 1)) - 1;
     }
     (mw as i32, e)
 }

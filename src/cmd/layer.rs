@@ -196,7 +196,7 @@ pub fn run(a: &Args) -> Result<()> {
                 stop_on_failure: false,
                 coverage: false,
             };
-            let r = qmac::cosim::lower::run_layer(case, dut, &opt)?;
+            let r = qmac::cosim::lowering::run_layer(case, dut, &opt)?;
             // The waveform re-run triggers on the same rule as the verdict.
             if !verdict::rtl_layer(case, &golden.acc, &r, narrow).passed() {
                 if let Some(dir) = &a.wave_on_fail {
@@ -204,7 +204,7 @@ pub fn run(a: &Args) -> Result<()> {
                         .with_context(|| format!("creating {}", dir.display()))?;
                     let wave = dir.join(format!("{}.fst", case_name(path)));
                     dut.trace_open(&wave)?;
-                    let _ = qmac::cosim::lower::run_layer(case, dut, &opt)?;
+                    let _ = qmac::cosim::lowering::run_layer(case, dut, &opt)?;
                     dut.trace_close();
                     notes.push(format!("  waveform: {}", wave.display()));
                 }

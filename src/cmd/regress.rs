@@ -74,8 +74,8 @@ pub fn run(a: &Args) -> Result<()> {
     if jobs == 0 {
         return Err(InputError::new("--jobs", "value", "must be at least 1").into());
     }
-    let mult_bits = qmac::cosim::dut::built_mult_w();
-    let mut tests = regress::tests(&a.suite, a.lanes, mult_bits, a.seed, a.random_tests)?;
+    let mult_w = qmac::cosim::dut::built_mult_w();
+    let mut tests = regress::tests(&a.suite, a.lanes, mult_w, a.seed, a.random_tests)?;
     if let Some(f) = &a.test {
         tests.retain(|t| t.name.contains(f.as_str()));
         if tests.is_empty() {
@@ -103,7 +103,7 @@ pub fn run(a: &Args) -> Result<()> {
         a.shard.map_or(String::new(), |(k, n)| format!(" shard {k}/{n}")),
         tests.len(),
         a.lanes,
-        mult_bits,
+        mult_w,
         a.seed,
         jobs,
         qmac::cosim::dut::RTL_DIR,

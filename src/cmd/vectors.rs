@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
-use qmac::cosim::lower::LayerStimulus;
+use qmac::cosim::lowering::LayerStimulus;
 use qmac::cosim::transaction::Item;
 use qmac::error::InputError;
 use qmac::formats::qcase::Case;

@@ -163,9 +163,9 @@ impl Coverage {
         job: &DotJob,
         acc: &[i32],
         ovf: &[u8],
-        mult_bits: u32,
+        mult_w: u32,
     ) {
-        let w = mult_bits;
+        let w = mult_w;
         if let Some(q) = prev {
             if q.rounding != p.rounding {
                 self.hit("rounding_switch");

@@ -12,7 +12,7 @@
 //!   model, [`crate::arith::mac`], [`crate::arith::requant`]) checked against
 //!   every output.
 //! * [`coverage`]: functional coverage bins sampled on every checked dot product.
-//! * [`lower`]: a layer case lowered onto the LANES-wide datapath.
+//! * [`lowering`]: a layer case lowered onto the LANES-wide datapath.
 //!
 //! Every cycle the run checks:
 //! * each output beat, in order, bit-exact on every lane: y, the 32-bit
@@ -29,7 +29,7 @@
 
 pub mod coverage;
 pub mod dut;
-pub mod lower;
+pub mod lowering;
 pub mod scoreboard;
 pub mod transaction;
 
@@ -91,13 +91,13 @@ where
 {
     use std::borrow::Borrow;
     let lanes = dut.lanes();
-    let mult_bits = crate::cosim::dut::built_mult_w();
+    let mult_w = crate::cosim::dut::built_mult_w();
     let bp = opt.backpressure;
     dut.reset(4);
     // Cycles in failure messages count from the end of this run's reset, so
     // a run reports the same cycle on a fresh DUT (a replay) as on a reused one.
     let start_cycle = dut.cycles();
-    let mut sb = Scoreboard::new(lanes, mult_bits, start_cycle, opt.seed, &opt.replay);
+    let mut sb = Scoreboard::new(lanes, mult_w, start_cycle, opt.seed, &opt.replay);
     let mut cfg = BatchConfig {
         seed: opt.seed,
         reseed: true,
@@ -162,7 +162,7 @@ where
                             j,
                             &acc,
                             &ovf,
-                            mult_bits,
+                            mult_w,
                         );
                         prev_params = Some(p);
                         reloaded = false;

@@ -30,7 +30,7 @@ pub struct Expected {
 pub fn expect_into(
     job: &DotJob,
     params: &Params,
-    mult_bits: u32,
+    mult_w: u32,
     y: &mut [u8],
     acc: &mut [i32],
     ovf: &mut [u8],
@@ -49,7 +49,7 @@ pub fn expect_into(
         }
         acc[l] = a.dot.acc;
         ovf[l] = a.dot.overflow as u8;
-        y[l] = params.requant(l, mult_bits).apply(a.dot.acc) as u8;
+        y[l] = params.requant(l, mult_w).apply(a.dot.acc) as u8;
     }
 }
 
@@ -58,10 +58,10 @@ pub fn expect(
     job: &DotJob,
     params: &Params,
     lanes: usize,
-    mult_bits: u32,
+    mult_w: u32,
 ) -> (Vec<u8>, Vec<i32>, Vec<u8>) {
     let (mut y, mut acc, mut ovf) = (vec![0u8; lanes], vec![0i32; lanes], vec![0u8; lanes]);
-    expect_into(job, params, mult_bits, &mut y, &mut acc, &mut ovf);
+    expect_into(job, params, mult_w, &mut y, &mut acc, &mut ovf);
     (y, acc, ovf)
 }
 
@@ -162,7 +162,7 @@ fn describe(e: &Expected, lane: usize, lanes: usize) -> String {
 /// In-order checking of the results of one run.
 pub struct Scoreboard {
     lanes: usize,
-    mult_bits: u32,
+    mult_w: u32,
     /// The DUT cycle at which the run's reset ended (cycle 0 of messages).
     start_cycle: u64,
     /// Appended to every failure message.
@@ -182,10 +182,10 @@ pub struct Scoreboard {
 }
 
 impl Scoreboard {
-    pub fn new(lanes: usize, mult_bits: u32, start_cycle: u64, seed: u64, replay: &str) -> Self {
+    pub fn new(lanes: usize, mult_w: u32, start_cycle: u64, seed: u64, replay: &str) -> Self {
         Scoreboard {
             lanes,
-            mult_bits,
+            mult_w,
             start_cycle,
             seed,
             replay: replay.to_string(),
@@ -227,7 +227,7 @@ impl Scoreboard {
         expect_into(
             job,
             params,
-            self.mult_bits,
+            self.mult_w,
             &mut self.ey[at..],
             &mut self.eacc[at..],
             &mut self.eovf[at..],

@@ -60,8 +60,8 @@ impl Params {
         v
     }
 
-    /// The golden requantization of lane `l` with a `mult_bits`-wide multiplier.
-    pub fn requant(&self, l: usize, mult_bits: u32) -> Requant {
+    /// The golden requantization of lane `l` with a `mult_w`-wide multiplier.
+    pub fn requant(&self, l: usize, mult_w: u32) -> Requant {
         let p = self.lanes[l];
         Requant {
             m0: p.m0,
@@ -70,7 +70,7 @@ impl Params {
             act_min: self.act_min,
             act_max: self.act_max,
             rounding: self.rounding,
-            mult_bits,
+            mult_w,
         }
     }
 

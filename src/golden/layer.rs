@@ -146,9 +146,9 @@ pub struct LayerResult {
 }
 
 /// The per-channel integer requantization parameters of a case.
-pub fn channel_requant(case: &Case, c: usize, rounding: IntRounding, mult_bits: u32) -> Requant {
+pub fn channel_requant(case: &Case, c: usize, rounding: IntRounding, mult_w: u32) -> Requant {
     let (m0, shift) = case.channel_params(c);
-    let (m0, shift) = crate::arith::requant::narrow_multiplier(m0, shift, mult_bits);
+    let (m0, shift) = crate::arith::requant::narrow_multiplier(m0, shift, mult_w);
     Requant {
         m0,
         shift,
@@ -156,7 +156,7 @@ pub fn channel_requant(case: &Case, c: usize, rounding: IntRounding, mult_bits: 
         act_min: case.act_min,
         act_max: case.act_max,
         rounding,
-        mult_bits,
+        mult_w,
     }
 }
 
@@ -218,10 +218,10 @@ pub fn requantize(
     case: &Case,
     acc: &Array4<i32>,
     rounding: IntRounding,
-    mult_bits: u32,
+    mult_w: u32,
 ) -> Array4<i32> {
     let params: Vec<Requant> = (0..case.out_channels())
-        .map(|c| channel_requant(case, c, rounding, mult_bits))
+        .map(|c| channel_requant(case, c, rounding, mult_w))
         .collect();
     let mut out = acc.clone();
     for (i, v) in out.iter_mut().enumerate() {
@@ -553,25 +553,20 @@ pub fn integer_rounding(rounding: Rounding) -> IntRounding {
     }
 }
 
-/// The rounding a datapath with a `mult_bits`-wide multiplier applies to a
+/// The rounding a datapath with a `mult_w`-wide multiplier applies to a
 /// case: the case's integer mode at 32 bits; single rounding for narrow
 /// multipliers, the DSP-friendly design point of docs/contract.md §4.
-pub fn datapath_rounding(rounding: Rounding, mult_bits: u32) -> IntRounding {
-    if mult_bits < 32 {
+pub fn datapath_rounding(rounding: Rounding, mult_w: u32) -> IntRounding {
+    if mult_w < 32 {
         IntRounding::Single
     } else {
         integer_rounding(rounding)
     }
 }
 
-/// The outputs of the integer datapath with a `mult_bits`-wide multiplier.
-pub fn requantize_datapath(case: &Case, acc: &Array4<i32>, mult_bits: u32) -> Array4<i32> {
-    requantize(
-        case,
-        acc,
-        datapath_rounding(case.rounding, mult_bits),
-        mult_bits,
-    )
+/// The outputs of the integer datapath with a `mult_w`-wide multiplier.
+pub fn requantize_datapath(case: &Case, acc: &Array4<i32>, mult_w: u32) -> Array4<i32> {
+    requantize(case, acc, datapath_rounding(case.rounding, mult_w), mult_w)
 }
 
 /// Run the golden model in the case's own rounding mode.

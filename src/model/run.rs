@@ -356,7 +356,7 @@ pub fn run(
                 seed: crate::cosim::transaction::stream_seed(opt.cosim.seed, step.index as u64),
                 ..opt.cosim.clone()
             };
-            let rtl = crate::cosim::lower::run_layer(&g.case, dut, &cosim)?;
+            let rtl = crate::cosim::lowering::run_layer(&g.case, dut, &cosim)?;
             let rtl_out: Vec<i8> = rtl.output.iter().map(|&v| v as i8).collect();
             // The one RTL layer rule: outputs and accumulators bit-exact.
             let rv = crate::verdict::rtl_layer(&g.case, &g.acc, &rtl, mult_w);

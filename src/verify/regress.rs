@@ -129,20 +129,20 @@ pub const SUITES: &[&str] = &["smoke", "corners", "random", "layers", "models"];
 pub fn tests(
     suite: &str,
     lanes: usize,
-    mult_bits: u32,
+    mult_w: u32,
     seed: u64,
     random_tests: usize,
 ) -> Result<Vec<Test>> {
     Ok(match suite {
-        "smoke" => smoke(lanes, mult_bits, seed),
-        "corners" => corners(lanes, mult_bits, seed),
-        "random" => random(lanes, mult_bits, seed, random_tests),
+        "smoke" => smoke(lanes, mult_w, seed),
+        "corners" => corners(lanes, mult_w, seed),
+        "random" => random(lanes, mult_w, seed, random_tests),
         "layers" => layers()?,
         "models" => models()?,
         "all" => {
             let mut v = Vec::new();
             for s in SUITES {
-                v.extend(tests(s, lanes, mult_bits, seed, random_tests)?);
+                v.extend(tests(s, lanes, mult_w, seed, random_tests)?);
             }
             v
         }
@@ -154,7 +154,7 @@ pub fn tests(
     })
 }
 
-fn base_params(lanes: usize, mult_bits: u32, rounding: IntRounding) -> Params {
+fn base_params(lanes: usize, mult_w: u32, rounding: IntRounding) -> Params {
     Params {
         rounding,
         input_dtype: DType::Int8,
@@ -166,7 +166,7 @@ fn base_params(lanes: usize, mult_bits: u32, rounding: IntRounding) -> Params {
         lanes: vec![
             cosim::transaction::LaneParams {
                 bias: 0,
-                m0: 1 << (mult_bits - 2),
+                m0: 1 << (mult_w - 2),
                 shift: -1
             };
             lanes
@@ -184,12 +184,12 @@ fn stim(suite: &'static str, name: String, items: Vec<Item>, bp: Backpressure) -
     }
 }
 
-fn smoke(lanes: usize, mult_bits: u32, seed: u64) -> Vec<Test> {
+fn smoke(lanes: usize, mult_w: u32, seed: u64) -> Vec<Test> {
     let mut v = Vec::new();
     for rounding in [IntRounding::Double, IntRounding::Single] {
         let name = format!("directed_{}", rounding.name());
         let mut rng = rng_for(seed, &name);
-        let p = base_params(lanes, mult_bits, rounding);
+        let p = base_params(lanes, mult_w, rounding);
         let mut pairs = Vec::new();
         for (i, k) in [1usize, 2, 3, 9, 27, 64].into_iter().enumerate() {
             let targets: Vec<i32> = (0..lanes).map(|_| rng.random_range(-300..300)).collect();
@@ -200,7 +200,7 @@ fn smoke(lanes: usize, mult_bits: u32, seed: u64) -> Vec<Test> {
     // Throughput: one parameter load, then back-to-back dot products.
     let name = "throughput".to_string();
     let mut rng = rng_for(seed, &name);
-    let p = random_params(&mut rng, lanes, mult_bits);
+    let p = random_params(&mut rng, lanes, mult_w);
     let mut it = vec![Item::Params(std::sync::Arc::new(p))];
     for i in 0..4000 {
         let k = [1, 2, 5, 9][i % 4];
@@ -218,11 +218,11 @@ fn smoke(lanes: usize, mult_bits: u32, seed: u64) -> Vec<Test> {
     v
 }
 
-fn corners(lanes: usize, mult_bits: u32, seed: u64) -> Vec<Test> {
+fn corners(lanes: usize, mult_w: u32, seed: u64) -> Vec<Test> {
     type Gen =
         fn(&mut rand_chacha::ChaCha8Rng, usize, u32) -> Vec<(Params, cosim::transaction::DotJob)>;
     let gens: Vec<(&str, Gen)> = vec![
-        ("ties", |rng, lanes, mb| {
+        ("ties", |rng, lanes, mult_w| {
             let mut out = Vec::new();
             for i in 0..120u64 {
                 let rounding = if i % 2 == 0 {
@@ -230,13 +230,13 @@ fn corners(lanes: usize, mult_bits: u32, seed: u64) -> Vec<Test> {
                 } else {
                     IntRounding::Single
                 };
-                let mut p = base_params(lanes, mb, rounding);
+                let mut p = base_params(lanes, mult_w, rounding);
                 if i % 3 == 0 {
                     p.input_dtype = DType::Uint8;
                     p.zp_x = 128;
                 }
                 for lp in p.lanes.iter_mut() {
-                    lp.m0 = 1 << (mb - 2);
+                    lp.m0 = 1 << (mult_w - 2);
                     lp.shift = rng.random_range(-8..=-1);
                 }
                 let targets: Vec<i32> =
@@ -246,7 +246,7 @@ fn corners(lanes: usize, mult_bits: u32, seed: u64) -> Vec<Test> {
             }
             out
         }),
-        ("double_vs_single", |rng, lanes, mb| {
+        ("double_vs_single", |rng, lanes, mult_w| {
             let mut out = Vec::new();
             for i in 0..200u64 {
                 let rounding = if (i / 2) % 2 == 0 {
@@ -254,9 +254,9 @@ fn corners(lanes: usize, mult_bits: u32, seed: u64) -> Vec<Test> {
                 } else {
                     IntRounding::Single
                 };
-                let mut p = base_params(lanes, mb, rounding);
+                let mut p = base_params(lanes, mult_w, rounding);
                 for lp in p.lanes.iter_mut() {
-                    lp.m0 = m0_normal(rng, mb);
+                    lp.m0 = m0_normal(rng, mult_w);
                     lp.shift = rng.random_range(-6..=-1);
                 }
                 let targets: Vec<i32> = (0..lanes).map(|_| rng.random_range(-5000..5000)).collect();
@@ -265,7 +265,7 @@ fn corners(lanes: usize, mult_bits: u32, seed: u64) -> Vec<Test> {
             }
             out
         }),
-        ("shift_extremes", |rng, lanes, mb| {
+        ("shift_extremes", |rng, lanes, mult_w| {
             let mut out = Vec::new();
             let shifts = [-31, -30, -17, -1, 0, 1, 2, 15, 29, 30];
             for i in 0..160u64 {
@@ -274,13 +274,13 @@ fn corners(lanes: usize, mult_bits: u32, seed: u64) -> Vec<Test> {
                 } else {
                     IntRounding::Single
                 };
-                let mut p = base_params(lanes, mb, rounding);
+                let mut p = base_params(lanes, mult_w, rounding);
                 for lp in p.lanes.iter_mut() {
                     lp.shift = shifts[rng.random_range(0..shifts.len())];
                     lp.m0 = match rng.random_range(0..3) {
-                        0 => 1 << (mb - 2),
-                        1 => ((1i64 << (mb - 1)) - 1) as i32,
-                        _ => m0_normal(rng, mb),
+                        0 => 1 << (mult_w - 2),
+                        1 => ((1i64 << (mult_w - 1)) - 1) as i32,
+                        _ => m0_normal(rng, mult_w),
                     };
                 }
                 let targets: Vec<i32> = (0..lanes)
@@ -295,7 +295,7 @@ fn corners(lanes: usize, mult_bits: u32, seed: u64) -> Vec<Test> {
             }
             out
         }),
-        ("srdhm_saturation", |rng, lanes, mb| {
+        ("srdhm_saturation", |rng, lanes, mult_w| {
             // a = M0 = INT32_MIN (the one SRDHM overflow), directly and via a wrapping left shift.
             let mut out = Vec::new();
             for i in 0..24u64 {
@@ -304,10 +304,10 @@ fn corners(lanes: usize, mult_bits: u32, seed: u64) -> Vec<Test> {
                 } else {
                     IntRounding::Double
                 };
-                let mut p = base_params(lanes, mb, rounding);
+                let mut p = base_params(lanes, mult_w, rounding);
                 let via_shift = i % 2 == 1;
                 for lp in p.lanes.iter_mut() {
-                    lp.m0 = (-(1i64 << (mb - 1))) as i32;
+                    lp.m0 = (-(1i64 << (mult_w - 1))) as i32;
                     lp.shift = if via_shift {
                         2
                     } else {
@@ -320,10 +320,10 @@ fn corners(lanes: usize, mult_bits: u32, seed: u64) -> Vec<Test> {
             }
             out
         }),
-        ("accumulator_extremes", |rng, lanes, mb| {
+        ("accumulator_extremes", |rng, lanes, mult_w| {
             let mut out = Vec::new();
             for i in 0..100u64 {
-                let mut p = random_params(rng, lanes, mb);
+                let mut p = random_params(rng, lanes, mult_w);
                 for lp in p.lanes.iter_mut() {
                     lp.bias = match rng.random_range(0..4) {
                         0 => i32::MAX - rng.random_range(0..40000),
@@ -337,7 +337,7 @@ fn corners(lanes: usize, mult_bits: u32, seed: u64) -> Vec<Test> {
             }
             out
         }),
-        ("operand_extremes", |rng, lanes, mb| {
+        ("operand_extremes", |rng, lanes, mult_w| {
             let mut out = Vec::new();
             let cfgs = [
                 (DType::Uint8, 0),
@@ -346,7 +346,7 @@ fn corners(lanes: usize, mult_bits: u32, seed: u64) -> Vec<Test> {
                 (DType::Int8, 127),
             ];
             for i in 0..64u64 {
-                let mut p = random_params(rng, lanes, mb);
+                let mut p = random_params(rng, lanes, mult_w);
                 let (dt, zp) = cfgs[i as usize % 4];
                 p.input_dtype = dt;
                 p.zp_x = zp;
@@ -365,10 +365,10 @@ fn corners(lanes: usize, mult_bits: u32, seed: u64) -> Vec<Test> {
             }
             out
         }),
-        ("clamps", |rng, lanes, mb| {
+        ("clamps", |rng, lanes, mult_w| {
             let mut out = Vec::new();
             for i in 0..120u64 {
-                let mut p = random_params(rng, lanes, mb);
+                let mut p = random_params(rng, lanes, mult_w);
                 clamp_corner(rng, &mut p, i);
                 let targets: Vec<i32> = (0..lanes)
                     .map(|_| rng.random_range(-1 << 24..1 << 24))
@@ -378,11 +378,11 @@ fn corners(lanes: usize, mult_bits: u32, seed: u64) -> Vec<Test> {
             }
             out
         }),
-        ("mode_switches", |rng, lanes, mb| {
+        ("mode_switches", |rng, lanes, mult_w| {
             // Rounding mode and activation signedness change between consecutive dot products.
             let mut out = Vec::new();
             for i in 0..120u64 {
-                let mut p = mode_switch_params(rng, lanes, mb, i);
+                let mut p = mode_switch_params(rng, lanes, mult_w, i);
                 for lp in p.lanes.iter_mut() {
                     lp.shift = rng.random_range(-6..=-1);
                 }
@@ -398,12 +398,7 @@ fn corners(lanes: usize, mult_bits: u32, seed: u64) -> Vec<Test> {
         for (suffix, bp) in [("nobp", Backpressure::NONE), ("bp", Backpressure::RANDOM)] {
             let full = format!("{name}/{suffix}");
             let mut rng = rng_for(seed, name);
-            v.push(stim(
-                "corners",
-                full,
-                items(g(&mut rng, lanes, mult_bits)),
-                bp,
-            ));
+            v.push(stim("corners", full, items(g(&mut rng, lanes, mult_w)), bp));
         }
     }
     // A full-scale reduction long enough to wrap the accumulator: K = 65 794
@@ -412,7 +407,7 @@ fn corners(lanes: usize, mult_bits: u32, seed: u64) -> Vec<Test> {
         ("long_wrap_65794", 65_794usize),
         ("long_nowrap_65793", 65_793),
     ] {
-        let mut p = base_params(lanes, mult_bits, IntRounding::Double);
+        let mut p = base_params(lanes, mult_w, IntRounding::Double);
         p.input_dtype = DType::Uint8;
         p.lanes.iter_mut().for_each(|lp| lp.shift = -20);
         let j = cosim::transaction::DotJob {
@@ -432,7 +427,7 @@ fn corners(lanes: usize, mult_bits: u32, seed: u64) -> Vec<Test> {
     let mut rng = rng_for(seed, &name);
     let mut pairs = Vec::new();
     for i in 0..150u64 {
-        let p = random_params(&mut rng, lanes, mult_bits);
+        let p = random_params(&mut rng, lanes, mult_w);
         let k = rng.random_range(1..5);
         pairs.push((p, random_dot(&mut rng, lanes, k, i)));
     }
@@ -445,12 +440,12 @@ fn corners(lanes: usize, mult_bits: u32, seed: u64) -> Vec<Test> {
     v
 }
 
-fn random(lanes: usize, mult_bits: u32, seed: u64, count: usize) -> Vec<Test> {
+fn random(lanes: usize, mult_w: u32, seed: u64, count: usize) -> Vec<Test> {
     (0..count)
         .map(|t| {
             let name = format!("random_{t:03}");
             let mut rng = rng_for(seed, &name);
-            let items = random_stream(&mut rng, lanes, mult_bits, RANDOM_DOTS);
+            let items = random_stream(&mut rng, lanes, mult_w, RANDOM_DOTS);
             let bp = if t % 4 == 0 {
                 Backpressure::NONE
             } else {
@@ -528,7 +523,7 @@ fn run_one(t: &Test, cfg: &RunConfig, dut: &mut Dut) -> Result<Outcome> {
     let stats = match &t.body {
         Body::Stimulus(items) => cosim::run(dut, items.iter(), &opt, |_, _, _| {}),
         Body::Layer(case) => {
-            let mut r = crate::cosim::lower::run_layer(case, dut, &opt)?;
+            let mut r = crate::cosim::lowering::run_layer(case, dut, &opt)?;
             // Channels whose multiplier came from QuantizeMultiplier's 2^31 carry.
             for c in 0..case.out_channels() {
                 if case
@@ -606,7 +601,7 @@ fn run_one(t: &Test, cfg: &RunConfig, dut: &mut Dut) -> Result<Outcome> {
                     cosim::run(&mut wdut, items.iter(), &opt, |_, _, _| {});
                 }
                 Body::Layer(case) => {
-                    crate::cosim::lower::run_layer(case, &mut wdut, &opt)?;
+                    crate::cosim::lowering::run_layer(case, &mut wdut, &opt)?;
                 }
                 Body::Model(m) => {
                     m.run(Some(&mut wdut), &opt)?;

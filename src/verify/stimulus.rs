@@ -30,8 +30,8 @@ pub fn seed_for(seed: u64, name: &str) -> u64 {
 }
 
 /// A multiplier in the normal Q31 range [2^30, 2^31) with its edges.
-pub fn m0_normal(rng: &mut ChaCha8Rng, mult_bits: u32) -> i32 {
-    let hi = 1i64 << (mult_bits - 1);
+pub fn m0_normal(rng: &mut ChaCha8Rng, mult_w: u32) -> i32 {
+    let hi = 1i64 << (mult_w - 1);
     let lo = hi / 2;
     match rng.random_range(0..8) {
         0 => lo as i32,
@@ -62,7 +62,7 @@ pub fn w_byte(rng: &mut ChaCha8Rng) -> u8 {
 
 /// Random but valid parameters: zero points within the activation type,
 /// e in [−31, 30] (mostly realistic right shifts), bounds within the type.
-pub fn random_params(rng: &mut ChaCha8Rng, lanes: usize, mult_bits: u32) -> Params {
+pub fn random_params(rng: &mut ChaCha8Rng, lanes: usize, mult_w: u32) -> Params {
     let input_dtype = if rng.random_bool(0.3) {
         DType::Uint8
     } else {
@@ -105,7 +105,7 @@ pub fn random_params(rng: &mut ChaCha8Rng, lanes: usize, mult_bits: u32) -> Para
                 0 => rng.random(),
                 _ => rng.random_range(-100_000..100_000),
             },
-            m0: m0_normal(rng, mult_bits),
+            m0: m0_normal(rng, mult_w),
             shift: match rng.random_range(0..10) {
                 0 => rng.random_range(-31..=30),
                 1 => rng.random_range(-6..=-1),
@@ -181,17 +181,12 @@ pub fn items(pairs: Vec<(Params, DotJob)>) -> Vec<Item> {
 /// A constrained-random stream of `count` dot products: random parameter
 /// sets (reloaded mid-stream, ~3% of dot products), K mostly 1..40 with long
 /// reductions now and then.
-pub fn random_stream(
-    rng: &mut ChaCha8Rng,
-    lanes: usize,
-    mult_bits: u32,
-    count: usize,
-) -> Vec<Item> {
+pub fn random_stream(rng: &mut ChaCha8Rng, lanes: usize, mult_w: u32, count: usize) -> Vec<Item> {
     let mut pairs = Vec::with_capacity(count);
-    let mut p = random_params(rng, lanes, mult_bits);
+    let mut p = random_params(rng, lanes, mult_w);
     for i in 0..count as u64 {
         if rng.random_bool(0.03) {
-            p = random_params(rng, lanes, mult_bits);
+            p = random_params(rng, lanes, mult_w);
         }
         let k = match rng.random_range(0..20) {
             0 => rng.random_range(100..400),
@@ -233,8 +228,8 @@ pub fn clamp_corner(rng: &mut ChaCha8Rng, p: &mut Params, kind: u64) {
 /// Random parameters for the `i`-th dot product of a mode-switching run:
 /// the rounding mode alternates every dot product and the activation
 /// signedness every two (zp_x kept inside the type).
-pub fn mode_switch_params(rng: &mut ChaCha8Rng, lanes: usize, mult_bits: u32, i: u64) -> Params {
-    let mut p = random_params(rng, lanes, mult_bits);
+pub fn mode_switch_params(rng: &mut ChaCha8Rng, lanes: usize, mult_w: u32, i: u64) -> Params {
+    let mut p = random_params(rng, lanes, mult_w);
     p.rounding = if i.is_multiple_of(2) {
         IntRounding::Double
     } else {

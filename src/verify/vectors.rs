@@ -47,12 +47,8 @@ pub struct Streams {
     pub input_dtype: BTreeSet<String>,
 }
 
-/// Encode a stimulus for a LANES-wide datapath with a `mult_bits` multiplier.
-pub fn encode(
-    items: impl IntoIterator<Item = Item>,
-    lanes: usize,
-    mult_bits: u32,
-) -> Result<Streams> {
+/// Encode a stimulus for a LANES-wide datapath with a `mult_w` multiplier.
+pub fn encode(items: impl IntoIterator<Item = Item>, lanes: usize, mult_w: u32) -> Result<Streams> {
     let mut s = Streams::default();
     let mut seg: Option<(bool, u32)> = None;
     let flush = |s: &mut Streams, seg: &mut Option<(bool, u32)>| {
@@ -99,7 +95,7 @@ pub fn encode(
                     s.beats.push(w.to_hex());
                 }
                 extend(&mut s, &mut seg, false, k as u32);
-                let (y, acc, ovf) = expect(&j, &p, lanes, mult_bits);
+                let (y, acc, ovf) = expect(&j, &p, lanes, mult_w);
                 let mut w = Word::new();
                 for l in (0..lanes).rev() {
                     w.push(ovf[l] as i64, 1);

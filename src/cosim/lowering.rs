@@ -68,13 +68,13 @@ fn groups(case: &Case, lanes: usize) -> Vec<Group> {
 }
 
 /// The parameters of a group (unused lanes get zero weight and parameters).
-fn group_params(case: &Case, g: &Group, lanes: usize, mult_bits: u32) -> Params {
+fn group_params(case: &Case, g: &Group, lanes: usize, mult_w: u32) -> Params {
     let lane_params = (0..lanes)
         .map(|l| {
             if l < g.used {
                 let c = g.c0 + l;
                 let (m0, shift) = case.channel_params(c);
-                let (m0, shift) = narrow_multiplier(m0, shift, mult_bits);
+                let (m0, shift) = narrow_multiplier(m0, shift, mult_w);
                 LaneParams {
                     bias: case.bias_of(c),
                     m0,
@@ -86,7 +86,7 @@ fn group_params(case: &Case, g: &Group, lanes: usize, mult_bits: u32) -> Params 
         })
         .collect();
     Params {
-        rounding: datapath_rounding(case.rounding, mult_bits),
+        rounding: datapath_rounding(case.rounding, mult_w),
         input_dtype: case.input_dtype,
         zp_x: case.input_zero_point,
         zp_w: case.filter_zero_point,
@@ -101,7 +101,7 @@ fn group_params(case: &Case, g: &Group, lanes: usize, mult_bits: u32) -> Params 
 pub struct LayerStimulus<'a> {
     case: &'a Case,
     lanes: usize,
-    mult_bits: u32,
+    mult_w: u32,
     groups: Vec<Group>,
     gi: usize,
     pos: usize,
@@ -109,11 +109,11 @@ pub struct LayerStimulus<'a> {
 }
 
 impl<'a> LayerStimulus<'a> {
-    pub fn new(case: &'a Case, lanes: usize, mult_bits: u32) -> Self {
+    pub fn new(case: &'a Case, lanes: usize, mult_w: u32) -> Self {
         LayerStimulus {
             case,
             lanes,
-            mult_bits,
+            mult_w,
             groups: groups(case, lanes),
             gi: 0,
             pos: 0,
@@ -190,7 +190,7 @@ impl Iterator for LayerStimulus<'_> {
                 self.case,
                 &g,
                 self.lanes,
-                self.mult_bits,
+                self.mult_w,
             ))));
         }
         let job = self.job(&g, self.pos);
@@ -217,7 +217,7 @@ pub fn run_layer(case: &Case, dut: &mut Dut, opt: &RunOptions) -> Result<RtlLaye
     // their multiplier / shift / int32 bias define (double rounding); the
     // caller compares it with the float reference.
     let lanes = dut.lanes();
-    let mult_bits = crate::cosim::dut::built_mult_w();
+    let mult_w = crate::cosim::dut::built_mult_w();
     let total: usize = case.output_shape.iter().product();
     let mut output = vec![i32::MIN; total];
     let mut acc = vec![0i32; total];
@@ -225,7 +225,7 @@ pub fn run_layer(case: &Case, dut: &mut Dut, opt: &RunOptions) -> Result<RtlLaye
     for g in groups(case, lanes) {
         used_by_c0[g.c0] = g.used;
     }
-    let stim = LayerStimulus::new(case, lanes, mult_bits);
+    let stim = LayerStimulus::new(case, lanes, mult_w);
     let out_signed = case.output_dtype == DType::Int8;
     let stats = cosim::run(dut, stim, opt, |tag, y, acc_lanes| {
         let base = tag as usize;
