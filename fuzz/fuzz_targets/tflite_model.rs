@@ -21,6 +21,6 @@ fuzz_target!(|data: &[u8]| {
         shape: plan.input_shape.clone(),
         data: vec![1; n],
     };
-    let opt = ModelRunOptions::golden();
-    let _ = model::run(&plan, Path::new("fuzz.npy"), &input, None, &opt);
+    let opt = ModelRunOptions::plain();
+    let _ = model::run(&plan, Path::new("fuzz.npy"), &input, &mut model::GoldenEngine, &opt);
 });

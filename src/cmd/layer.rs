@@ -6,21 +6,11 @@ use anyhow::{Context, Result};
 
 use qmac::cosim::dut::Dut;
 use qmac::cosim::transaction::Backpressure;
-use qmac::cosim::RunOptions;
+use qmac::cosim::{Backend, RunOptions};
 use qmac::error::CheckFailed;
 use qmac::formats::qcase::{Case, Rounding};
 use qmac::golden::layer;
 use qmac::verdict::{self, ReferenceVerdict};
-
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Backend {
-    /// The Verilated RTL, every output beat checked against the golden model
-    Rtl,
-    /// The Rust golden model only (no Verilator)
-    Golden,
-    /// Both, side by side
-    Both,
-}
 
 #[derive(clap::Args, Debug)]
 #[command(
@@ -154,9 +144,9 @@ pub fn run(a: &Args) -> Result<()> {
     };
     if need_rtl {
         println!(
-            "qmac layer: {} case(s), backend {:?}, LANES={} MULT_W={}, seed {}",
+            "qmac layer: {} case(s), backend {}, LANES={} MULT_W={}, seed {}",
             cases.len(),
-            a.backend,
+            a.backend.name(),
             a.lanes,
             qmac::cosim::dut::built_mult_w(),
             a.seed

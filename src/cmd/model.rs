@@ -7,14 +7,13 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 
-use crate::cmd::layer::Backend;
 use qmac::cosim::dut::Dut;
 use qmac::cosim::transaction::Backpressure;
-use qmac::cosim::RunOptions;
+use qmac::cosim::{Backend, RunOptions};
 use qmac::error::{CheckFailed, InputError};
 use qmac::formats::npy::{self, Int8Array};
 use qmac::formats::tflite::Model;
-use qmac::model::{self, MacBackend, ModelRun, ModelRunOptions, Plan};
+use qmac::model::{self, GoldenEngine, MacEngine, ModelRun, ModelRunOptions, Plan, RtlEngine};
 
 #[derive(clap::Args, Debug)]
 #[command(
@@ -115,11 +114,7 @@ struct Job {
 }
 
 fn replay(a: &Args, job: &Job) -> String {
-    let backend = match a.backend {
-        Backend::Rtl => "rtl",
-        Backend::Golden => "golden",
-        Backend::Both => "both",
-    };
+    let backend = a.backend.name();
     // Everything the verdict depended on: the replay checks the same references.
     let refs = job
         .expect
@@ -240,11 +235,7 @@ pub fn run(a: &Args) -> Result<()> {
     if let Some(dir) = &a.dump_cases {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    let backend = match a.backend {
-        Backend::Rtl => MacBackend::Rtl,
-        Backend::Golden => MacBackend::Golden,
-        Backend::Both => MacBackend::Both,
-    };
+    let backend = a.backend;
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     for s in &plan.steps {
         *counts.entry(s.name.clone()).or_default() += 1;
@@ -257,7 +248,7 @@ pub fn run(a: &Args) -> Result<()> {
         census.join(", "),
         plan.macs(),
         a.backend,
-        if backend == MacBackend::Golden {
+        if !backend.uses_rtl() {
             String::new()
         } else {
             format!(
@@ -292,28 +283,39 @@ pub fn run(a: &Args) -> Result<()> {
                     let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let Some(job) = jobs.get(k) else { break };
                     let r = (|| -> Result<(ModelRun, f64)> {
-                        if backend != MacBackend::Golden && dut.is_none() {
+                        if backend.uses_rtl() && dut.is_none() {
                             dut = Some(Dut::new(a.lanes, a.seed, false)?);
                         }
                         let opt = ModelRunOptions {
-                            backend,
-                            cosim: RunOptions {
-                                seed: a.seed,
-                                backpressure: if a.backpressure {
-                                    Backpressure::RANDOM
-                                } else {
-                                    Backpressure::NONE
-                                },
-                                replay: replay(a, job),
-                                stop_on_failure: false,
-                                coverage: false,
-                            },
                             reference: job.tensors.as_ref().map(|(p, t)| (p.as_path(), t)),
                             expect: job.expect.as_ref().map(|(_, t)| t),
                             on_op: &on_op,
                         };
                         let start = Instant::now();
-                        let run = model::run(&plan, &job.input, &job.data, dut.as_mut(), &opt)?;
+                        let mut golden = GoldenEngine;
+                        let mut rtl;
+                        let engine: &mut dyn MacEngine = match dut.as_mut() {
+                            Some(dut) => {
+                                rtl = RtlEngine {
+                                    dut,
+                                    cosim: RunOptions {
+                                        seed: a.seed,
+                                        backpressure: if a.backpressure {
+                                            Backpressure::RANDOM
+                                        } else {
+                                            Backpressure::NONE
+                                        },
+                                        replay: replay(a, job),
+                                        stop_on_failure: false,
+                                        coverage: false,
+                                    },
+                                    both: backend == Backend::Both,
+                                };
+                                &mut rtl
+                            }
+                            None => &mut golden,
+                        };
+                        let run = model::run(&plan, &job.input, &job.data, engine, &opt)?;
                         Ok((run, start.elapsed().as_secs_f64()))
                     })();
                     *results[k].lock().expect("no poisoned result") = Some(r);
@@ -407,7 +409,7 @@ pub fn run(a: &Args) -> Result<()> {
                 )
             }
         };
-        let hw = if backend == MacBackend::Golden {
+        let hw = if !backend.uses_rtl() {
             String::new()
         } else {
             format!(

@@ -86,7 +86,7 @@ pub fn run(a: &Args) -> Result<()> {
                     Body::Model(m) => {
                         // Each MAC op's input is what the model computes before it
                         // (the golden model, bit-exact with TFLite).
-                        let run = m.run(None, &qmac::model::ModelRunOptions::golden().cosim)?;
+                        let run = m.golden_run()?;
                         for c in &run.cases {
                             items.extend(LayerStimulus::new(c, lanes, a.mult_w));
                         }

@@ -48,6 +48,32 @@ pub fn cycle_bound(ops: u64, dots: u64, bp: &Backpressure) -> u64 {
     (4.0 * expected).min(1e18) as u64 + WATCHDOG + 10_000
 }
 
+/// Which model computes the MAC ops of a layer or a model: the one choice
+/// `qmac layer` and `qmac model` offer (`--backend`).
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// The Verilated RTL, every output beat checked against the golden model
+    Rtl,
+    /// The Rust golden model only (no Verilator)
+    Golden,
+    /// Both, side by side
+    Both,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Rtl => "rtl",
+            Backend::Golden => "golden",
+            Backend::Both => "both",
+        }
+    }
+    /// The RTL runs (rtl or both).
+    pub fn uses_rtl(self) -> bool {
+        self != Backend::Golden
+    }
+}
+
 /// Cycles without any transfer while work is pending before a deadlock is declared.
 pub const WATCHDOG: u64 = 5_000;
 

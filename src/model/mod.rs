@@ -17,4 +17,7 @@ mod plan;
 mod run;
 
 pub use plan::{Plan, Step, StepKind};
-pub use run::{reference_for, run, ExpectCheck, MacBackend, ModelRun, ModelRunOptions, OpReport};
+pub use run::{
+    reference_for, run, ExpectCheck, GoldenEngine, MacEngine, ModelRun, ModelRunOptions, OpReport,
+    RtlEngine,
+};

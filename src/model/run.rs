@@ -9,6 +9,7 @@ use anyhow::{bail, Result};
 
 use super::plan::{Plan, Step, StepKind};
 use crate::cosim::dut::Dut;
+use crate::cosim::lowering::RtlLayer;
 use crate::cosim::RunOptions;
 use crate::error::InputError;
 use crate::formats::npy::Int8Array;
@@ -17,12 +18,65 @@ use crate::golden::ops;
 use crate::golden::tensor::QTensor;
 use crate::verdict::{diff, judge, Diff, Verdict, FLOAT64_FC};
 
-/// Which model runs the MAC ops.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MacBackend {
-    Rtl,
-    Golden,
-    Both,
+/// What computes a model's MAC ops besides the golden model, which always
+/// runs (it is the reference the engine is checked against). The seam
+/// between the whole-model run and the co-simulation: the run knows nothing
+/// of DUTs, seeds or backpressure.
+pub trait MacEngine {
+    /// The table's backend column: `golden`, `rtl`, `rtl+golden`.
+    fn label(&self) -> &'static str;
+    /// The multiplier width of the engine's datapath (32 for the golden model).
+    fn mult_w(&self) -> u32;
+    /// Run the lowered MAC op `case` (op `op_index` of the model); `None`
+    /// when the engine is the golden model alone.
+    fn run_layer(&mut self, case: &Case, op_index: usize) -> Result<Option<RtlLayer>>;
+}
+
+/// The golden model alone.
+pub struct GoldenEngine;
+
+impl MacEngine for GoldenEngine {
+    fn label(&self) -> &'static str {
+        "golden"
+    }
+    fn mult_w(&self) -> u32 {
+        32
+    }
+    fn run_layer(&mut self, _: &Case, _: usize) -> Result<Option<RtlLayer>> {
+        Ok(None)
+    }
+}
+
+/// The Verilated RTL: each MAC op lowered onto the datapath and co-simulated
+/// with every beat checked; each op's backpressure stream derives from
+/// (`cosim.seed`, op index) only.
+pub struct RtlEngine<'a> {
+    pub dut: &'a mut Dut,
+    pub cosim: RunOptions,
+    /// Label the ops `rtl+golden` (`--backend both`).
+    pub both: bool,
+}
+
+impl MacEngine for RtlEngine<'_> {
+    fn label(&self) -> &'static str {
+        if self.both {
+            "rtl+golden"
+        } else {
+            "rtl"
+        }
+    }
+    fn mult_w(&self) -> u32 {
+        crate::cosim::dut::built_mult_w()
+    }
+    fn run_layer(&mut self, case: &Case, op_index: usize) -> Result<Option<RtlLayer>> {
+        let cosim = RunOptions {
+            seed: crate::cosim::transaction::stream_seed(self.cosim.seed, op_index as u64),
+            ..self.cosim.clone()
+        };
+        Ok(Some(crate::cosim::lowering::run_layer(
+            case, self.dut, &cosim,
+        )?))
+    }
 }
 
 /// What one op did.
@@ -128,8 +182,6 @@ pub fn reference_for(refs: &BTreeMap<String, Int8Array>, index: usize) -> Option
 
 /// Options of a run.
 pub struct ModelRunOptions<'a> {
-    pub backend: MacBackend,
-    pub cosim: RunOptions,
     /// Reference tensors and the file they came from (named in messages).
     pub reference: Option<(&'a Path, &'a BTreeMap<String, Int8Array>)>,
     pub expect: Option<&'a Int8Array>,
@@ -140,17 +192,9 @@ pub struct ModelRunOptions<'a> {
 fn no_progress(_: &OpReport) {}
 
 impl ModelRunOptions<'_> {
-    /// Everything on the golden model, no references, no progress.
-    pub fn golden() -> ModelRunOptions<'static> {
+    /// No references, no progress.
+    pub fn plain() -> ModelRunOptions<'static> {
         ModelRunOptions {
-            backend: MacBackend::Golden,
-            cosim: RunOptions {
-                seed: 1,
-                backpressure: crate::cosim::transaction::Backpressure::NONE,
-                replay: String::new(),
-                stop_on_failure: false,
-                coverage: false,
-            },
             reference: None,
             expect: None,
             on_op: &no_progress,
@@ -291,14 +335,10 @@ pub fn run(
     plan: &Plan,
     input_path: &Path,
     input: &Int8Array,
-    dut: Option<&mut Dut>,
+    engine: &mut dyn MacEngine,
     opt: &ModelRunOptions<'_>,
 ) -> Result<ModelRun> {
     check_shape(input_path, "array", &input.shape, &plan.input_shape)?;
-    let mut dut = dut;
-    if opt.backend != MacBackend::Golden && dut.is_none() {
-        bail!("the rtl backend needs a Verilated model");
-    }
     let mut values: Vec<Option<QTensor>> = vec![None; plan.tensor_names.len()];
     for (i, t) in &plan.constants {
         values[*i] = Some(t.clone());
@@ -318,11 +358,7 @@ pub fn run(
     let mut cases = Vec::new();
     let mut compared = 0;
     let mut rtl_stats = crate::cosim::scoreboard::RunStats::default();
-    let mult_w = if opt.backend == MacBackend::Golden {
-        32
-    } else {
-        crate::cosim::dut::built_mult_w()
-    };
+    let mult_w = engine.mult_w();
     for step in &plan.steps {
         let args: Vec<&QTensor> = step
             .inputs
@@ -349,14 +385,11 @@ pub fn run(
         // 1. The chain.
         let (golden_int, framework, mac) = golden_step(plan, step, &args)?;
         let mut chain_out = golden_int.clone();
-        if let (Some(g), true) = (&mac, opt.backend != MacBackend::Golden) {
-            let dut = dut.as_deref_mut().expect("checked above");
-            let cosim = RunOptions {
-                // Each op's backpressure stream is its own: (seed, op index).
-                seed: crate::cosim::transaction::stream_seed(opt.cosim.seed, step.index as u64),
-                ..opt.cosim.clone()
-            };
-            let rtl = crate::cosim::lowering::run_layer(&g.case, dut, &cosim)?;
+        let rtl = match &mac {
+            Some(g) => engine.run_layer(&g.case, step.index)?,
+            None => None,
+        };
+        if let (Some(g), Some(rtl)) = (&mac, rtl) {
             let rtl_out: Vec<i8> = rtl.output.iter().map(|&v| v as i8).collect();
             // The one RTL layer rule: outputs and accumulators bit-exact.
             let rv = crate::verdict::rtl_layer(&g.case, &g.acc, &rtl, mult_w);
@@ -376,11 +409,7 @@ pub fn run(
                     g.acc.as_slice().expect("standard layout")[i]
                 ));
             }
-            report.backend = if opt.backend == MacBackend::Both {
-                "rtl+golden"
-            } else {
-                "rtl"
-            };
+            report.backend = engine.label();
             report.beats = rtl.stats.beats;
             report.cycles = rtl.stats.cycles;
             report.beat_failures = rtl.stats.failure_count + u64::from(rv.accs.mismatches > 0);

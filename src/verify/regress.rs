@@ -53,24 +53,43 @@ pub struct ModelTest {
 }
 
 impl ModelTest {
+    /// The golden model alone (no DUT).
+    pub fn golden_run(&self) -> Result<crate::model::ModelRun> {
+        let unused = RunOptions {
+            seed: 1,
+            backpressure: Backpressure::NONE,
+            replay: String::new(),
+            stop_on_failure: false,
+            coverage: false,
+        };
+        self.run(None, &unused)
+    }
+
     /// Run on `dut` (the MAC ops) and the golden kernels (the others).
     pub fn run(&self, dut: Option<&mut Dut>, opt: &RunOptions) -> Result<crate::model::ModelRun> {
         let mopt = crate::model::ModelRunOptions {
-            backend: if dut.is_some() {
-                crate::model::MacBackend::Rtl
-            } else {
-                crate::model::MacBackend::Golden
-            },
-            cosim: opt.clone(),
             reference: Some((std::path::Path::new("tensors.npz"), &self.tensors)),
             expect: Some(&self.expect),
             on_op: &|_| {},
+        };
+        let mut golden = crate::model::GoldenEngine;
+        let mut rtl;
+        let engine: &mut dyn crate::model::MacEngine = match dut {
+            Some(dut) => {
+                rtl = crate::model::RtlEngine {
+                    dut,
+                    cosim: opt.clone(),
+                    both: false,
+                };
+                &mut rtl
+            }
+            None => &mut golden,
         };
         crate::model::run(
             &self.plan,
             std::path::Path::new("input.npy"),
             &self.input,
-            dut,
+            engine,
             &mopt,
         )
     }
