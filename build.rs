@@ -15,6 +15,18 @@ use std::process::Command;
 
 use sha2::{Digest, Sha256};
 
+/// The Verilator flags of every model qmac builds (also handed to the crate
+/// as QMAC_VERILATOR_FLAGS, so `qmac bench`'s build-time figure uses them).
+const VERILATOR_FLAGS: &[&str] = &[
+    "--cc",
+    "-O3",
+    "--x-assign",
+    "unique",
+    "--x-initial",
+    "unique",
+    "--trace-fst",
+];
+
 fn fail(msg: &str) -> ! {
     // cargo shows build-script stderr on failure; keep it one clear line.
     eprintln!("error: {msg}");
@@ -61,6 +73,11 @@ fn main() {
         fail("QMAC_MULT_W must be in 2..=32");
     }
     let verilator = env::var("QMAC_VERILATOR").unwrap_or_else(|_| "verilator".into());
+    println!("cargo:rustc-env=QMAC_VERILATOR_BIN={verilator}");
+    println!(
+        "cargo:rustc-env=QMAC_VERILATOR_FLAGS={}",
+        VERILATOR_FLAGS.join(" ")
+    );
 
     // Verilator present and new enough?
     let ver = Command::new(&verilator).arg("--version").output().unwrap_or_else(|_| {
@@ -134,15 +151,7 @@ fn main() {
         let mdir = out.join(prefix.to_lowercase());
         let _ = fs::remove_dir_all(&mdir);
         let status = Command::new(&verilator)
-            .args([
-                "--cc",
-                "-O3",
-                "--x-assign",
-                "unique",
-                "--x-initial",
-                "unique",
-                "--trace-fst",
-            ])
+            .args(VERILATOR_FLAGS)
             .args(["--top-module", "qmac_top", "--prefix", &prefix])
             .arg(format!("-GLANES={l}"))
             .arg(format!("-GMULT_W={mult_w}"))

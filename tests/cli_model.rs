@@ -493,7 +493,10 @@ fn save_output_writes_tflite_s_output_and_never_overwrites() {
     assert_eq!(got, want);
     // A second run refuses to replace it (exit 2, file untouched) unless --force.
     std::fs::write(&out, b"mine").unwrap();
-    one_line_exit_2(&args, "y.npy: file: exists; pass --force to overwrite it");
+    one_line_exit_2(
+        &args,
+        "y.npy: file: exists; refusing to overwrite it (pass --force to replace it)",
+    );
     assert_eq!(std::fs::read(&out).unwrap(), b"mine");
     let mut forced = args.to_vec();
     forced.push("--force");

@@ -170,7 +170,7 @@ pub fn run(a: &Args) -> Result<()> {
     let (shard_k, shard_n) = a.shard.unwrap_or((1, 1));
     let lanes = a.lanes;
     let w = qmac::cosim::dut::built_mult_w();
-    Dut::new(lanes, 0, false)?;
+    qmac::cosim::dut::check_lanes(lanes).map_err(|e| InputError::new("--lanes", "value", e))?;
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     let shard_s = a
         .shard

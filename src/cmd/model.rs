@@ -207,7 +207,12 @@ pub fn run(a: &Args) -> Result<()> {
     let saves = paired("--save-output", &a.save_output, a.input.len())?;
     for p in saves.iter().flatten() {
         if p.exists() && !a.force {
-            return Err(InputError::new(p, "file", "exists; pass --force to overwrite it").into());
+            return Err(InputError::new(
+                p,
+                "file",
+                "exists; refusing to overwrite it (pass --force to replace it)",
+            )
+            .into());
         }
     }
     // Read every input file before running anything: bad input is exit 2 up front.

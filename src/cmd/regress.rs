@@ -96,7 +96,8 @@ pub fn run(a: &Args) -> Result<()> {
             .collect();
     }
     // Fail early on a LANES value this build has no model for.
-    qmac::cosim::dut::Dut::new(a.lanes, 0, false)?;
+    qmac::cosim::dut::check_lanes(a.lanes)
+        .map_err(|e| qmac::error::InputError::new("--lanes", "value", e))?;
     println!(
         "qmac regress: suite {}{}, {} tests, LANES={} MULT_W={}, seed {}, jobs {}, RTL {} (sha256 {})",
         a.suite,

@@ -177,6 +177,10 @@ pub mod reg {
     }
 }
 
+/// The widest datapath qmac drives (the C++ driver's per-cycle buffers and
+/// the vector bundle formats hold 64 lanes; build.rs enforces it on QMAC_LANES).
+pub const MAX_LANES: usize = 64;
+
 /// Documented latency of qmac_top: the result of a dot product whose last
 /// beat transfers on edge k is presented from edge k + LATENCY.
 pub const LATENCY: u64 = 6;

@@ -10,3 +10,33 @@ pub mod npy;
 pub mod qcase;
 pub mod textarray;
 pub mod tflite;
+
+/// THE way qmac creates an output file: with `overwrite` false an existing
+/// file is never touched (`create_new`, atomic: no check-then-write race) and
+/// the refusal names the file and the flag that allows it (`--force`); with
+/// `overwrite` true it is replaced.
+pub fn create_file(
+    path: &std::path::Path,
+    overwrite: bool,
+    flag: &str,
+) -> anyhow::Result<std::fs::File> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true);
+    if overwrite {
+        opts.create(true).truncate(true);
+    } else {
+        opts.create_new(true);
+    }
+    match opts.open(path) {
+        Ok(f) => Ok(f),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            Err(crate::error::InputError::new(
+                path,
+                "file",
+                format!("exists; refusing to overwrite it (pass {flag} to replace it)"),
+            )
+            .into())
+        }
+        Err(e) => Err(anyhow::Error::new(e).context(format!("{}: cannot create", path.display()))),
+    }
+}

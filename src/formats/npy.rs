@@ -110,16 +110,9 @@ pub fn write_npy_int8(
 ) -> anyhow::Result<()> {
     use anyhow::Context;
     use ndarray_npy::WriteNpyExt;
-    if path.exists() && !overwrite {
-        anyhow::bail!(InputError::new(
-            path,
-            "file",
-            "exists; pass --force to overwrite it"
-        ));
-    }
     let a = ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(shape), data.to_vec())
         .context("output shape does not match its data")?;
-    let f = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let f = crate::formats::create_file(path, overwrite, "--force")?;
     a.write_npy(std::io::BufWriter::new(f))
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(())

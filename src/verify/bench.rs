@@ -282,21 +282,13 @@ pub fn build_time(lanes: usize) -> Result<(f64, f64)> {
         .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("v" | "sv")))
         .collect();
     let t = Instant::now();
-    let st = std::process::Command::new("verilator")
-        .args([
-            "--cc",
-            "-O3",
-            "--trace-fst",
-            "--x-assign",
-            "unique",
-            "--x-initial",
-            "unique",
-            "--top-module",
-            "qmac_top",
-            "--prefix",
-            "Vb",
-        ])
+    // The same executable and flags build.rs builds qmac's own models with.
+    let verilator = env!("QMAC_VERILATOR_BIN");
+    let st = std::process::Command::new(verilator)
+        .args(env!("QMAC_VERILATOR_FLAGS").split_whitespace())
+        .args(["--top-module", "qmac_top", "--prefix", "Vb"])
         .arg(format!("-GLANES={lanes}"))
+        .arg(format!("-GMULT_W={}", crate::cosim::dut::built_mult_w()))
         .arg("-Mdir")
         .arg(&dir)
         .args(&rtl)
@@ -312,7 +304,7 @@ pub fn build_time(lanes: usize) -> Result<(f64, f64)> {
     }
     std::fs::write(dir.join("all.cpp"), all)?;
     let inc = String::from_utf8(
-        std::process::Command::new("verilator")
+        std::process::Command::new(verilator)
             .args(["--getenv", "VERILATOR_ROOT"])
             .output()?
             .stdout,

@@ -22,6 +22,7 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::cosim::dut::MAX_LANES;
 use crate::cosim::scoreboard::expect;
 use crate::cosim::transaction::{Item, StreamCheck};
 use crate::error::InputError;
@@ -310,11 +311,11 @@ pub fn check(dir: &Path) -> Result<Manifest, InputError> {
         InputError::new(&mpath, format!("line {line}"), e.message())
     })?;
     let lanes = m.dut.lanes;
-    if lanes == 0 || lanes > 64 {
+    if lanes == 0 || lanes > MAX_LANES {
         return Err(InputError::new(
             &mpath,
             "field `dut.lanes`",
-            format!("{lanes} is not in 1..=64"),
+            format!("{lanes} is not in 1..={MAX_LANES}"),
         ));
     }
     let want: [(&str, u32, usize); 4] = [

@@ -83,26 +83,7 @@ impl Case {
     pub fn write_json(&self, path: &Path, overwrite: bool) -> anyhow::Result<()> {
         use anyhow::Context as _;
         use std::io::Write as _;
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true);
-        if overwrite {
-            opts.create(true).truncate(true);
-        } else {
-            opts.create_new(true);
-        }
-        let mut f = match opts.open(path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                anyhow::bail!(
-                    "{}: refusing to overwrite an existing file (allow overwriting to replace it)",
-                    path.display()
-                )
-            }
-            Err(e) => {
-                return Err(e)
-                    .with_context(|| format!("{}: cannot create case file", path.display()))
-            }
-        };
+        let mut f = crate::formats::create_file(path, overwrite, "--force")?;
         f.write_all(self.to_json().as_bytes())
             .and_then(|()| f.flush())
             .with_context(|| format!("{}: cannot write case file", path.display()))

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::Transaction;
 use crate::arith::requant::IntRounding;
 use crate::arith::DType;
+use crate::cosim::dut::MAX_LANES;
 use crate::cosim::transaction::{
     Backpressure, DotJob, Item, LaneParams, Params, StreamCheck, StreamError,
 };
@@ -138,11 +139,11 @@ pub fn read(path: &Path) -> Result<Transaction, InputError> {
             "unsupported version (expected 1)",
         ));
     }
-    if f.lanes == 0 || f.lanes > 64 {
+    if f.lanes == 0 || f.lanes > MAX_LANES {
         return Err(InputError::new(
             path,
             "field `lanes`",
-            format!("{} is not in 1..=64", f.lanes),
+            format!("{} is not in 1..={MAX_LANES}", f.lanes),
         ));
     }
     if !(2..=32).contains(&f.mult_w) {
@@ -294,12 +295,8 @@ pub fn read(path: &Path) -> Result<Transaction, InputError> {
 
 /// Write `tx` as a repro file (refusing to overwrite).
 pub fn write_repro(path: &Path, tx: &Transaction, source: &str) -> Result<()> {
-    if path.exists() {
-        anyhow::bail!(InputError::new(
-            path,
-            "file",
-            "exists: refusing to overwrite a repro"
-        ));
-    }
-    std::fs::write(path, to_json(tx, source)).with_context(|| format!("writing {}", path.display()))
+    use std::io::Write as _;
+    let mut f = crate::formats::create_file(path, false, "another --out directory")?;
+    f.write_all(to_json(tx, source).as_bytes())
+        .with_context(|| format!("writing {}", path.display()))
 }
