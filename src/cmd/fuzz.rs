@@ -1,13 +1,10 @@
 //! `qmac fuzz`: constrained-random fuzzing with coverage, shrinking and replay.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-use qmac::cosim::coverage::Coverage;
 use qmac::cosim::dut::Dut;
 use qmac::error::{CheckFailed, InputError};
 use qmac::verify::fuzz;
@@ -191,12 +188,6 @@ pub fn run(a: &Args) -> Result<()> {
         },
         shard_s
     );
-    let deadline = a.duration.map(|d| Instant::now() + d);
-    let next = AtomicU64::new(0);
-    let stop = AtomicBool::new(false);
-    let cov = Mutex::new(Coverage::default());
-    let totals = Mutex::new((0u64, 0u64, 0u64, 0u64)); // iterations, dots, beats, cycles
-    let failure: Mutex<Option<(u64, String)>> = Mutex::new(None);
     let pb = if budget == u64::MAX {
         let pb = indicatif::ProgressBar::new_spinner();
         pb.set_style(
@@ -214,74 +205,27 @@ pub fn run(a: &Args) -> Result<()> {
         );
         pb
     };
+    let campaign = fuzz::campaign::Campaign {
+        seed,
+        budget,
+        deadline: a.duration.map(|d| Instant::now() + d),
+        until_covered: a.until_covered,
+        jobs,
+        lanes,
+        mult_w: w,
+        shard: (shard_k, shard_n),
+    };
     let start = Instant::now();
-    std::thread::scope(|s| -> Result<()> {
-        let mut handles = Vec::new();
-        for _ in 0..jobs {
-            handles.push(s.spawn(|| -> Result<()> {
-                let mut dut = Dut::new(lanes, seed, false)?;
-                loop {
-                    if stop.load(Ordering::SeqCst) || deadline.is_some_and(|d| Instant::now() >= d)
-                    {
-                        return Ok(());
-                    }
-                    let i = next.fetch_add(1, Ordering::SeqCst);
-                    if i >= budget {
-                        return Ok(());
-                    }
-                    if i % shard_n != shard_k - 1 {
-                        continue;
-                    }
-                    let (tx, gen_cov) = fuzz::generate(seed, i, lanes, w);
-                    let st = fuzz::run(
-                        &mut dut,
-                        &tx,
-                        &format!(
-                            "qmac fuzz --seed {seed} --iterations {} --lanes {lanes}",
-                            i + 1
-                        ),
-                    );
-                    {
-                        let mut c = cov.lock().unwrap();
-                        c.merge(&st.coverage);
-                        c.merge(&gen_cov);
-                        if a.until_covered && c.missing().is_empty() {
-                            stop.store(true, Ordering::SeqCst);
-                        }
-                    }
-                    {
-                        let mut t = totals.lock().unwrap();
-                        t.0 += 1;
-                        t.1 += st.dots;
-                        t.2 += st.beats;
-                        t.3 += st.cycles;
-                    }
-                    pb.inc(1);
-                    if !st.passed() {
-                        let mut f = failure.lock().unwrap();
-                        if f.as_ref().is_none_or(|(j, _)| i < *j) {
-                            *f = Some((
-                                i,
-                                st.failures
-                                    .first()
-                                    .map(|f| f.message.clone())
-                                    .unwrap_or_default(),
-                            ));
-                        }
-                        stop.store(true, Ordering::SeqCst);
-                    }
-                }
-            }));
-        }
-        for h in handles {
-            h.join().expect("fuzz worker panicked")?;
-        }
-        Ok(())
-    })?;
+    let outcome = campaign.run(&|| pb.inc(1))?;
     pb.finish_and_clear();
     let wall = start.elapsed().as_secs_f64();
-    let cov = cov.into_inner().unwrap();
-    let (iters, dots, beats, cycles) = totals.into_inner().unwrap();
+    let cov = outcome.coverage;
+    let (iters, dots, beats, cycles) = (
+        outcome.iterations,
+        outcome.dots,
+        outcome.beats,
+        outcome.cycles,
+    );
     print!("{}", cov.table());
     let cov_path = a.out.join(format!(
         "coverage-seed{seed}{}.json",
@@ -295,7 +239,7 @@ pub fn run(a: &Args) -> Result<()> {
         "seed {seed}: {iters} iterations, {dots} dot products, {beats} beats, {cycles} cycles in {wall:.1} s ({:.0} beats/s)",
         beats as f64 / wall
     );
-    if let Some((i, msg)) = failure.into_inner().unwrap() {
+    if let Some((i, msg)) = outcome.failure {
         println!("FAIL iteration {i} of seed {seed}: {msg}");
         let (tx, _) = fuzz::generate(seed, i, lanes, w);
         let mut dut = Dut::new(lanes, seed, true)?;

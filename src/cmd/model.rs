@@ -276,66 +276,57 @@ pub fn run(a: &Args) -> Result<()> {
         pb.inc(1);
     };
     let workers = (a.jobs as usize).min(jobs.len()).max(1);
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    /// One input's run and its wall time, filled in by whichever worker ran it.
-    type Slot = std::sync::Mutex<Option<Result<(ModelRun, f64)>>>;
-    let results: Vec<Slot> = jobs.iter().map(|_| std::sync::Mutex::new(None)).collect();
-    std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| {
-                let mut dut = None;
-                loop {
-                    let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let Some(job) = jobs.get(k) else { break };
-                    let r = (|| -> Result<(ModelRun, f64)> {
-                        if backend.uses_rtl() && dut.is_none() {
-                            dut = Some(Dut::new(a.lanes, a.seed, false)?);
-                        }
-                        let opt = ModelRunOptions {
-                            reference: job.tensors.as_ref().map(|(p, t)| (p.as_path(), t)),
-                            expect: job.expect.as_ref().map(|(_, t)| t),
-                            on_op: &on_op,
-                        };
-                        let start = Instant::now();
-                        let mut golden = GoldenEngine;
-                        let mut rtl;
-                        let engine: &mut dyn MacEngine = match dut.as_mut() {
-                            Some(dut) => {
-                                rtl = RtlEngine {
-                                    dut,
-                                    cosim: RunOptions {
-                                        seed: a.seed,
-                                        backpressure: if a.backpressure {
-                                            Backpressure::RANDOM
-                                        } else {
-                                            Backpressure::NONE
-                                        },
-                                        replay: replay(a, job),
-                                        stop_on_failure: false,
-                                        coverage: false,
-                                    },
-                                    both: backend == Backend::Both,
-                                };
-                                &mut rtl
-                            }
-                            None => &mut golden,
-                        };
-                        let run = model::run(&plan, &job.input, &job.data, engine, &opt)?;
-                        Ok((run, start.elapsed().as_secs_f64()))
-                    })();
-                    *results[k].lock().expect("no poisoned result") = Some(r);
+    let never = std::sync::atomic::AtomicBool::new(false);
+    // One input per job, each worker with its own Verilated model.
+    let results = qmac::verify::pool::run_indexed(
+        jobs.len() as u64,
+        workers,
+        &never,
+        |dut: &mut Option<Dut>, k| {
+            let job = &jobs[k as usize];
+            Some((|| -> Result<(ModelRun, f64)> {
+                if backend.uses_rtl() && dut.is_none() {
+                    *dut = Some(Dut::new(a.lanes, a.seed, false)?);
                 }
-            });
-        }
-    });
+                let opt = ModelRunOptions {
+                    reference: job.tensors.as_ref().map(|(p, t)| (p.as_path(), t)),
+                    expect: job.expect.as_ref().map(|(_, t)| t),
+                    on_op: &on_op,
+                };
+                let start = Instant::now();
+                let mut golden = GoldenEngine;
+                let mut rtl;
+                let engine: &mut dyn MacEngine = match dut.as_mut() {
+                    Some(dut) => {
+                        rtl = RtlEngine {
+                            dut,
+                            cosim: RunOptions {
+                                seed: a.seed,
+                                backpressure: if a.backpressure {
+                                    Backpressure::RANDOM
+                                } else {
+                                    Backpressure::NONE
+                                },
+                                replay: replay(a, job),
+                                stop_on_failure: false,
+                                coverage: false,
+                            },
+                            both: backend == Backend::Both,
+                        };
+                        &mut rtl
+                    }
+                    None => &mut golden,
+                };
+                let run = model::run(&plan, &job.input, &job.data, engine, &opt)?;
+                Ok((run, start.elapsed().as_secs_f64()))
+            })())
+        },
+    );
     pb.finish_and_clear();
 
     let (mut passed, mut failed) = (0usize, 0usize);
-    for (k, (job, r)) in jobs.iter().zip(results).enumerate() {
-        let (run, secs) = r
-            .into_inner()
-            .expect("no poisoned result")
-            .expect("every job ran")?;
+    for (k, (job, (_, r))) in jobs.iter().zip(results).enumerate() {
+        let (run, secs) = r?;
         println!("input {}", job.input.display());
         print!("{}", table(&run));
         if let Some(dir) = &a.dump_cases {

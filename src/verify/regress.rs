@@ -16,8 +16,6 @@
 //! A test's stimulus and its DUT's X-initialisation derive from (seed, test
 //! name) only, so results do not depend on `--jobs`.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
@@ -646,30 +644,23 @@ pub fn run_tests(
     cfg: &RunConfig,
     progress: &indicatif::ProgressBar,
 ) -> Result<Vec<Outcome>> {
-    let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<Result<Outcome>>>> =
-        Mutex::new((0..tests.len()).map(|_| None).collect());
-    std::thread::scope(|s| {
-        for _ in 0..cfg.jobs.max(1) {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::SeqCst);
-                if i >= tests.len() {
-                    break;
-                }
-                let t = &tests[i];
-                let r = Dut::new(cfg.lanes, seed_for(cfg.seed, &t.name), false)
-                    .and_then(|mut dut| run_one(t, cfg, &mut dut));
-                progress.inc(1);
-                results.lock().unwrap()[i] = Some(r);
-            });
-        }
-    });
-    results
-        .into_inner()
-        .unwrap()
-        .into_iter()
-        .map(|r| r.expect("every test ran"))
-        .collect()
+    let never = std::sync::atomic::AtomicBool::new(false);
+    crate::verify::pool::run_indexed(
+        tests.len() as u64,
+        cfg.jobs,
+        &never,
+        |_: &mut Option<()>, i| {
+            // A fresh DUT per test: its X-initialisation derives from the test's name.
+            let t = &tests[i as usize];
+            let r = Dut::new(cfg.lanes, seed_for(cfg.seed, &t.name), false)
+                .and_then(|mut dut| run_one(t, cfg, &mut dut));
+            progress.inc(1);
+            Some(r)
+        },
+    )
+    .into_iter()
+    .map(|(_, r)| r)
+    .collect()
 }
 
 fn xml_escape(s: &str) -> String {

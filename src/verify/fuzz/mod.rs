@@ -7,10 +7,12 @@
 //! coverage whatever `--jobs` is.
 //!
 //! * this module: the [`Transaction`] and its generator ([`generate`]);
+//! * [`campaign`]: many iterations on parallel DUTs, coverage merged;
 //! * `shrink`: the minimisation of a failing transaction ([`shrink`]);
 //! * `repro`: the JSON transaction file of a repro ([`read`], [`to_json`],
 //!   [`write_repro`]), replayed by `qmac fuzz --replay`.
 
+pub mod campaign;
 mod repro;
 mod shrink;
 
