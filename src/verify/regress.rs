@@ -29,8 +29,9 @@ use crate::cosim::transaction::{Backpressure, Item, Params};
 use crate::cosim::{self, RunOptions};
 use crate::formats::qcase::Case;
 use crate::verify::stimulus::{
-    clamp_corner, dot_with_targets, items, m0_normal, mode_switch_params, random_dot,
-    random_params, random_stream, rng_for, seed_for, tie_target,
+    bias_near_wrap, clamp_corner, dot_with_targets, full_scale_reduction, items, m0_normal,
+    mode_switch_params, random_dot, random_params, random_stream, rng_for, seed_for,
+    srdhm_saturation, tie_target,
 };
 
 /// The real layer cases compiled into the binary (tests/fixtures/tflite).
@@ -322,16 +323,7 @@ fn corners(lanes: usize, mult_w: u32, seed: u64) -> Vec<Test> {
                     IntRounding::Double
                 };
                 let mut p = base_params(lanes, mult_w, rounding);
-                let via_shift = i % 2 == 1;
-                for lp in p.lanes.iter_mut() {
-                    lp.m0 = (-(1i64 << (mult_w - 1))) as i32;
-                    lp.shift = if via_shift {
-                        2
-                    } else {
-                        rng.random_range(-3..=0)
-                    };
-                }
-                let t = if via_shift { 1 << 29 } else { i32::MIN };
+                let t = srdhm_saturation(rng, &mut p, mult_w, i % 2 == 1);
                 let targets = vec![t; lanes];
                 out.push(dot_with_targets(rng, &p, 1, &targets, i));
             }
@@ -341,14 +333,7 @@ fn corners(lanes: usize, mult_w: u32, seed: u64) -> Vec<Test> {
             let mut out = Vec::new();
             for i in 0..100u64 {
                 let mut p = random_params(rng, lanes, mult_w);
-                for lp in p.lanes.iter_mut() {
-                    lp.bias = match rng.random_range(0..4) {
-                        0 => i32::MAX - rng.random_range(0..40000),
-                        1 => i32::MIN + rng.random_range(0..40000),
-                        2 => i32::MAX,
-                        _ => i32::MIN,
-                    };
-                }
+                bias_near_wrap(rng, &mut p);
                 let k = rng.random_range(1..8);
                 out.push((p, random_dot(rng, lanes, k, i)));
             }
@@ -425,13 +410,8 @@ fn corners(lanes: usize, mult_w: u32, seed: u64) -> Vec<Test> {
         ("long_nowrap_65793", 65_793),
     ] {
         let mut p = base_params(lanes, mult_w, IntRounding::Double);
-        p.input_dtype = DType::Uint8;
         p.lanes.iter_mut().for_each(|lp| lp.shift = -20);
-        let j = cosim::transaction::DotJob {
-            x: vec![255; k],
-            w: vec![0x80; k * lanes],
-            tag: 0,
-        };
+        let j = full_scale_reduction(&mut p, true, k, lanes);
         v.push(stim(
             "corners",
             name.to_string(),

@@ -252,3 +252,54 @@ pub fn tie_target(rng: &mut ChaCha8Rng, e: i32) -> i32 {
     let sign = if rng.random_bool(0.5) { 1 } else { -1 };
     sign * (2 * j + 1) * (1i32 << (-e)) + [0, 0, 0, 1, -1][rng.random_range(0..5)]
 }
+
+/// How far below 2^31 / above −2^31 the "near the wrap" biases reach.
+pub const NEAR_WRAP: i32 = 60_000;
+
+/// Corner: every lane's bias at or near ±2^31, so the accumulation wraps
+/// (and sets the sticky overflow flag) on small dot products.
+pub fn bias_near_wrap(rng: &mut ChaCha8Rng, p: &mut Params) {
+    for lp in p.lanes.iter_mut() {
+        lp.bias = match rng.random_range(0..4) {
+            0 => i32::MAX - rng.random_range(0..NEAR_WRAP),
+            1 => i32::MIN + rng.random_range(0..NEAR_WRAP),
+            2 => i32::MAX,
+            _ => i32::MIN,
+        };
+    }
+}
+
+/// Corner: SRDHM's one overflow, `a = M0 = INT32_MIN` (at the multiplier
+/// width `mult_w`): every lane's M0 is the most negative value and its shift
+/// either 2, so that the accumulator target returned (2^29) reaches
+/// INT32_MIN by the wrapping left shift (`via_shift`), or a right shift in
+/// −5..=0 with the target INT32_MIN itself.
+pub fn srdhm_saturation(rng: &mut ChaCha8Rng, p: &mut Params, mult_w: u32, via_shift: bool) -> i32 {
+    for lp in p.lanes.iter_mut() {
+        lp.m0 = (-(1i64 << (mult_w - 1))) as i32;
+        lp.shift = if via_shift {
+            2
+        } else {
+            rng.random_range(-5..=0)
+        };
+    }
+    if via_shift {
+        1 << 29
+    } else {
+        i32::MIN
+    }
+}
+
+/// Corner: a full-scale reduction of `k` taps, every product the extreme
+/// (255 − 0)·(−128) for uint8 (zp_x = 0) or (127 + 128)·(−128) for int8
+/// (zp_x = −128): K ≥ 65 794 wraps the 32-bit accumulator, 65 793 does not.
+pub fn full_scale_reduction(p: &mut Params, uint8: bool, k: usize, lanes: usize) -> DotJob {
+    p.input_dtype = if uint8 { DType::Uint8 } else { DType::Int8 };
+    p.zp_x = if uint8 { 0 } else { -128 };
+    p.zp_w = 0;
+    DotJob {
+        x: vec![if uint8 { 255 } else { 127 }; k],
+        w: vec![0x80; k * lanes],
+        tag: 0,
+    }
+}

@@ -30,8 +30,9 @@ use crate::cosim::scoreboard::RunStats;
 use crate::cosim::transaction::{Backpressure, DotJob, Item, Params};
 use crate::cosim::{self, RunOptions};
 use crate::verify::stimulus::{
-    clamp_corner, dot_with_targets, items, m0_normal, mode_switch_params, random_dot,
-    random_params, random_stream, rng_for, seed_for, tie_target,
+    bias_near_wrap, clamp_corner, dot_with_targets, full_scale_reduction, items, m0_normal,
+    mode_switch_params, random_dot, random_params, random_stream, rng_for, seed_for,
+    srdhm_saturation, tie_target,
 };
 
 /// One fuzz transaction: a stimulus and the backpressure it runs under.
@@ -171,11 +172,7 @@ pub fn generate(seed: u64, iteration: u64, lanes: usize, w: u32) -> (Transaction
                 let mut p = random_params(&mut rng, lanes, w);
                 p.rounding = IntRounding::Double;
                 let via = rng.random_bool(0.5);
-                for lp in p.lanes.iter_mut() {
-                    lp.m0 = (-(1i64 << (w - 1))) as i32;
-                    lp.shift = if via { 2 } else { rng.random_range(-5..=0) };
-                }
-                let t = if via { 1 << 29 } else { i32::MIN };
+                let t = srdhm_saturation(&mut rng, &mut p, w, via);
                 let k = rng.random_range(1..3);
                 pairs.push(dot_with_targets(&mut rng, &p, k, &vec![t; lanes], i));
             }
@@ -184,14 +181,7 @@ pub fn generate(seed: u64, iteration: u64, lanes: usize, w: u32) -> (Transaction
             // Accumulators and biases near ±2^31, wrapping.
             for i in 0..n {
                 let mut p = random_params(&mut rng, lanes, w);
-                for lp in p.lanes.iter_mut() {
-                    lp.bias = match rng.random_range(0..4) {
-                        0 => i32::MAX - rng.random_range(0..60_000),
-                        1 => i32::MIN + rng.random_range(0..60_000),
-                        2 => i32::MAX,
-                        _ => i32::MIN,
-                    };
-                }
+                bias_near_wrap(&mut rng, &mut p);
                 let k = rng.random_range(1..12);
                 pairs.push((p, random_dot(&mut rng, lanes, k, i)));
             }
@@ -200,19 +190,9 @@ pub fn generate(seed: u64, iteration: u64, lanes: usize, w: u32) -> (Transaction
             // A full-scale reduction long enough to wrap (K >= 65 794).
             let mut p = random_params(&mut rng, lanes, w);
             let u8 = rng.random_bool(0.5);
-            p.input_dtype = if u8 { DType::Uint8 } else { DType::Int8 };
-            p.zp_x = if u8 { 0 } else { -128 };
-            p.zp_w = 0;
-            let x = if u8 { 255u8 } else { 127u8 };
             let k = rng.random_range(65_794..66_200);
-            pairs.push((
-                p,
-                DotJob {
-                    x: vec![x; k],
-                    w: vec![0x80; k * lanes],
-                    tag: 0,
-                },
-            ));
+            let j = full_scale_reduction(&mut p, u8, k, lanes);
+            pairs.push((p, j));
         }
         52..=61 => {
             // x - zp_x and w at their extremes.
