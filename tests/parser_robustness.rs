@@ -2250,9 +2250,9 @@ fn fuzz_coverage_json() {
         }
     }
     let full = serde_json::to_string_pretty(&v).unwrap();
-    let bin_names: Vec<&'static str> = qmac::cosim::coverage::BINS
+    let bin_names: Vec<&'static str> = qmac::cosim::coverage::Bin::ALL
         .iter()
-        .map(|(n, _)| *n)
+        .map(|b| b.name())
         .collect();
     let mut keys = bin_names.clone();
     keys.push("bins");

@@ -17,75 +17,83 @@ use crate::cosim::dut::BatchResult;
 use crate::cosim::transaction::{DotJob, Params};
 use crate::error::InputError;
 
-/// Every bin: (name, what hits it).
-pub const BINS: &[(&str, &str)] = &[
-    ("tie_pos", "an exact rounding tie, acc > 0"),
-    ("tie_neg", "an exact rounding tie, acc < 0"),
-    (
-        "double_ne_single",
-        "double and single rounding give different results",
-    ),
-    ("shift_e_min", "e = -31"),
-    ("shift_small_right", "e in -6..-1"),
-    ("shift_e_0", "e = 0"),
-    ("shift_left", "e > 0 (left shift)"),
-    ("shift_e_max", "e = 30"),
-    ("m0_2pow30", "M0 = 2^(W-2) (0.5)"),
-    ("m0_max", "M0 = 2^(W-1) - 1"),
-    ("m0_carry", "M0 from QuantizeMultiplier's 2^31 carry"),
-    (
-        "srdhm_saturation",
-        "SRDHM's INT32_MIN x INT32_MIN saturation",
-    ),
-    ("acc_near_max", "acc within 2^16 of INT32_MAX"),
-    ("acc_near_min", "acc within 2^16 of INT32_MIN"),
-    ("acc_overflow", "a partial sum overflowed (sticky flag set)"),
-    (
-        "long_reduction_wrap",
-        "K >= 65 794 taps and the accumulator wrapped",
-    ),
-    ("dx_pos_255", "x - zp_x = +255"),
-    ("dx_neg_255", "x - zp_x = -255"),
-    ("w_min", "w = -128"),
-    ("u8_zp_0", "uint8 activations, zp_x = 0"),
-    ("u8_zp_255", "uint8 activations, zp_x = 255"),
-    ("i8_zp_min", "int8 activations, zp_x = -128"),
-    ("i8_zp_max", "int8 activations, zp_x = 127"),
-    ("clamp_low", "output clamped at act_min"),
-    ("clamp_high", "output clamped at act_max"),
-    ("clamp_inside", "clamped at a bound inside the type range"),
-    ("act_min_eq_max", "act_min = act_max"),
-    ("relu_bound", "clamped at act_min = zp_out (ReLU)"),
-    (
-        "rounding_switch",
-        "rounding mode changed between consecutive dot products",
-    ),
-    (
-        "signedness_switch",
-        "activation signedness changed between consecutive dot products",
-    ),
-    (
-        "param_reload",
-        "parameters reloaded between dot products of one run",
-    ),
-    ("bp_gap_first", "input gap right before a first beat"),
-    ("bp_gap_last", "input gap right before a last beat"),
-    ("bp_out_stall", "out_ready low while out_valid"),
-    ("bp_long_stall", "a long stall (20..200 cycles)"),
-    ("x_double_pos_tie", "double rounding, acc > 0, tie"),
-    ("x_double_pos_notie", "double rounding, acc > 0, no tie"),
-    ("x_double_neg_tie", "double rounding, acc < 0, tie"),
-    ("x_double_neg_notie", "double rounding, acc < 0, no tie"),
-    ("x_single_pos_tie", "single rounding, acc > 0, tie"),
-    ("x_single_pos_notie", "single rounding, acc > 0, no tie"),
-    ("x_single_neg_tie", "single rounding, acc < 0, tie"),
-    ("x_single_neg_notie", "single rounding, acc < 0, no tie"),
-];
+/// Declares the bins once: the variant, its name in tables and JSON, and
+/// what hits it.
+macro_rules! bins {
+    ($($v:ident = $name:literal, $what:literal;)*) => {
+        /// A functional coverage bin. Bins are hit only through [`Coverage`].
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Bin {
+            $($v),*
+        }
 
-fn index(name: &str) -> usize {
-    BINS.iter()
-        .position(|(n, _)| *n == name)
-        .unwrap_or_else(|| panic!("unknown coverage bin {name}"))
+        impl Bin {
+            /// Every bin, in table order.
+            pub const ALL: &'static [Bin] = &[$(Bin::$v),*];
+            /// The bin's name in tables and coverage JSON.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Bin::$v => $name),*
+                }
+            }
+            /// What hits it.
+            pub fn what(self) -> &'static str {
+                match self {
+                    $(Bin::$v => $what),*
+                }
+            }
+            /// The bin named `name`.
+            pub fn from_name(name: &str) -> Option<Bin> {
+                Bin::ALL.iter().copied().find(|b| b.name() == name)
+            }
+        }
+    };
+}
+
+bins! {
+    TiePos = "tie_pos", "an exact rounding tie, acc > 0";
+    TieNeg = "tie_neg", "an exact rounding tie, acc < 0";
+    DoubleNeSingle = "double_ne_single", "double and single rounding give different results";
+    ShiftEMin = "shift_e_min", "e = -31";
+    ShiftSmallRight = "shift_small_right", "e in -6..-1";
+    ShiftE0 = "shift_e_0", "e = 0";
+    ShiftLeft = "shift_left", "e > 0 (left shift)";
+    ShiftEMax = "shift_e_max", "e = 30";
+    M02pow30 = "m0_2pow30", "M0 = 2^(W-2) (0.5)";
+    M0Max = "m0_max", "M0 = 2^(W-1) - 1";
+    M0Carry = "m0_carry", "M0 from QuantizeMultiplier's 2^31 carry";
+    SrdhmSaturation = "srdhm_saturation", "SRDHM's INT32_MIN x INT32_MIN saturation";
+    AccNearMax = "acc_near_max", "acc within 2^16 of INT32_MAX";
+    AccNearMin = "acc_near_min", "acc within 2^16 of INT32_MIN";
+    AccOverflow = "acc_overflow", "a partial sum overflowed (sticky flag set)";
+    LongReductionWrap = "long_reduction_wrap", "K >= 65 794 taps and the accumulator wrapped";
+    DxPos255 = "dx_pos_255", "x - zp_x = +255";
+    DxNeg255 = "dx_neg_255", "x - zp_x = -255";
+    WMin = "w_min", "w = -128";
+    U8Zp0 = "u8_zp_0", "uint8 activations, zp_x = 0";
+    U8Zp255 = "u8_zp_255", "uint8 activations, zp_x = 255";
+    I8ZpMin = "i8_zp_min", "int8 activations, zp_x = -128";
+    I8ZpMax = "i8_zp_max", "int8 activations, zp_x = 127";
+    ClampLow = "clamp_low", "output clamped at act_min";
+    ClampHigh = "clamp_high", "output clamped at act_max";
+    ClampInside = "clamp_inside", "clamped at a bound inside the type range";
+    ActMinEqMax = "act_min_eq_max", "act_min = act_max";
+    ReluBound = "relu_bound", "clamped at act_min = zp_out (ReLU)";
+    RoundingSwitch = "rounding_switch", "rounding mode changed between consecutive dot products";
+    SignednessSwitch = "signedness_switch", "activation signedness changed between consecutive dot products";
+    ParamReload = "param_reload", "parameters reloaded between dot products of one run";
+    BpGapFirst = "bp_gap_first", "input gap right before a first beat";
+    BpGapLast = "bp_gap_last", "input gap right before a last beat";
+    BpOutStall = "bp_out_stall", "out_ready low while out_valid";
+    BpLongStall = "bp_long_stall", "a long stall (20..200 cycles)";
+    XDoublePosTie = "x_double_pos_tie", "double rounding, acc > 0, tie";
+    XDoublePosNotie = "x_double_pos_notie", "double rounding, acc > 0, no tie";
+    XDoubleNegTie = "x_double_neg_tie", "double rounding, acc < 0, tie";
+    XDoubleNegNotie = "x_double_neg_notie", "double rounding, acc < 0, no tie";
+    XSinglePosTie = "x_single_pos_tie", "single rounding, acc > 0, tie";
+    XSinglePosNotie = "x_single_pos_notie", "single rounding, acc > 0, no tie";
+    XSingleNegTie = "x_single_neg_tie", "single rounding, acc < 0, tie";
+    XSingleNegNotie = "x_single_neg_notie", "single rounding, acc < 0, no tie";
 }
 
 /// Hit counts of every bin.
@@ -97,7 +105,7 @@ pub struct Coverage {
 impl Default for Coverage {
     fn default() -> Self {
         Coverage {
-            counts: vec![0; BINS.len()],
+            counts: vec![0; Bin::ALL.len()],
         }
     }
 }
@@ -127,12 +135,12 @@ pub fn is_tie(acc: i32, m0: i32, e: i32, mode: IntRounding, w: u32) -> bool {
 }
 
 impl Coverage {
-    pub fn hit(&mut self, name: &str) {
-        let c = &mut self.counts[index(name)];
+    pub fn hit(&mut self, bin: Bin) {
+        let c = &mut self.counts[bin as usize];
         *c = c.saturating_add(1);
     }
-    pub fn count(&self, name: &str) -> u64 {
-        self.counts[index(name)]
+    pub fn count(&self, bin: Bin) -> u64 {
+        self.counts[bin as usize]
     }
     pub fn merge(&mut self, o: &Coverage) {
         // Saturating: a count never wraps to 0 ("not hit").
@@ -142,10 +150,11 @@ impl Coverage {
     }
     /// Bins never hit.
     pub fn missing(&self) -> Vec<&'static str> {
-        BINS.iter()
+        Bin::ALL
+            .iter()
             .zip(&self.counts)
             .filter(|(_, &c)| c == 0)
-            .map(|((n, _), _)| *n)
+            .map(|(b, _)| b.name())
             .collect()
     }
     pub fn bins_hit(&self) -> usize {
@@ -168,24 +177,24 @@ impl Coverage {
         let w = mult_w;
         if let Some(q) = prev {
             if q.rounding != p.rounding {
-                self.hit("rounding_switch");
+                self.hit(Bin::RoundingSwitch);
             }
             if q.input_dtype != p.input_dtype {
-                self.hit("signedness_switch");
+                self.hit(Bin::SignednessSwitch);
             }
             if reloaded {
-                self.hit("param_reload");
+                self.hit(Bin::ParamReload);
             }
         }
         match (p.input_dtype, p.zp_x) {
-            (DType::Uint8, 0) => self.hit("u8_zp_0"),
-            (DType::Uint8, 255) => self.hit("u8_zp_255"),
-            (DType::Int8, -128) => self.hit("i8_zp_min"),
-            (DType::Int8, 127) => self.hit("i8_zp_max"),
+            (DType::Uint8, 0) => self.hit(Bin::U8Zp0),
+            (DType::Uint8, 255) => self.hit(Bin::U8Zp255),
+            (DType::Int8, -128) => self.hit(Bin::I8ZpMin),
+            (DType::Int8, 127) => self.hit(Bin::I8ZpMax),
             _ => {}
         }
         if p.act_min == p.act_max {
-            self.hit("act_min_eq_max");
+            self.hit(Bin::ActMinEqMax);
         }
         let (mut dxp, mut dxn) = (false, false);
         for &x in &job.x {
@@ -194,13 +203,13 @@ impl Coverage {
             dxn |= d == -255;
         }
         if dxp {
-            self.hit("dx_pos_255");
+            self.hit(Bin::DxPos255);
         }
         if dxn {
-            self.hit("dx_neg_255");
+            self.hit(Bin::DxNeg255);
         }
         if job.w.contains(&0x80) {
-            self.hit("w_min");
+            self.hit(Bin::WMin);
         }
         let m0_half = 1i64 << (w - 2);
         let m0_max = (1i64 << (w - 1)) - 1;
@@ -208,77 +217,77 @@ impl Coverage {
         for (l, lp) in p.lanes.iter().enumerate() {
             let (a, m0, e) = (acc[l], lp.m0, lp.shift);
             match e {
-                -31 => self.hit("shift_e_min"),
-                -6..=-1 => self.hit("shift_small_right"),
-                0 => self.hit("shift_e_0"),
+                -31 => self.hit(Bin::ShiftEMin),
+                -6..=-1 => self.hit(Bin::ShiftSmallRight),
+                0 => self.hit(Bin::ShiftE0),
                 _ => {}
             }
             if e > 0 {
-                self.hit("shift_left");
+                self.hit(Bin::ShiftLeft);
             }
             if e == 30 {
-                self.hit("shift_e_max");
+                self.hit(Bin::ShiftEMax);
             }
             if m0 as i64 == m0_half {
-                self.hit("m0_2pow30");
+                self.hit(Bin::M02pow30);
             }
             if m0 as i64 == m0_max {
-                self.hit("m0_max");
+                self.hit(Bin::M0Max);
             }
             if p.rounding == IntRounding::Double && m0 as i64 == m0_min {
                 let sh = if e > 0 { a.wrapping_shl(e as u32) } else { a };
                 if sh == i32::MIN {
-                    self.hit("srdhm_saturation");
+                    self.hit(Bin::SrdhmSaturation);
                 }
             }
             if a > i32::MAX - (1 << 16) {
-                self.hit("acc_near_max");
+                self.hit(Bin::AccNearMax);
             }
             if a < i32::MIN + (1 << 16) {
-                self.hit("acc_near_min");
+                self.hit(Bin::AccNearMin);
             }
             if ovf[l] != 0 {
-                self.hit("acc_overflow");
+                self.hit(Bin::AccOverflow);
                 if job.x.len() >= 65_794 {
-                    self.hit("long_reduction_wrap");
+                    self.hit(Bin::LongReductionWrap);
                 }
             }
             let tie = is_tie(a, m0, e, p.rounding, w);
             if tie {
-                self.hit(if a > 0 { "tie_pos" } else { "tie_neg" });
+                self.hit(if a > 0 { Bin::TiePos } else { Bin::TieNeg });
             }
             if (-31..=30).contains(&e)
                 && multiply_double(a, m0, e, w) as i64 != multiply_single(a, m0, e, w)
             {
-                self.hit("double_ne_single");
+                self.hit(Bin::DoubleNeSingle);
             }
             if a != 0 {
                 let name = match (p.rounding, a > 0, tie) {
-                    (IntRounding::Double, true, true) => "x_double_pos_tie",
-                    (IntRounding::Double, true, false) => "x_double_pos_notie",
-                    (IntRounding::Double, false, true) => "x_double_neg_tie",
-                    (IntRounding::Double, false, false) => "x_double_neg_notie",
-                    (IntRounding::Single, true, true) => "x_single_pos_tie",
-                    (IntRounding::Single, true, false) => "x_single_pos_notie",
-                    (IntRounding::Single, false, true) => "x_single_neg_tie",
-                    (IntRounding::Single, false, false) => "x_single_neg_notie",
+                    (IntRounding::Double, true, true) => Bin::XDoublePosTie,
+                    (IntRounding::Double, true, false) => Bin::XDoublePosNotie,
+                    (IntRounding::Double, false, true) => Bin::XDoubleNegTie,
+                    (IntRounding::Double, false, false) => Bin::XDoubleNegNotie,
+                    (IntRounding::Single, true, true) => Bin::XSinglePosTie,
+                    (IntRounding::Single, true, false) => Bin::XSinglePosNotie,
+                    (IntRounding::Single, false, true) => Bin::XSingleNegTie,
+                    (IntRounding::Single, false, false) => Bin::XSingleNegNotie,
                 };
                 self.hit(name);
             }
             let r = crate::arith::requant::scale(a, m0, e, p.rounding, w) + p.zp_out as i64;
             if r < p.act_min as i64 {
-                self.hit("clamp_low");
+                self.hit(Bin::ClampLow);
                 if p.act_min != -128 && p.act_min != 0 {
-                    self.hit("clamp_inside");
+                    self.hit(Bin::ClampInside);
                 }
                 if p.act_min == p.zp_out {
-                    self.hit("relu_bound");
+                    self.hit(Bin::ReluBound);
                 }
             }
             if r > p.act_max as i64 {
-                self.hit("clamp_high");
+                self.hit(Bin::ClampHigh);
                 if p.act_max != 127 && p.act_max != 255 {
-                    self.hit("clamp_inside");
+                    self.hit(Bin::ClampInside);
                 }
             }
         }
@@ -287,25 +296,29 @@ impl Coverage {
     /// Sample the backpressure a batch applied.
     pub fn sample_batch(&mut self, r: &BatchResult) {
         for (bin, n) in [
-            ("bp_gap_first", r.gap_first),
-            ("bp_gap_last", r.gap_last),
-            ("bp_out_stall", r.out_stall_cycles),
-            ("bp_long_stall", r.long_stalls),
+            (Bin::BpGapFirst, r.gap_first),
+            (Bin::BpGapLast, r.gap_last),
+            (Bin::BpOutStall, r.out_stall_cycles),
+            (Bin::BpLongStall, r.long_stalls),
         ] {
-            let c = &mut self.counts[index(bin)];
+            let c = &mut self.counts[bin as usize];
             *c = c.saturating_add(n);
         }
     }
 
     /// The table: bin, hits, description.
     pub fn table(&self) -> String {
-        let mut s = format!("coverage: {} of {} bins hit\n", self.bins_hit(), BINS.len());
-        for ((n, d), c) in BINS.iter().zip(&self.counts) {
+        let mut s = format!(
+            "coverage: {} of {} bins hit\n",
+            self.bins_hit(),
+            Bin::ALL.len()
+        );
+        for (b, c) in Bin::ALL.iter().zip(&self.counts) {
             s += &format!(
                 "  {:<22} {:>12}  {}{}\n",
-                n,
+                b.name(),
                 c,
-                d,
+                b.what(),
                 if *c == 0 { "   <-- not hit" } else { "" }
             );
         }
@@ -313,10 +326,10 @@ impl Coverage {
     }
 
     pub fn to_json(&self) -> String {
-        let m: BTreeMap<&str, u64> = BINS
+        let m: BTreeMap<&str, u64> = Bin::ALL
             .iter()
             .zip(&self.counts)
-            .map(|((n, _), c)| (*n, *c))
+            .map(|(b, c)| (b.name(), *c))
             .collect();
         serde_json::to_string_pretty(&CoverageFile {
             bins: m.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
@@ -331,14 +344,14 @@ impl Coverage {
             .map_err(|e| InputError::new(path, format!("line {}", e.line()), e.to_string()))?;
         let mut c = Coverage::default();
         for (k, v) in f.bins {
-            let Some(i) = BINS.iter().position(|(n, _)| *n == k) else {
+            let Some(b) = Bin::from_name(&k) else {
                 return Err(InputError::new(
                     path,
                     format!("bin `{k}`"),
                     "unknown coverage bin",
                 ));
             };
-            c.counts[i] = v;
+            c.counts[b as usize] = v;
         }
         Ok(c)
     }

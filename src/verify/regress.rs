@@ -527,7 +527,7 @@ fn run_one(t: &Test, cfg: &RunConfig, dut: &mut Dut) -> Result<Outcome> {
                     .real_multiplier(c)
                     .is_some_and(crate::arith::requant::takes_carry)
                 {
-                    r.stats.coverage.hit("m0_carry");
+                    r.stats.coverage.hit(crate::cosim::coverage::Bin::M0Carry);
                 }
             }
             // The one layer verdict `qmac layer` uses: RTL = golden integer

@@ -160,7 +160,7 @@ pub fn generate(seed: u64, iteration: u64, lanes: usize, w: u32) -> (Transaction
                     let (m0, e) = narrow_multiplier(m0, e, w);
                     lp.m0 = m0;
                     lp.shift = e;
-                    gen_cov.hit("m0_carry");
+                    gen_cov.hit(crate::cosim::coverage::Bin::M0Carry);
                 }
                 let k = rng.random_range(1..10);
                 pairs.push((p, random_dot(&mut rng, lanes, k, i)));
