@@ -44,43 +44,71 @@ fn main() {
     ] {
         println!("cargo:rerun-if-env-changed={v}");
     }
-    let rtl_dir = env::var("QMAC_RTL_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| manifest.join("rtl"));
-    let rtl_dir = if rtl_dir.is_absolute() {
-        rtl_dir
-    } else {
-        manifest.join(rtl_dir)
-    };
-    let lanes: Vec<u32> = env::var("QMAC_LANES")
-        .unwrap_or_else(|_| "1,8".into())
-        .split(',')
-        .map(|s| {
-            s.trim()
-                .parse::<u32>()
-                .unwrap_or_else(|_| fail(&format!("QMAC_LANES: `{s}` is not a number")))
-        })
-        .collect();
-    if lanes.is_empty() || lanes.iter().any(|&l| l == 0 || l > 64) {
-        fail("QMAC_LANES must list LANES values in 1..=64");
-    }
-    let mult_w: u32 = env::var("QMAC_MULT_W")
-        .unwrap_or_else(|_| "32".into())
-        .trim()
-        .parse()
-        .unwrap_or_else(|_| fail("QMAC_MULT_W is not a number"));
-    if !(2..=32).contains(&mult_w) {
-        fail("QMAC_MULT_W must be in 2..=32");
-    }
-    let verilator = env::var("QMAC_VERILATOR").unwrap_or_else(|_| "verilator".into());
-    println!("cargo:rustc-env=QMAC_VERILATOR_BIN={verilator}");
-    println!(
-        "cargo:rustc-env=QMAC_VERILATOR_FLAGS={}",
-        VERILATOR_FLAGS.join(" ")
-    );
+    let cfg = Config::from_env(&manifest);
+    let inc = verilator_include(&cfg.verilator);
+    let rtl = rtl_files(&cfg);
+    let (gen_inc, units) = verilate_models(&cfg, &rtl, &out);
+    embed_fixtures(&manifest, &out);
+    compile_bridge(&manifest, &inc, &gen_inc, &units);
+}
 
-    // Verilator present and new enough?
-    let ver = Command::new(&verilator).arg("--version").output().unwrap_or_else(|_| {
+/// What to build, from the environment.
+struct Config {
+    rtl_dir: PathBuf,
+    lanes: Vec<u32>,
+    mult_w: u32,
+    verilator: String,
+}
+
+impl Config {
+    fn from_env(manifest: &Path) -> Config {
+        let rtl_dir = env::var("QMAC_RTL_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| manifest.join("rtl"));
+        let rtl_dir = if rtl_dir.is_absolute() {
+            rtl_dir
+        } else {
+            manifest.join(rtl_dir)
+        };
+        let lanes: Vec<u32> = env::var("QMAC_LANES")
+            .unwrap_or_else(|_| "1,8".into())
+            .split(',')
+            .map(|s| {
+                s.trim()
+                    .parse::<u32>()
+                    .unwrap_or_else(|_| fail(&format!("QMAC_LANES: `{s}` is not a number")))
+            })
+            .collect();
+        if lanes.is_empty() || lanes.iter().any(|&l| l == 0 || l > 64) {
+            fail("QMAC_LANES must list LANES values in 1..=64");
+        }
+        let mult_w: u32 = env::var("QMAC_MULT_W")
+            .unwrap_or_else(|_| "32".into())
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| fail("QMAC_MULT_W is not a number"));
+        if !(2..=32).contains(&mult_w) {
+            fail("QMAC_MULT_W must be in 2..=32");
+        }
+        let verilator = env::var("QMAC_VERILATOR").unwrap_or_else(|_| "verilator".into());
+        println!("cargo:rustc-env=QMAC_VERILATOR_BIN={verilator}");
+        println!(
+            "cargo:rustc-env=QMAC_VERILATOR_FLAGS={}",
+            VERILATOR_FLAGS.join(" ")
+        );
+
+        Config {
+            rtl_dir,
+            lanes,
+            mult_w,
+            verilator,
+        }
+    }
+}
+
+/// Checks Verilator is present and >= 5.0; its include directory.
+fn verilator_include(verilator: &str) -> PathBuf {
+    let ver = Command::new(verilator).arg("--version").output().unwrap_or_else(|_| {
         fail(&format!(
             "`{verilator}` not found: qmac needs Verilator >= 5.0 (install: sudo apt-get install verilator, or run scripts/setup)"
         ))
@@ -98,15 +126,17 @@ fn main() {
             ver_s.trim()
         ));
     }
-    let root = Command::new(&verilator)
+    let root = Command::new(verilator)
         .args(["--getenv", "VERILATOR_ROOT"])
         .output()
         .unwrap();
-    let root = PathBuf::from(String::from_utf8_lossy(&root.stdout).trim());
-    let inc = root.join("include");
+    PathBuf::from(String::from_utf8_lossy(&root.stdout).trim()).join("include")
+}
 
-    // The RTL files, sorted, and their hash (reported by `qmac` as the RTL identity).
-    let mut rtl: Vec<PathBuf> = fs::read_dir(&rtl_dir)
+/// The RTL files, sorted, and their hash (reported by `qmac` as the RTL identity).
+fn rtl_files(cfg: &Config) -> Vec<PathBuf> {
+    let (rtl_dir, mult_w) = (&cfg.rtl_dir, cfg.mult_w);
+    let mut rtl: Vec<PathBuf> = fs::read_dir(rtl_dir)
         .unwrap_or_else(|e| fail(&format!("QMAC_RTL_DIR {}: {e}", rtl_dir.display())))
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("v" | "sv")))
@@ -130,6 +160,14 @@ fn main() {
         println!("cargo:rerun-if-changed={f}");
     }
 
+    rtl
+}
+
+/// Verilates one traced model per LANES value (and one untraced), each as one
+/// translation unit; writes `qmac_models.inc`. Returns its directory and the units.
+fn verilate_models(cfg: &Config, rtl: &[PathBuf], out: &Path) -> (PathBuf, Vec<PathBuf>) {
+    let (lanes, mult_w, verilator, rtl_dir) =
+        (&cfg.lanes, cfg.mult_w, &cfg.verilator, &cfg.rtl_dir);
     let mut inc_file = String::new();
     let mut models = String::from("#define QMAC_MODELS");
     let mut units = Vec::new();
@@ -150,14 +188,14 @@ fn main() {
         };
         let mdir = out.join(prefix.to_lowercase());
         let _ = fs::remove_dir_all(&mdir);
-        let status = Command::new(&verilator)
+        let status = Command::new(verilator)
             .args(VERILATOR_FLAGS)
             .args(["--top-module", "qmac_top", "--prefix", &prefix])
             .arg(format!("-GLANES={l}"))
             .arg(format!("-GMULT_W={mult_w}"))
             .arg("-Mdir")
             .arg(&mdir)
-            .args(&rtl)
+            .args(rtl)
             .status()
             .unwrap_or_else(|e| fail(&format!("running verilator: {e}")));
         if !status.success() {
@@ -199,7 +237,11 @@ fn main() {
     fs::create_dir_all(&gen_inc).unwrap();
     fs::write(gen_inc.join("qmac_models.inc"), inc_file).unwrap();
 
-    // The real layer cases, embedded for `qmac regress --suite layers`.
+    (gen_inc, units)
+}
+
+/// The real layer cases and whole-model fixtures, embedded for `qmac regress`.
+fn embed_fixtures(manifest: &Path, out: &Path) {
     let cases_dir = manifest.join("tests/fixtures/tflite");
     println!("cargo:rerun-if-changed={}", cases_dir.display());
     // A missing fixture directory fails the build: an empty suite would
@@ -267,16 +309,19 @@ fn main() {
     }
     list.push(']');
     fs::write(out.join("model_fixtures.rs"), list).unwrap();
+}
 
+/// The C++ shim, the Verilated models and Verilator's runtime behind the cxx bridge.
+fn compile_bridge(manifest: &Path, inc: &Path, gen_inc: &Path, units: &[PathBuf]) {
     let mut b = cxx_build::bridge("src/cosim/dut.rs");
     b.file(manifest.join("sim/qmac_sim.cpp"))
-        .files(&units)
+        .files(units)
         .file(inc.join("verilated.cpp"))
         .file(inc.join("verilated_threads.cpp"))
         .file(inc.join("verilated_fst_c.cpp"))
-        .include(&inc)
+        .include(inc)
         .include(inc.join("vltstd"))
-        .include(&gen_inc)
+        .include(gen_inc)
         .include(manifest.join("sim"))
         .std("c++17")
         .opt_level(3)
