@@ -144,74 +144,7 @@ impl Ctx<'_> {
         v: &serde_json::Value,
         shape: Option<&[usize]>,
     ) -> Result<Loaded<i64>, InputError> {
-        match v {
-            serde_json::Value::String(name) => {
-                let path = self.array_path(field, name)?;
-                match self.file_kind(field, &path)? {
-                    FileKind::Txt => {
-                        let text = crate::formats::textarray::read_text(&path)?;
-                        let pairs = crate::formats::textarray::parse_int_array_lines(&path, &text)?;
-                        let (vals, lines) = pairs.into_iter().unzip();
-                        Ok(Loaded {
-                            vals,
-                            loc: Loc::Txt(path, lines),
-                        })
-                    }
-                    FileKind::Npy => {
-                        let (data, npy_shape) = read_npy(&path, field, false)?;
-                        check_npy_shape(&path, field, &npy_shape, shape)?;
-                        let vals = match data {
-                            NpyData::Int(v) => v,
-                            NpyData::Float(_) => float_in_int_tensor(&path, field)?,
-                        };
-                        Ok(Loaded {
-                            vals,
-                            loc: Loc::Npy(path),
-                        })
-                    }
-                }
-            }
-            _ => {
-                let leaves = self.flatten(field, v)?;
-                let mut vals = Vec::with_capacity(leaves.len());
-                for (i, leaf) in leaves.iter().enumerate() {
-                    let n = match leaf {
-                        serde_json::Value::Number(n) => n,
-                        other => {
-                            return Err(self.elem_err(
-                                &Loc::Inline,
-                                field,
-                                i,
-                                format!("expected an integer, found {}", kind_of(other)),
-                            ))
-                        }
-                    };
-                    match n.as_i64() {
-                        Some(x) => vals.push(x),
-                        None if n.is_u64() => {
-                            return Err(self.elem_err(
-                                &Loc::Inline,
-                                field,
-                                i,
-                                format!("value {n} is out of range"),
-                            ))
-                        }
-                        None => {
-                            return Err(self.elem_err(
-                                &Loc::Inline,
-                                field,
-                                i,
-                                format!("`{n}` is not an integer"),
-                            ))
-                        }
-                    }
-                }
-                Ok(Loaded {
-                    vals,
-                    loc: Loc::Inline,
-                })
-            }
-        }
+        self.load(field, v, shape)
     }
 
     /// Loads a float tensor field (`filter_scales`, `bias_float`).
@@ -221,56 +154,50 @@ impl Ctx<'_> {
         v: &serde_json::Value,
         shape: Option<&[usize]>,
     ) -> Result<Loaded<f64>, InputError> {
-        match v {
-            serde_json::Value::String(name) => {
-                let path = self.array_path(field, name)?;
-                match self.file_kind(field, &path)? {
-                    FileKind::Txt => {
-                        let text = crate::formats::textarray::read_text(&path)?;
-                        let pairs =
-                            crate::formats::textarray::parse_float_array_lines(&path, &text)?;
-                        let (vals, lines) = pairs.into_iter().unzip();
-                        Ok(Loaded {
-                            vals,
-                            loc: Loc::Txt(path, lines),
-                        })
-                    }
-                    FileKind::Npy => {
-                        let (data, npy_shape) = read_npy(&path, field, true)?;
-                        check_npy_shape(&path, field, &npy_shape, shape)?;
-                        let vals = match data {
-                            NpyData::Float(v) => v,
-                            NpyData::Int(v) => v.into_iter().map(|x| x as f64).collect(),
-                        };
-                        Ok(Loaded {
-                            vals,
-                            loc: Loc::Npy(path),
-                        })
-                    }
+        self.load(field, v, shape)
+    }
+
+    /// Loads a tensor field of `T`: inline numbers (nested lists), or the
+    /// name of a `.txt` / `.npy` array file.
+    fn load<T: Element>(
+        &self,
+        field: &str,
+        v: &serde_json::Value,
+        shape: Option<&[usize]>,
+    ) -> Result<Loaded<T>, InputError> {
+        if let serde_json::Value::String(name) = v {
+            let path = self.array_path(field, name)?;
+            return match self.file_kind(field, &path)? {
+                FileKind::Txt => {
+                    let text = crate::formats::textarray::read_text(&path)?;
+                    let (vals, lines) = T::parse_text(&path, &text)?.into_iter().unzip();
+                    Ok(Loaded {
+                        vals,
+                        loc: Loc::Txt(path, lines),
+                    })
                 }
-            }
-            _ => {
-                let leaves = self.flatten(field, v)?;
-                let mut vals = Vec::with_capacity(leaves.len());
-                for (i, leaf) in leaves.iter().enumerate() {
-                    match leaf.as_f64() {
-                        Some(x) => vals.push(x),
-                        None => {
-                            return Err(self.elem_err(
-                                &Loc::Inline,
-                                field,
-                                i,
-                                format!("expected a number, found {}", kind_of(leaf)),
-                            ))
-                        }
-                    }
+                FileKind::Npy => {
+                    let (data, npy_shape) = read_npy(&path, field, T::FLOAT)?;
+                    check_npy_shape(&path, field, &npy_shape, shape)?;
+                    Ok(Loaded {
+                        vals: T::from_npy(&path, field, data)?,
+                        loc: Loc::Npy(path),
+                    })
                 }
-                Ok(Loaded {
-                    vals,
-                    loc: Loc::Inline,
-                })
+            };
+        }
+        let leaves = self.flatten(field, v)?;
+        let mut vals = Vec::with_capacity(leaves.len());
+        for (i, leaf) in leaves.iter().enumerate() {
+            match T::from_json(leaf) {
+                Ok(x) => vals.push(x),
+                Err(why) => return Err(self.elem_err(&Loc::Inline, field, i, why)),
             }
         }
+        Ok(Loaded {
+            vals,
+            loc: Loc::Inline,
+        })
     }
 
     /// Flattens (possibly nested) inline arrays row-major; a bare number is a
@@ -387,6 +314,56 @@ impl Ctx<'_> {
                 format!("unknown dtype \"{other}\" (expected \"int8\" or \"uint8\")"),
             )),
         }
+    }
+}
+
+/// An element type of a tensor field: how it is read from each encoding.
+trait Element: Sized {
+    /// Float `.npy` dtypes are accepted.
+    const FLOAT: bool;
+    fn parse_text(path: &Path, text: &str) -> Result<Vec<(Self, usize)>, InputError>;
+    fn from_npy(path: &Path, field: &str, data: NpyData) -> Result<Vec<Self>, InputError>;
+    /// An inline JSON leaf, or why it is not one.
+    fn from_json(leaf: &serde_json::Value) -> Result<Self, String>;
+}
+
+impl Element for i64 {
+    const FLOAT: bool = false;
+    fn parse_text(path: &Path, text: &str) -> Result<Vec<(i64, usize)>, InputError> {
+        crate::formats::textarray::parse_int_array_lines(path, text)
+    }
+    fn from_npy(path: &Path, field: &str, data: NpyData) -> Result<Vec<i64>, InputError> {
+        match data {
+            NpyData::Int(v) => Ok(v),
+            NpyData::Float(_) => float_in_int_tensor(path, field),
+        }
+    }
+    fn from_json(leaf: &serde_json::Value) -> Result<i64, String> {
+        let serde_json::Value::Number(n) = leaf else {
+            return Err(format!("expected an integer, found {}", kind_of(leaf)));
+        };
+        match n.as_i64() {
+            Some(x) => Ok(x),
+            None if n.is_u64() => Err(format!("value {n} is out of range")),
+            None => Err(format!("`{n}` is not an integer")),
+        }
+    }
+}
+
+impl Element for f64 {
+    const FLOAT: bool = true;
+    fn parse_text(path: &Path, text: &str) -> Result<Vec<(f64, usize)>, InputError> {
+        crate::formats::textarray::parse_float_array_lines(path, text)
+    }
+    fn from_npy(_: &Path, _: &str, data: NpyData) -> Result<Vec<f64>, InputError> {
+        Ok(match data {
+            NpyData::Float(v) => v,
+            NpyData::Int(v) => v.into_iter().map(|x| x as f64).collect(),
+        })
+    }
+    fn from_json(leaf: &serde_json::Value) -> Result<f64, String> {
+        leaf.as_f64()
+            .ok_or_else(|| format!("expected a number, found {}", kind_of(leaf)))
     }
 }
 
