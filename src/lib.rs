@@ -27,4 +27,5 @@ pub mod formats;
 pub mod golden;
 pub mod model;
 pub mod verdict;
+#[cfg(feature = "rtl")]
 pub mod verify;

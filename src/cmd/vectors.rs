@@ -45,7 +45,7 @@ pub struct Args {
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Datapath width the bundle is for
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=qmac::cosim::dut::MAX_LANES as i64))]
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=qmac::cosim::interface::MAX_LANES as i64))]
     pub lanes: u32,
     /// Multiplier width MULT_W the expected values are for
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(2..=32))]

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::arith::requant::{multiply_double, multiply_single, srdhm, IntRounding};
 use crate::arith::DType;
+#[cfg(feature = "rtl")]
 use crate::cosim::dut::BatchResult;
 use crate::cosim::transaction::{DotJob, Params};
 use crate::error::InputError;
@@ -294,6 +295,7 @@ impl Coverage {
     }
 
     /// Sample the backpressure a batch applied.
+    #[cfg(feature = "rtl")]
     pub fn sample_batch(&mut self, r: &BatchResult) {
         for (bin, n) in [
             (Bin::BpGapFirst, r.gap_first),

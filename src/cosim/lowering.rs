@@ -15,13 +15,16 @@
 
 use std::sync::Arc;
 
+#[cfg(feature = "rtl")]
 use anyhow::Result;
 
 use crate::arith::requant::narrow_multiplier;
 use crate::arith::DType;
+#[cfg(feature = "rtl")]
 use crate::cosim::dut::Dut;
 use crate::cosim::scoreboard::RunStats;
 use crate::cosim::transaction::{DotJob, Item, LaneParams, Params};
+#[cfg(feature = "rtl")]
 use crate::cosim::{self, RunOptions};
 use crate::formats::qcase::{Case, Op};
 use crate::golden::layer::{datapath_rounding, window};
@@ -212,6 +215,7 @@ pub struct RtlLayer {
 }
 
 /// Run a layer case through the RTL with full per-cycle checking.
+#[cfg(feature = "rtl")]
 pub fn run_layer(case: &Case, dut: &mut Dut, opt: &RunOptions) -> Result<RtlLayer> {
     // Float-reference cases (float64, fbgemm, onednn) run the integer path
     // their multiplier / shift / int32 bias define (double rounding); the

@@ -28,16 +28,26 @@
 //! run is reproducible.
 
 pub mod coverage;
+#[cfg(feature = "rtl")]
 pub mod dut;
+pub mod interface;
 pub mod lowering;
 pub mod scoreboard;
 pub mod transaction;
 
+#[cfg(feature = "rtl")]
 use std::sync::Arc;
 
-use crate::cosim::dut::{op, BatchConfig, BatchOut, Dut, Violation, LATENCY};
+#[cfg(feature = "rtl")]
+use crate::cosim::dut::{op, BatchConfig, Dut, Violation};
+#[cfg(feature = "rtl")]
+use crate::cosim::interface::BatchOut;
+use crate::cosim::interface::LATENCY;
+#[cfg(feature = "rtl")]
 use crate::cosim::scoreboard::{RunStats, Scoreboard};
-use crate::cosim::transaction::{Backpressure, Item, Params, StreamCheck};
+use crate::cosim::transaction::Backpressure;
+#[cfg(feature = "rtl")]
+use crate::cosim::transaction::{Item, Params, StreamCheck};
 
 /// The cycle bound of a run: every run ends with a verdict. Generous (4× the
 /// expected cycles of the stimulus under its backpressure, plus the deadlock
@@ -91,9 +101,12 @@ pub struct RunOptions {
 }
 
 /// Operations per batch handed to the C++ side, and result records per batch.
+#[cfg(feature = "rtl")]
 const BATCH_OPS: usize = 8192;
+#[cfg(feature = "rtl")]
 const BATCH_OUT: usize = 2048;
 
+#[cfg(feature = "rtl")]
 fn prob(p: f64) -> u32 {
     (p.clamp(0.0, 1.0) * 4_294_967_295.0) as u32
 }
@@ -105,6 +118,7 @@ fn prob(p: f64) -> u32 {
 /// here checks every result, its order and its latency. `on_result` sees
 /// each checked result (the dot product's tag, the DUT's y and acc lanes) in
 /// output order.
+#[cfg(feature = "rtl")]
 pub fn run<I>(
     dut: &mut Dut,
     items: I,

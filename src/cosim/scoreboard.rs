@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use crate::arith::mac::Accumulator;
 use crate::arith::DType;
-use crate::cosim::dut::{BatchOut, LATENCY};
+use crate::cosim::interface::{BatchOut, LATENCY};
 use crate::cosim::transaction::{DotJob, Params};
 
 /// The expected result of one dot product, kept while it is in flight.

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use crate::arith::requant::{IntRounding, Requant};
 use crate::arith::DType;
-use crate::cosim::dut::reg;
+use crate::cosim::interface::reg;
 
 /// Per-lane requantization parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]

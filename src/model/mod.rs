@@ -17,7 +17,8 @@ mod plan;
 mod run;
 
 pub use plan::{Plan, Step, StepKind};
+#[cfg(feature = "rtl")]
+pub use run::RtlEngine;
 pub use run::{
     reference_for, run, ExpectCheck, GoldenEngine, MacEngine, ModelRun, ModelRunOptions, OpReport,
-    RtlEngine,
 };

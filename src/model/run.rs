@@ -8,8 +8,10 @@ use std::path::Path;
 use anyhow::{bail, Result};
 
 use super::plan::{Plan, Step, StepKind};
+#[cfg(feature = "rtl")]
 use crate::cosim::dut::Dut;
 use crate::cosim::lowering::RtlLayer;
+#[cfg(feature = "rtl")]
 use crate::cosim::RunOptions;
 use crate::error::InputError;
 use crate::formats::npy::Int8Array;
@@ -50,6 +52,7 @@ impl MacEngine for GoldenEngine {
 /// The Verilated RTL: each MAC op lowered onto the datapath and co-simulated
 /// with every beat checked; each op's backpressure stream derives from
 /// (`cosim.seed`, op index) only.
+#[cfg(feature = "rtl")]
 pub struct RtlEngine<'a> {
     pub dut: &'a mut Dut,
     pub cosim: RunOptions,
@@ -57,6 +60,7 @@ pub struct RtlEngine<'a> {
     pub both: bool,
 }
 
+#[cfg(feature = "rtl")]
 impl MacEngine for RtlEngine<'_> {
     fn label(&self) -> &'static str {
         if self.both {

@@ -22,7 +22,7 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::cosim::dut::MAX_LANES;
+use crate::cosim::interface::MAX_LANES;
 use crate::cosim::scoreboard::expect;
 use crate::cosim::transaction::{Item, StreamCheck};
 use crate::error::InputError;
@@ -277,7 +277,7 @@ pub fn write(
             top: "qmac_top".into(),
             lanes,
             mult_w,
-            latency: crate::cosim::dut::LATENCY,
+            latency: crate::cosim::interface::LATENCY,
             rtl_sha256: crate::cosim::dut::RTL_SHA256.into(),
             rounding: s.rounding.iter().cloned().collect(),
             input_signedness: s.input_dtype.iter().cloned().collect(),
@@ -425,14 +425,14 @@ pub fn check(dir: &Path) -> Result<Manifest, InputError> {
             ),
         ));
     }
-    if m.dut.latency != crate::cosim::dut::LATENCY {
+    if m.dut.latency != crate::cosim::interface::LATENCY {
         return Err(InputError::new(
             &mpath,
             "field `dut.latency`",
             format!(
                 "{} differs from qmac_top's {}",
                 m.dut.latency,
-                crate::cosim::dut::LATENCY
+                crate::cosim::interface::LATENCY
             ),
         ));
     }

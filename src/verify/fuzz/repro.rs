@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::Transaction;
 use crate::arith::requant::IntRounding;
 use crate::arith::DType;
-use crate::cosim::dut::MAX_LANES;
+use crate::cosim::interface::MAX_LANES;
 use crate::cosim::transaction::{
     Backpressure, DotJob, Item, LaneParams, Params, StreamCheck, StreamError,
 };
