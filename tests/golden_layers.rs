@@ -92,7 +92,7 @@ fn float64_cases_differ_from_the_integer_path_but_golden_float64_matches() {
         let (acc, _) = layer::accumulate(&c);
         let f = layer::requantize_float64(&c, &acc).unwrap();
         assert_eq!(f.as_slice().unwrap(), c.output.as_deref().unwrap());
-        let int = layer::requantize(&c, &acc, qmac::arith::requant::IntRounding::Double, 32);
+        let int = layer::requantize(&c, &acc, qmac::arith::requant::DatapathRounding::Double, 32);
         let differ = int.iter().zip(f.iter()).filter(|(a, b)| a != b).count();
         assert!(
             differ > 0,
@@ -110,9 +110,9 @@ fn narrow_multipliers_disagree_on_a_small_fraction() {
         .filter(|c| c.rounding == Rounding::Double)
     {
         let (acc, _) = layer::accumulate(&c);
-        let full = layer::requantize(&c, &acc, qmac::arith::requant::IntRounding::Single, 32);
+        let full = layer::requantize(&c, &acc, qmac::arith::requant::DatapathRounding::Single, 32);
         for (w, d) in [(16, &mut d16), (18, &mut d18)] {
-            let n = layer::requantize(&c, &acc, qmac::arith::requant::IntRounding::Single, w);
+            let n = layer::requantize(&c, &acc, qmac::arith::requant::DatapathRounding::Single, w);
             *d += n.iter().zip(full.iter()).filter(|(a, b)| a != b).count();
         }
         total += acc.len();

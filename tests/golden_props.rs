@@ -10,7 +10,7 @@
 
 use proptest::prelude::*;
 use qmac::arith::mac;
-use qmac::arith::requant::{self, Activation, IntRounding, Requant};
+use qmac::arith::requant::{self, Activation, DatapathRounding, Requant};
 use qmac::arith::DType;
 
 /// Cases per property test.
@@ -422,7 +422,7 @@ proptest! {
             .prop_flat_map(|w| (Just(w), triple_strategy(w))),
         single in any::<bool>(),
     ) {
-        let rounding = if single { IntRounding::Single } else { IntRounding::Double };
+        let rounding = if single { DatapathRounding::Single } else { DatapathRounding::Double };
         prop_assert_eq!(
             requant::scale(acc, m0, e, rounding, w) as i128,
             reference::scale(acc, m0, e, w, single)
@@ -441,7 +441,7 @@ proptest! {
             zp_out,
             act_min,
             act_max,
-            rounding: if single { IntRounding::Single } else { IntRounding::Double },
+            rounding: if single { DatapathRounding::Single } else { DatapathRounding::Double },
             mult_w: 32,
         };
         let r = reference::scale(acc, m0, e, 32, single);
@@ -464,7 +464,7 @@ proptest! {
             zp_out,
             act_min,
             act_max,
-            rounding: if single { IntRounding::Single } else { IntRounding::Double },
+            rounding: if single { DatapathRounding::Single } else { DatapathRounding::Double },
             mult_w: w,
         };
         let r = reference::scale(acc, m0, e, w, single);
@@ -813,22 +813,40 @@ fn requant_apply_clamps_without_wrap() {
         mult_w: 32,
     };
     // Single: r = 2^31 (row above), + zp −128 → clamp to 127.
-    assert_eq!(rq(H, 2, -128, -128, 127, IntRounding::Single).apply(H), 127);
+    assert_eq!(
+        rq(H, 2, -128, -128, 127, DatapathRounding::Single).apply(H),
+        127
+    );
     // Double: the wrapped left shift gives r = 0, + zp −128 → −128.
     assert_eq!(
-        rq(H, 2, -128, -128, 127, IntRounding::Double).apply(H),
+        rq(H, 2, -128, -128, 127, DatapathRounding::Double).apply(H),
         -128
     );
     // r = INT32_MAX (saturated pair) + 1 must not wrap to INT32_MIN.
-    assert_eq!(rq(MIN, 0, 1, MIN, MAX, IntRounding::Double).apply(MIN), MAX);
+    assert_eq!(
+        rq(MIN, 0, 1, MIN, MAX, DatapathRounding::Double).apply(MIN),
+        MAX
+    );
     // r = 2^31 + 1 with single rounding: clamps to INT32_MAX.
-    assert_eq!(rq(MIN, 0, 1, MIN, MAX, IntRounding::Single).apply(MIN), MAX);
+    assert_eq!(
+        rq(MIN, 0, 1, MIN, MAX, DatapathRounding::Single).apply(MIN),
+        MAX
+    );
     // r = −1 (row: MIN·2^30, e = −31, double) + zp 0 in uint8 bounds → 0.
-    assert_eq!(rq(H, -31, 0, 0, 255, IntRounding::Double).apply(MIN), 0);
+    assert_eq!(
+        rq(H, -31, 0, 0, 255, DatapathRounding::Double).apply(MIN),
+        0
+    );
     // r = −2^29 − 20, act bounds [−20, 127] → −20.
-    assert_eq!(rq(H, 30, -20, -20, 127, IntRounding::Double).apply(3), -20);
+    assert_eq!(
+        rq(H, 30, -20, -20, 127, DatapathRounding::Double).apply(3),
+        -20
+    );
     // M0 = 0: output is zp_out.
-    assert_eq!(rq(0, 0, 7, -128, 127, IntRounding::Double).apply(MAX), 7);
+    assert_eq!(
+        rq(0, 0, 7, -128, 127, DatapathRounding::Double).apply(MAX),
+        7
+    );
 }
 
 // ---------------------------------------------------------------- QuantizeMultiplier

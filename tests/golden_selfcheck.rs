@@ -21,7 +21,7 @@ use std::fmt::Write as _;
 use std::time::Instant;
 
 use qmac::arith::requant::{multiply_double, multiply_single, rounding_divide_by_pot, srdhm};
-use qmac::arith::requant::{IntRounding, Requant};
+use qmac::arith::requant::{DatapathRounding, Requant};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -236,7 +236,10 @@ fn check_tuple(t: &mut Tally, acc: i32, m0: i32, e: i32, w: u32, stages: &[Stage
         format!("multiply_single(acc={acc}, m0={m0}, shift={e}, mult_w={w}) = {got_s}, exact {s}")
     });
     for st in stages {
-        for (mode, r) in [(IntRounding::Double, d.value), (IntRounding::Single, s)] {
+        for (mode, r) in [
+            (DatapathRounding::Double, d.value),
+            (DatapathRounding::Single, s),
+        ] {
             let rq = Requant {
                 m0,
                 shift: e,

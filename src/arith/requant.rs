@@ -8,9 +8,13 @@
 
 use crate::arith::DType;
 
-/// The two integer rounding schemes an integer datapath implements.
+/// The two rounding schemes an integer datapath implements (the RTL's
+/// CTRL.single bit). Not to be confused with a layer case's
+/// [`Rounding`](crate::formats::qcase::Rounding), which says how the case's
+/// *reference output* was made (also float64, fbgemm, oneDNN); a case's
+/// datapath rounding is `golden::layer::integer_rounding` of it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum IntRounding {
+pub enum DatapathRounding {
     /// TFLite default: SaturatingRoundingDoublingHighMul (ties → +∞) then
     /// RoundingDivideByPOT (ties away from zero).
     Double,
@@ -19,11 +23,11 @@ pub enum IntRounding {
     Single,
 }
 
-impl IntRounding {
+impl DatapathRounding {
     pub fn name(self) -> &'static str {
         match self {
-            IntRounding::Double => "double",
-            IntRounding::Single => "single",
+            DatapathRounding::Double => "double",
+            DatapathRounding::Single => "single",
         }
     }
 }
@@ -40,7 +44,7 @@ pub struct Requant {
     pub zp_out: i32,
     pub act_min: i32,
     pub act_max: i32,
-    pub rounding: IntRounding,
+    pub rounding: DatapathRounding,
     /// Multiplier width W (32 = TFLite's Q31; 16/18 are DSP-friendly points).
     pub mult_w: u32,
 }
@@ -61,10 +65,10 @@ pub fn clamp_output(r: i64, zp_out: i32, act_min: i32, act_max: i32) -> i32 {
 /// The scaled accumulator `r ≈ acc · M` before the output zero point.
 /// Double rounding always fits in i32; single rounding may not (large left
 /// shifts), which is why the result is i64: the clamp sees the exact value.
-pub fn scale(acc: i32, m0: i32, shift: i32, rounding: IntRounding, mult_w: u32) -> i64 {
+pub fn scale(acc: i32, m0: i32, shift: i32, rounding: DatapathRounding, mult_w: u32) -> i64 {
     match rounding {
-        IntRounding::Double => multiply_double(acc, m0, shift, mult_w) as i64,
-        IntRounding::Single => multiply_single(acc, m0, shift, mult_w),
+        DatapathRounding::Double => multiply_double(acc, m0, shift, mult_w) as i64,
+        DatapathRounding::Single => multiply_single(acc, m0, shift, mult_w),
     }
 }
 

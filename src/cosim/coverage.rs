@@ -11,7 +11,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::arith::requant::{multiply_double, multiply_single, srdhm, IntRounding};
+use crate::arith::requant::{multiply_double, multiply_single, srdhm, DatapathRounding};
 use crate::arith::DType;
 #[cfg(feature = "rtl")]
 use crate::cosim::dut::BatchResult;
@@ -112,13 +112,13 @@ impl Default for Coverage {
 }
 
 /// Whether the last rounding of `acc` under (m0, e, mode) is an exact tie.
-pub fn is_tie(acc: i32, m0: i32, e: i32, mode: IntRounding, w: u32) -> bool {
+pub fn is_tie(acc: i32, m0: i32, e: i32, mode: DatapathRounding, w: u32) -> bool {
     match mode {
-        IntRounding::Single => {
+        DatapathRounding::Single => {
             let n = (w as i32 - 1) - e;
             n >= 1 && (acc as i128 * m0 as i128).rem_euclid(1i128 << n) == 1i128 << (n - 1)
         }
-        IntRounding::Double => {
+        DatapathRounding::Double => {
             let a = if e > 0 {
                 acc.wrapping_shl(e as u32)
             } else {
@@ -235,7 +235,7 @@ impl Coverage {
             if m0 as i64 == m0_max {
                 self.hit(Bin::M0Max);
             }
-            if p.rounding == IntRounding::Double && m0 as i64 == m0_min {
+            if p.rounding == DatapathRounding::Double && m0 as i64 == m0_min {
                 let sh = if e > 0 { a.wrapping_shl(e as u32) } else { a };
                 if sh == i32::MIN {
                     self.hit(Bin::SrdhmSaturation);
@@ -264,14 +264,14 @@ impl Coverage {
             }
             if a != 0 {
                 let name = match (p.rounding, a > 0, tie) {
-                    (IntRounding::Double, true, true) => Bin::XDoublePosTie,
-                    (IntRounding::Double, true, false) => Bin::XDoublePosNotie,
-                    (IntRounding::Double, false, true) => Bin::XDoubleNegTie,
-                    (IntRounding::Double, false, false) => Bin::XDoubleNegNotie,
-                    (IntRounding::Single, true, true) => Bin::XSinglePosTie,
-                    (IntRounding::Single, true, false) => Bin::XSinglePosNotie,
-                    (IntRounding::Single, false, true) => Bin::XSingleNegTie,
-                    (IntRounding::Single, false, false) => Bin::XSingleNegNotie,
+                    (DatapathRounding::Double, true, true) => Bin::XDoublePosTie,
+                    (DatapathRounding::Double, true, false) => Bin::XDoublePosNotie,
+                    (DatapathRounding::Double, false, true) => Bin::XDoubleNegTie,
+                    (DatapathRounding::Double, false, false) => Bin::XDoubleNegNotie,
+                    (DatapathRounding::Single, true, true) => Bin::XSinglePosTie,
+                    (DatapathRounding::Single, true, false) => Bin::XSinglePosNotie,
+                    (DatapathRounding::Single, false, true) => Bin::XSingleNegTie,
+                    (DatapathRounding::Single, false, false) => Bin::XSingleNegNotie,
                 };
                 self.hit(name);
             }

@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use crate::arith::requant::{IntRounding, Requant};
+use crate::arith::requant::{DatapathRounding, Requant};
 use crate::arith::DType;
 use crate::cosim::interface::reg;
 
@@ -24,7 +24,7 @@ pub struct LaneParams {
 /// Everything loaded through the cfg port.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Params {
-    pub rounding: IntRounding,
+    pub rounding: DatapathRounding,
     pub input_dtype: DType,
     pub zp_x: i32,
     pub zp_w: i32,
@@ -38,7 +38,7 @@ impl Params {
     /// The cfg writes that load these parameters (every register).
     pub fn cfg_writes(&self) -> Vec<(u16, u32)> {
         let mut ctl = 0;
-        if self.rounding == IntRounding::Single {
+        if self.rounding == DatapathRounding::Single {
             ctl |= reg::CTRL_SINGLE;
         }
         if self.input_dtype == DType::Uint8 {

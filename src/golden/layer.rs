@@ -14,7 +14,7 @@ use ndarray::Array4;
 
 use crate::arith::mac::{Accumulator, Dot};
 use crate::arith::requant::{
-    real_multiplier, requant_float64, Fbgemm, FbgemmPath, IntRounding, Requant,
+    real_multiplier, requant_float64, DatapathRounding, Fbgemm, FbgemmPath, Requant,
 };
 use crate::formats::qcase::{Case, Op, Rounding};
 
@@ -146,7 +146,7 @@ pub struct LayerResult {
 }
 
 /// The per-channel integer requantization parameters of a case.
-pub fn channel_requant(case: &Case, c: usize, rounding: IntRounding, mult_w: u32) -> Requant {
+pub fn channel_requant(case: &Case, c: usize, rounding: DatapathRounding, mult_w: u32) -> Requant {
     let (m0, shift) = case.channel_params(c);
     let (m0, shift) = crate::arith::requant::narrow_multiplier(m0, shift, mult_w);
     Requant {
@@ -217,7 +217,7 @@ pub fn accumulate_folded(case: &Case) -> Array4<i32> {
 pub fn requantize(
     case: &Case,
     acc: &Array4<i32>,
-    rounding: IntRounding,
+    rounding: DatapathRounding,
     mult_w: u32,
 ) -> Array4<i32> {
     let params: Vec<Requant> = (0..case.out_channels())
@@ -546,19 +546,19 @@ pub fn torch_reference(
 
 /// The integer rounding the datapath uses for a case: its own for
 /// double/single cases, TFLite's default (double) for float references.
-pub fn integer_rounding(rounding: Rounding) -> IntRounding {
+pub fn integer_rounding(rounding: Rounding) -> DatapathRounding {
     match rounding {
-        Rounding::Single => IntRounding::Single,
-        _ => IntRounding::Double,
+        Rounding::Single => DatapathRounding::Single,
+        _ => DatapathRounding::Double,
     }
 }
 
 /// The rounding a datapath with a `mult_w`-wide multiplier applies to a
 /// case: the case's integer mode at 32 bits; single rounding for narrow
 /// multipliers, the DSP-friendly design point of docs/contract.md §4.
-pub fn datapath_rounding(rounding: Rounding, mult_w: u32) -> IntRounding {
+pub fn datapath_rounding(rounding: Rounding, mult_w: u32) -> DatapathRounding {
     if mult_w < 32 {
-        IntRounding::Single
+        DatapathRounding::Single
     } else {
         integer_rounding(rounding)
     }

@@ -43,7 +43,7 @@ impl Workload {
     pub fn new(lanes: usize, beats: usize, k: usize, seed: u64) -> Workload {
         let mut rng = rng_for(seed, "bench");
         let mut p = random_params(&mut rng, lanes, 32);
-        p.rounding = crate::arith::requant::IntRounding::Double;
+        p.rounding = crate::arith::requant::DatapathRounding::Double;
         let beats = beats / k * k;
         let x = (0..beats).map(|_| rng.random()).collect();
         let w = (0..beats * lanes).map(|_| rng.random()).collect();

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Result};
 use rand::RngExt;
 
-use crate::arith::requant::IntRounding;
+use crate::arith::requant::DatapathRounding;
 use crate::arith::DType;
 use crate::cosim::dut::Dut;
 use crate::cosim::scoreboard::RunStats;
@@ -172,7 +172,7 @@ pub fn tests(
     })
 }
 
-fn base_params(lanes: usize, mult_w: u32, rounding: IntRounding) -> Params {
+fn base_params(lanes: usize, mult_w: u32, rounding: DatapathRounding) -> Params {
     Params {
         rounding,
         input_dtype: DType::Int8,
@@ -204,7 +204,7 @@ fn stim(suite: &'static str, name: String, items: Vec<Item>, bp: Backpressure) -
 
 fn smoke(lanes: usize, mult_w: u32, seed: u64) -> Vec<Test> {
     let mut v = Vec::new();
-    for rounding in [IntRounding::Double, IntRounding::Single] {
+    for rounding in [DatapathRounding::Double, DatapathRounding::Single] {
         let name = format!("directed_{}", rounding.name());
         let mut rng = rng_for(seed, &name);
         let p = base_params(lanes, mult_w, rounding);
@@ -244,9 +244,9 @@ fn corners(lanes: usize, mult_w: u32, seed: u64) -> Vec<Test> {
             let mut out = Vec::new();
             for i in 0..120u64 {
                 let rounding = if i % 2 == 0 {
-                    IntRounding::Double
+                    DatapathRounding::Double
                 } else {
-                    IntRounding::Single
+                    DatapathRounding::Single
                 };
                 let mut p = base_params(lanes, mult_w, rounding);
                 if i % 3 == 0 {
@@ -268,9 +268,9 @@ fn corners(lanes: usize, mult_w: u32, seed: u64) -> Vec<Test> {
             let mut out = Vec::new();
             for i in 0..200u64 {
                 let rounding = if (i / 2) % 2 == 0 {
-                    IntRounding::Double
+                    DatapathRounding::Double
                 } else {
-                    IntRounding::Single
+                    DatapathRounding::Single
                 };
                 let mut p = base_params(lanes, mult_w, rounding);
                 for lp in p.lanes.iter_mut() {
@@ -288,9 +288,9 @@ fn corners(lanes: usize, mult_w: u32, seed: u64) -> Vec<Test> {
             let shifts = [-31, -30, -17, -1, 0, 1, 2, 15, 29, 30];
             for i in 0..160u64 {
                 let rounding = if i % 2 == 0 {
-                    IntRounding::Double
+                    DatapathRounding::Double
                 } else {
-                    IntRounding::Single
+                    DatapathRounding::Single
                 };
                 let mut p = base_params(lanes, mult_w, rounding);
                 for lp in p.lanes.iter_mut() {
@@ -318,9 +318,9 @@ fn corners(lanes: usize, mult_w: u32, seed: u64) -> Vec<Test> {
             let mut out = Vec::new();
             for i in 0..24u64 {
                 let rounding = if i % 4 == 3 {
-                    IntRounding::Single
+                    DatapathRounding::Single
                 } else {
-                    IntRounding::Double
+                    DatapathRounding::Double
                 };
                 let mut p = base_params(lanes, mult_w, rounding);
                 let t = srdhm_saturation(rng, &mut p, mult_w, i % 2 == 1);
@@ -409,7 +409,7 @@ fn corners(lanes: usize, mult_w: u32, seed: u64) -> Vec<Test> {
         ("long_wrap_65794", 65_794usize),
         ("long_nowrap_65793", 65_793),
     ] {
-        let mut p = base_params(lanes, mult_w, IntRounding::Double);
+        let mut p = base_params(lanes, mult_w, DatapathRounding::Double);
         p.lanes.iter_mut().for_each(|lp| lp.shift = -20);
         let j = full_scale_reduction(&mut p, true, k, lanes);
         v.push(stim(

@@ -10,7 +10,7 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::arith::mac::Accumulator;
-use crate::arith::requant::IntRounding;
+use crate::arith::requant::DatapathRounding;
 use crate::arith::DType;
 use crate::cosim::transaction::{DotJob, Item, LaneParams, Params};
 
@@ -115,9 +115,9 @@ pub fn random_params(rng: &mut ChaCha8Rng, lanes: usize, mult_w: u32) -> Params 
         .collect();
     Params {
         rounding: if rng.random_bool(0.5) {
-            IntRounding::Double
+            DatapathRounding::Double
         } else {
-            IntRounding::Single
+            DatapathRounding::Single
         },
         input_dtype,
         zp_x,
@@ -231,9 +231,9 @@ pub fn clamp_corner(rng: &mut ChaCha8Rng, p: &mut Params, kind: u64) {
 pub fn mode_switch_params(rng: &mut ChaCha8Rng, lanes: usize, mult_w: u32, i: u64) -> Params {
     let mut p = random_params(rng, lanes, mult_w);
     p.rounding = if i.is_multiple_of(2) {
-        IntRounding::Double
+        DatapathRounding::Double
     } else {
-        IntRounding::Single
+        DatapathRounding::Single
     };
     p.input_dtype = if (i / 2).is_multiple_of(2) {
         DType::Int8

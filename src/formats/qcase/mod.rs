@@ -44,7 +44,10 @@ impl Op {
     }
 }
 
-/// How the case's `output` was requantized (docs/contract.md §2, §5).
+/// How the case's reference `output` was requantized (docs/contract.md §2,
+/// §5): one of the datapath's schemes, or a framework's float arithmetic.
+/// What the datapath itself does is a
+/// [`DatapathRounding`](crate::arith::requant::DatapathRounding).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Rounding {
     /// TFLite / gemmlowp: SaturatingRoundingDoublingHighMul then RoundingDivideByPOT.

@@ -22,7 +22,7 @@ pub use shrink::shrink;
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 
-use crate::arith::requant::{narrow_multiplier, quantize_multiplier, IntRounding};
+use crate::arith::requant::{narrow_multiplier, quantize_multiplier, DatapathRounding};
 use crate::arith::DType;
 use crate::cosim::coverage::Coverage;
 use crate::cosim::dut::Dut;
@@ -72,11 +72,11 @@ const OUT_HEAVY: Backpressure = Backpressure {
     long_stall: 0.02,
 };
 
-fn rounding(rng: &mut ChaCha8Rng) -> IntRounding {
+fn rounding(rng: &mut ChaCha8Rng) -> DatapathRounding {
     if rng.random_bool(0.5) {
-        IntRounding::Double
+        DatapathRounding::Double
     } else {
-        IntRounding::Single
+        DatapathRounding::Single
     }
 }
 
@@ -156,7 +156,7 @@ pub fn generate(seed: u64, iteration: u64, lanes: usize, w: u32) -> (Transaction
                 for lp in p.lanes.iter_mut() {
                     let k: i32 = rng.random_range(-24..=-2);
                     let real = (1.0 - 2f64.powi(-33)) * 2f64.powi(k);
-                    let (m0, e) = quantize_multiplier(real, p.rounding == IntRounding::Single);
+                    let (m0, e) = quantize_multiplier(real, p.rounding == DatapathRounding::Single);
                     let (m0, e) = narrow_multiplier(m0, e, w);
                     lp.m0 = m0;
                     lp.shift = e;
@@ -170,7 +170,7 @@ pub fn generate(seed: u64, iteration: u64, lanes: usize, w: u32) -> (Transaction
             // SRDHM's one overflow: a = M0 = INT32_MIN (directly, or by a wrapping left shift).
             for i in 0..n {
                 let mut p = random_params(&mut rng, lanes, w);
-                p.rounding = IntRounding::Double;
+                p.rounding = DatapathRounding::Double;
                 let via = rng.random_bool(0.5);
                 let t = srdhm_saturation(&mut rng, &mut p, w, via);
                 let k = rng.random_range(1..3);

@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use super::Transaction;
-use crate::arith::requant::IntRounding;
+use crate::arith::requant::DatapathRounding;
 use crate::arith::DType;
 use crate::cosim::interface::MAX_LANES;
 use crate::cosim::transaction::{
@@ -163,8 +163,8 @@ pub fn read(path: &Path) -> Result<Transaction, InputError> {
         match it {
             ItemFile::Params(p) => {
                 let rounding = match p.rounding.as_str() {
-                    "double" => IntRounding::Double,
-                    "single" => IntRounding::Single,
+                    "double" => DatapathRounding::Double,
+                    "single" => DatapathRounding::Single,
                     o => {
                         return Err(InputError::new(
                             path,
