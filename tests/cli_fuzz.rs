@@ -97,6 +97,27 @@ fn same_seed_same_cases_and_coverage_whatever_the_jobs() {
     ]);
     assert_eq!(c, 0, "{o}");
     assert_eq!(read(&merged), read(&a.join("coverage-seed5.json")));
+    // One shard alone after a handful of iterations misses bins: --require-full fails (exit 1).
+    let small = tmp("small");
+    let (c, o) = qmac(&[
+        "fuzz",
+        "--seed",
+        "5",
+        "--iterations",
+        "2",
+        "--out",
+        small.to_str().unwrap(),
+    ]);
+    assert_eq!(c, 0, "{o}");
+    let (c, o) = qmac(&[
+        "coverage",
+        "merge",
+        small.join("coverage-seed5.json").to_str().unwrap(),
+        "--require-full",
+    ]);
+    assert_eq!(c, 1, "{o}");
+    assert!(o.contains("bins not hit: "), "{o}");
+    let _ = std::fs::remove_dir_all(&small);
     for d in [a, b, s1, s2, merged] {
         let _ = std::fs::remove_dir_all(&d);
         let _ = std::fs::remove_file(&d);

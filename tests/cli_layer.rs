@@ -81,6 +81,14 @@ fn rtl_backend_under_backpressure() {
     ]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("2 passed, 0 failed"), "{out}");
+    // The backpressure is really applied: every case streams clearly below
+    // one beat per cycle (without it the conv case reaches ~1.0).
+    for line in out.lines().filter(|l| l.starts_with("PASS ")) {
+        let w: Vec<&str> = line.split_whitespace().collect();
+        let i = w.iter().position(|t| *t == "beats/cycle").unwrap();
+        let bpc: f64 = w[i - 1].parse().unwrap();
+        assert!(bpc < 0.8, "backpressure not applied? {line}");
+    }
 }
 
 #[test]

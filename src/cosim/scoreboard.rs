@@ -335,3 +335,145 @@ impl Scoreboard {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Every check of the scoreboard fires on a hand-made output record, and
+    //! stays quiet on the right one (the DUT side is a `BatchOut` as the C++
+    //! monitor fills it).
+    use super::*;
+    use crate::arith::requant::DatapathRounding;
+    use crate::cosim::transaction::LaneParams;
+
+    fn setup() -> (Scoreboard, Arc<DotJob>, Arc<Params>) {
+        let p = Arc::new(Params {
+            rounding: DatapathRounding::Double,
+            input_dtype: DType::Int8,
+            zp_x: 0,
+            zp_w: 0,
+            zp_out: 0,
+            act_min: -128,
+            act_max: 127,
+            lanes: vec![LaneParams {
+                bias: 100,
+                m0: 1 << 30,
+                shift: 0,
+            }],
+        });
+        let j = Arc::new(DotJob {
+            x: vec![3, 4],
+            w: vec![5, 6],
+            tag: 7,
+        });
+        (Scoreboard::new(1, 32, 1000, 9, "qmac replay-me"), j, p)
+    }
+
+    /// The record of one output presented at `cycle` (stall count `stalls`).
+    fn record(y: u8, acc: i32, ovf: u8, cycle: u64, stalls: u64) -> BatchOut {
+        let mut out = BatchOut::new(1, 4);
+        out.y[0] = y;
+        out.acc[0] = acc;
+        out.ovf[0] = ovf;
+        out.cycle[0] = cycle;
+        out.stalls[0] = stalls;
+        out
+    }
+
+    fn check(sb: &mut Scoreboard, out: &BatchOut) -> Vec<(u64, Vec<u8>)> {
+        let mut seen = Vec::new();
+        sb.check(out, 0, &mut |tag, y, _| seen.push((tag, y.to_vec())));
+        seen
+    }
+
+    #[test]
+    fn a_correct_result_on_time_passes() {
+        let (mut sb, j, p) = setup();
+        let (acc, ovf) = sb.expect(&j, &p);
+        // acc = 100 + 3*5 + 4*6 = 139; y = round(139 * 2^30 / 2^31) = 70.
+        assert_eq!((acc.to_vec(), ovf.to_vec()), (vec![139], vec![0]));
+        sb.last_beat(1010, 0);
+        let seen = check(&mut sb, &record(70, 139, 0, 1010 + LATENCY + 1, 0));
+        assert_eq!(seen, vec![(7, vec![70])]);
+        assert!(sb.stats.passed(), "{:?}", sb.stats.failures);
+        assert_eq!(sb.in_flight(), 0);
+    }
+
+    #[test]
+    fn a_wrong_value_names_dot_tag_lane_expected_and_got() {
+        let (mut sb, j, p) = setup();
+        sb.expect(&j, &p);
+        sb.last_beat(1010, 0);
+        check(&mut sb, &record(71, 139, 0, 1010 + LATENCY + 1, 0));
+        assert_eq!(sb.stats.failure_count, 1);
+        let m = &sb.stats.failures[0].message;
+        assert!(
+            m.starts_with("cycle 17: dot #0 (tag 7), lane 0: expected y=70 acc=139 ovf=0, got y=71 acc=139 ovf=0;"),
+            "{m}"
+        );
+        assert!(m.ends_with("; seed 9; replay: qmac replay-me"), "{m}");
+    }
+
+    #[test]
+    fn a_wrong_accumulator_or_overflow_flag_fails_too() {
+        for (acc, ovf) in [(140, 0), (139, 1)] {
+            let (mut sb, j, p) = setup();
+            sb.expect(&j, &p);
+            sb.last_beat(1010, 0);
+            check(&mut sb, &record(70, acc, ovf, 1010 + LATENCY + 1, 0));
+            assert_eq!(sb.stats.mismatches, 1, "acc {acc} ovf {ovf}");
+            assert!(sb.stats.failures[0]
+                .message
+                .contains(&format!("got y=70 acc={acc} ovf={ovf}")));
+        }
+    }
+
+    #[test]
+    fn a_late_result_without_stalls_breaks_the_latency() {
+        let (mut sb, j, p) = setup();
+        sb.expect(&j, &p);
+        sb.last_beat(1010, 0);
+        check(&mut sb, &record(70, 139, 0, 1010 + LATENCY + 2, 0));
+        let m = &sb.stats.failures[0].message;
+        assert!(
+            m.contains(
+                "dot #0: result appeared 7 cycles after its last beat, expected LATENCY = 6"
+            ),
+            "{m}"
+        );
+        // The same delay after an output stall is allowed.
+        let (mut sb, j, p) = setup();
+        sb.expect(&j, &p);
+        sb.last_beat(1010, 0);
+        check(&mut sb, &record(70, 139, 0, 1010 + LATENCY + 2, 1));
+        assert!(sb.stats.passed());
+    }
+
+    #[test]
+    fn an_output_without_input_and_a_result_before_its_last_beat_fail() {
+        let (mut sb, _, _) = setup();
+        let seen = check(&mut sb, &record(0, 0, 0, 1005, 0));
+        assert!(seen.is_empty());
+        assert!(sb.stats.failures[0]
+            .message
+            .contains("cycle 5: out_valid with no dot product in flight (output without input)"));
+        let (mut sb, j, p) = setup();
+        sb.expect(&j, &p);
+        check(&mut sb, &record(70, 139, 0, 1005, 0));
+        assert!(sb.stats.failures[0]
+            .message
+            .contains("dot #0: a result before its last beat was accepted"));
+    }
+
+    #[test]
+    fn failures_beyond_the_kept_ones_are_still_counted() {
+        let (mut sb, _, _) = setup();
+        for _ in 0..MAX_FAILURES + 5 {
+            sb.fail(1001, "x".into());
+        }
+        assert_eq!(sb.stats.failure_count, (MAX_FAILURES + 5) as u64);
+        assert_eq!(sb.stats.failures.len(), MAX_FAILURES);
+        assert!(sb.stats.failures[0]
+            .message
+            .starts_with("cycle 1: x; seed 9"));
+    }
+}
