@@ -19,6 +19,7 @@ pub const MUTANTS: &[Mutant] = &[
     Mutant { name: "rdbp_ge", what: "RoundingDivideByPOT rounds at >= threshold (off by one)", file: "qmac_lane.v", find: "(rem > thresh)", replace: "(rem >= thresh)", equivalent: None },
     Mutant { name: "rdbp_shift_off_by_one", what: "right shift amount -e - 1", file: "qmac_lane.v", find: "shift[5] ? -shift : 6'd0", replace: "shift[5] ? -shift - 6'd1 : 6'd0", equivalent: None },
     Mutant { name: "srdhm_no_nudge", what: "SRDHM without its 2^30 rounding nudge", file: "qmac_lane.v", find: "r2_prod + (64'sd1 <<< (MULT_W - 2))", replace: "r2_prod", equivalent: None },
+    Mutant { name: "srdhm_sat_m0_only", what: "SRDHM saturation decided by M0 = INT32_MIN alone, ignoring the operand", file: "qmac_lane.v", find: "r2_sat  <= !rnd_single && (r1_op == 32'sh8000_0000) && (m0 ==", replace: "r2_sat  <= !rnd_single && (m0 ==", equivalent: None },
     Mutant { name: "srdhm_no_saturation", what: "SRDHM without the INT32_MIN x INT32_MIN saturation", file: "qmac_lane.v", find: "r2_sat ? 32'sh7fff_ffff : dbl_shr[31:0]", replace: "dbl_shr[31:0]", equivalent: None },
     Mutant { name: "single_no_round", what: "single rounding truncates (no 2^(n-1))", file: "qmac_lane.v", find: "r2_prod + (64'sd1 <<< (n_pos - 7'd1))", replace: "r2_prod", equivalent: None },
     Mutant { name: "single_n_off_by_one", what: "single rounding shifts by n + 1", file: "qmac_lane.v", find: "(MULT_W - 1) - {{26{shift[5]}}, shift}", replace: "MULT_W - {{26{shift[5]}}, shift}", equivalent: None },

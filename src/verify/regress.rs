@@ -31,7 +31,7 @@ use crate::formats::qcase::Case;
 use crate::verify::stimulus::{
     bias_near_wrap, clamp_corner, dot_with_targets, full_scale_reduction, items, m0_normal,
     mode_switch_params, random_dot, random_params, random_stream, rng_for, seed_for,
-    srdhm_saturation, tie_target,
+    srdhm_saturation, tie_target, SrdhmOperand,
 };
 
 /// The real layer cases compiled into the binary (tests/fixtures/tflite).
@@ -323,7 +323,12 @@ fn corners(lanes: usize, mult_w: u32, seed: u64) -> Vec<Test> {
                     DatapathRounding::Double
                 };
                 let mut p = base_params(lanes, mult_w, rounding);
-                let t = srdhm_saturation(rng, &mut p, mult_w, i % 2 == 1);
+                let operand = [
+                    SrdhmOperand::Min,
+                    SrdhmOperand::ViaShift,
+                    SrdhmOperand::Small,
+                ][i as usize % 3];
+                let t = srdhm_saturation(rng, &mut p, mult_w, operand);
                 let targets = vec![t; lanes];
                 out.push(dot_with_targets(rng, &p, 1, &targets, i));
             }

@@ -269,24 +269,38 @@ pub fn bias_near_wrap(rng: &mut ChaCha8Rng, p: &mut Params) {
     }
 }
 
+/// Which accumulator meets `M0 = INT32_MIN` in [`srdhm_saturation`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SrdhmOperand {
+    /// INT32_MIN itself (a right shift in −5..=0): the saturation.
+    Min,
+    /// 2^29, which the left shift by 2 wraps to INT32_MIN: the saturation.
+    ViaShift,
+    /// A small accumulator: no saturation (a datapath that saturates on
+    /// `M0 = INT32_MIN` alone, ignoring the operand, is wrong here).
+    Small,
+}
+
 /// Corner: SRDHM's one overflow, `a = M0 = INT32_MIN` (at the multiplier
-/// width `mult_w`): every lane's M0 is the most negative value and its shift
-/// either 2, so that the accumulator target returned (2^29) reaches
-/// INT32_MIN by the wrapping left shift (`via_shift`), or a right shift in
-/// −5..=0 with the target INT32_MIN itself.
-pub fn srdhm_saturation(rng: &mut ChaCha8Rng, p: &mut Params, mult_w: u32, via_shift: bool) -> i32 {
+/// width `mult_w`), and its near miss: every lane's M0 is the most negative
+/// value; returns the accumulator target for the `operand` case.
+pub fn srdhm_saturation(
+    rng: &mut ChaCha8Rng,
+    p: &mut Params,
+    mult_w: u32,
+    operand: SrdhmOperand,
+) -> i32 {
     for lp in p.lanes.iter_mut() {
         lp.m0 = (-(1i64 << (mult_w - 1))) as i32;
-        lp.shift = if via_shift {
-            2
-        } else {
-            rng.random_range(-5..=0)
+        lp.shift = match operand {
+            SrdhmOperand::ViaShift => 2,
+            _ => rng.random_range(-5..=0),
         };
     }
-    if via_shift {
-        1 << 29
-    } else {
-        i32::MIN
+    match operand {
+        SrdhmOperand::Min => i32::MIN,
+        SrdhmOperand::ViaShift => 1 << 29,
+        SrdhmOperand::Small => rng.random_range(-1000..=1000),
     }
 }
 

@@ -32,7 +32,7 @@ use crate::cosim::{self, RunOptions};
 use crate::verify::stimulus::{
     bias_near_wrap, clamp_corner, dot_with_targets, full_scale_reduction, items, m0_normal,
     mode_switch_params, random_dot, random_params, random_stream, rng_for, seed_for,
-    srdhm_saturation, tie_target,
+    srdhm_saturation, tie_target, SrdhmOperand,
 };
 
 /// One fuzz transaction: a stimulus and the backpressure it runs under.
@@ -171,8 +171,12 @@ pub fn generate(seed: u64, iteration: u64, lanes: usize, w: u32) -> (Transaction
             for i in 0..n {
                 let mut p = random_params(&mut rng, lanes, w);
                 p.rounding = DatapathRounding::Double;
-                let via = rng.random_bool(0.5);
-                let t = srdhm_saturation(&mut rng, &mut p, w, via);
+                let operand = [
+                    SrdhmOperand::Min,
+                    SrdhmOperand::ViaShift,
+                    SrdhmOperand::Small,
+                ][rng.random_range(0..3usize)];
+                let t = srdhm_saturation(&mut rng, &mut p, w, operand);
                 let k = rng.random_range(1..3);
                 pairs.push(dot_with_targets(&mut rng, &p, k, &vec![t; lanes], i));
             }
