@@ -208,7 +208,10 @@ public:
             }
             const bool stalling = long_stall_ > 0;
             if (stalling) --long_stall_;
-            const bool out_ready = !(stalling || (cfg.out_stall != 0 && draw() < cfg.out_stall));
+            // out_valid is a register: what the DUT presents this cycle is
+            // known before the inputs are driven (a lazy consumer waits for it).
+            const bool out_ready = !(stalling || (cfg.out_stall != 0 && draw() < cfg.out_stall)) &&
+                                   (!cfg.ready_after_valid || top_->out_valid);
             uint32_t ctrl = out_ready ? CTRL_OUT_READY : 0;
             uint8_t x = 0;
             uint16_t addr = 0;

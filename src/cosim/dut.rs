@@ -28,6 +28,8 @@ mod ffi {
         drain: bool,
         tail_cycles: u64,
         stop_on_violation: bool,
+        /// out_ready only while out_valid is high (a lazy consumer).
+        ready_after_valid: bool,
         /// Absolute cycle at which the run ends with violation 4 (its cycle
         /// bound, derived from the stimulus and the backpressure model).
         max_cycle: u64,

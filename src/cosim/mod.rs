@@ -149,6 +149,7 @@ where
         tail_cycles: LATENCY + 6,
         stop_on_violation: opt.stop_on_failure,
         max_cycle: 0,
+        ready_after_valid: bp.ready_after_valid,
     };
     // Work encoded so far (ops and dot products), for the cycle bound.
     let (mut work_ops, mut work_dots) = (0u64, 0u64);
@@ -248,7 +249,7 @@ where
             ),
             Violation::Deadlock => {
                 let msg = format!(
-                    "no progress: no transfer for {WATCHDOG} cycles with work pending and no output held (deadlock): {} results in flight, {} operations not yet accepted",
+                    "no progress: no transfer for {WATCHDOG} cycles with work pending and no output held (deadlock): {} dot products without a result, {} operations not yet accepted",
                     sb.in_flight(),
                     ops.len()
                 );
@@ -257,7 +258,7 @@ where
             }
             _ => {
                 let msg = format!(
-                    "timeout: the run's cycle bound ({} cycles for {work_ops} operations and {work_dots} dot products under this backpressure) is exhausted: {} results in flight, {} operations not yet accepted",
+                    "timeout: the run's cycle bound ({} cycles for {work_ops} operations and {work_dots} dot products under this backpressure) is exhausted: {} dot products without a result, {} operations not yet accepted",
                     cycle_bound(work_ops, work_dots, &bp),
                     sb.in_flight(),
                     ops.len()

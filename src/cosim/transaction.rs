@@ -108,6 +108,10 @@ pub struct Backpressure {
     pub out_stall: f64,
     /// Probability per cycle of starting a long stall (both sides, 20..200 cycles).
     pub long_stall: f64,
+    /// A lazy consumer: out_ready is raised only while out_valid is high (AXI-Stream
+    /// lets a consumer wait for valid before it raises ready; a DUT whose in_ready
+    /// waits for out_ready deadlocks against it).
+    pub ready_after_valid: bool,
 }
 
 impl Backpressure {
@@ -115,14 +119,27 @@ impl Backpressure {
         in_gap: 0.0,
         out_stall: 0.0,
         long_stall: 0.0,
+        ready_after_valid: false,
     };
     pub const RANDOM: Backpressure = Backpressure {
         in_gap: 0.25,
         out_stall: 0.3,
         long_stall: 0.002,
+        ready_after_valid: false,
+    };
+    /// A consumer that waits for out_valid before raising out_ready, with
+    /// light random stalls on both sides.
+    pub const LAZY_CONSUMER: Backpressure = Backpressure {
+        in_gap: 0.1,
+        out_stall: 0.2,
+        long_stall: 0.0,
+        ready_after_valid: true,
     };
     pub fn is_none(&self) -> bool {
-        self.in_gap == 0.0 && self.out_stall == 0.0 && self.long_stall == 0.0
+        self.in_gap == 0.0
+            && self.out_stall == 0.0
+            && self.long_stall == 0.0
+            && !self.ready_after_valid
     }
 
     /// Every probability must be a number in [0, 1): at 1 the producer never

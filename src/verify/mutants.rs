@@ -33,6 +33,7 @@ pub const MUTANTS: &[Mutant] = &[
     Mutant { name: "zp_w_ignored", what: "filter zero point not subtracted", file: "qmac_lane.v", find: "{{2{w[7]}}, w} - {zp_w[8], zp_w}", replace: "{{2{w[7]}}, w}", equivalent: None },
     Mutant { name: "x_always_signed", what: "uint8 activations sign-extended", file: "qmac_top.v", find: "act_u8 ? {1'b0, s0_x} : {s0_x[7], s0_x}", replace: "{s0_x[7], s0_x}", equivalent: None },
     Mutant { name: "ignore_out_ready", what: "pipeline advances while the output is stalled", file: "qmac_top.v", find: "wire       adv  = !out_valid || out_ready;", replace: "wire       adv  = 1'b1;", equivalent: None },
+    Mutant { name: "in_ready_waits_out_ready", what: "in_ready gated by out_ready instead of the pipeline's advance (deadlocks a consumer that waits for out_valid)", file: "qmac_top.v", find: "assign in_ready = adv && !cfg_take;", replace: "assign in_ready = out_ready && !cfg_take;", equivalent: None },
     Mutant { name: "cfg_while_busy", what: "parameter loads accepted while results are in flight", file: "qmac_top.v", find: "assign cfg_ready = idle;", replace: "assign cfg_ready = 1'b1;", equivalent: None },
     Mutant {
         name: "cfg_no_priority",

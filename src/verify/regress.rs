@@ -437,8 +437,25 @@ fn corners(lanes: usize, mult_w: u32, seed: u64) -> Vec<Test> {
         in_gap: 0.7,
         out_stall: 0.8,
         long_stall: 0.01,
+        ready_after_valid: false,
     };
     v.push(stim("corners", name, items(pairs), heavy));
+    // A lazy consumer (out_ready only while out_valid): input beats must still
+    // be taken while no output is held.
+    let name = "lazy_consumer".to_string();
+    let mut rng = rng_for(seed, &name);
+    let mut pairs = Vec::new();
+    for i in 0..150u64 {
+        let p = random_params(&mut rng, lanes, mult_w);
+        let k = rng.random_range(1..9);
+        pairs.push((p, random_dot(&mut rng, lanes, k, i)));
+    }
+    v.push(stim(
+        "corners",
+        name,
+        items(pairs),
+        Backpressure::LAZY_CONSUMER,
+    ));
     v
 }
 

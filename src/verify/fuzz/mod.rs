@@ -65,11 +65,13 @@ const HEAVY: Backpressure = Backpressure {
     in_gap: 0.7,
     out_stall: 0.8,
     long_stall: 0.01,
+    ready_after_valid: false,
 };
 const OUT_HEAVY: Backpressure = Backpressure {
     in_gap: 0.05,
     out_stall: 0.9,
     long_stall: 0.02,
+    ready_after_valid: false,
 };
 
 fn rounding(rng: &mut ChaCha8Rng) -> DatapathRounding {
@@ -257,7 +259,8 @@ pub fn generate(seed: u64, iteration: u64, lanes: usize, w: u32) -> (Transaction
     let items = raw_items.unwrap_or_else(|| items(pairs));
     let backpressure = match rng.random_range(0..10) {
         0..=2 => Backpressure::NONE,
-        3..=6 => Backpressure::RANDOM,
+        3..=5 => Backpressure::RANDOM,
+        6 => Backpressure::LAZY_CONSUMER,
         7..=8 => HEAVY,
         _ => OUT_HEAVY,
     };

@@ -22,6 +22,9 @@ struct BpFile {
     in_gap: f64,
     out_stall: f64,
     long_stall: f64,
+    /// Absent in repros written before it existed.
+    #[serde(default)]
+    ready_after_valid: bool,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -120,6 +123,7 @@ pub fn to_json(tx: &Transaction, source: &str) -> String {
             in_gap: tx.backpressure.in_gap,
             out_stall: tx.backpressure.out_stall,
             long_stall: tx.backpressure.long_stall,
+            ready_after_valid: tx.backpressure.ready_after_valid,
         },
         items: items_f,
     };
@@ -276,6 +280,7 @@ pub fn read(path: &Path) -> Result<Transaction, InputError> {
         in_gap: f.backpressure.in_gap,
         out_stall: f.backpressure.out_stall,
         long_stall: f.backpressure.long_stall,
+        ready_after_valid: f.backpressure.ready_after_valid,
     };
     if let Err((field, why)) = bp.check() {
         return Err(InputError::new(
