@@ -98,4 +98,31 @@ fn yosys_synthesizes_lanes_8() {
         cells > 10_000,
         "a LANES=8 datapath with 16 multipliers cannot be {cells} cells: logic was optimised away"
     );
+    // Count the multipliers before they are lowered to gates: exactly two per
+    // lane (the requantization multiplier and the MAC's), none optimised away
+    // or duplicated.
+    let script = format!(
+        "read_verilog {}; chparam -set LANES 8 qmac_top; hierarchy -top qmac_top; proc; flatten; opt; wreduce; alumacc; opt; stat",
+        files.join(" ")
+    );
+    let out = Command::new("yosys")
+        .args(["-p", &script])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let log = String::from_utf8_lossy(&out.stdout);
+    let count = |cell: &str| -> u64 {
+        log.lines()
+            .rev()
+            .find_map(|l| {
+                let mut w = l.split_whitespace();
+                (w.next() == Some(cell)).then(|| w.next().and_then(|n| n.parse().ok()))?
+            })
+            .unwrap_or(0)
+    };
+    let multipliers = count("$macc") + count("$mul");
+    assert_eq!(
+        multipliers, 16,
+        "LANES=8 needs 2 multipliers per lane, yosys found {multipliers}:\n{log}"
+    );
 }
