@@ -364,3 +364,128 @@ impl Coverage {
 struct CoverageFile {
     bins: BTreeMap<String, u64>,
 }
+
+#[cfg(test)]
+mod tests {
+    //! Hand-built dot products that must, and must not, hit bins.
+    use super::*;
+    use crate::arith::mac::Accumulator;
+    use crate::cosim::transaction::LaneParams;
+
+    fn params(m0: i32, shift: i32, bias: i32) -> Params {
+        Params {
+            rounding: DatapathRounding::Double,
+            input_dtype: DType::Int8,
+            zp_x: 0,
+            zp_w: 0,
+            zp_out: 0,
+            act_min: -128,
+            act_max: 127,
+            lanes: vec![LaneParams { bias, m0, shift }],
+        }
+    }
+
+    /// The bins one lane's dot product `x·w` hits under `p` (the accumulator
+    /// and overflow computed as the scoreboard does).
+    fn bins(p: &Params, x: &[i8], w: &[i8]) -> Vec<Bin> {
+        let mut a = Accumulator::start(p.lanes[0].bias);
+        for (&x, &w) in x.iter().zip(w) {
+            a.add(Accumulator::product(x as i32, w as i32, p.zp_x, p.zp_w));
+        }
+        let job = DotJob {
+            x: x.iter().map(|&v| v as u8).collect(),
+            w: w.iter().map(|&v| v as u8).collect(),
+            tag: 0,
+        };
+        let mut c = Coverage::default();
+        c.sample_dot(
+            p,
+            None,
+            false,
+            &job,
+            &[a.dot.acc],
+            &[a.dot.overflow as u8],
+            32,
+        );
+        Bin::ALL
+            .iter()
+            .copied()
+            .filter(|&b| c.count(b) > 0)
+            .collect()
+    }
+
+    #[test]
+    fn exact_ties_hit_the_tie_bins_by_sign_and_near_misses_do_not() {
+        // M = 0.5 (M0 = 2^30, e = 0): acc = 3 -> 1.5, a tie; acc = -3 -> -1.5.
+        let p = params(1 << 30, 0, 0);
+        let pos = bins(&p, &[3], &[1]);
+        assert!(
+            pos.contains(&Bin::TiePos) && !pos.contains(&Bin::TieNeg),
+            "{pos:?}"
+        );
+        let neg = bins(&p, &[-3], &[1]);
+        assert!(
+            neg.contains(&Bin::TieNeg) && !neg.contains(&Bin::TiePos),
+            "{neg:?}"
+        );
+        let none = bins(&p, &[4], &[1]);
+        assert!(
+            !none.contains(&Bin::TiePos) && !none.contains(&Bin::TieNeg),
+            "{none:?}"
+        );
+        assert!(pos.contains(&Bin::M02pow30) && pos.contains(&Bin::ShiftE0));
+    }
+
+    #[test]
+    fn srdhm_saturation_needs_both_operands_at_int32_min() {
+        let p = params(i32::MIN, 0, i32::MIN);
+        assert!(bins(&p, &[0], &[0]).contains(&Bin::SrdhmSaturation));
+        let p = params(i32::MIN, 0, 5);
+        assert!(!bins(&p, &[0], &[0]).contains(&Bin::SrdhmSaturation));
+    }
+
+    #[test]
+    fn overflow_and_accumulator_extremes() {
+        // bias INT32_MAX + 1 wraps: overflow, and the accumulator ends near INT32_MIN.
+        let p = params(1 << 30, -20, i32::MAX);
+        let b = bins(&p, &[1], &[1]);
+        assert!(
+            b.contains(&Bin::AccOverflow) && b.contains(&Bin::AccNearMin),
+            "{b:?}"
+        );
+        let p = params(1 << 30, -20, i32::MAX - 10);
+        let b = bins(&p, &[1], &[1]);
+        assert!(
+            !b.contains(&Bin::AccOverflow) && b.contains(&Bin::AccNearMax),
+            "{b:?}"
+        );
+    }
+
+    #[test]
+    fn clamps_at_each_bound() {
+        let mut p = params(1 << 30, 0, 0);
+        p.act_min = -10;
+        p.act_max = 10;
+        let low = bins(&p, &[-100], &[1]);
+        assert!(
+            low.contains(&Bin::ClampLow) && low.contains(&Bin::ClampInside),
+            "{low:?}"
+        );
+        let high = bins(&p, &[100], &[1]);
+        assert!(high.contains(&Bin::ClampHigh), "{high:?}");
+        let inside = bins(&p, &[4], &[1]);
+        assert!(!inside.contains(&Bin::ClampLow) && !inside.contains(&Bin::ClampHigh));
+    }
+
+    #[test]
+    fn operand_extremes_and_zero_points() {
+        let mut p = params(1 << 30, 0, 0);
+        p.zp_x = -128;
+        let b = bins(&p, &[127, -128], &[-128, 1]);
+        assert!(
+            b.contains(&Bin::DxPos255) && b.contains(&Bin::WMin) && b.contains(&Bin::I8ZpMin),
+            "{b:?}"
+        );
+        assert!(!b.contains(&Bin::DxNeg255));
+    }
+}
