@@ -42,6 +42,14 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // A closed pipe (`qmac regress | head -1`) ends qmac quietly, as it ends
+    // `cat` or `grep`: the default SIGPIPE action instead of Rust's ignore,
+    // which turns the next println! into a "Broken pipe" panic (exit 101).
+    // SAFETY: called first thing, before any thread exists; restoring a
+    // signal's default disposition has no other effect on the process.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) if !e.use_stderr() => {

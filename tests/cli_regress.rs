@@ -128,3 +128,38 @@ fn bad_arguments_exit_2() {
     assert_eq!(code, 2);
     assert!(err.contains("LANES=5"), "{err}");
 }
+
+/// Before: `qmac regress --suite smoke | head -1` panicked with "failed
+/// printing to stdout: Broken pipe" (exit 101). A closed pipe now ends qmac
+/// quietly, like any Unix filter (killed by SIGPIPE, no message).
+#[test]
+fn a_closed_pipe_ends_quietly() {
+    use std::io::{BufRead, BufReader};
+    use std::os::unix::process::ExitStatusExt;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_qmac"))
+        .args(["regress", "--suite", "smoke"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.starts_with("qmac regress: suite smoke"), "{first}");
+    // The reader is dropped here: the pipe is closed.
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_ne!(out.status.code(), Some(101), "{err}");
+    assert!(
+        out.status.signal() == Some(libc_sigpipe()) || out.status.success(),
+        "{:?} {err}",
+        out.status
+    );
+}
+
+/// SIGPIPE's number on Linux.
+fn libc_sigpipe() -> i32 {
+    13
+}
