@@ -58,9 +58,10 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(e) => {
-            // Bad arguments: one line (clap's first), exit 2.
-            let text = e.render().to_string();
-            eprintln!("{}", text.lines().next().unwrap_or("error: bad arguments"));
+            // Bad arguments: clap's whole message (the missing argument's
+            // name, the possible values, the "similar argument" tip, the
+            // usage line), exit 2.
+            let _ = e.print();
             return ExitCode::from(2);
         }
     };

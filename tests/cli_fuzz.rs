@@ -209,15 +209,25 @@ fn regress_shards_add_up() {
 
 #[test]
 fn bad_fuzz_arguments_exit_2() {
-    for args in [
-        vec!["fuzz", "--shard", "3/2"],
-        vec!["fuzz", "--duration", "abc"],
-        vec!["fuzz", "--replay", "no/such/file.json"],
+    // Argument errors: clap's full message (what is wrong, the usage, the
+    // help hint), exit 2.
+    for (args, why) in [
+        (vec!["fuzz", "--shard", "3/2"], "need 1 <= K <= N"),
+        (vec!["fuzz", "--duration", "abc"], "is not a duration"),
     ] {
         let (c, o) = qmac(&args);
         assert_eq!(c, 2, "{args:?}: {o}");
-        assert_eq!(o.lines().filter(|l| !l.trim().is_empty()).count(), 1, "{o}");
+        assert!(
+            o.starts_with("error: invalid value") && o.contains(why),
+            "{o}"
+        );
+        assert!(o.contains("For more information, try '--help'."), "{o}");
     }
+    // A bad input file: one line naming it, exit 2.
+    let (c, o) = qmac(&["fuzz", "--replay", "no/such/file.json"]);
+    assert_eq!(c, 2, "{o}");
+    assert_eq!(o.lines().filter(|l| !l.trim().is_empty()).count(), 1, "{o}");
+    assert!(o.contains("no/such/file.json"), "{o}");
     let (c, o) = qmac(&["coverage", "merge", "no/such.json"]);
     assert_eq!(c, 2, "{o}");
     assert!(o.contains("no/such.json"), "{o}");

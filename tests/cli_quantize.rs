@@ -141,7 +141,7 @@ fn json_params(v: &serde_json::Value) -> Vec<(i64, i64)> {
 }
 
 /// The error line of a failed run: exactly one line, starting `error:`
-/// (clap's own parse errors are cut to their first line too).
+/// (qmac's own input errors; clap's argument errors print its whole message).
 fn error_line(stderr: &str) -> &str {
     let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
     assert_eq!(

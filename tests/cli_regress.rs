@@ -163,3 +163,41 @@ fn a_closed_pipe_ends_quietly() {
 fn libc_sigpipe() -> i32 {
     13
 }
+
+/// Before: argument errors were cut to clap's first line (`qmac layer` said
+/// only "the following required arguments were not provided:"). Now clap's
+/// whole message, exit 2.
+#[test]
+fn argument_errors_are_clap_s_whole_message() {
+    for (args, needles) in [
+        (
+            vec!["layer"],
+            vec![
+                "required arguments were not provided",
+                "<CASES>...",
+                "Usage: qmac layer",
+            ],
+        ),
+        (
+            vec!["layer", "x.json", "--backend", "foo"],
+            vec![
+                "invalid value 'foo'",
+                "[possible values: rtl, golden, both]",
+            ],
+        ),
+        (
+            vec!["regress", "--sed", "5"],
+            vec![
+                "unexpected argument '--sed'",
+                "tip: a similar argument exists: '--seed'",
+            ],
+        ),
+        (vec![], vec!["Usage: qmac <COMMAND>", "regress"]),
+    ] {
+        let (code, out, err) = qmac(&args);
+        assert_eq!(code, 2, "{args:?}: {out}{err}");
+        for n in needles {
+            assert!(err.contains(n), "{args:?}: {n:?} not in:\n{err}");
+        }
+    }
+}
