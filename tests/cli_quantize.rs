@@ -140,13 +140,16 @@ fn json_params(v: &serde_json::Value) -> Vec<(i64, i64)> {
         .collect()
 }
 
-/// The error line of a failed run: exactly one line, starting `error:`
-/// (qmac's own input errors; clap's argument errors print its whole message).
+/// The error line of a failed run: one line starting `error:` (qmac's own
+/// input errors are exactly that; clap's argument errors add only its
+/// `For more information, try '--help'.` hint).
 fn error_line(stderr: &str) -> &str {
     let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(
-        lines.len(),
-        1,
+    let extra_is_clap_hint = lines[1..]
+        .iter()
+        .all(|l| *l == "For more information, try '--help'.");
+    assert!(
+        !lines.is_empty() && extra_is_clap_hint,
         "expected a one-line message, got:\n{stderr}"
     );
     assert!(lines[0].starts_with("error: "), "{stderr}");
