@@ -20,9 +20,9 @@ on the random regression; tracing compiled in but off vs a model verilated witho
 the cold build time of one model. --json adds one JSON object."
 )]
 pub struct Args {
-    /// Input beats per co-simulation measurement
-    #[arg(long, default_value_t = 4_000_000)]
-    pub beats: usize,
+    /// Input beats per co-simulation measurement (at least 1 000)
+    #[arg(long, default_value_t = 4_000_000, value_parser = clap::value_parser!(u64).range(1000..))]
+    pub beats: u64,
     /// Repetitions, C++ and qmac interleaved (the best of each is reported;
     /// times are thread CPU time)
     #[arg(long, default_value_t = 5)]
@@ -61,7 +61,7 @@ struct Report {
 }
 
 fn fig(lanes: usize, a: &Args) -> Result<bench::CosimFigure> {
-    let beats = if lanes == 1 { a.beats } else { a.beats / 2 };
+    let beats = (if lanes == 1 { a.beats } else { a.beats / 2 }) as usize;
     bench::cosim_figure(lanes, beats, a.reps)
 }
 
@@ -125,7 +125,7 @@ pub fn run(a: &Args) -> Result<()> {
     let j1 = bench::regress_wall(8, a.regress_tests, 1)?;
     let j2 = bench::regress_wall(8, a.regress_tests, 2)?;
     println!("qmac regress --suite random ({} tests, LANES=8): --jobs 1 {j1:.2} s, --jobs 2 {j2:.2} s, speedup {:.2}x", a.regress_tests, j1 / j2);
-    let (plain, off, on) = bench::trace_figures(1, a.beats, a.reps)?;
+    let (plain, off, on) = bench::trace_figures(1, a.beats as usize, a.reps)?;
     println!(
         "tracing (LANES=1): no-trace model {plain:.0} beats/s; --trace-fst model, tracing off {off:.0} beats/s ({:.3}x); FST on {on:.0} beats/s ({:.4}x)",
         off / plain,

@@ -335,10 +335,12 @@ pub fn run(a: &Args) -> Result<()> {
                 .iter()
                 .zip(plan.steps.iter().filter(|s| s.macs() > 0))
             {
+                // `mbnet.input0.npy` of `mbnet.tflite` gives `mbnet.input0.op03…`,
+                // not `mbnet.mbnet.input0.op03…`.
+                let (m, i) = (stem(&a.model), stem(&job.input));
+                let input = i.strip_prefix(&format!("{m}.")).unwrap_or(&i);
                 let p = dir.join(format!(
-                    "{}.{}.op{:02}.{}.json",
-                    stem(&a.model),
-                    stem(&job.input),
+                    "{m}.{input}.op{:02}.{}.json",
                     step.index,
                     case.op.name()
                 ));

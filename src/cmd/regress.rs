@@ -99,10 +99,11 @@ pub fn run(a: &Args) -> Result<()> {
     qmac::cosim::dut::check_lanes(a.lanes)
         .map_err(|e| qmac::error::InputError::new("--lanes", "value", e))?;
     println!(
-        "qmac regress: suite {}{}, {} tests, LANES={} MULT_W={}, seed {}, jobs {}, RTL {} (sha256 {})",
+        "qmac regress: suite {}{}, {} test{}, LANES={} MULT_W={}, seed {}, jobs {}, RTL {} (sha256 {})",
         a.suite,
         a.shard.map_or(String::new(), |(k, n)| format!(" shard {k}/{n}")),
         tests.len(),
+        if tests.len() == 1 { "" } else { "s" },
         a.lanes,
         mult_w,
         a.seed,
