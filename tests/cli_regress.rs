@@ -201,3 +201,37 @@ fn argument_errors_are_clap_s_whole_message() {
         }
     }
 }
+
+/// Before: a bad --junit / --coverage path was found only after the whole
+/// regression ran. Now every output path is checked first (exit 2, instantly).
+#[test]
+fn output_paths_are_checked_before_any_work() {
+    let file = common::scratch("regress", "afile");
+    std::fs::write(&file, "x").unwrap();
+    let f = file.to_str().unwrap();
+    for (args, needle) in [
+        (
+            vec!["regress", "--junit", "/nonexistent/dir/j.xml"],
+            "--junit: its directory /nonexistent/dir does not exist",
+        ),
+        (
+            vec!["regress", "--coverage", "/tmp"],
+            "/tmp: --coverage: is a directory",
+        ),
+        (
+            vec!["regress", "--wave-on-fail", f],
+            "--wave-on-fail: exists and is not a directory",
+        ),
+    ] {
+        let t = std::time::Instant::now();
+        let (code, out, err) = qmac(&args);
+        assert_eq!(code, 2, "{args:?}: {out}{err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+        assert!(
+            !out.contains("suite    tests"),
+            "{args:?} ran the regression: {out}"
+        );
+        assert!(t.elapsed().as_secs() < 5);
+    }
+    let _ = std::fs::remove_file(&file);
+}

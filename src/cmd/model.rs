@@ -206,6 +206,7 @@ pub fn run(a: &Args) -> Result<()> {
     let tensors = paired("--tensors", &a.tensors, a.input.len())?;
     let saves = paired("--save-output", &a.save_output, a.input.len())?;
     for p in saves.iter().flatten() {
+        qmac::formats::check_output_path(p, "--save-output")?;
         if p.exists() && !a.force {
             return Err(InputError::new(
                 p,

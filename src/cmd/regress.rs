@@ -95,6 +95,22 @@ pub fn run(a: &Args) -> Result<()> {
             .map(|(_, t)| t)
             .collect();
     }
+    // Output paths before any work: a typo must not cost a whole run.
+    for (path, flag) in [(&a.junit, "--junit"), (&a.coverage, "--coverage")] {
+        if let Some(p) = path {
+            qmac::formats::check_output_path(p, flag)?;
+        }
+    }
+    if let Some(d) = &a.wave_on_fail {
+        if d.exists() && !d.is_dir() {
+            return Err(qmac::error::InputError::new(
+                d,
+                "--wave-on-fail",
+                "exists and is not a directory",
+            )
+            .into());
+        }
+    }
     // Fail early on a LANES value this build has no model for.
     qmac::cosim::dut::check_lanes(a.lanes)
         .map_err(|e| qmac::error::InputError::new("--lanes", "value", e))?;

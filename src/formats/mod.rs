@@ -11,6 +11,35 @@ pub mod qcase;
 pub mod textarray;
 pub mod tflite;
 
+/// An output file named on the command line (`flag`) can be written: its
+/// directory exists and the path is not a directory. Checked before any work,
+/// so a typo never costs a whole run.
+pub fn check_output_path(
+    path: &std::path::Path,
+    flag: &str,
+) -> Result<(), crate::error::InputError> {
+    use crate::error::InputError;
+    if path.is_dir() {
+        return Err(InputError::new(
+            path,
+            flag,
+            "is a directory; give a file name",
+        ));
+    }
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => std::path::Path::new("."),
+    };
+    if !parent.is_dir() {
+        return Err(InputError::new(
+            path,
+            flag,
+            format!("its directory {} does not exist", parent.display()),
+        ));
+    }
+    Ok(())
+}
+
 /// THE way qmac creates an output file: with `overwrite` false an existing
 /// file is never touched (`create_new`, atomic: no check-then-write race) and
 /// the refusal names the file and the flag that allows it (`--force`); with
