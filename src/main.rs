@@ -1,7 +1,7 @@
 //! The `qmac` command line. Each subcommand lives in `cmd::*`.
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 mod cmd;
 
@@ -50,7 +50,33 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    let cli = match Cli::try_parse() {
+    // `--version` says what this binary checks: the source revision, the
+    // built LANES values, MULT_W and the RTL's hash.
+    // (Asked for only: it runs git.)
+    let asked = std::env::args()
+        .skip(1)
+        .any(|a| a == "--version" || a == "-V");
+    let version: &'static str = if !asked {
+        env!("CARGO_PKG_VERSION")
+    } else {
+        Box::leak(
+            format!(
+                "{} (git {}, LANES {:?}, MULT_W {}, RTL {} sha256 {})",
+                env!("CARGO_PKG_VERSION"),
+                qmac::verify::vectors::git_revision(),
+                qmac::cosim::dut::built_lanes(),
+                qmac::cosim::dut::built_mult_w(),
+                qmac::cosim::dut::RTL_DIR,
+                qmac::cosim::dut::RTL_SHA256
+            )
+            .into_boxed_str(),
+        )
+    };
+    let parsed = Cli::command()
+        .version(version)
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m));
+    let cli = match parsed {
         Ok(c) => c,
         Err(e) if !e.use_stderr() => {
             // --help / --version

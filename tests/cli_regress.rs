@@ -235,3 +235,14 @@ fn output_paths_are_checked_before_any_work() {
     }
     let _ = std::fs::remove_file(&file);
 }
+
+/// `--version` names what the binary checks: revision, LANES, MULT_W, RTL hash.
+#[test]
+fn version_names_the_build() {
+    let (code, out, err) = qmac(&["--version"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("qmac 0."), "{out}");
+    for n in ["(git ", "LANES [1, 8]", "MULT_W 32", "sha256 "] {
+        assert!(out.contains(n), "{n:?} not in {out}");
+    }
+}
