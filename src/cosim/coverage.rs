@@ -373,16 +373,10 @@ mod tests {
     use crate::cosim::transaction::LaneParams;
 
     fn params(m0: i32, shift: i32, bias: i32) -> Params {
-        Params {
-            rounding: DatapathRounding::Double,
-            input_dtype: DType::Int8,
-            zp_x: 0,
-            zp_w: 0,
-            zp_out: 0,
-            act_min: -128,
-            act_max: 127,
-            lanes: vec![LaneParams { bias, m0, shift }],
-        }
+        Params::int8(
+            DatapathRounding::Double,
+            vec![LaneParams { bias, m0, shift }],
+        )
     }
 
     /// The bins one lane's dot product `x·w` hits under `p` (the accumulator

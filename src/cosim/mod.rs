@@ -193,18 +193,9 @@ where
                     work_ops += k as u64;
                     work_dots += 1;
                     weights.extend_from_slice(&j.w);
-                    let (acc, ovf) = sb.expect(j, &p);
+                    sb.expect(j, &p);
                     if opt.coverage {
-                        let (acc, ovf) = (acc.to_vec(), ovf.to_vec());
-                        sb.stats.coverage.sample_dot(
-                            &p,
-                            prev_params.as_deref(),
-                            reloaded,
-                            j,
-                            &acc,
-                            &ovf,
-                            mult_w,
-                        );
+                        sb.sample_coverage(j, &p, prev_params.as_deref(), reloaded);
                         prev_params = Some(p);
                         reloaded = false;
                     }

@@ -238,6 +238,29 @@ impl Scoreboard {
         (&self.eacc[at..], &self.eovf[at..])
     }
 
+    /// Sample functional coverage of the dot product last passed to
+    /// [`Self::expect`] (its expected accumulators and overflow flags, in
+    /// place: no copy on the hot path). `prev`: the previous dot product's
+    /// parameters; `reloaded`: whether a load came between.
+    pub fn sample_coverage(
+        &mut self,
+        job: &DotJob,
+        params: &Params,
+        prev: Option<&Params>,
+        reloaded: bool,
+    ) {
+        let at = self.eacc.len() - self.lanes;
+        self.stats.coverage.sample_dot(
+            params,
+            prev,
+            reloaded,
+            job,
+            &self.eacc[at..],
+            &self.eovf[at..],
+            self.mult_w,
+        );
+    }
+
     /// A dot product's last beat transferred at `cycle` with `stalls` output stalls so far.
     pub fn last_beat(&mut self, cycle: u64, stalls: u64) {
         self.lasts.push_back((cycle, stalls));
@@ -346,20 +369,14 @@ mod tests {
     use crate::cosim::transaction::LaneParams;
 
     fn setup() -> (Scoreboard, Arc<DotJob>, Arc<Params>) {
-        let p = Arc::new(Params {
-            rounding: DatapathRounding::Double,
-            input_dtype: DType::Int8,
-            zp_x: 0,
-            zp_w: 0,
-            zp_out: 0,
-            act_min: -128,
-            act_max: 127,
-            lanes: vec![LaneParams {
+        let p = Arc::new(Params::int8(
+            DatapathRounding::Double,
+            vec![LaneParams {
                 bias: 100,
                 m0: 1 << 30,
                 shift: 0,
             }],
-        });
+        ));
         let j = Arc::new(DotJob {
             x: vec![3, 4],
             w: vec![5, 6],

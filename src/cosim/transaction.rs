@@ -35,6 +35,21 @@ pub struct Params {
 }
 
 impl Params {
+    /// int8 activations, every zero point 0, the full int8 output range, and
+    /// the given per-lane parameters.
+    pub fn int8(rounding: DatapathRounding, lanes: Vec<LaneParams>) -> Params {
+        Params {
+            rounding,
+            input_dtype: DType::Int8,
+            zp_x: 0,
+            zp_w: 0,
+            zp_out: 0,
+            act_min: -128,
+            act_max: 127,
+            lanes,
+        }
+    }
+
     /// The cfg writes that load these parameters (every register).
     pub fn cfg_writes(&self) -> Vec<(u16, u32)> {
         let mut ctl = 0;

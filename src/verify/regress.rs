@@ -173,23 +173,12 @@ pub fn tests(
 }
 
 fn base_params(lanes: usize, mult_w: u32, rounding: DatapathRounding) -> Params {
-    Params {
-        rounding,
-        input_dtype: DType::Int8,
-        zp_x: 0,
-        zp_w: 0,
-        zp_out: 0,
-        act_min: -128,
-        act_max: 127,
-        lanes: vec![
-            cosim::transaction::LaneParams {
-                bias: 0,
-                m0: 1 << (mult_w - 2),
-                shift: -1
-            };
-            lanes
-        ],
-    }
+    let lane = cosim::transaction::LaneParams {
+        bias: 0,
+        m0: 1 << (mult_w - 2),
+        shift: -1,
+    };
+    Params::int8(rounding, vec![lane; lanes])
 }
 
 fn stim(suite: &'static str, name: String, items: Vec<Item>, bp: Backpressure) -> Test {
