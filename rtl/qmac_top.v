@@ -22,7 +22,17 @@
 //   Other addresses are accepted and ignored. cfg_ready is high only while the
 //   datapath is idle (no open dot product, nothing in flight, no output held),
 //   so a reload between dot products never changes an in-flight result; while
-//   idle a cfg beat has priority over an input beat in the same cycle.
+//   idle a cfg beat has priority over an input beat in the same cycle (in_ready
+//   is low in a cycle in which a cfg write is accepted). While not idle the
+//   beat may be taken first: a host presents a beat together with a write only
+//   when the beat may be taken before it (qmac's driver: only while idle).
+//   A write takes effect for every beat accepted after it, the very next
+//   cycle's included. Registers may be written in any order, any subset of
+//   them, any number of times; the rest keep their values.
+// Reset values: every parameter register is 0 (CTRL = double rounding, int8
+//   activations; ZP_X = ZP_W = ZP_OUT = 0; ACT_MIN = ACT_MAX = 0; BIAS, M0 and
+//   SHIFT of every lane 0). A reset in the middle of traffic drops an open dot
+//   product and every result in flight or held; the host re-sends them.
 //
 // Zero points are subtracted in the MAC ((x - zp_x)*(w - zp_w), 10-bit
 // operands, a 10x10 multiplier per lane) rather than folded into the bias: the

@@ -173,6 +173,9 @@ public:
         // Raw pointers: rust::Slice accessors are out-of-line calls.
         const uint64_t* opv = ops.data();
         const uint64_t kFirst = 1ull << int(OpBit::First), kLast = 1ull << int(OpBit::Last);
+        const uint64_t kCfg = 1ull << int(OpBit::Cfg), kReset = 1ull << int(OpBit::Reset);
+        const uint64_t kBarrier = 1ull << int(OpBit::Barrier), kJunk = 1ull << int(OpBit::Junk);
+        const uint64_t kOverlap = 1ull << int(OpBit::Overlap);
         const size_t n_ops = ops.size();
         const uint8_t* wv = weights.data();
         uint8_t* oy = out_y.data();
@@ -217,14 +220,46 @@ public:
             uint16_t addr = 0;
             uint32_t data = 0;
             const uint8_t* w = zeros_;
-            bool is_cfg = false, is_last = false;
+            bool is_cfg = false, is_junk = false, overlapped = false;
             if (have_op) {
                 const uint64_t o = opv[op];
-                if (o >> int(OpBit::Cfg)) {
+                if (o & kReset) {
+                    // rst_n low mid-stream: whatever is open or in flight is
+                    // dropped (only sacrificial beats can be: a barrier and
+                    // junk beats precede every reset the Rust driver sends).
+                    if (junk_live_ || top_->out_valid) ++r.resets_mid_traffic;
+                    for (uint32_t i = 0; i < uint32_t(o & 0xff); ++i)
+                        step(CTRL_RESET, 0, zeros_, 0, 0, y, acc, ovf);
+                    junk_live_ = prev_cfg_fire_ = cfg_waited_ = false;
+                    idle = 0;
+                    ++op;
+                    continue;
+                }
+                if ((o & kBarrier) && in_flight_ == 0) {
+                    ++op;
+                    continue;
+                }
+                if (o & kBarrier) {
+                    // wait: present nothing this cycle
+                } else if (o & kCfg) {
                     is_cfg = true;
                     ctrl |= CTRL_CFG_VALID;
                     addr = uint16_t(o >> 32);
                     data = uint32_t(o);
+                    if (top_->out_valid && !out_ready) ++r.cfg_while_held;
+                    // cfg_ready is a function of registers only: its value this
+                    // cycle is known before the inputs are driven.
+                    if ((o & kOverlap) && op + 1 < n_ops && top_->cfg_ready &&
+                        !(opv[op + 1] & (kCfg | kReset | kBarrier | kJunk))) {
+                        const uint64_t b = opv[op + 1];
+                        overlapped = true;
+                        ++r.cfg_with_beat;
+                        ctrl |= CTRL_IN_VALID;
+                        if (b & kFirst) ctrl |= CTRL_IN_FIRST;
+                        if (b & kLast) ctrl |= CTRL_IN_LAST;
+                        x = uint8_t(b);
+                        w = wv + wi;
+                    }
                 } else {
                     const bool present = held_ || !(stalling || (cfg.in_gap != 0 && draw() < cfg.in_gap));
                     if (!present) {
@@ -233,9 +268,10 @@ public:
                     }
                     if (present) {
                         held_ = true;
+                        is_junk = (o & kJunk) != 0;
                         ctrl |= CTRL_IN_VALID;
                         if (o & kFirst) ctrl |= CTRL_IN_FIRST;
-                        if (o & kLast) { ctrl |= CTRL_IN_LAST; is_last = true; }
+                        if (o & kLast) ctrl |= CTRL_IN_LAST;
                         x = uint8_t(o);
                         w = wv + wi;
                     }
@@ -248,6 +284,9 @@ public:
                                      std::memcmp(ovf, povf, L)) && r.violation == Violation::None) {
                     r.violation = Violation::OutputChanged;
                     r.violation_cycle = cyc;
+                    // The run stops here: the changed output is reported as
+                    // such, not compared as a value too.
+                    if (cfg.stop_on_violation) break;
                 }
                 if (!was_stalled_) {
                     // first cycle this output is presented
@@ -278,25 +317,41 @@ public:
                 }
                 was_stalled_ = false;
             }
-            const bool fired = (is_cfg && (st & ST_CFG_FIRE)) || (!is_cfg && (st & ST_IN_FIRE));
-            if (have_op && fired) {
+            const bool cfg_fired = is_cfg && (st & ST_CFG_FIRE);
+            const bool beat_fired = (st & ST_IN_FIRE) && (!is_cfg || overlapped);
+            if (is_cfg && !cfg_fired) cfg_waited_ = true;
+            if (overlapped && cfg_fired && beat_fired && r.violation == Violation::None) {
+                r.violation = Violation::CfgPriority;
+                r.violation_cycle = cyc;
+            }
+            if (have_op && cfg_fired) {
                 ++op;
-                if (!is_cfg) {
-                    held_ = false;
-                    wi += L;
-                    if (r.beats == 0) r.first_beat_cycle = cyc;
-                    r.last_beat_cycle = cyc;
-                    ++r.beats;
-                    if (is_last) {
-                        lcyc[r.dots] = cyc;
-                        lstl[r.dots] = stalls_;
-                        ++r.dots;
-                        ++in_flight_;
-                    }
-                } else {
-                    ++r.cfg_writes;
+                ++r.cfg_writes;
+                if (cfg_waited_) ++r.cfg_behind_dot;
+                cfg_waited_ = false;
+                // A beat presented with the write stays presented until taken.
+                if (overlapped && !beat_fired) held_ = true;
+            }
+            if (have_op && beat_fired) {
+                const uint64_t o = opv[op];
+                ++op;
+                held_ = false;
+                wi += L;
+                if (r.beats == 0) r.first_beat_cycle = cyc;
+                r.last_beat_cycle = cyc;
+                ++r.beats;
+                if (prev_cfg_fire_ && !is_junk) ++r.cfg_then_beat;
+                if (is_junk) {
+                    ++r.junk_beats;
+                    junk_live_ = true;
+                } else if (o & kLast) {
+                    lcyc[r.dots] = cyc;
+                    lstl[r.dots] = stalls_;
+                    ++r.dots;
+                    ++in_flight_;
                 }
             }
+            prev_cfg_fire_ = cfg_fired;
             // Only a held output (out_valid while the consumer is not ready) is
             // the testbench's own stall; any other cycle without a transfer
             // while work is pending counts towards the deadlock watchdog.
@@ -415,6 +470,9 @@ private:
     uint64_t rng_ = 1;
     uint32_t long_stall_ = 0;
     bool held_ = false, was_stalled_ = false;
+    // a sacrificial beat transferred since the last reset; a cfg write fired
+    // in the previous cycle; the pending cfg write has waited for cfg_ready.
+    bool junk_live_ = false, prev_cfg_fire_ = false, cfg_waited_ = false;
     uint64_t stalls_ = 0, in_flight_ = 0, tail_ = 0;
     uint64_t cur_valid_cycle_ = 0, cur_valid_stalls_ = 0;
     uint8_t zeros_[64] = {0};

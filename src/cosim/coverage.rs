@@ -87,6 +87,15 @@ bins! {
     BpGapLast = "bp_gap_last", "input gap right before a last beat";
     BpOutStall = "bp_out_stall", "out_ready low while out_valid";
     BpLongStall = "bp_long_stall", "a long stall (20..200 cycles)";
+    CfgThenBeat = "cfg_then_beat", "a beat transferred in the cycle right after a cfg write";
+    CfgBehindDot = "cfg_behind_dot", "a cfg write waited for the pipeline to drain (right behind a dot product)";
+    CfgWhileHeld = "cfg_while_held", "a cfg write presented while an output was held";
+    CfgWithBeat = "cfg_with_beat", "cfg_valid and in_valid high together while idle";
+    SingleWriteLoad = "single_write_load", "a load of one register write";
+    UnmappedWrite = "unmapped_write", "writes to unmapped addresses";
+    HostReset = "host_reset", "a reset between loads";
+    MidTrafficReset = "mid_traffic_reset", "a reset with a dot product open or a result in flight";
+    ResetValueUsed = "reset_value_used", "dot products relying on registers left at their reset values";
     XDoublePosTie = "x_double_pos_tie", "double rounding, acc > 0, tie";
     XDoublePosNotie = "x_double_pos_notie", "double rounding, acc > 0, no tie";
     XDoubleNegTie = "x_double_neg_tie", "double rounding, acc < 0, tie";
@@ -302,6 +311,11 @@ impl Coverage {
             (Bin::BpGapLast, r.gap_last),
             (Bin::BpOutStall, r.out_stall_cycles),
             (Bin::BpLongStall, r.long_stalls),
+            (Bin::CfgThenBeat, r.cfg_then_beat),
+            (Bin::CfgBehindDot, r.cfg_behind_dot),
+            (Bin::CfgWhileHeld, r.cfg_while_held),
+            (Bin::CfgWithBeat, r.cfg_with_beat),
+            (Bin::MidTrafficReset, r.resets_mid_traffic),
         ] {
             let c = &mut self.counts[bin as usize];
             *c = c.saturating_add(n);

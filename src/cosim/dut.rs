@@ -41,7 +41,10 @@ mod ffi {
         ops_done: usize,
         outputs: usize,
         dots: usize,
+        /// Beats transferred (sacrificial ones included: their weights were consumed too).
         beats: u64,
+        /// Of those, sacrificial beats (interrupted by a reset, never expected).
+        junk_beats: u64,
         cfg_writes: u64,
         /// Backpressure seen by the DUT: input gaps right before a first / a
         /// last beat, cycles with out_ready low while out_valid, long stalls started.
@@ -52,6 +55,17 @@ mod ffi {
         /// Cycles of the first and the last input beat transferred in this batch.
         first_beat_cycle: u64,
         last_beat_cycle: u64,
+        /// Protocol situations the batch created (coverage): a beat transferred
+        /// in the cycle right after a cfg write; a cfg write accepted after
+        /// waiting for the pipeline to drain (right behind a dot product); a
+        /// cfg write presented while an output was held; a cfg write and a
+        /// beat presented together while idle; a reset with a dot product
+        /// open or a result in flight.
+        cfg_then_beat: u64,
+        cfg_behind_dot: u64,
+        cfg_while_held: u64,
+        cfg_with_beat: u64,
+        resets_mid_traffic: u64,
         /// The first handshake or progress violation of the batch.
         violation: Violation,
         violation_cycle: u64,
@@ -71,16 +85,26 @@ mod ffi {
         Deadlock = 3,
         /// The run's cycle bound (`max_cycle`) is exhausted.
         CycleBound = 4,
+        /// in_ready was high in the cycle a cfg write was accepted (a beat
+        /// presented with it was taken: the contract gives cfg priority).
+        CfgPriority = 5,
     }
 
     /// The bits of one encoded operation of `run_batch` ([`op`](super::op)):
-    /// a cfg write (bit 63 set: address in bits 47:32, data in 31:0) or an
-    /// input beat (first, last, x in bits 7:0).
+    /// a cfg write (bit 63 set: address in bits 47:32, data in 31:0; bit 59:
+    /// present the next beat together with it when the DUT is idle), an
+    /// input beat (first, last, x in bits 7:0; bit 60: a sacrificial beat
+    /// whose dot product is never expected), a barrier (bit 61: wait until no
+    /// result is in flight) or a reset (bit 62: rst_n low for bits 7:0 cycles).
     #[derive(Debug)]
     #[repr(u32)]
     enum OpBit {
         Last = 8,
         First = 9,
+        Overlap = 59,
+        Junk = 60,
+        Barrier = 61,
+        Reset = 62,
         Cfg = 63,
     }
 
@@ -227,9 +251,26 @@ pub mod op {
     pub fn cfg(addr: u16, data: u32) -> u64 {
         (1 << OpBit::Cfg.repr) | ((addr as u64) << 32) | data as u64
     }
+    /// A cfg write presented together with the next beat when the DUT is idle.
+    pub fn cfg_with_beat(addr: u16, data: u32) -> u64 {
+        cfg(addr, data) | (1 << OpBit::Overlap.repr)
+    }
     /// An input beat (its LANES weights go to the weights slice, in order).
     pub fn beat(x: u8, first: bool, last: bool) -> u64 {
         ((first as u64) << OpBit::First.repr) | ((last as u64) << OpBit::Last.repr) | x as u64
+    }
+    /// A sacrificial beat (weights in the weights slice like any beat): its
+    /// dot product is interrupted by a reset and never expected.
+    pub fn junk_beat(x: u8, first: bool, last: bool) -> u64 {
+        beat(x, first, last) | (1 << OpBit::Junk.repr)
+    }
+    /// Wait until every expected result has been delivered.
+    pub fn barrier() -> u64 {
+        1 << OpBit::Barrier.repr
+    }
+    /// rst_n low for `cycles` (1..=255) cycles.
+    pub fn reset(cycles: u8) -> u64 {
+        (1 << OpBit::Reset.repr) | cycles as u64
     }
 }
 

@@ -21,6 +21,35 @@ pub mod reg {
     pub fn shift(lane: usize) -> u16 {
         0x102 + 4 * lane as u16
     }
+    /// Whether `addr` is a register of a `lanes`-wide datapath; every other
+    /// address is accepted and ignored (the contract).
+    pub fn is_mapped(addr: u16, lanes: usize) -> bool {
+        addr <= ACT_MAX || (addr >= 0x100 && ((addr - 0x100) as usize) < 4 * lanes && addr % 4 != 3)
+    }
+    /// An unmapped address chosen by `r` (any number): next to the global
+    /// registers (0x006, 0x0FF), a lane's unused fourth slot, just past the
+    /// last lane, the global registers' and the lanes' addresses with a high
+    /// bit set (0x200, 0x201, 0x8000 + …), or anywhere above the lanes: the
+    /// addresses a decoder that ignores address bits would alias.
+    pub fn unmapped(lanes: usize, r: u64) -> u16 {
+        let lane_end = 0x100 + 4 * lanes as u64;
+        let pick = (r >> 8) as u16;
+        let a = match r % 8 {
+            0 => 0x006 + pick % 0xFA,
+            1 => 0x103 + 4 * (pick % lanes as u16),
+            2 => (lane_end + (r >> 8) % 8) as u16,
+            3 => 0x200 + pick % 6,
+            4 => 0x8000 | (pick % 6),
+            5 => 0x8100 | (pick % (4 * lanes as u16)),
+            6 => 0xFFFF,
+            _ => (lane_end + (r >> 8) % (0x1_0000 - lane_end)) as u16,
+        };
+        if is_mapped(a, lanes) {
+            0x200
+        } else {
+            a
+        }
+    }
 }
 
 /// The widest datapath qmac drives (the C++ driver's per-cycle buffers and
@@ -55,6 +84,56 @@ impl BatchOut {
             stalls: vec![0; cap],
             last_cycle: vec![0; cap],
             last_stalls: vec![0; cap],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reg;
+
+    #[test]
+    fn the_register_map_is_what_the_rtl_header_says() {
+        for lanes in [1usize, 8, 64] {
+            for a in 0..=0x005u16 {
+                assert!(reg::is_mapped(a, lanes));
+            }
+            for l in 0..lanes {
+                assert!(reg::is_mapped(reg::bias(l), lanes));
+                assert!(reg::is_mapped(reg::m0(l), lanes));
+                assert!(reg::is_mapped(reg::shift(l), lanes));
+                assert!(
+                    !reg::is_mapped(reg::shift(l) + 1, lanes),
+                    "lane {l}'s fourth slot"
+                );
+            }
+            for a in [0x006u16, 0x0FF, 0x100 + 4 * lanes as u16, 0x8000, 0xFFFF] {
+                assert!(!reg::is_mapped(a, lanes), "{a:#x} with {lanes} lanes");
+            }
+        }
+    }
+
+    #[test]
+    fn unmapped_probes_are_never_registers_and_reach_every_kind() {
+        for lanes in [1usize, 3, 8, 64] {
+            let mut seen = std::collections::BTreeSet::new();
+            for r in 0..20_000u64 {
+                let r = r.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                let a = reg::unmapped(lanes, r);
+                assert!(!reg::is_mapped(a, lanes), "{a:#x} with {lanes} lanes");
+                seen.insert(a);
+            }
+            // next to the globals, a lane's fourth slot, 0x200, 0xFFFF
+            for a in [0x200u16, 0xFFFF, 0x103] {
+                assert!(seen.contains(&a), "{a:#x} never probed with {lanes} lanes");
+            }
+            assert!(seen.iter().any(|&a| (0x006..0x100).contains(&a)));
+            if lanes < 64 {
+                assert!(
+                    seen.contains(&(0x100 + 4 * lanes as u16)),
+                    "just past the last lane"
+                );
+            }
         }
     }
 }

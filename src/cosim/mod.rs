@@ -44,10 +44,10 @@ use crate::cosim::dut::{op, BatchConfig, Dut, Violation};
 use crate::cosim::interface::BatchOut;
 use crate::cosim::interface::LATENCY;
 #[cfg(feature = "rtl")]
-use crate::cosim::scoreboard::{RunStats, Scoreboard};
+use crate::cosim::scoreboard::{Check, RunStats, Scoreboard};
 use crate::cosim::transaction::Backpressure;
 #[cfg(feature = "rtl")]
-use crate::cosim::transaction::{Item, Params, StreamCheck};
+use crate::cosim::transaction::{HostModel, Item, Params, StreamCheck};
 
 /// The cycle bound of a run: every run ends with a verdict. Generous (4× the
 /// expected cycles of the stimulus under its backpressure, plus the deadlock
@@ -111,6 +111,125 @@ fn prob(p: f64) -> u32 {
     (p.clamp(0.0, 1.0) * 4_294_967_295.0) as u32
 }
 
+/// The host's side of parameter loads under a [`HostModel`]: which registers
+/// it writes (all, or only the changed ones given what the DUT holds), in
+/// which order, with which ignored writes, whether it resets the DUT first
+/// and whether the next beat rides along with the last write.
+#[cfg(feature = "rtl")]
+struct Host {
+    model: HostModel,
+    rng: rand_chacha::ChaCha8Rng,
+    /// What the DUT's registers hold (every run starts with a reset).
+    held: Params,
+}
+
+/// What one load did, for coverage and the cycle bound.
+#[cfg(feature = "rtl")]
+struct LoadHits {
+    bins: Vec<crate::cosim::coverage::Bin>,
+    /// Cycles a barrier may wait for the pipeline to drain.
+    barrier_wait: u64,
+}
+
+#[cfg(feature = "rtl")]
+impl Host {
+    fn new(model: HostModel, seed: u64, lanes: usize) -> Host {
+        use rand::SeedableRng;
+        Host {
+            model,
+            rng: rand_chacha::ChaCha8Rng::seed_from_u64(crate::cosim::transaction::stream_seed(
+                seed,
+                u64::from_le_bytes(*b"cfg-host"),
+            )),
+            held: Params::reset_values(lanes),
+        }
+    }
+
+    /// Encode the load of `p` into `ops` (and the weights of sacrificial beats).
+    fn load(
+        &mut self,
+        p: &Params,
+        lanes: usize,
+        ops: &mut Vec<u64>,
+        weights: &mut Vec<u8>,
+    ) -> LoadHits {
+        use crate::cosim::coverage::Bin;
+        use crate::cosim::interface::reg;
+        use rand::seq::SliceRandom;
+        use rand::{Rng, RngExt};
+        let m = self.model;
+        let mut hits = LoadHits {
+            bins: Vec::new(),
+            barrier_wait: 0,
+        };
+        if m.is_plain() {
+            ops.extend(p.cfg_writes().into_iter().map(|(a, d)| op::cfg(a, d)));
+            self.held = p.clone();
+            return hits;
+        }
+        let mut after_reset = false;
+        if self.rng.random_bool(m.reset) {
+            // Once every expected result is out, a sacrificial dot product
+            // (left open, or complete with its result in flight), then reset.
+            ops.push(op::barrier());
+            hits.barrier_wait = 4 * (LATENCY + 2);
+            let k = self.rng.random_range(1..=4usize);
+            let complete = self.rng.random_bool(0.5);
+            for t in 0..k {
+                ops.push(op::junk_beat(
+                    self.rng.next_u32() as u8,
+                    t == 0,
+                    complete && t + 1 == k,
+                ));
+                weights.extend((0..lanes).map(|_| self.rng.next_u32() as u8));
+            }
+            ops.push(op::reset(self.rng.random_range(1..=3u8)));
+            self.held = Params::reset_values(lanes);
+            after_reset = true;
+            hits.bins.push(Bin::HostReset);
+        }
+        let mut writes = if self.rng.random_bool(m.delta_load) {
+            let w = p.delta_writes(&self.held);
+            if w.len() < p.cfg_writes().len() && after_reset {
+                hits.bins.push(Bin::ResetValueUsed);
+            }
+            if w.len() == 1 {
+                hits.bins.push(Bin::SingleWriteLoad);
+            }
+            w
+        } else {
+            p.cfg_writes()
+        };
+        if writes.len() > 1 && self.rng.random_bool(m.shuffle) {
+            writes.shuffle(&mut self.rng);
+        }
+        if self.rng.random_bool(m.unmapped) {
+            for _ in 0..self.rng.random_range(1..=3) {
+                let at = self.rng.random_range(0..=writes.len());
+                writes.insert(
+                    at,
+                    (
+                        reg::unmapped(lanes, self.rng.next_u64()),
+                        self.rng.next_u32(),
+                    ),
+                );
+            }
+            hits.bins.push(Bin::UnmappedWrite);
+        }
+        let overlap = self.rng.random_bool(m.overlap);
+        let n = writes.len();
+        for (i, (a, d)) in writes.into_iter().enumerate() {
+            ops.push(if overlap && i + 1 == n {
+                op::cfg_with_beat(a, d)
+            } else {
+                op::cfg(a, d)
+            });
+        }
+        self.held = p.clone();
+        hits
+    }
+}
+
 /// Drive `items` through `dut` and check every cycle. The stimulus is
 /// streamed to the C++ side in batches (one FFI call per few thousand
 /// cycles); the C++ driver applies AXI-Stream rules and the seeded
@@ -161,6 +280,7 @@ where
     let mut weights: Vec<u8> = Vec::with_capacity((BATCH_OPS + 1024) * lanes);
     let mut out = BatchOut::new(lanes, BATCH_OUT);
     let mut exhausted = false;
+    let mut host = Host::new(bp.host, opt.seed, lanes);
     let mut first_beat: Option<u64> = None;
     let mut last_beat = 0u64;
     loop {
@@ -174,15 +294,20 @@ where
             let params = match check.next(it) {
                 Ok(p) => p,
                 Err(e) => {
-                    sb.fail(dut.cycles(), format!("stimulus error: {e}"));
+                    sb.fail(dut.cycles(), format!("{}: {e}", Check::Stimulus.marker()));
                     return sb.stats;
                 }
             };
             match (it, params) {
                 (Item::Params(p), _) => {
-                    let writes = p.cfg_writes();
-                    work_ops += writes.len() as u64;
-                    ops.extend(writes.into_iter().map(|(a, d)| op::cfg(a, d)));
+                    let n0 = ops.len();
+                    let hits = host.load(p, lanes, &mut ops, &mut weights);
+                    work_ops += (ops.len() - n0) as u64 + hits.barrier_wait;
+                    if opt.coverage {
+                        for b in hits.bins {
+                            sb.stats.coverage.hit(b);
+                        }
+                    }
                     reloaded = true;
                 }
                 (Item::Dot(j), Some(p)) => {
@@ -216,7 +341,7 @@ where
             first_beat.get_or_insert(r.first_beat_cycle);
             last_beat = r.last_beat_cycle;
         }
-        sb.stats.beats += r.beats;
+        sb.stats.beats += r.beats - r.junk_beats;
         sb.stats.cfg_writes += r.cfg_writes;
         sb.stats.dots += r.dots as u64;
         for d in 0..r.dots {
@@ -232,15 +357,29 @@ where
             Violation::None => {}
             Violation::OutputChanged => sb.fail(
                 r.violation_cycle,
-                "output changed while stalled (out_valid && !out_ready)".into(),
+                format!("{} (out_valid && !out_ready)", Check::OutputChanged.marker()),
             ),
-            Violation::ValidDropped => sb.fail(
+            Violation::ValidDropped => sb.fail(r.violation_cycle, Check::ValidDropped.marker().into()),
+            Violation::CfgPriority => sb.fail(
                 r.violation_cycle,
-                "out_valid dropped before the output was accepted".into(),
+                format!(
+                    "in_ready high in the cycle a cfg write was accepted: the beat presented with it was taken ({})",
+                    Check::CfgPriority.marker()
+                ),
             ),
+            Violation::Deadlock if exhausted && ops.is_empty() && sb.in_flight() > 0 => {
+                let msg = format!(
+                    "lost output: {} dot products {} (every input accepted, then no output for {WATCHDOG} cycles)",
+                    sb.in_flight(),
+                    Check::LostOutput.marker()
+                );
+                sb.fail(r.violation_cycle, msg);
+                break;
+            }
             Violation::Deadlock => {
                 let msg = format!(
-                    "no progress: no transfer for {WATCHDOG} cycles with work pending and no output held (deadlock): {} dot products without a result, {} operations not yet accepted",
+                    "no progress: no transfer for {WATCHDOG} cycles with work pending and no output held {}: {} dot products without a result, {} operations not yet accepted",
+                    Check::Deadlock.marker(),
                     sb.in_flight(),
                     ops.len()
                 );
@@ -249,7 +388,8 @@ where
             }
             _ => {
                 let msg = format!(
-                    "timeout: the run's cycle bound ({} cycles for {work_ops} operations and {work_dots} dot products under this backpressure) is exhausted: {} dot products without a result, {} operations not yet accepted",
+                    "timeout: the run's {} ({} cycles for {work_ops} operations and {work_dots} dot products under this backpressure) is exhausted: {} dot products without a result, {} operations not yet accepted",
+                    Check::Timeout.marker(),
                     cycle_bound(work_ops, work_dots, &bp),
                     sb.in_flight(),
                     ops.len()
@@ -264,7 +404,11 @@ where
         let buffers_full = r.outputs == BATCH_OUT || r.dots == BATCH_OUT;
         if exhausted && ops.is_empty() && !buffers_full {
             if sb.in_flight() > 0 {
-                let msg = format!("{} dot products never produced a result", sb.in_flight());
+                let msg = format!(
+                    "{} dot products {}",
+                    sb.in_flight(),
+                    Check::LostOutput.marker()
+                );
                 sb.fail(dut.cycles(), msg);
             }
             break;

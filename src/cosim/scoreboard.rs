@@ -65,6 +65,92 @@ pub fn expect(
     (y, acc, ovf)
 }
 
+/// The checks of a run. Each failure message contains its check's
+/// [`Check::marker`] (the messages are built with it), so a message can be
+/// classified back ([`Check::of`]): `qmac mutants` reports which check
+/// killed a mutant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Check {
+    /// y, the 32-bit accumulator or the sticky overflow flag of a lane differs.
+    Value,
+    /// Every lane repeats the previous output (a duplicated or stale output).
+    Duplicate,
+    /// A result not LATENCY cycles after its last beat, with no stall between.
+    Latency,
+    /// out_valid with no dot product in flight (none whose last beat was
+    /// accepted before the output appeared).
+    OutputWithoutInput,
+    /// Every input accepted, results still missing, no output for the watchdog's cycles.
+    LostOutput,
+    /// The output changed while held (out_valid && !out_ready).
+    OutputChanged,
+    /// out_valid dropped before the output was accepted.
+    ValidDropped,
+    /// A beat presented together with a cfg write was taken in the write's cycle.
+    CfgPriority,
+    /// No transfer for the watchdog's cycles with input pending and no output held.
+    Deadlock,
+    /// The run's cycle bound is exhausted.
+    Timeout,
+    /// The stimulus itself is malformed.
+    Stimulus,
+}
+
+impl Check {
+    pub const ALL: &'static [Check] = &[
+        Check::Duplicate,
+        Check::Value,
+        Check::Latency,
+        Check::OutputWithoutInput,
+        Check::LostOutput,
+        Check::OutputChanged,
+        Check::ValidDropped,
+        Check::CfgPriority,
+        Check::Deadlock,
+        Check::Timeout,
+        Check::Stimulus,
+    ];
+    /// Short name (the `qmac mutants` table).
+    pub fn name(self) -> &'static str {
+        match self {
+            Check::Value => "value",
+            Check::Duplicate => "duplicate",
+            Check::Latency => "latency",
+            Check::OutputWithoutInput => "output without input",
+            Check::LostOutput => "lost output",
+            Check::OutputChanged => "stalled output changed",
+            Check::ValidDropped => "valid dropped",
+            Check::CfgPriority => "cfg priority",
+            Check::Deadlock => "deadlock watchdog",
+            Check::Timeout => "cycle bound",
+            Check::Stimulus => "stimulus",
+        }
+    }
+    /// The words every failure message of this check contains.
+    pub fn marker(self) -> &'static str {
+        match self {
+            Check::Value => "expected y=",
+            Check::Duplicate => "the previous output repeated",
+            Check::Latency => "expected LATENCY",
+            Check::OutputWithoutInput => "output without input",
+            Check::LostOutput => "never produced a result",
+            Check::OutputChanged => "output changed while stalled",
+            Check::ValidDropped => "out_valid dropped before the output was accepted",
+            Check::CfgPriority => "while idle a cfg write has priority",
+            Check::Deadlock => "(deadlock)",
+            Check::Timeout => "cycle bound",
+            Check::Stimulus => "stimulus error",
+        }
+    }
+    /// The check a failure message comes from.
+    pub fn of(message: &str) -> Option<Check> {
+        Check::ALL
+            .iter()
+            .copied()
+            .find(|c| message.contains(c.marker()))
+    }
+}
+
 /// A checker failure.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
@@ -178,6 +264,8 @@ pub struct Scoreboard {
     /// Cycle and stall count of each sent dot product's last beat.
     lasts: VecDeque<(u64, u64)>,
     next_index: u64,
+    /// The previous output (to recognise a repeated one).
+    prev_out: Option<(Vec<u8>, Vec<i32>, Vec<u8>)>,
     pub stats: RunStats,
 }
 
@@ -196,6 +284,7 @@ impl Scoreboard {
             ehead: 0,
             lasts: VecDeque::new(),
             next_index: 0,
+            prev_out: None,
             stats: RunStats::default(),
         }
     }
@@ -271,8 +360,30 @@ impl Scoreboard {
         self.pending.len()
     }
 
+    /// Whether the output lanes equal the expected result of the `j`-th dot
+    /// product in flight.
+    fn matches(&self, j: usize, gy: &[u8], gacc: &[i32], govf: &[u8]) -> bool {
+        let sp = self.ehead + j * self.lanes..self.ehead + (j + 1) * self.lanes;
+        gy == &self.ey[sp.clone()] && gacc == &self.eacc[sp.clone()] && govf == &self.eovf[sp]
+    }
+
+    /// Forget the oldest dot product in flight.
+    fn pop(&mut self) -> Option<(u64, Arc<DotJob>, Arc<Params>)> {
+        self.lasts.pop_front();
+        self.ehead += self.lanes;
+        self.pending.pop_front()
+    }
+
     /// Check output `k` of a batch against the oldest dot product in flight;
     /// `on_result` sees it (tag, y, acc lanes) when it belongs to one.
+    ///
+    /// An output is an extra one (not consumed from the dot products in
+    /// flight) when no dot product's last beat was accepted before it
+    /// ([`Check::OutputWithoutInput`]) or when it repeats the previous output
+    /// instead of the expected one ([`Check::Duplicate`]); when it is, on
+    /// time, the result of a later dot product in flight, the ones before
+    /// that produced none ([`Check::LostOutput`]). Any other difference is a
+    /// [`Check::Value`] failure, lane by lane.
     pub fn check(
         &mut self,
         out: &BatchOut,
@@ -281,33 +392,86 @@ impl Scoreboard {
     ) {
         let lanes = self.lanes;
         let cyc = out.cycle[k];
-        let Some((index, job, params)) = self.pending.pop_front() else {
+        let span = k * lanes..(k + 1) * lanes;
+        let (gy, gacc, govf) = (&out.y[span.clone()], &out.acc[span.clone()], &out.ovf[span]);
+        let done = self.lasts.iter().take_while(|&&(lc, _)| lc < cyc).count();
+        if done == 0 || self.pending.is_empty() {
+            let why = match (self.pending.front(), self.lasts.front()) {
+                (Some((i, _, _)), Some((lc, _))) => format!(
+                    "; dot #{i}'s last beat was accepted only at cycle {}",
+                    lc.saturating_sub(self.start_cycle)
+                ),
+                (Some((i, _, _)), None) => format!("; dot #{i}'s last beat was not yet accepted"),
+                _ => String::new(),
+            };
             self.fail(
                 cyc,
-                "out_valid with no dot product in flight (output without input)".into(),
+                format!(
+                    "out_valid with no dot product in flight ({}){why}",
+                    Check::OutputWithoutInput.marker()
+                ),
             );
+            self.remember(gy, gacc, govf);
             return;
-        };
+        }
+        if !self.matches(0, gy, gacc, govf) {
+            let repeated = self.prev_out.as_ref().is_some_and(|(py, pacc, povf)| {
+                py.as_slice() == gy && pacc.as_slice() == gacc && povf.as_slice() == govf
+            });
+            if repeated {
+                let (index, job, params) = self.pending.front().expect("in flight");
+                let signed = params.act_min < 0;
+                let msg = format!(
+                    "dot #{index} (tag {}): {} on every lane (a duplicated or stale output, not consumed): got y={} acc={:?}, {}{} acc={:?}",
+                    job.tag,
+                    Check::Duplicate.marker(),
+                    fmt_bytes_i(gy, signed, 16),
+                    gacc,
+                    Check::Value.marker(),
+                    fmt_bytes_i(&self.ey[self.ehead..self.ehead + lanes], signed, 16),
+                    &self.eacc[self.ehead..self.ehead + lanes]
+                );
+                self.fail(cyc, msg);
+                return;
+            }
+            // The on-time result of a later dot product in flight: the ones
+            // before it produced no result.
+            let later = (1..done.min(self.pending.len()).min(16)).find(|&j| {
+                let (lc, ls) = self.lasts[j];
+                self.matches(j, gy, gacc, govf) && (ls != out.stalls[k] || cyc - lc == LATENCY + 1)
+            });
+            if let Some(j) = later {
+                let lost: Vec<String> = self
+                    .pending
+                    .iter()
+                    .take(j)
+                    .map(|(i, job, _)| format!("#{i} (tag {})", job.tag))
+                    .collect();
+                let msg = format!(
+                    "lost output: dot {} {} (the output at this cycle is dot #{}'s, on time)",
+                    lost.join(", "),
+                    Check::LostOutput.marker(),
+                    self.pending[j].0
+                );
+                self.fail(cyc, msg);
+                for _ in 0..j {
+                    self.pop();
+                }
+            }
+        }
         let espan = self.ehead..self.ehead + lanes;
-        self.ehead += lanes;
-        let Some((lc, ls)) = self.lasts.pop_front() else {
-            self.fail(
-                cyc,
-                format!("dot #{index}: a result before its last beat was accepted"),
-            );
-            return;
-        };
+        let (lc, ls) = self.lasts[0];
+        let (index, job, params) = self.pop().expect("in flight");
         if ls == out.stalls[k] && cyc - lc != LATENCY + 1 {
             self.fail(
                 cyc,
                 format!(
-                    "dot #{index}: result appeared {} cycles after its last beat, expected LATENCY = {LATENCY}",
-                    cyc - lc - 1
+                    "dot #{index}: result appeared {} cycles after its last beat, {} = {LATENCY}",
+                    cyc - lc - 1,
+                    Check::Latency.marker()
                 ),
             );
         }
-        let span = k * lanes..(k + 1) * lanes;
-        let (gy, gacc, govf) = (&out.y[span.clone()], &out.acc[span.clone()], &out.ovf[span]);
         self.stats.lane_results += lanes as u64;
         if gy != &self.ey[espan.clone()]
             || gacc != &self.eacc[espan.clone()]
@@ -330,9 +494,10 @@ impl Scoreboard {
                     self.fail(
                         cyc,
                         format!(
-                            "dot #{} (tag {}), lane {l}: expected y={} acc={} ovf={}, got y={} acc={} ovf={}; {}",
+                            "dot #{} (tag {}), lane {l}: {}{} acc={} ovf={}, got y={} acc={} ovf={}; {}",
                             e.index,
                             e.tag,
+                            Check::Value.marker(),
                             yv(e.y[l]),
                             e.acc[l],
                             e.ovf[l],
@@ -346,6 +511,19 @@ impl Scoreboard {
             }
         }
         on_result(job.tag, gy, gacc);
+        self.remember(gy, gacc, govf);
+    }
+
+    /// Keep the last output seen (to recognise a repeated one).
+    fn remember(&mut self, gy: &[u8], gacc: &[i32], govf: &[u8]) {
+        match &mut self.prev_out {
+            Some((py, pacc, povf)) => {
+                py.copy_from_slice(gy);
+                pacc.copy_from_slice(gacc);
+                povf.copy_from_slice(govf);
+            }
+            None => self.prev_out = Some((gy.to_vec(), gacc.to_vec(), govf.to_vec())),
+        }
     }
 
     /// Drop the expected lanes already checked (keeps memory bounded on long runs).
@@ -431,6 +609,73 @@ mod tests {
     }
 
     #[test]
+    fn a_repeated_output_is_named_a_duplicate() {
+        let (mut sb, j, p) = setup();
+        let j2 = Arc::new(DotJob {
+            x: vec![1, 1],
+            w: vec![1, 1],
+            tag: 8,
+        });
+        sb.expect(&j, &p);
+        sb.expect(&j2, &p);
+        sb.last_beat(1010, 0);
+        sb.last_beat(1011, 0);
+        check(&mut sb, &record(70, 139, 0, 1010 + LATENCY + 1, 0));
+        assert!(sb.stats.passed());
+        // The second output repeats the first (expected y=51 acc=102).
+        check(&mut sb, &record(70, 139, 0, 1011 + LATENCY + 1, 0));
+        let m = &sb.stats.failures[0].message;
+        assert_eq!(Check::of(m), Some(Check::Duplicate), "{m}");
+        assert!(
+            m.contains("dot #1 (tag 8): the previous output repeated"),
+            "{m}"
+        );
+        assert!(
+            m.contains("got y=[70] acc=[139], expected y=[51] acc=[102]"),
+            "{m}"
+        );
+        // Not consumed: dot #1 is still in flight for its own result.
+        assert_eq!(sb.in_flight(), 1);
+        assert_eq!(
+            check(&mut sb, &record(51, 102, 0, 1011 + LATENCY + 2, 1)).len(),
+            1
+        );
+        assert_eq!(sb.stats.failure_count, 1);
+    }
+
+    #[test]
+    fn every_failure_message_is_classified_by_its_check() {
+        let (mut sb, j, p) = setup();
+        sb.expect(&j, &p);
+        sb.last_beat(1010, 0);
+        check(&mut sb, &record(71, 139, 0, 1010 + LATENCY + 2, 0));
+        check(&mut sb, &record(70, 139, 0, 1030, 0));
+        let got: Vec<Option<Check>> = sb
+            .stats
+            .failures
+            .iter()
+            .map(|f| Check::of(&f.message))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                Some(Check::Latency),
+                Some(Check::Value),
+                Some(Check::OutputWithoutInput)
+            ]
+        );
+        // Each marker classifies to its own check (none shadows another).
+        for &c in Check::ALL {
+            assert_eq!(
+                Check::of(&format!("cycle 9: {}", c.marker())),
+                Some(c),
+                "{c:?}"
+            );
+        }
+        assert_eq!(Check::of("cycle 9: all fine"), None);
+    }
+
+    #[test]
     fn a_wrong_accumulator_or_overflow_flag_fails_too() {
         for (acc, ovf) in [(140, 0), (139, 1)] {
             let (mut sb, j, p) = setup();
@@ -473,12 +718,45 @@ mod tests {
         assert!(sb.stats.failures[0]
             .message
             .contains("cycle 5: out_valid with no dot product in flight (output without input)"));
+        // A result before its dot product's last beat was accepted (not
+        // sent yet, or sent later) is an output without input, and the dot
+        // product stays in flight for its own result.
         let (mut sb, j, p) = setup();
         sb.expect(&j, &p);
         check(&mut sb, &record(70, 139, 0, 1005, 0));
         assert!(sb.stats.failures[0]
             .message
-            .contains("dot #0: a result before its last beat was accepted"));
+            .contains("(output without input); dot #0's last beat was not yet accepted"));
+        sb.last_beat(1008, 0);
+        check(&mut sb, &record(70, 139, 0, 1008, 0));
+        assert!(sb.stats.failures[1]
+            .message
+            .contains("(output without input); dot #0's last beat was accepted only at cycle 8"));
+        assert_eq!(sb.in_flight(), 1);
+        assert!(check(&mut sb, &record(70, 139, 0, 1008 + LATENCY + 1, 0)).len() == 1);
+        assert_eq!(sb.stats.failure_count, 2);
+    }
+
+    #[test]
+    fn an_on_time_result_of_a_later_dot_product_means_the_earlier_one_was_lost() {
+        let (mut sb, j, p) = setup();
+        let j2 = Arc::new(DotJob {
+            x: vec![1, 1],
+            w: vec![1, 1],
+            tag: 8,
+        });
+        sb.expect(&j, &p);
+        sb.expect(&j2, &p);
+        sb.last_beat(1010, 0);
+        sb.last_beat(1011, 0);
+        // dot #1's result (y=51 acc=102) on time for dot #1: dot #0 was lost.
+        let seen = check(&mut sb, &record(51, 102, 0, 1011 + LATENCY + 1, 0));
+        assert_eq!(seen, vec![(8, vec![51])]);
+        let m = &sb.stats.failures[0].message;
+        assert_eq!(Check::of(m), Some(Check::LostOutput), "{m}");
+        assert!(m.contains("lost output: dot #0 (tag 7) never produced a result (the output at this cycle is dot #1's, on time)"), "{m}");
+        assert_eq!(sb.stats.failure_count, 1);
+        assert_eq!(sb.in_flight(), 0);
     }
 
     #[test]

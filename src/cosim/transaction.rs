@@ -75,6 +75,36 @@ impl Params {
         v
     }
 
+    /// What the registers hold after reset (rtl/qmac_top.v's contract: every
+    /// parameter register resets to 0: double rounding, int8 activations,
+    /// zero points 0, ACT_MIN = ACT_MAX = 0, and BIAS, M0, SHIFT 0 on every lane).
+    pub fn reset_values(lanes: usize) -> Params {
+        Params {
+            rounding: DatapathRounding::Double,
+            input_dtype: DType::Int8,
+            zp_x: 0,
+            zp_w: 0,
+            zp_out: 0,
+            act_min: 0,
+            act_max: 0,
+            lanes: vec![LaneParams::default(); lanes],
+        }
+    }
+
+    /// The cfg writes that take registers holding `held` to these
+    /// parameters: only the registers whose value changes (map order).
+    pub fn delta_writes(&self, held: &Params) -> Vec<(u16, u32)> {
+        let (new, old) = (self.cfg_writes(), held.cfg_writes());
+        if new.len() != old.len() {
+            return new;
+        }
+        new.into_iter()
+            .zip(old)
+            .filter(|(n, o)| n != o)
+            .map(|(n, _)| n)
+            .collect()
+    }
+
     /// The golden requantization of lane `l` with a `mult_w`-wide multiplier.
     pub fn requant(&self, l: usize, mult_w: u32) -> Requant {
         let p = self.lanes[l];
@@ -127,6 +157,71 @@ pub struct Backpressure {
     /// lets a consumer wait for valid before it raises ready; a DUT whose in_ready
     /// waits for out_ready deadlocks against it).
     pub ready_after_valid: bool,
+    /// How the host uses the cfg port (register-level behaviour).
+    pub host: HostModel,
+}
+
+/// How the host drives the configuration port beyond loading every register
+/// in map order: the register-level behaviours the interface contract
+/// (rtl/qmac_top.v) allows, each drawn per parameter load with its
+/// probability from the run's seed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HostModel {
+    /// Write only the registers whose value changes, relying on what the DUT
+    /// holds (its reset values after a reset): a lone register write right
+    /// before a beat, dot products that use reset values.
+    pub delta_load: f64,
+    /// Write the load's registers in a random order.
+    pub shuffle: f64,
+    /// Add 1..3 writes to unmapped addresses (which the contract says are
+    /// ignored): 0x006, 0x0FF, a lane's fourth slot, past the last lane, 0x200, 0xFFFF, ….
+    pub unmapped: f64,
+    /// Reset the DUT before the load, in the middle of a sacrificial dot
+    /// product (left open, or complete with its result in flight) sent once
+    /// every expected result is out.
+    pub reset: f64,
+    /// Present the first beat after the load together with the load's last
+    /// write (cfg_valid and in_valid high in the same cycle: cfg must win).
+    pub overlap: f64,
+}
+
+impl HostModel {
+    /// Every register written, in map order, nothing else (layers, models, bench).
+    pub const PLAIN: HostModel = HostModel {
+        delta_load: 0.0,
+        shuffle: 0.0,
+        unmapped: 0.0,
+        reset: 0.0,
+        overlap: 0.0,
+    };
+    /// Every behaviour now and then.
+    pub const RANDOM: HostModel = HostModel {
+        delta_load: 0.5,
+        shuffle: 0.3,
+        unmapped: 0.2,
+        reset: 0.05,
+        overlap: 0.3,
+    };
+    /// Every behaviour often (the protocol corners).
+    pub const EAGER: HostModel = HostModel {
+        delta_load: 0.9,
+        shuffle: 0.5,
+        unmapped: 0.5,
+        reset: 0.3,
+        overlap: 0.5,
+    };
+    pub fn is_plain(&self) -> bool {
+        *self == HostModel::PLAIN
+    }
+    fn fields(&self) -> [(&'static str, f64); 5] {
+        [
+            ("host.delta_load", self.delta_load),
+            ("host.shuffle", self.shuffle),
+            ("host.unmapped", self.unmapped),
+            ("host.reset", self.reset),
+            ("host.overlap", self.overlap),
+        ]
+    }
 }
 
 impl Backpressure {
@@ -135,12 +230,14 @@ impl Backpressure {
         out_stall: 0.0,
         long_stall: 0.0,
         ready_after_valid: false,
+        host: HostModel::PLAIN,
     };
     pub const RANDOM: Backpressure = Backpressure {
         in_gap: 0.25,
         out_stall: 0.3,
         long_stall: 0.002,
         ready_after_valid: false,
+        host: HostModel::RANDOM,
     };
     /// A consumer that waits for out_valid before raising out_ready, with
     /// light random stalls on both sides.
@@ -149,12 +246,14 @@ impl Backpressure {
         out_stall: 0.2,
         long_stall: 0.0,
         ready_after_valid: true,
+        host: HostModel::RANDOM,
     };
     pub fn is_none(&self) -> bool {
         self.in_gap == 0.0
             && self.out_stall == 0.0
             && self.long_stall == 0.0
             && !self.ready_after_valid
+            && self.host.is_plain()
     }
 
     /// Every probability must be a number in [0, 1): at 1 the producer never
@@ -171,6 +270,11 @@ impl Backpressure {
                     name,
                     format!("probability {p} is not in [0, 1) (at 1 the stream never moves)"),
                 ));
+            }
+        }
+        for (name, p) in self.host.fields() {
+            if !(p.is_finite() && (0.0..=1.0).contains(&p)) {
+                return Err((name, format!("probability {p} is not in [0, 1]")));
             }
         }
         Ok(())
@@ -261,5 +365,75 @@ impl StreamCheck {
                 Ok(Some(p))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params() -> Params {
+        Params::int8(
+            DatapathRounding::Double,
+            vec![
+                LaneParams {
+                    bias: 5,
+                    m0: 1 << 30,
+                    shift: -3
+                };
+                2
+            ],
+        )
+    }
+
+    #[test]
+    fn a_delta_load_writes_exactly_the_registers_that_change() {
+        let a = params();
+        assert!(a.delta_writes(&a).is_empty());
+        let mut b = a.clone();
+        b.zp_x = -7;
+        assert_eq!(b.delta_writes(&a), vec![(reg::ZP_X, -7i32 as u32)]);
+        b.lanes[1].shift = 2;
+        assert_eq!(
+            b.delta_writes(&a),
+            vec![(reg::ZP_X, -7i32 as u32), (reg::shift(1), 2)]
+        );
+        // From the reset values: everything that is not 0.
+        let from_reset = a.delta_writes(&Params::reset_values(2));
+        assert_eq!(
+            from_reset,
+            vec![
+                (reg::ACT_MIN, -128i32 as u32),
+                (reg::ACT_MAX, 127),
+                (reg::bias(0), 5),
+                (reg::m0(0), 1 << 30),
+                (reg::shift(0), -3i32 as u32),
+                (reg::bias(1), 5),
+                (reg::m0(1), 1 << 30),
+                (reg::shift(1), -3i32 as u32),
+            ]
+        );
+        // A different width: every register.
+        assert_eq!(
+            a.delta_writes(&Params::reset_values(3)).len(),
+            a.cfg_writes().len()
+        );
+    }
+
+    #[test]
+    fn host_probabilities_are_checked() {
+        let mut bp = Backpressure::RANDOM;
+        assert!(bp.check().is_ok());
+        bp.host.delta_load = 1.0;
+        assert!(bp.check().is_ok(), "1 is a valid host probability");
+        bp.host.reset = 1.5;
+        assert_eq!(bp.check().unwrap_err().0, "host.reset");
+        bp.host.reset = f64::NAN;
+        assert_eq!(bp.check().unwrap_err().0, "host.reset");
+        assert!(!Backpressure {
+            host: HostModel::RANDOM,
+            ..Backpressure::NONE
+        }
+        .is_none());
     }
 }

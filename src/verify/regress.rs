@@ -30,8 +30,8 @@ use crate::cosim::{self, RunOptions};
 use crate::formats::qcase::Case;
 use crate::verify::stimulus::{
     bias_near_wrap, clamp_corner, dot_with_targets, full_scale_reduction, items, m0_normal,
-    mode_switch_params, random_dot, random_params, random_stream, rng_for, seed_for,
-    srdhm_saturation, tie_target, SrdhmOperand,
+    mode_switch_params, mostly_reset_values, one_register_steps, random_dot, random_params,
+    random_stream, rng_for, seed_for, srdhm_saturation, tie_target, SrdhmOperand,
 };
 
 /// The real layer cases compiled into the binary (tests/fixtures/tflite).
@@ -427,6 +427,7 @@ fn corners(lanes: usize, mult_w: u32, seed: u64) -> Vec<Test> {
         out_stall: 0.8,
         long_stall: 0.01,
         ready_after_valid: false,
+        host: cosim::transaction::HostModel::EAGER,
     };
     v.push(stim("corners", name, items(pairs), heavy));
     // A lazy consumer (out_ready only while out_valid): input beats must still
@@ -445,6 +446,41 @@ fn corners(lanes: usize, mult_w: u32, seed: u64) -> Vec<Test> {
         items(pairs),
         Backpressure::LAZY_CONSUMER,
     ));
+    // The cfg port as the contract allows it to be used: one register
+    // changed per dot product and written alone right before its first beat
+    // (or with it), writes in any order, right behind a dot product, while an
+    // output is held, unmapped addresses, resets in the middle of traffic.
+    let protocol = Backpressure {
+        in_gap: 0.1,
+        out_stall: 0.3,
+        long_stall: 0.0,
+        ready_after_valid: false,
+        host: cosim::transaction::HostModel::EAGER,
+    };
+    let name = "cfg_one_register".to_string();
+    let mut rng = rng_for(seed, &name);
+    let pairs = one_register_steps(&mut rng, lanes, mult_w, 400);
+    v.push(stim("corners", name, items(pairs), protocol));
+    // Resets between loads, then loads that write only what differs from
+    // the reset values: dot products that rely on them.
+    let name = "reset_values".to_string();
+    let mut rng = rng_for(seed, &name);
+    let pairs: Vec<_> = (0..150u64)
+        .map(|i| {
+            let p = mostly_reset_values(&mut rng, lanes, mult_w);
+            let k = rng.random_range(1..5);
+            (p, random_dot(&mut rng, lanes, k, i))
+        })
+        .collect();
+    let resets = Backpressure {
+        host: cosim::transaction::HostModel {
+            delta_load: 1.0,
+            reset: 0.6,
+            ..cosim::transaction::HostModel::EAGER
+        },
+        ..protocol
+    };
+    v.push(stim("corners", name, items(pairs), resets));
     v
 }
 

@@ -163,6 +163,90 @@ pub fn dot_with_targets(
     (p, job)
 }
 
+/// The cfg-port corner: `count` short dot products (1..3 taps), each after a
+/// parameter set that differs from the previous one in exactly one register
+/// (a rounding or signedness switch, a zero point, a clamp bound, or one
+/// lane's bias, M0 or shift), so a host that writes only what changes sends
+/// one register write right before a beat.
+pub fn one_register_steps(
+    rng: &mut ChaCha8Rng,
+    lanes: usize,
+    mult_w: u32,
+    count: usize,
+) -> Vec<(Params, DotJob)> {
+    let mut p = random_params(rng, lanes, mult_w);
+    let mut pairs = Vec::with_capacity(count);
+    for i in 0..count as u64 {
+        let q = random_params(rng, lanes, mult_w);
+        let l = rng.random_range(0..lanes);
+        match rng.random_range(0..10) {
+            0 => p.rounding = q.rounding,
+            1 if (0..=127).contains(&p.zp_x) => {
+                p.input_dtype = match p.input_dtype {
+                    DType::Int8 => DType::Uint8,
+                    DType::Uint8 => DType::Int8,
+                }
+            }
+            1 | 2 => {
+                let (lo, hi) = p.input_dtype.range();
+                p.zp_x = rng.random_range(lo..=hi);
+            }
+            3 => p.zp_w = rng.random_range(-128..=127),
+            4 => p.zp_out = q.zp_out,
+            5 => p.act_min = rng.random_range(-128..=p.act_max.min(255)),
+            6 => p.act_max = rng.random_range(p.act_min.max(-128)..=255),
+            7 => p.lanes[l].bias = q.lanes[l].bias,
+            8 => p.lanes[l].m0 = q.lanes[l].m0,
+            _ => p.lanes[l].shift = q.lanes[l].shift,
+        }
+        let k = rng.random_range(1..=3);
+        pairs.push((p.clone(), random_dot(rng, lanes, k, i)));
+    }
+    pairs
+}
+
+/// A parameter set that leaves most registers at their reset values
+/// ([`Params::reset_values`]) and sets a random few: after a reset, a host
+/// that writes only what differs relies on the documented reset values.
+pub fn mostly_reset_values(rng: &mut ChaCha8Rng, lanes: usize, mult_w: u32) -> Params {
+    let q = random_params(rng, lanes, mult_w);
+    let mut p = Params::reset_values(lanes);
+    if rng.random_bool(0.3) {
+        p.rounding = q.rounding;
+    }
+    if rng.random_bool(0.3) {
+        p.input_dtype = q.input_dtype;
+    }
+    if rng.random_bool(0.3) {
+        let (lo, hi) = p.input_dtype.range();
+        p.zp_x = q.zp_x.clamp(lo, hi);
+    }
+    if rng.random_bool(0.3) {
+        p.zp_w = q.zp_w;
+    }
+    if rng.random_bool(0.3) {
+        p.zp_out = q.zp_out;
+    }
+    match rng.random_range(0..4) {
+        0 => {}
+        1 => p.act_max = q.act_max.max(0),
+        2 => p.act_min = q.act_min.min(0),
+        _ => (p.act_min, p.act_max) = (q.act_min, q.act_max),
+    }
+    for (l, lp) in p.lanes.iter_mut().enumerate() {
+        if rng.random_bool(0.5) {
+            lp.bias = q.lanes[l].bias;
+        }
+        if rng.random_bool(0.5) {
+            lp.m0 = q.lanes[l].m0;
+        }
+        if rng.random_bool(0.5) {
+            lp.shift = q.lanes[l].shift;
+        }
+    }
+    p
+}
+
 /// Items for a list of (params, job) pairs, loading parameters only when they change.
 pub fn items(pairs: Vec<(Params, DotJob)>) -> Vec<Item> {
     let mut out = Vec::with_capacity(pairs.len() * 2);

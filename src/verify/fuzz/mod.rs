@@ -27,12 +27,12 @@ use crate::arith::DType;
 use crate::cosim::coverage::Coverage;
 use crate::cosim::dut::Dut;
 use crate::cosim::scoreboard::RunStats;
-use crate::cosim::transaction::{Backpressure, DotJob, Item, Params};
+use crate::cosim::transaction::{Backpressure, DotJob, HostModel, Item, Params};
 use crate::cosim::{self, RunOptions};
 use crate::verify::stimulus::{
     bias_near_wrap, clamp_corner, dot_with_targets, full_scale_reduction, items, m0_normal,
-    mode_switch_params, random_dot, random_params, random_stream, rng_for, seed_for,
-    srdhm_saturation, tie_target, SrdhmOperand,
+    mode_switch_params, one_register_steps, random_dot, random_params, random_stream, rng_for,
+    seed_for, srdhm_saturation, tie_target, SrdhmOperand,
 };
 
 /// One fuzz transaction: a stimulus and the backpressure it runs under.
@@ -66,12 +66,14 @@ const HEAVY: Backpressure = Backpressure {
     out_stall: 0.8,
     long_stall: 0.01,
     ready_after_valid: false,
+    host: HostModel::EAGER,
 };
 const OUT_HEAVY: Backpressure = Backpressure {
     in_gap: 0.05,
     out_stall: 0.9,
     long_stall: 0.02,
     ready_after_valid: false,
+    host: HostModel::RANDOM,
 };
 
 fn rounding(rng: &mut ChaCha8Rng) -> DatapathRounding {
@@ -249,6 +251,11 @@ pub fn generate(seed: u64, iteration: u64, lanes: usize, w: u32) -> (Transaction
                 let k = rng.random_range(1..10);
                 pairs.push((p, random_dot(&mut rng, lanes, k, i)));
             }
+        }
+        84..=91 => {
+            // One register changed per dot product (a host writing only what
+            // changes sends it alone, right before the beat).
+            pairs = one_register_steps(&mut rng, lanes, w, n as usize * 2);
         }
         _ => {
             // A random stream with parameter reloads mid-stream.

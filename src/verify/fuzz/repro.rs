@@ -12,7 +12,7 @@ use crate::arith::requant::DatapathRounding;
 use crate::arith::DType;
 use crate::cosim::interface::MAX_LANES;
 use crate::cosim::transaction::{
-    Backpressure, DotJob, Item, LaneParams, Params, StreamCheck, StreamError,
+    Backpressure, DotJob, HostModel, Item, LaneParams, Params, StreamCheck, StreamError,
 };
 use crate::error::InputError;
 
@@ -25,6 +25,36 @@ struct BpFile {
     /// Absent in repros written before it existed.
     #[serde(default)]
     ready_after_valid: bool,
+    /// The host's cfg-port behaviour (absent in repros written before it
+    /// existed: every register written in map order).
+    #[serde(default = "plain_host")]
+    host: HostFile,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HostFile {
+    delta_load: f64,
+    shuffle: f64,
+    unmapped: f64,
+    reset: f64,
+    overlap: f64,
+}
+
+fn plain_host() -> HostFile {
+    HostFile::from(HostModel::PLAIN)
+}
+
+impl From<HostModel> for HostFile {
+    fn from(h: HostModel) -> HostFile {
+        HostFile {
+            delta_load: h.delta_load,
+            shuffle: h.shuffle,
+            unmapped: h.unmapped,
+            reset: h.reset,
+            overlap: h.overlap,
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -124,6 +154,7 @@ pub fn to_json(tx: &Transaction, source: &str) -> String {
             out_stall: tx.backpressure.out_stall,
             long_stall: tx.backpressure.long_stall,
             ready_after_valid: tx.backpressure.ready_after_valid,
+            host: HostFile::from(tx.backpressure.host),
         },
         items: items_f,
     };
@@ -281,6 +312,13 @@ pub fn read(path: &Path) -> Result<Transaction, InputError> {
         out_stall: f.backpressure.out_stall,
         long_stall: f.backpressure.long_stall,
         ready_after_valid: f.backpressure.ready_after_valid,
+        host: HostModel {
+            delta_load: f.backpressure.host.delta_load,
+            shuffle: f.backpressure.host.shuffle,
+            unmapped: f.backpressure.host.unmapped,
+            reset: f.backpressure.host.reset,
+            overlap: f.backpressure.host.overlap,
+        },
     };
     if let Err((field, why)) = bp.check() {
         return Err(InputError::new(
