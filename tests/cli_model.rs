@@ -573,3 +573,53 @@ fn op_probes_cover_every_supported_op_bit_exactly() {
         "every op qmac runs (except PADV2) appears in a real model"
     );
 }
+
+/// `--jobs 2` runs the inputs on two DUTs in parallel: every reported
+/// figure (per-op beats, cycles, mismatches, the verdicts) and the saved
+/// outputs are those of `--jobs 1`, under random backpressure.
+#[test]
+fn jobs_2_reports_exactly_what_jobs_1_does() {
+    let dir = scratch("model", "jobs");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut outs = Vec::new();
+    for jobs in ["1", "2"] {
+        let mut args = model_args("kws", "rtl");
+        let sub = dir.join(format!("jobs{jobs}"));
+        std::fs::create_dir_all(&sub).unwrap();
+        let (o0, o1) = (sub.join("y0.npy"), sub.join("y1.npy"));
+        args.extend([
+            "--backpressure".into(),
+            "--seed".into(),
+            "7".into(),
+            "--jobs".into(),
+            jobs.into(),
+            "--save-output".into(),
+            o0.display().to_string(),
+            o1.display().to_string(),
+        ]);
+        let (code, out) = run(&args);
+        assert_eq!(code, 0, "--jobs {jobs}:\n{out}");
+        // Wall-clock seconds at the end of each PASS line are the only difference allowed.
+        let text: Vec<String> = out
+            .lines()
+            .map(|l| match l.rsplit_once("; ") {
+                Some((head, tail)) if l.starts_with("PASS ") && tail.ends_with(" s") => {
+                    head.to_string()
+                }
+                _ => l.replace(&sub.display().to_string(), "<out>"),
+            })
+            .collect();
+        outs.push((
+            text,
+            std::fs::read(&o0).unwrap(),
+            std::fs::read(&o1).unwrap(),
+        ));
+    }
+    assert!(
+        outs[0].0.iter().any(|l| l.starts_with("    1  CONV_2D")),
+        "{:?}",
+        outs[0].0
+    );
+    assert_eq!(outs[0], outs[1]);
+    let _ = std::fs::remove_dir_all(&dir);
+}

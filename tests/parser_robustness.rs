@@ -12,8 +12,10 @@
 //! fields, hex words, checksums fixed up so the deeper checks are reached),
 //! then a deterministic nesting ladder (`[`, `{`, `(` up to 1024 deep).
 //! Every call must return `Ok` or `Err` — never panic (each call runs under
-//! `catch_unwind`), never take more than [`SLOW`] — and every `Err` must
-//! display as one line naming the file.
+//! `catch_unwind`), never hang (a call still running after [`HANG`] is
+//! reported with its input) — and every `Err` must display as one line naming
+//! the file. The set of inputs is fixed ([`INPUTS`] per format, whatever the
+//! machine's speed); call times are printed, never asserted.
 //!
 //! Everything is drawn from ChaCha8 streams of one printed seed (override
 //! with `QMAC_PARSER_FUZZ_SEED`); input #i of a format is the same on every
@@ -34,14 +36,11 @@ use serde_json::Value;
 
 /// Fixed default seed (printed); `QMAC_PARSER_FUZZ_SEED` overrides it.
 const DEFAULT_SEED: u64 = 0x7061_7273_6572_2d31;
-/// Inputs per format: stop at MAX_INPUTS, or at TIME_BUDGET once MIN_INPUTS ran.
-const MAX_INPUTS: usize = 6_000;
-const MIN_INPUTS: usize = 3_000;
-const TIME_BUDGET: Duration = Duration::from_millis(2_000);
-/// A single call slower than this (twice in a row) is a failure.
-const SLOW: Duration = Duration::from_secs(1);
-/// A single call running longer than this is reported as a hang.
-const HANG: Duration = Duration::from_secs(5);
+/// Mutated inputs per format (then the nesting ladder).
+const INPUTS: usize = 4_000;
+/// A single call still running after this is reported as a hang (a
+/// liveness guard, far above any parse: the slowest is printed).
+const HANG: Duration = Duration::from_secs(60);
 /// Mutated inputs are cut to this many bytes.
 const MAX_LEN: usize = 48 * 1024;
 
@@ -253,26 +252,11 @@ impl Fuzz {
             input: input.to_vec(),
             since: Instant::now(),
         });
-        let (mut outcome, mut dt) = timed(&f);
-        if dt > SLOW {
-            // Once more, to tell a slow parser from a busy machine.
-            let (o, d) = timed(&f);
-            outcome = o;
-            dt = dt.min(d);
-        }
+        let (outcome, dt) = timed(&f);
         self.shared.lock().unwrap().running = None;
         self.in_calls += dt;
         if dt > self.slowest.0 {
             self.slowest = (dt, format!("input #{index} via {label}"));
-        }
-        if dt > SLOW {
-            self.fail(
-                format!("slow: {label}"),
-                format!("took {dt:?} (limit {SLOW:?})"),
-                index,
-                label,
-                input,
-            );
         }
         match outcome {
             Outcome::Accepted => {}
@@ -400,8 +384,7 @@ fn run_format(name: &'static str, mut body: impl FnMut(&mut Fuzz) + Send + 'stat
         .spawn(move || {
             let mut fz = Fuzz::new(name, seed, sh);
             let start = Instant::now();
-            while fz.tried < MAX_INPUTS && (fz.tried < MIN_INPUTS || start.elapsed() < TIME_BUDGET)
-            {
+            while fz.tried < INPUTS {
                 body(&mut fz);
                 fz.round += 1;
             }
