@@ -246,3 +246,75 @@ fn version_names_the_build() {
         assert!(out.contains(n), "{n:?} not in {out}");
     }
 }
+
+/// One validation rule per flag across commands, and no vacuous pass: every
+/// `--jobs` is 1..=256, `fuzz --iterations 0` is refused, `--output-zero-point`
+/// needs `--activation`, `--m0-bits` is refused on the RTL backend; a run that
+/// selects no test fails, an empty CI shard says so and passes.
+#[test]
+fn one_rule_per_flag_and_no_vacuous_pass() {
+    let layer = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/tflite/mbnet_b_op0_depthwise_conv2d.json"
+    );
+    let model = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/models/kws.tflite"
+    );
+    for (args, needle) in [
+        (vec!["regress", "--jobs", "0"], "0 is not in 1..=256"),
+        (vec!["regress", "--jobs", "1000"], "1000 is not in 1..=256"),
+        (vec!["fuzz", "--jobs", "0"], "0 is not in 1..=256"),
+        (
+            vec!["model", model, "--input", "x.npy", "--jobs", "300"],
+            "300 is not in 1..=256",
+        ),
+        (
+            vec!["fuzz", "--iterations", "0"],
+            "invalid value '0' for '--iterations",
+        ),
+        (
+            vec![
+                "quantize",
+                "--input-scale",
+                "0.1",
+                "--filter-scale",
+                "0.2",
+                "--output-scale",
+                "0.3",
+                "--output-zero-point",
+                "3",
+            ],
+            "--activation <ACTIVATION>",
+        ),
+        (
+            vec!["layer", layer, "--m0-bits", "16"],
+            "--m0-bits: value: applies to --backend golden only",
+        ),
+    ] {
+        let (code, out, err) = qmac(&args);
+        assert_eq!(code, 2, "{args:?}\n{out}{err}");
+        assert!(err.contains(needle), "{args:?}: `{needle}` not in\n{err}");
+    }
+    let (code, out, err) = qmac(&["regress", "--suite", "random", "--random-tests", "0"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains("nothing checked: suite `random` selects 0 tests"),
+        "{err}"
+    );
+    assert!(!out.contains("passed"), "{out}");
+    let (code, out, err) = qmac(&[
+        "regress",
+        "--suite",
+        "random",
+        "--random-tests",
+        "1",
+        "--shard",
+        "2/2",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("0 tests in shard 2/2 of suite random"),
+        "{out}"
+    );
+}

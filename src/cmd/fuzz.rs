@@ -28,8 +28,8 @@ pub struct Args {
     #[arg(long)]
     pub seed: Option<u64>,
     /// Iterations to run (default 3000; with --duration: unlimited, with
-    /// --until-covered: at most 1 000 000, unless given)
-    #[arg(long)]
+    /// --until-covered: at most 1 000 000, unless given); at least 1
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub iterations: Option<u64>,
     /// Run for this long instead (e.g. 90s, 10m, 1h); iterations stay a pure function of the seed
     #[arg(long, value_parser = parse_duration)]
@@ -37,8 +37,8 @@ pub struct Args {
     /// Stop as soon as every coverage bin is hit (fails if the budget ends first)
     #[arg(long)]
     pub until_covered: bool,
-    /// Parallel DUTs (default: the number of CPUs)
-    #[arg(long)]
+    /// Parallel DUTs, 1..=256 (default: the number of CPUs)
+    #[arg(long, value_parser = crate::cmd::jobs_parser())]
     pub jobs: Option<usize>,
     /// Datapath width (one of the built LANES values)
     #[arg(long, default_value_t = 8)]
@@ -162,8 +162,7 @@ pub fn run(a: &Args) -> Result<()> {
     });
     let jobs = a
         .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-        .max(1);
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let (shard_k, shard_n) = a.shard.unwrap_or((1, 1));
     let lanes = a.lanes;
     let w = qmac::cosim::dut::built_mult_w();

@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use qmac::cosim::dut::Dut;
 use qmac::cosim::transaction::Backpressure;
 use qmac::cosim::{Backend, RunOptions};
-use qmac::error::CheckFailed;
+use qmac::error::{CheckFailed, InputError};
 use qmac::formats::qcase::{Case, Rounding};
 use qmac::golden::layer;
 use qmac::verdict::{self, ReferenceVerdict};
@@ -137,6 +137,23 @@ pub fn run(a: &Args) -> Result<()> {
         cases.push(Case::read(p)?);
     }
     let need_rtl = a.backend != Backend::Golden;
+    if need_rtl && a.m0_bits != 32 {
+        return Err(InputError::new(
+            "--m0-bits",
+            "value",
+            format!(
+                "applies to --backend golden only: the RTL's multiplier is the one it was built with (MULT_W={}; rebuild with QMAC_MULT_W to change it)",
+                qmac::cosim::dut::built_mult_w()
+            ),
+        )
+        .into());
+    }
+    if paths.is_empty() {
+        return Err(CheckFailed {
+            summary: "no case to check (the index lists none)".into(),
+        }
+        .into());
+    }
     let mut dut = if need_rtl {
         Some(Dut::new(a.lanes, a.seed, a.wave_on_fail.is_some())?)
     } else {

@@ -51,9 +51,9 @@ pub struct Args {
     /// Replace existing files in --dump-cases and --save-output
     #[arg(long)]
     pub force: bool,
-    /// Inputs run in parallel, each on its own Verilated model
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=64))]
-    pub jobs: u64,
+    /// Inputs run in parallel, each on its own Verilated model (1..=256)
+    #[arg(long, default_value_t = 1, value_parser = crate::cmd::jobs_parser())]
+    pub jobs: usize,
     /// Datapath width of the Verilated model (one of the built LANES values)
     #[arg(long, default_value_t = 8)]
     pub lanes: usize,
@@ -248,12 +248,12 @@ pub fn run(a: &Args) -> Result<()> {
     }
     let census: Vec<String> = counts.iter().map(|(k, v)| format!("{k} x{v}")).collect();
     println!(
-        "qmac model {}: {} ops ({}), {} MACs in conv/dw/FC; backend {:?}{}; {} input(s)",
+        "qmac model {}: {} ops ({}), {} MACs in conv/dw/FC; backend {}{}; {} input(s)",
         file_name(&a.model),
         plan.steps.len(),
         census.join(", "),
         plan.macs(),
-        a.backend,
+        a.backend.name(),
         if !backend.uses_rtl() {
             String::new()
         } else {
@@ -276,7 +276,7 @@ pub fn run(a: &Args) -> Result<()> {
         pb.set_message(format!("op {} {}", o.index, o.name));
         pb.inc(1);
     };
-    let workers = (a.jobs as usize).min(jobs.len()).max(1);
+    let workers = a.jobs.min(jobs.len()).max(1);
     let never = std::sync::atomic::AtomicBool::new(false);
     // One input per job, each worker with its own Verilated model.
     let results = qmac::verify::pool::run_indexed(

@@ -39,8 +39,8 @@ pub struct Args {
     /// Fused activation: prints the clamp bounds too (needs --output-zero-point)
     #[arg(long, value_enum)]
     pub activation: Option<ActivationArg>,
-    /// Output zero point (for the activation bounds)
-    #[arg(long, allow_negative_numbers = true)]
+    /// Output zero point (for the activation bounds; needs --activation)
+    #[arg(long, allow_negative_numbers = true, requires = "activation")]
     pub output_zero_point: Option<i32>,
     /// Output type (for the activation bounds)
     #[arg(long, value_enum, default_value = "int8")]
