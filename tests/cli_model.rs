@@ -201,16 +201,30 @@ fn dump_cases_writes_every_mac_op_as_a_runnable_qcase() {
         .map(|e| e.unwrap().path())
         .collect();
     files.sort();
-    // kws: 5 CONV_2D + 4 DEPTHWISE_CONV_2D + 1 FULLY_CONNECTED.
-    assert_eq!(files.len(), 10, "{files:?}");
+    // kws: 5 CONV_2D + 4 DEPTHWISE_CONV_2D + 1 FULLY_CONNECTED, and their index.
+    assert_eq!(files.len(), 11, "{files:?}");
+    let at = files
+        .iter()
+        .position(|f| f.ends_with("index.json"))
+        .expect("index.json");
+    files.remove(at);
+    assert!(
+        out.contains(&format!(
+            "run them: qmac layer {}/index.json",
+            dir.display()
+        )),
+        "{out}"
+    );
     assert!(
         files[0].ends_with("kws.input1.op01.conv2d.json")
             && !files[0].ends_with("kws.kws.input1.op01.conv2d.json"),
         "{files:?}"
     );
     // Each dumped case carries TFLite's output: `qmac layer` on the RTL passes them all.
-    let mut args = vec!["layer".to_string()];
-    args.extend(files.iter().map(|f| f.display().to_string()));
+    let args = vec![
+        "layer".to_string(),
+        dir.join("index.json").display().to_string(),
+    ];
     let (code, out) = run(&args);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("10 passed, 0 failed"), "{out}");
@@ -233,9 +247,73 @@ fn dump_cases_writes_every_mac_op_as_a_runnable_qcase() {
         "--dump-cases",
         dir.to_str().unwrap(),
     ]);
+    // Refused before any work, naming the flag that allows it.
     assert_eq!(code, 2, "{out}");
-    assert!(out.contains("refusing to overwrite"), "{out}");
-    assert_eq!(std::fs::read(&files[0]).unwrap(), before);
+    assert!(
+        out.contains(
+            "--dump-cases: exists and is not empty; refusing to write into it (pass --force"
+        ),
+        "{out}"
+    );
+    assert!(!out.contains("input "), "{out}");
+    assert!(
+        std::fs::read(&files[0]).unwrap() == before,
+        "an existing file was changed"
+    );
+    // All or nothing: a run that fails part-way (the second input is not a
+    // valid tensor for this model) leaves no file behind and no staging
+    // directory.
+    let fresh = scratch("model", "dump-partial");
+    let bad = scratch("model", "dump-bad").with_extension("npy");
+    qmac::formats::npy::write_npy_int8(&bad, &[1, 3], &[1, 2, 3], true).unwrap();
+    let (code, out) = qmac_joined(&[
+        "model",
+        &fx("kws.tflite"),
+        "--input",
+        &fx("kws.input1.npy"),
+        bad.to_str().unwrap(),
+        "--backend",
+        "golden",
+        "--dump-cases",
+        fresh.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{out}");
+    assert!(!fresh.exists(), "{out}");
+    let parent = fresh.parent().unwrap();
+    assert!(
+        !std::fs::read_dir(parent).unwrap().any(|e| e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .contains("dump-partial.partial-")),
+        "a staging directory was left behind"
+    );
+    let _ = std::fs::remove_file(&bad);
+    // With --force the dumped files are replaced, other files kept.
+    std::fs::write(dir.join("notes.txt"), "mine").unwrap();
+    let (code, out) = qmac_joined(&[
+        "model",
+        &fx("kws.tflite"),
+        "--input",
+        &fx("kws.input1.npy"),
+        "--tensors",
+        &fx("kws.tensors1.npz"),
+        "--backend",
+        "golden",
+        "--dump-cases",
+        dir.to_str().unwrap(),
+        "--force",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        std::fs::read(&files[0]).unwrap() == before,
+        "the same case, rewritten"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("notes.txt")).unwrap(),
+        "mine"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 // ---- bad input --------------------------------------------------------------
@@ -496,7 +574,7 @@ fn save_output_writes_tflite_s_output_and_never_overwrites() {
     std::fs::write(&out, b"mine").unwrap();
     one_line_exit_2(
         &args,
-        "y.npy: file: exists; refusing to overwrite it (pass --force to replace it)",
+        "y.npy: --save-output: exists; refusing to overwrite it (pass --force to replace it)",
     );
     assert_eq!(std::fs::read(&out).unwrap(), b"mine");
     let mut forced = args.to_vec();

@@ -318,3 +318,102 @@ fn one_rule_per_flag_and_no_vacuous_pass() {
         "{out}"
     );
 }
+
+/// One overwrite policy: --junit, --coverage, `coverage merge --out` and
+/// fuzz's coverage file refuse an existing file before any work, naming
+/// --force; with --force they replace it.
+#[test]
+fn existing_reports_are_kept_unless_forced() {
+    let dir = std::env::temp_dir().join(format!("qmac-overwrite-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let (junit, cov) = (dir.join("j.xml"), dir.join("c.json"));
+    for (flag, path) in [("--junit", &junit), ("--coverage", &cov)] {
+        std::fs::write(path, "mine").unwrap();
+        let p = path.to_str().unwrap();
+        let (code, out, err) = qmac(&["regress", "--suite", "smoke", flag, p]);
+        assert_eq!(code, 2, "{out}{err}");
+        assert!(
+            err.contains(&format!(
+                "{p}: {flag}: exists; refusing to overwrite it (pass --force"
+            )),
+            "{err}"
+        );
+        assert!(out.is_empty(), "refused before any work: {out}");
+        assert_eq!(std::fs::read_to_string(path).unwrap(), "mine");
+        let (code, out, err) = qmac(&["regress", "--suite", "smoke", flag, p, "--force"]);
+        assert_eq!(code, 0, "{out}{err}");
+        assert_ne!(std::fs::read_to_string(path).unwrap(), "mine");
+    }
+    // coverage merge --out
+    let merged = dir.join("m.json");
+    std::fs::write(&merged, "mine").unwrap();
+    let (code, _, err) = qmac(&[
+        "coverage",
+        "merge",
+        cov.to_str().unwrap(),
+        "--out",
+        merged.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("--out: exists; refusing to overwrite it (pass --force"),
+        "{err}"
+    );
+    let (code, out, err) = qmac(&[
+        "coverage",
+        "merge",
+        cov.to_str().unwrap(),
+        "--out",
+        merged.to_str().unwrap(),
+        "--force",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(
+        std::fs::read(&merged).unwrap(),
+        std::fs::read(&cov).unwrap()
+    );
+    // `coverage show` prints the table of a file.
+    let (code, out, _) = qmac(&["coverage", "show", cov.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    assert!(out.contains("tie_pos"), "{out}");
+    // fuzz: its coverage file of the same seed, before the campaign.
+    let fz = dir.join("fz");
+    let (code, out, err) = qmac(&[
+        "fuzz",
+        "--seed",
+        "3",
+        "--iterations",
+        "5",
+        "--out",
+        fz.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = qmac(&[
+        "fuzz",
+        "--seed",
+        "3",
+        "--iterations",
+        "5",
+        "--out",
+        fz.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        err.contains("coverage-seed3.json: --out: exists; refusing to overwrite it (pass --force"),
+        "{err}"
+    );
+    assert!(!out.contains("passed"), "{out}");
+    let (code, out, err) = qmac(&[
+        "fuzz",
+        "--seed",
+        "3",
+        "--iterations",
+        "5",
+        "--out",
+        fz.to_str().unwrap(),
+        "--force",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -26,24 +26,48 @@ pub enum Action {
         /// Exit 1 unless every bin is hit
         #[arg(long)]
         require_full: bool,
+        /// Replace an existing --out file
+        #[arg(long)]
+        force: bool,
+    },
+    /// Print the bin table of a coverage JSON file
+    Show {
+        /// Coverage JSON file
+        file: PathBuf,
+        /// Exit 1 unless every bin is hit
+        #[arg(long)]
+        require_full: bool,
     },
 }
 
 pub fn run(a: &Args) -> Result<()> {
-    let Action::Merge {
-        files,
-        out,
-        require_full,
-    } = &a.action;
-    let mut c = Coverage::default();
-    for f in files {
-        c.merge(&Coverage::read_json(f)?);
-    }
+    let (c, require_full) = match &a.action {
+        Action::Show { file, require_full } => (Coverage::read_json(file)?, require_full),
+        Action::Merge {
+            files,
+            out,
+            require_full,
+            force,
+        } => {
+            if let Some(o) = out {
+                qmac::formats::check_output_path(o, "--out", *force)?;
+            }
+            let mut c = Coverage::default();
+            for f in files {
+                c.merge(&Coverage::read_json(f)?);
+            }
+            if let Some(o) = out {
+                std::io::Write::write_all(
+                    &mut qmac::formats::create_file(o, *force, "--force")?,
+                    c.to_json().as_bytes(),
+                )
+                .with_context(|| format!("writing {}", o.display()))?;
+                println!("merged coverage JSON: {}", o.display());
+            }
+            (c, require_full)
+        }
+    };
     print!("{}", c.table());
-    if let Some(o) = out {
-        std::fs::write(o, c.to_json()).with_context(|| format!("writing {}", o.display()))?;
-        println!("merged coverage JSON: {}", o.display());
-    }
     if *require_full && !c.missing().is_empty() {
         return Err(CheckFailed {
             summary: format!("bins not hit: {}", c.missing().join(", ")),

@@ -58,6 +58,9 @@ pub struct Args {
     /// With --replay: write the waveform of the replay into DIR
     #[arg(long, value_name = "DIR", requires = "replay")]
     pub wave: Option<PathBuf>,
+    /// Replace an existing coverage file of this seed (and shard) in --out
+    #[arg(long)]
+    pub force: bool,
 }
 
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -168,6 +171,13 @@ pub fn run(a: &Args) -> Result<()> {
     let w = qmac::cosim::dut::built_mult_w();
     qmac::cosim::dut::check_lanes(lanes).map_err(|e| InputError::new("--lanes", "value", e))?;
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    // The coverage file is checked before the campaign, not after it.
+    let cov_path = a.out.join(format!(
+        "coverage-seed{seed}{}.json",
+        a.shard
+            .map_or(String::new(), |(k, n)| format!("-shard{k}of{n}"))
+    ));
+    qmac::formats::check_output_path(&cov_path, "--out", a.force)?;
     let shard_s = a
         .shard
         .map_or(String::new(), |(k, n)| format!(" --shard {k}/{n}"));
@@ -226,13 +236,11 @@ pub fn run(a: &Args) -> Result<()> {
         outcome.cycles,
     );
     print!("{}", cov.table());
-    let cov_path = a.out.join(format!(
-        "coverage-seed{seed}{}.json",
-        a.shard
-            .map_or(String::new(), |(k, n)| format!("-shard{k}of{n}"))
-    ));
-    std::fs::write(&cov_path, cov.to_json())
-        .with_context(|| format!("writing {}", cov_path.display()))?;
+    std::io::Write::write_all(
+        &mut qmac::formats::create_file(&cov_path, a.force, "--force")?,
+        cov.to_json().as_bytes(),
+    )
+    .with_context(|| format!("writing {}", cov_path.display()))?;
     println!("coverage JSON: {}", cov_path.display());
     println!(
         "seed {seed}: {iters} iterations, {dots} dot products, {beats} beats, {cycles} cycles in {wall:.1} s ({:.0} beats/s)",

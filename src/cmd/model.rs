@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use qmac::cosim::dut::Dut;
 use qmac::cosim::transaction::Backpressure;
@@ -206,15 +206,7 @@ pub fn run(a: &Args) -> Result<()> {
     let tensors = paired("--tensors", &a.tensors, a.input.len())?;
     let saves = paired("--save-output", &a.save_output, a.input.len())?;
     for p in saves.iter().flatten() {
-        qmac::formats::check_output_path(p, "--save-output")?;
-        if p.exists() && !a.force {
-            return Err(InputError::new(
-                p,
-                "file",
-                "exists; refusing to overwrite it (pass --force to replace it)",
-            )
-            .into());
-        }
+        qmac::formats::check_output_path(p, "--save-output", a.force)?;
     }
     // Read every input file before running anything: bad input is exit 2 up front.
     let mut jobs = Vec::new();
@@ -238,9 +230,14 @@ pub fn run(a: &Args) -> Result<()> {
         qmac::cosim::dut::check_lanes(a.lanes)
             .map_err(|e| InputError::new("--lanes", "value", e))?;
     }
-    if let Some(dir) = &a.dump_cases {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
+    // All or nothing: cases are written into a staging directory and moved
+    // into --dump-cases (with an index.json) only when every input has run.
+    let dump = a
+        .dump_cases
+        .as_deref()
+        .map(|d| qmac::formats::StagedDir::new(d, "--dump-cases", a.force))
+        .transpose()?;
+    let mut dumped: Vec<String> = Vec::new();
     let backend = a.backend;
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     for s in &plan.steps {
@@ -330,7 +327,7 @@ pub fn run(a: &Args) -> Result<()> {
         let (run, secs) = r?;
         println!("input {}", job.input.display());
         print!("{}", table(&run));
-        if let Some(dir) = &a.dump_cases {
+        if let (Some(stage), Some(dir)) = (&dump, &a.dump_cases) {
             for (case, step) in run
                 .cases
                 .iter()
@@ -340,12 +337,9 @@ pub fn run(a: &Args) -> Result<()> {
                 // not `mbnet.mbnet.input0.op03…`.
                 let (m, i) = (stem(&a.model), stem(&job.input));
                 let input = i.strip_prefix(&format!("{m}.")).unwrap_or(&i);
-                let p = dir.join(format!(
-                    "{m}.{input}.op{:02}.{}.json",
-                    step.index,
-                    case.op.name()
-                ));
-                case.write_json(&p, a.force)?;
+                let name = format!("{m}.{input}.op{:02}.{}.json", step.index, case.op.name());
+                case.write_json(&stage.path().join(&name), false)?;
+                dumped.push(name);
             }
             println!(
                 "  wrote {} qcase file(s) into {}",
@@ -440,6 +434,25 @@ pub fn run(a: &Args) -> Result<()> {
         } else {
             passed += 1;
         }
+    }
+    if let (Some(stage), Some(dir)) = (dump, &a.dump_cases) {
+        let index = serde_json::json!({
+            "generator": "qmac model --dump-cases",
+            "model": a.model.display().to_string(),
+            "cases": dumped.iter().map(|f| serde_json::json!({ "file": f })).collect::<Vec<_>>(),
+        });
+        let mut f = qmac::formats::create_file(&stage.path().join("index.json"), false, "--force")?;
+        std::io::Write::write_all(
+            &mut f,
+            (serde_json::to_string_pretty(&index)? + "\n").as_bytes(),
+        )?;
+        stage.commit()?;
+        println!(
+            "dumped {} qcase file(s) and index.json into {} (run them: qmac layer {}/index.json)",
+            dumped.len(),
+            dir.display(),
+            dir.display()
+        );
     }
     println!("{passed} passed, {failed} failed");
     if failed > 0 {

@@ -53,6 +53,9 @@ pub struct Args {
     /// Write an FST waveform of each failing test into DIR
     #[arg(long, value_name = "DIR")]
     pub wave_on_fail: Option<PathBuf>,
+    /// Replace existing --junit and --coverage files
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Default)]
@@ -109,7 +112,7 @@ pub fn run(a: &Args) -> Result<()> {
     // Output paths before any work: a typo must not cost a whole run.
     for (path, flag) in [(&a.junit, "--junit"), (&a.coverage, "--coverage")] {
         if let Some(p) = path {
-            qmac::formats::check_output_path(p, flag)?;
+            qmac::formats::check_output_path(p, flag, a.force)?;
         }
     }
     if let Some(d) = &a.wave_on_fail {
@@ -177,13 +180,19 @@ pub fn run(a: &Args) -> Result<()> {
     }
     print!("{}", cov.table());
     if let Some(path) = &a.coverage {
-        std::fs::write(path, cov.to_json())
-            .with_context(|| format!("writing {}", path.display()))?;
+        std::io::Write::write_all(
+            &mut qmac::formats::create_file(path, a.force, "--force")?,
+            cov.to_json().as_bytes(),
+        )
+        .with_context(|| format!("writing {}", path.display()))?;
         println!("coverage JSON: {}", path.display());
     }
     if let Some(path) = &a.junit {
-        std::fs::write(path, regress::junit(&outcomes, a.lanes))
-            .with_context(|| format!("writing {}", path.display()))?;
+        std::io::Write::write_all(
+            &mut qmac::formats::create_file(path, a.force, "--force")?,
+            regress::junit(&outcomes, a.lanes).as_bytes(),
+        )
+        .with_context(|| format!("writing {}", path.display()))?;
         println!("JUnit report: {}", path.display());
     }
     println!(

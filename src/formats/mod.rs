@@ -12,13 +12,22 @@ pub mod textarray;
 pub mod tflite;
 
 /// An output file named on the command line (`flag`) can be written: its
-/// directory exists and the path is not a directory. Checked before any work,
-/// so a typo never costs a whole run.
+/// directory exists, the path is not a directory, and it is not an existing
+/// file unless `overwrite` (`--force`). Checked before any work, so a typo
+/// never costs a whole run; the file is then written with [`create_file`].
 pub fn check_output_path(
     path: &std::path::Path,
     flag: &str,
+    overwrite: bool,
 ) -> Result<(), crate::error::InputError> {
     use crate::error::InputError;
+    if path.is_file() && !overwrite {
+        return Err(InputError::new(
+            path,
+            flag,
+            "exists; refusing to overwrite it (pass --force to replace it)",
+        ));
+    }
     if path.is_dir() {
         return Err(InputError::new(
             path,
@@ -67,5 +76,102 @@ pub fn create_file(
             .into())
         }
         Err(e) => Err(anyhow::Error::new(e).context(format!("{}: cannot create", path.display()))),
+    }
+}
+
+/// An output directory written all or nothing: files go into a staging
+/// directory beside it, and [`StagedDir::commit`] moves them into place at the
+/// end. A run that stops early leaves the target as it was (the staging
+/// directory is removed when the value is dropped uncommitted). An existing,
+/// non-empty target is refused unless `overwrite` (`--force`), and then only
+/// the files written are replaced.
+pub struct StagedDir {
+    target: std::path::PathBuf,
+    staging: std::path::PathBuf,
+    committed: bool,
+}
+
+impl StagedDir {
+    pub fn new(
+        target: &std::path::Path,
+        flag: &str,
+        overwrite: bool,
+    ) -> Result<StagedDir, crate::error::InputError> {
+        use crate::error::InputError;
+        if target.exists() && !target.is_dir() {
+            return Err(InputError::new(
+                target,
+                flag,
+                "exists and is not a directory",
+            ));
+        }
+        let non_empty = std::fs::read_dir(target).is_ok_and(|mut d| d.next().is_some());
+        if non_empty && !overwrite {
+            return Err(InputError::new(
+                target,
+                flag,
+                "exists and is not empty; refusing to write into it (pass --force to replace the files written)",
+            ));
+        }
+        let name = target
+            .file_name()
+            .map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
+        let parent = match target.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => std::path::PathBuf::from("."),
+        };
+        if !parent.is_dir() {
+            return Err(InputError::new(
+                target,
+                flag,
+                format!("its directory {} does not exist", parent.display()),
+            ));
+        }
+        let staging = parent.join(format!(".{name}.partial-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&staging);
+        std::fs::create_dir(&staging)
+            .map_err(|e| InputError::new(&staging, flag, format!("cannot create: {e}")))?;
+        Ok(StagedDir {
+            target: target.to_path_buf(),
+            staging,
+            committed: false,
+        })
+    }
+
+    /// Where to write the files now.
+    pub fn path(&self) -> &std::path::Path {
+        &self.staging
+    }
+
+    /// Move everything written into the target directory.
+    pub fn commit(mut self) -> anyhow::Result<()> {
+        use anyhow::Context;
+        if !self.target.exists() {
+            std::fs::rename(&self.staging, &self.target).with_context(|| {
+                format!(
+                    "moving {} to {}",
+                    self.staging.display(),
+                    self.target.display()
+                )
+            })?;
+        } else {
+            for e in std::fs::read_dir(&self.staging)? {
+                let p = e?.path();
+                let to = self.target.join(p.file_name().expect("a file"));
+                std::fs::rename(&p, &to)
+                    .with_context(|| format!("moving {} to {}", p.display(), to.display()))?;
+            }
+            std::fs::remove_dir(&self.staging)?;
+        }
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl Drop for StagedDir {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = std::fs::remove_dir_all(&self.staging);
+        }
     }
 }
