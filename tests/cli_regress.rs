@@ -96,24 +96,163 @@ fn outcome_is_independent_of_jobs_and_reproducible() {
     assert_ne!(counts(&c.1), counts(&d.1));
 }
 
+/// `xmllint --schema` of a JUnit file against the Ant JUnit schema.
+fn validate_junit(path: &std::path::Path) {
+    let out = std::process::Command::new("xmllint")
+        .args(["--noout", "--schema"])
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/junit/JUnit.xsd"
+        ))
+        .arg(path)
+        .output()
+        .expect("xmllint (libxml2-utils, installed by scripts/setup)");
+    assert!(
+        out.status.success(),
+        "{} does not validate: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[test]
-fn junit_report_lists_every_test() {
+fn junit_report_lists_every_test_and_validates_against_the_schema() {
     let path = std::env::temp_dir().join(format!("qmac-junit-{}.xml", std::process::id()));
+    let _ = std::fs::remove_file(&path);
     let (code, out, err) = qmac(&[
         "regress",
         "--suite",
-        "smoke",
+        "smoke,corners",
+        "--seed",
+        "4",
         "--junit",
         path.to_str().unwrap(),
     ]);
     assert_eq!(code, 0, "{out}{err}");
+    validate_junit(&path);
     let xml = std::fs::read_to_string(&path).unwrap();
     let _ = std::fs::remove_file(&path);
     assert!(
-        xml.contains("<testsuite name=\"smoke\" tests=\"3\" failures=\"0\""),
+        xml.contains("<testsuite name=\"smoke\" package=\"qmac.lanes8\" id=\"0\""),
         "{xml}"
     );
-    assert_eq!(xml.matches("<testcase ").count(), 3, "{xml}");
+    assert!(xml.contains("tests=\"3\" failures=\"0\""), "{xml}");
+    assert_eq!(xml.matches("<testcase ").count(), 25, "{xml}");
+    for p in [
+        "seed\" value=\"4\"",
+        "lanes\" value=\"8\"",
+        "mult_w\" value=\"32\"",
+        "rtl_sha256\" value=\"",
+    ] {
+        assert!(xml.contains(&format!("<property name=\"{p}")), "{p}: {xml}");
+    }
+    assert!(
+        xml.contains("throughput: replay: qmac regress --suite smoke --test 'throughput' --seed 4"),
+        "{xml}"
+    );
+}
+
+/// The conventions of cocotb / Verilator users: --list, exact names, globs,
+/// several suites, near matches, seeds and filters from the environment,
+/// --quiet, --verbose, --json, --color.
+#[test]
+fn list_select_env_quiet_json_and_color() {
+    let (code, out, _) = qmac(&["regress", "--list", "--suite", "smoke,corners"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("smoke/throughput\n") && out.contains("corners/reset_values\n"),
+        "{out}"
+    );
+    assert!(out.contains("coverage bins:\n  tie_pos"), "{out}");
+    // A glob over two suites, an exact name, de-duplicated suites.
+    let (code, out, err) = qmac(&[
+        "regress",
+        "--suite",
+        "smoke,corners,smoke",
+        "--test",
+        "corners/ties/*,throughput",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(", 3 tests,"), "{out}");
+    // A typo names the closest tests.
+    let (code, _, err) = qmac(&["regress", "--suite", "corners", "--test", "reset_valuez"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("no test matches `reset_valuez`; closest: corners/reset_values"),
+        "{err}"
+    );
+    // Seed and test filter from the environment.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_qmac"))
+        .args(["regress", "--suite", "corners"])
+        .env("QMAC_SEED", "77")
+        .env("QMAC_TEST", "cfg_one_register")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains(", 1 test, LANES=8 MULT_W=32, seed 77,"),
+        "{text}"
+    );
+    // --quiet: only the final line; --verbose: the whole coverage table.
+    let (code, out, _) = qmac(&["regress", "--suite", "smoke", "-q"]);
+    assert_eq!(code, 0);
+    assert_eq!(out, "3 passed, 0 failed\n");
+    let (_, out, _) = qmac(&["regress", "--suite", "smoke", "-v"]);
+    assert!(out.contains("  x_single_neg_notie"), "{out}");
+    let (_, out, _) = qmac(&["regress", "--suite", "smoke"]);
+    assert!(
+        out.contains("coverage: ")
+            && out.contains("; not hit: ")
+            && !out.contains("  x_single_neg_notie "),
+        "{out}"
+    );
+    // --json -: only JSON on stdout, with the verdicts and replay commands.
+    let (code, out, _) = qmac(&["regress", "--suite", "smoke", "--json", "-"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("stdout is one JSON document");
+    assert_eq!(v["verdict"], "PASS");
+    assert_eq!(v["tests"], 3);
+    assert_eq!(v["seed"], 1);
+    assert_eq!(v["lanes"], 8);
+    assert_eq!(v["results"][2]["name"], "throughput");
+    assert_eq!(v["results"][2]["verdict"], "PASS");
+    assert!(v["results"][2]["replay"]
+        .as_str()
+        .unwrap()
+        .starts_with("qmac regress --suite smoke --test 'throughput'"));
+    assert!(v["rtl_sha256"].as_str().unwrap().len() == 64);
+    // Colour only when asked (or on a terminal without NO_COLOR).
+    let (_, out, _) = qmac(&["regress", "--suite", "smoke", "-q", "--color", "always"]);
+    assert_eq!(out, "\x1b[32m3 passed, 0 failed\x1b[0m\n");
+    let (_, out, _) = qmac(&["regress", "--suite", "smoke", "-q", "--color", "never"]);
+    assert_eq!(out, "3 passed, 0 failed\n");
+}
+
+/// --waves DIR: a waveform for every test, not only failing ones.
+#[test]
+fn waves_writes_every_test_s_waveform() {
+    let dir = std::env::temp_dir().join(format!("qmac-waves-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (code, out, err) = qmac(&[
+        "regress",
+        "--suite",
+        "smoke",
+        "--test",
+        "directed*",
+        "--waves",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains(&format!("waveforms: 2 FST file(s) in {}", dir.display())),
+        "{out}"
+    );
+    for n in ["directed_double.fst", "directed_single.fst"] {
+        let len = std::fs::metadata(dir.join(n)).unwrap().len();
+        assert!(len > 1000, "{n}: {len} bytes");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

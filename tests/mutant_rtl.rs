@@ -176,8 +176,41 @@ fn dropped_rounding_term_is_caught_and_replayable() {
     }
     let bin = build_mutant(&dir);
     printed_replays_reproduce(&bin, &dir);
-    let (code, out) = run(&bin, &["regress", "--suite", "corners", "--jobs", "2"]);
+    let junit = dir.join("failing.xml");
+    let (code, out) = run(
+        &bin,
+        &[
+            "regress",
+            "--suite",
+            "corners",
+            "--jobs",
+            "2",
+            "--junit",
+            junit.to_str().unwrap(),
+        ],
+    );
     assert_eq!(code, 1, "{out}");
+    // A failing run's JUnit report validates against the Ant JUnit schema
+    // and names the check that failed and the replay command.
+    let v = Command::new("xmllint")
+        .args(["--noout", "--schema"])
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/junit/JUnit.xsd"
+        ))
+        .arg(&junit)
+        .output()
+        .expect("xmllint (installed by scripts/setup)");
+    assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stderr));
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        xml.contains("<failure type=\"value\" message=\"cycle "),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("replay: qmac regress --suite corners --test "),
+        "{xml}"
+    );
     for needle in [
         "FAIL corners/",
         "lane ",

@@ -23,11 +23,11 @@ Each test's stimulus and X-initialisation derive from (--seed, test name), so th
 the command that replays it. Exit 0 iff every test passed, 1 otherwise, 2 on bad input."
 )]
 pub struct Args {
-    /// Suite to run: smoke, corners, random, layers, models or all
-    #[arg(long, default_value = "all")]
-    pub suite: String,
+    /// Suites to run, comma-separated or repeated: smoke, corners, random, layers, models or all
+    #[arg(long, value_delimiter = ',', default_value = "all", env = "QMAC_SUITE")]
+    pub suite: Vec<String>,
     /// Seed of every random choice (stimulus, backpressure, X-initialisation)
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, env = "QMAC_SEED")]
     pub seed: u64,
     /// Parallel DUT instances, 1..=256 (default: the number of CPUs)
     #[arg(long, value_parser = crate::cmd::jobs_parser())]
@@ -35,15 +35,22 @@ pub struct Args {
     /// Datapath width of the Verilated model (one of the built LANES values)
     #[arg(long, default_value_t = 8)]
     pub lanes: usize,
-    /// Run only the tests whose name contains this string
+    /// Tests to run: exact names (`suite/name` or `name`), globs (`corners/tie*`)
+    /// or substrings; comma-separated or repeated
+    #[arg(long, value_delimiter = ',', env = "QMAC_TEST")]
+    pub test: Vec<String>,
+    /// List the suites, their tests and the coverage bins, and exit
     #[arg(long)]
-    pub test: Option<String>,
+    pub list: bool,
     /// Number of tests in the random suite (4000 dot products each)
     #[arg(long, default_value_t = 32)]
     pub random_tests: usize,
-    /// Write a JUnit XML report to FILE
+    /// Write a JUnit XML report to FILE (Ant JUnit schema: Jenkins, GitLab)
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+    /// Write the results as JSON to FILE (`-` for stdout, the only output then)
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
     /// Run only shard K of N (tests i with i mod N = K-1), for CI matrices / array jobs
     #[arg(long, value_parser = crate::cmd::fuzz::parse_shard)]
     pub shard: Option<(u64, u64)>,
@@ -51,11 +58,23 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pub coverage: Option<PathBuf>,
     /// Write an FST waveform of each failing test into DIR
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", conflicts_with = "waves")]
     pub wave_on_fail: Option<PathBuf>,
-    /// Replace existing --junit and --coverage files
+    /// Write an FST waveform of every test into DIR (like cocotb's WAVES=1)
+    #[arg(long, value_name = "DIR", env = "QMAC_WAVES")]
+    pub waves: Option<PathBuf>,
+    /// Replace existing --junit, --json and --coverage files
     #[arg(long)]
     pub force: bool,
+    /// Print the whole coverage table (else the bins hit and any missed)
+    #[arg(short, long, conflicts_with = "quiet")]
+    pub verbose: bool,
+    /// Print only failures and the final line
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Colour PASS / FAIL: auto (a terminal, unless NO_COLOR is set), always or never
+    #[arg(long, value_enum, default_value = "auto")]
+    pub color: crate::cmd::Color,
 }
 
 #[derive(Default)]
@@ -75,18 +94,31 @@ pub fn run(a: &Args) -> Result<()> {
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let mult_w = qmac::cosim::dut::built_mult_w();
-    let mut tests = regress::tests(&a.suite, a.lanes, mult_w, a.seed, a.random_tests)?;
-    if let Some(f) = &a.test {
-        tests.retain(|t| t.name.contains(f.as_str()));
-        if tests.is_empty() {
-            return Err(InputError::new(
-                "--test",
-                "value",
-                format!("no test of suite `{}` matches `{f}`", a.suite),
-            )
-            .into());
+    let suite_names = a.suite.join(",");
+    let mut tests = Vec::new();
+    for s in &a.suite {
+        for t in regress::tests(s, a.lanes, mult_w, a.seed, a.random_tests)? {
+            // A test named twice (`--suite corners,all`) runs once.
+            if !tests
+                .iter()
+                .any(|u: &regress::Test| u.suite == t.suite && u.name == t.name)
+            {
+                tests.push(t);
+            }
         }
     }
+    if a.list {
+        for t in &tests {
+            println!("{}/{}", t.suite, t.name);
+        }
+        println!("coverage bins:");
+        for b in qmac::cosim::coverage::Bin::ALL {
+            println!("  {:<22} {}", b.name(), b.what());
+        }
+        return Ok(());
+    }
+    let mut tests =
+        regress::select(tests, &a.test).map_err(|e| InputError::new("--test", "value", e))?;
     if let Some((k, n)) = a.shard {
         tests = tests
             .into_iter()
@@ -98,39 +130,48 @@ pub fn run(a: &Args) -> Result<()> {
     if tests.is_empty() {
         // A run that checks nothing is not a PASS; an empty CI shard says so and passes.
         if let Some((k, n)) = a.shard {
-            println!(
-                "qmac regress: 0 tests in shard {k}/{n} of suite {} (nothing to run here)",
-                a.suite
-            );
+            println!("qmac regress: 0 tests in shard {k}/{n} of suite {suite_names} (nothing to run here)");
             return Ok(());
         }
         return Err(CheckFailed {
-            summary: format!("nothing checked: suite `{}` selects 0 tests", a.suite),
+            summary: format!("nothing checked: suite `{suite_names}` selects 0 tests"),
         }
         .into());
     }
     // Output paths before any work: a typo must not cost a whole run.
-    for (path, flag) in [(&a.junit, "--junit"), (&a.coverage, "--coverage")] {
-        if let Some(p) = path {
+    let json_stdout = a.json.as_deref() == Some(std::path::Path::new("-"));
+    for (path, flag) in [
+        (&a.junit, "--junit"),
+        (&a.coverage, "--coverage"),
+        (&a.json, "--json"),
+    ] {
+        if let Some(p) = path.as_ref().filter(|_| !(flag == "--json" && json_stdout)) {
             qmac::formats::check_output_path(p, flag, a.force)?;
         }
     }
-    if let Some(d) = &a.wave_on_fail {
+    let (wave_dir, flag) = match (&a.wave_on_fail, &a.waves) {
+        (Some(d), _) => (Some(d), "--wave-on-fail"),
+        (None, Some(d)) => (Some(d), "--waves"),
+        _ => (None, ""),
+    };
+    if let Some(d) = wave_dir {
         if d.exists() && !d.is_dir() {
-            return Err(qmac::error::InputError::new(
-                d,
-                "--wave-on-fail",
-                "exists and is not a directory",
-            )
-            .into());
+            return Err(InputError::new(d, flag, "exists and is not a directory").into());
         }
     }
     // Fail early on a LANES value this build has no model for.
     qmac::cosim::dut::check_lanes(a.lanes)
         .map_err(|e| qmac::error::InputError::new("--lanes", "value", e))?;
-    println!(
+    let paint = crate::cmd::Paint::new(a.color);
+    let quiet = a.quiet || json_stdout;
+    let say = |s: String| {
+        if !quiet {
+            println!("{s}");
+        }
+    };
+    say(format!(
         "qmac regress: suite {}{}, {} test{}, LANES={} MULT_W={}, seed {}, jobs {}, RTL {} (sha256 {})",
-        a.suite,
+        suite_names,
         a.shard.map_or(String::new(), |(k, n)| format!(" shard {k}/{n}")),
         tests.len(),
         if tests.len() == 1 { "" } else { "s" },
@@ -140,13 +181,15 @@ pub fn run(a: &Args) -> Result<()> {
         jobs,
         qmac::cosim::dut::RTL_DIR,
         &qmac::cosim::dut::RTL_SHA256[..16]
-    );
+    ));
+    let meta = regress::RunMeta::now(a.seed, a.lanes, mult_w);
     let (lanes, seed) = (a.lanes, a.seed);
     let cfg = RunConfig {
         lanes,
         seed,
         jobs,
-        wave_on_fail: a.wave_on_fail.clone(),
+        wave_on_fail: wave_dir.cloned(),
+        waves_always: a.waves.is_some(),
         replay: Box::new(move |t| {
             format!(
                 "qmac regress --suite {} --test '{}' --seed {seed} --lanes {lanes} --jobs 1",
@@ -154,7 +197,11 @@ pub fn run(a: &Args) -> Result<()> {
             )
         }),
     };
-    let pb = indicatif::ProgressBar::new(tests.len() as u64);
+    let pb = if quiet {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::new(tests.len() as u64)
+    };
     pb.set_style(
         indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} tests {elapsed_precise}")
             .expect("valid template"),
@@ -163,43 +210,77 @@ pub fn run(a: &Args) -> Result<()> {
     let outcomes = regress::run_tests(&tests, &cfg, &pb)?;
     pb.finish_and_clear();
     let wall = start.elapsed().as_secs_f64();
-    print_table(&outcomes, wall);
+    if !quiet {
+        print_table(&outcomes, wall);
+    }
     let failed: Vec<&Outcome> = outcomes.iter().filter(|o| !o.passed()).collect();
-    for o in &failed {
-        println!("FAIL {}/{}", o.suite, o.name);
-        for m in o.messages() {
-            println!("  {m}");
-        }
-        if let Some(w) = &o.wave {
-            println!("  waveform: {}", w.display());
+    if !json_stdout {
+        for o in &failed {
+            println!("{} {}/{}", paint.fail("FAIL"), o.suite, o.name);
+            for m in o.messages() {
+                println!("  {m}");
+            }
+            if let Some(w) = &o.wave {
+                println!("  waveform: {}", w.display());
+            }
         }
     }
     let mut cov = qmac::cosim::coverage::Coverage::default();
     for o in &outcomes {
         cov.merge(&o.stats.coverage);
     }
-    print!("{}", cov.table());
-    if let Some(path) = &a.coverage {
+    if a.verbose {
+        print!("{}", cov.table());
+    } else {
+        say(cov.summary());
+    }
+    if a.waves.is_some() {
+        say(format!(
+            "waveforms: {} FST file(s) in {}",
+            outcomes.iter().filter(|o| o.wave.is_some()).count(),
+            a.waves.as_ref().expect("--waves").display()
+        ));
+    }
+    let write = |path: &PathBuf, text: &str| -> Result<()> {
         std::io::Write::write_all(
             &mut qmac::formats::create_file(path, a.force, "--force")?,
-            cov.to_json().as_bytes(),
+            text.as_bytes(),
         )
-        .with_context(|| format!("writing {}", path.display()))?;
-        println!("coverage JSON: {}", path.display());
+        .with_context(|| format!("writing {}", path.display()))
+    };
+    if let Some(path) = &a.coverage {
+        write(path, &cov.to_json())?;
+        say(format!("coverage JSON: {}", path.display()));
     }
     if let Some(path) = &a.junit {
-        std::io::Write::write_all(
-            &mut qmac::formats::create_file(path, a.force, "--force")?,
-            regress::junit(&outcomes, a.lanes).as_bytes(),
-        )
-        .with_context(|| format!("writing {}", path.display()))?;
-        println!("JUnit report: {}", path.display());
+        write(path, &regress::junit(&outcomes, &meta))?;
+        say(format!("JUnit report: {}", path.display()));
     }
-    println!(
-        "{} passed, {} failed",
-        outcomes.len() - failed.len(),
-        failed.len()
-    );
+    if let Some(path) = &a.json {
+        let text =
+            serde_json::to_string_pretty(&regress::json(&outcomes, &meta, &cov, wall))? + "\n";
+        if json_stdout {
+            print!("{text}");
+        } else {
+            write(path, &text)?;
+            say(format!("JSON results: {}", path.display()));
+        }
+    }
+    if !json_stdout {
+        let line = format!(
+            "{} passed, {} failed",
+            outcomes.len() - failed.len(),
+            failed.len()
+        );
+        println!(
+            "{}",
+            if failed.is_empty() {
+                paint.pass(&line)
+            } else {
+                paint.fail(&line)
+            }
+        );
+    }
     if !failed.is_empty() {
         return Err(CheckFailed {
             summary: format!("{} of {} tests failed", failed.len(), outcomes.len()),

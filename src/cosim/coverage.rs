@@ -322,6 +322,21 @@ impl Coverage {
         }
     }
 
+    /// One line: the bins hit, and the ones missed.
+    pub fn summary(&self) -> String {
+        let missing = self.missing();
+        format!(
+            "coverage: {} of {} bins hit{}",
+            self.bins_hit(),
+            Bin::ALL.len(),
+            if missing.is_empty() {
+                String::new()
+            } else {
+                format!("; not hit: {}", missing.join(", "))
+            }
+        )
+    }
+
     /// The table: bin, hits, description.
     pub fn table(&self) -> String {
         let mut s = format!(

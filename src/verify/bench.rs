@@ -240,6 +240,7 @@ pub fn regress_wall(lanes: usize, tests: usize, jobs: usize) -> Result<f64> {
         seed: 11,
         jobs,
         wave_on_fail: None,
+        waves_always: false,
         replay: Box::new(|_| String::new()),
     };
     let pb = indicatif::ProgressBar::hidden();

@@ -120,6 +120,8 @@ pub struct Outcome {
     pub extra_failures: Vec<String>,
     pub wall: Duration,
     pub wave: Option<std::path::PathBuf>,
+    /// The command that replays this test alone.
+    pub replay: String,
 }
 
 impl Outcome {
@@ -170,6 +172,100 @@ pub fn tests(
             format!("unknown suite `{other}` (smoke, corners, random, layers, models, all)")
         )),
     })
+}
+
+/// `*` (any run) and `?` (one character) glob matching.
+pub fn glob_match(pat: &str, s: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (pat.chars().collect(), s.chars().collect());
+    let (mut i, mut j, mut star, mut mark) = (0, 0, None, 0);
+    while j < t.len() {
+        if i < p.len() && (p[i] == '?' || p[i] == t[j]) {
+            i += 1;
+            j += 1;
+        } else if i < p.len() && p[i] == '*' {
+            star = Some(i);
+            mark = j;
+            i += 1;
+        } else if let Some(st) = star {
+            i = st + 1;
+            mark += 1;
+            j = mark;
+        } else {
+            return false;
+        }
+    }
+    p[i..].iter().all(|&c| c == '*')
+}
+
+/// Edit distance (for "did you mean" suggestions).
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+/// The tests a `--test` pattern selects, by its name or `suite/name`: a
+/// pattern with `*` or `?` is a glob; otherwise an exact name, or, when no
+/// name is exactly it, every name containing it. With several patterns, a
+/// test selected by any. A pattern that selects nothing is an error naming
+/// the closest test names.
+pub fn select(tests: Vec<Test>, patterns: &[String]) -> Result<Vec<Test>, String> {
+    if patterns.is_empty() {
+        return Ok(tests);
+    }
+    let full = |t: &Test| format!("{}/{}", t.suite, t.name);
+    let mut keep = vec![false; tests.len()];
+    for pat in patterns {
+        let hits: Vec<usize> = if pat.contains(['*', '?']) {
+            (0..tests.len())
+                .filter(|&i| glob_match(pat, &tests[i].name) || glob_match(pat, &full(&tests[i])))
+                .collect()
+        } else {
+            let exact: Vec<usize> = (0..tests.len())
+                .filter(|&i| tests[i].name == *pat || full(&tests[i]) == *pat)
+                .collect();
+            if exact.is_empty() {
+                (0..tests.len())
+                    .filter(|&i| full(&tests[i]).contains(pat.as_str()))
+                    .collect()
+            } else {
+                exact
+            }
+        };
+        if hits.is_empty() {
+            let mut near: Vec<(usize, String)> = tests
+                .iter()
+                .map(|t| (distance(pat, &t.name).min(distance(pat, &full(t))), full(t)))
+                .collect();
+            near.sort();
+            let near: Vec<String> = near.into_iter().take(3).map(|(_, n)| n).collect();
+            return Err(format!(
+                "no test matches `{pat}`{}",
+                if near.is_empty() {
+                    String::new()
+                } else {
+                    format!("; closest: {}", near.join(", "))
+                }
+            ));
+        }
+        for i in hits {
+            keep[i] = true;
+        }
+    }
+    Ok(tests
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(t, k)| k.then_some(t))
+        .collect())
 }
 
 fn base_params(lanes: usize, mult_w: u32, rounding: DatapathRounding) -> Params {
@@ -550,6 +646,8 @@ pub struct RunConfig {
     pub seed: u64,
     pub jobs: usize,
     pub wave_on_fail: Option<std::path::PathBuf>,
+    /// Write the waveform of every test into `wave_on_fail`, not only of failing ones.
+    pub waves_always: bool,
     /// The replay command of a test (given its name).
     pub replay: Box<dyn Fn(&Test) -> String + Sync>,
 }
@@ -634,7 +732,7 @@ fn run_one(t: &Test, cfg: &RunConfig, dut: &mut Dut) -> Result<Outcome> {
         }
     }
     let mut wave = None;
-    if !(stats.passed() && extra.is_empty()) {
+    if cfg.waves_always || !(stats.passed() && extra.is_empty()) {
         if let Some(dir) = &cfg.wave_on_fail {
             std::fs::create_dir_all(dir)?;
             let path = dir.join(format!("{}.fst", t.name.replace('/', "_")));
@@ -662,6 +760,7 @@ fn run_one(t: &Test, cfg: &RunConfig, dut: &mut Dut) -> Result<Outcome> {
         extra_failures: extra,
         wall: start.elapsed(),
         wave,
+        replay: opt.replay,
     })
 }
 
@@ -697,38 +796,199 @@ fn xml_escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// JUnit XML of the outcomes (one testsuite per suite).
-pub fn junit(outcomes: &[Outcome], lanes: usize) -> String {
-    let mut x = String::from(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"qmac regress\">\n",
-    );
-    for suite in SUITES {
-        let os: Vec<&Outcome> = outcomes.iter().filter(|o| o.suite == *suite).collect();
-        if os.is_empty() {
-            continue;
+/// What a report says about the run as a whole.
+pub struct RunMeta {
+    pub seed: u64,
+    pub lanes: usize,
+    pub mult_w: u32,
+    pub rtl_dir: String,
+    pub rtl_sha256: String,
+    pub version: String,
+    /// Start of the run, UTC, `YYYY-MM-DDTHH:MM:SS`.
+    pub timestamp: String,
+    pub hostname: String,
+}
+
+impl RunMeta {
+    /// The run's metadata now, on this machine.
+    pub fn now(seed: u64, lanes: usize, mult_w: u32) -> RunMeta {
+        RunMeta {
+            seed,
+            lanes,
+            mult_w,
+            rtl_dir: crate::cosim::dut::RTL_DIR.into(),
+            rtl_sha256: crate::cosim::dut::RTL_SHA256.into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            timestamp: utc_timestamp(std::time::SystemTime::now()),
+            hostname: hostname(),
         }
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SS` (UTC) of a time (civil-from-days, H. Hinnant).
+pub fn utc_timestamp(t: std::time::SystemTime) -> String {
+    let secs = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs()) as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// This machine's host name (`localhost` if unknown, as JUnit asks).
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|s| s.trim().to_string())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+/// JUnit XML of the outcomes, one testsuite per suite, in the Ant JUnit
+/// schema CI systems read (tests/fixtures/junit/JUnit.xsd): the run's seed,
+/// LANES, MULT_W, RTL and version as properties, each test's replay command
+/// (and waveform, if one was written) in the suite's system-out and in its
+/// failure text.
+pub fn junit(outcomes: &[Outcome], meta: &RunMeta) -> String {
+    let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n");
+    let suites: Vec<&str> = outcomes.iter().fold(Vec::new(), |mut v, o| {
+        if !v.contains(&o.suite) {
+            v.push(o.suite);
+        }
+        v
+    });
+    for (id, suite) in suites.iter().enumerate() {
+        let os: Vec<&Outcome> = outcomes.iter().filter(|o| o.suite == *suite).collect();
         let failures = os.iter().filter(|o| !o.passed()).count();
         let time: f64 = os.iter().map(|o| o.wall.as_secs_f64()).sum();
-        x += &format!("  <testsuite name=\"{suite}\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" time=\"{time:.3}\">\n", os.len());
-        for o in os {
+        x += &format!(
+            "  <testsuite name=\"{suite}\" package=\"qmac.lanes{}\" id=\"{id}\" timestamp=\"{}\" hostname=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" time=\"{time:.3}\">\n    <properties>\n",
+            meta.lanes,
+            meta.timestamp,
+            xml_escape(&meta.hostname),
+            os.len()
+        );
+        for (k, v) in [
+            ("seed", meta.seed.to_string()),
+            ("lanes", meta.lanes.to_string()),
+            ("mult_w", meta.mult_w.to_string()),
+            ("rtl_dir", meta.rtl_dir.clone()),
+            ("rtl_sha256", meta.rtl_sha256.clone()),
+            ("qmac_version", meta.version.clone()),
+        ] {
             x += &format!(
-                "    <testcase classname=\"qmac.lanes{lanes}.{suite}\" name=\"{}\" time=\"{:.3}\">",
+                "      <property name=\"{k}\" value=\"{}\"/>\n",
+                xml_escape(&v)
+            );
+        }
+        x += "    </properties>\n";
+        let mut out = String::new();
+        for o in &os {
+            x += &format!(
+                "    <testcase classname=\"qmac.lanes{}.{suite}\" name=\"{}\" time=\"{:.3}\">",
+                meta.lanes,
                 xml_escape(&o.name),
                 o.wall.as_secs_f64()
             );
+            out += &format!("{}: replay: {}\n", o.name, o.replay);
+            if let Some(w) = &o.wave {
+                out += &format!("{}: waveform: {}\n", o.name, w.display());
+            }
             if o.passed() {
                 x += "</testcase>\n";
             } else {
                 let msgs = o.messages();
+                let mut text = msgs.join("\n");
+                text += &format!("\nreplay: {}", o.replay);
+                if let Some(w) = &o.wave {
+                    text += &format!("\nwaveform: {}", w.display());
+                }
+                let check = msgs
+                    .iter()
+                    .find_map(|m| crate::cosim::scoreboard::Check::of(m))
+                    .map_or("verdict", crate::cosim::scoreboard::Check::name);
                 x += &format!(
-                    "\n      <failure message=\"{}\">{}</failure>\n    </testcase>\n",
+                    "\n      <failure type=\"{}\" message=\"{}\">{}</failure>\n    </testcase>\n",
+                    xml_escape(check),
                     xml_escape(msgs.first().map(|s| s.as_str()).unwrap_or("failed")),
-                    xml_escape(&msgs.join("\n"))
+                    xml_escape(&text)
                 );
             }
         }
-        x += "  </testsuite>\n";
+        x += &format!(
+            "    <system-out>{}</system-out>\n    <system-err></system-err>\n  </testsuite>\n",
+            xml_escape(&out)
+        );
     }
     x += "</testsuites>\n";
     x
+}
+
+/// The run as JSON (`qmac regress --json`): metadata, every test with its
+/// verdict, counts, timing, failures and replay command, the totals and the
+/// coverage.
+pub fn json(
+    outcomes: &[Outcome],
+    meta: &RunMeta,
+    coverage: &crate::cosim::coverage::Coverage,
+    wall_s: f64,
+) -> serde_json::Value {
+    let tests: Vec<serde_json::Value> = outcomes
+        .iter()
+        .map(|o| {
+            serde_json::json!({
+                "suite": o.suite,
+                "name": o.name,
+                "verdict": if o.passed() { "PASS" } else { "FAIL" },
+                "dots": o.stats.dots,
+                "beats": o.stats.beats,
+                "cycles": o.stats.cycles,
+                "lane_checks": o.stats.lane_results,
+                "mismatches": o.stats.mismatches,
+                "failure_count": o.stats.failure_count + o.extra_failures.len() as u64,
+                "failures": o.messages(),
+                "wall_s": o.wall.as_secs_f64(),
+                "replay": o.replay,
+                "waveform": o.wave.as_ref().map(|w| w.display().to_string()),
+            })
+        })
+        .collect();
+    let failed = outcomes.iter().filter(|o| !o.passed()).count();
+    serde_json::json!({
+        "qmac": "regress",
+        "version": meta.version,
+        "timestamp": meta.timestamp,
+        "hostname": meta.hostname,
+        "seed": meta.seed,
+        "lanes": meta.lanes,
+        "mult_w": meta.mult_w,
+        "rtl_dir": meta.rtl_dir,
+        "rtl_sha256": meta.rtl_sha256,
+        "verdict": if failed == 0 && !outcomes.is_empty() { "PASS" } else { "FAIL" },
+        "tests": outcomes.len(),
+        "passed": outcomes.len() - failed,
+        "failed": failed,
+        "lane_checks": outcomes.iter().map(|o| o.stats.lane_results).sum::<u64>(),
+        "wall_s": wall_s,
+        "coverage": {
+            "bins": crate::cosim::coverage::Bin::ALL.len(),
+            "hit": coverage.bins_hit(),
+            "missing": coverage.missing(),
+        },
+        "results": tests,
+    })
 }
