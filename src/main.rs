@@ -39,6 +39,35 @@ enum Command {
     Coverage(cmd::coverage::Args),
     /// Mutation testing of the testbench: rebuild against RTL mutants, each must be caught
     Mutants(cmd::mutants::Args),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    Completions {
+        /// The shell
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (qmac.1), or write every page (qmac.1, qmac-regress.1, …) into DIR
+    Man {
+        /// Write the pages of qmac and of every subcommand into DIR
+        #[arg(long, value_name = "DIR")]
+        out: Option<std::path::PathBuf>,
+        /// Write into a DIR that is not empty (replacing the pages)
+        #[arg(long, requires = "out")]
+        force: bool,
+    },
+}
+
+/// `qmac man`: the roff man page(s), generated from the same definitions as `--help`.
+fn man(out: Option<&std::path::Path>, force: bool) -> anyhow::Result<()> {
+    let cmd = Cli::command();
+    match out {
+        None => clap_mangen::Man::new(cmd).render(&mut std::io::stdout())?,
+        Some(dir) => {
+            let stage = qmac::formats::StagedDir::new(dir, "--out", force)?;
+            clap_mangen::generate_to(cmd, stage.path())?;
+            stage.commit()?;
+            println!("man pages written into {}", dir.display());
+        }
+    }
+    Ok(())
 }
 
 fn main() -> ExitCode {
@@ -101,6 +130,11 @@ fn main() -> ExitCode {
         Command::Fuzz(a) => cmd::fuzz::run(&a),
         Command::Coverage(a) => cmd::coverage::run(&a),
         Command::Mutants(a) => cmd::mutants::run(&a),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "qmac", &mut std::io::stdout());
+            Ok(())
+        }
+        Command::Man { out, force } => man(out.as_deref(), force),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -556,3 +556,44 @@ fn existing_reports_are_kept_unless_forced() {
     assert_eq!(code, 0, "{out}{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Shell completions and man pages come from the same definitions as --help.
+#[test]
+fn completions_and_man_pages() {
+    for (shell, needle) in [
+        ("bash", "_qmac()"),
+        ("zsh", "#compdef qmac"),
+        ("fish", "complete -c qmac"),
+    ] {
+        let (code, out, err) = qmac(&["completions", shell]);
+        assert_eq!(code, 0, "{err}");
+        assert!(out.contains(needle), "{shell}: {out}");
+        assert!(
+            out.contains("regress") && out.contains("--wave-on-fail"),
+            "{shell}"
+        );
+    }
+    let (code, out, _) = qmac(&["man"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains(".TH qmac 1") && out.contains("regress"),
+        "{out}"
+    );
+    let dir = std::env::temp_dir().join(format!("qmac-man-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (code, out, err) = qmac(&["man", "--out", dir.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    let page = std::fs::read_to_string(dir.join("qmac-regress.1")).unwrap();
+    assert!(
+        page.contains("\\-\\-junit") && page.contains("QMAC_SEED"),
+        "{page}"
+    );
+    // An existing directory with pages is not written into without --force.
+    let (code, _, err) = qmac(&["man", "--out", dir.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("exists and is not empty; refusing to write into it (pass --force"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
