@@ -569,7 +569,7 @@ fn completions_and_man_pages() {
         assert_eq!(code, 0, "{err}");
         assert!(out.contains(needle), "{shell}: {out}");
         assert!(
-            out.contains("regress") && out.contains("--wave-on-fail"),
+            out.contains("regress") && out.contains("wave-on-fail"),
             "{shell}"
         );
     }
