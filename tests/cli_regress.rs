@@ -585,7 +585,7 @@ fn completions_and_man_pages() {
     assert_eq!(code, 0, "{out}{err}");
     let page = std::fs::read_to_string(dir.join("qmac-regress.1")).unwrap();
     assert!(
-        page.contains("\\-\\-junit") && page.contains("QMAC_SEED"),
+        page.contains("\\-\\-junit") && page.contains("\\-\\-waves"),
         "{page}"
     );
     // An existing directory with pages is not written into without --force.
