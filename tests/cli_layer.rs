@@ -126,7 +126,33 @@ fn wrong_reference_output_fails_with_exit_1() {
             out.contains("FAIL bad") && out.contains("0 passed, 1 failed"),
             "{out}"
         );
+        // The differing output by position, with the case's, the golden
+        // model's and the RTL's values and the accumulator.
+        let line = out
+            .lines()
+            .find(|l| l.starts_with("  [0, 0, 0, 3]: case "))
+            .unwrap_or_else(|| panic!("no position line in\n{out}"));
+        assert!(
+            line.contains(&format!("case {} golden {o} acc ", v["output"][3])),
+            "{line}"
+        );
+        assert_eq!(line.contains(" rtl "), backend == "rtl", "{line}");
     }
+    // --explain lists every differing output of any case (here: none of a
+    // correct one, the one of the tampered one).
+    let (code, out, _) = qmac(&[
+        "layer",
+        "--backend",
+        "golden",
+        "--explain",
+        p.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        out.lines().filter(|l| l.starts_with("  [")).count(),
+        1,
+        "{out}"
+    );
 }
 
 #[test]

@@ -57,6 +57,9 @@ pub struct Args {
     pub explain: bool,
 }
 
+/// Differing output positions listed per failing case (all with --explain).
+const MAX_POSITIONS_LISTED: usize = 8;
+
 /// Unexplained PyTorch differences listed per case (the count is always given).
 const MAX_UNEXPLAINED_LISTED: usize = 20;
 
@@ -334,6 +337,51 @@ pub fn run(a: &Args) -> Result<()> {
             }
             for f in &r.stats.failures {
                 eprintln!("  {}", f.message);
+            }
+        }
+        // Where the outputs differ: [n, h, w, c], the case's output, the golden
+        // model's (and its accumulator), the RTL's. The first few of a failing
+        // case; every one with --explain.
+        let int_out = layer::requantize_datapath(case, &golden.acc, narrow);
+        let int_out = int_out.as_slice().expect("standard layout");
+        let acc = golden.acc.as_slice().expect("standard layout");
+        let reference = case.output.as_deref();
+        let differs = |i: usize| {
+            reference.is_some_and(|r| r[i] != golden_out[i] || r[i] != int_out[i])
+                || rtl
+                    .as_ref()
+                    .is_some_and(|r| r.output[i] != int_out[i] || r.acc[i] != acc[i])
+        };
+        let failing = !v.passed();
+        if failing || a.explain {
+            let limit = if a.explain {
+                usize::MAX
+            } else {
+                MAX_POSITIONS_LISTED
+            };
+            let [_, oh, ow, oc] = case.output_shape;
+            let all: Vec<usize> = (0..golden_out.len()).filter(|&i| differs(i)).collect();
+            for &i in all.iter().take(limit) {
+                let (n, h, w, c) = (i / (oh * ow * oc), i / (ow * oc) % oh, i / oc % ow, i % oc);
+                let mut s = format!("  [{n}, {h}, {w}, {c}]:");
+                if let Some(r) = reference {
+                    s += &format!(" case {}", r[i]);
+                }
+                s += &format!(" golden {}", golden_out[i]);
+                if int_out[i] != golden_out[i] {
+                    s += &format!(" (integer path {})", int_out[i]);
+                }
+                s += &format!(" acc {}", acc[i]);
+                if let Some(r) = &rtl {
+                    s += &format!(" rtl {} acc {}", r.output[i], r.acc[i]);
+                }
+                notes.push(s);
+            }
+            if all.len() > limit {
+                notes.push(format!(
+                    "  … and {} more differing outputs (--explain lists every one)",
+                    all.len() - limit
+                ));
             }
         }
         let ok = v.passed() && v.checked_anything();

@@ -244,5 +244,52 @@ pub fn run_layer(case: &Case, dut: &mut Dut, opt: &RunOptions) -> Result<RtlLaye
             acc[base + l] = acc_lanes[l];
         }
     });
+    let mut stats = stats;
+    for f in stats.failures.iter_mut() {
+        f.message = name_output_position(&f.message, case.output_shape);
+    }
     Ok(RtlLayer { output, acc, stats })
+}
+
+/// A scoreboard message about `(tag T), lane L` of a layer run names the
+/// output position too: the tag of a layer's dot product is the flat NHWC
+/// index of its lane 0, so lane L computes output `T + L`.
+pub fn name_output_position(message: &str, shape: [usize; 4]) -> String {
+    let parse = || -> Option<(usize, usize)> {
+        let at = message.find("(tag ")?;
+        let rest = &message[at + 5..];
+        let close = rest.find(')')?;
+        let tag: usize = rest[..close].parse().ok()?;
+        let lane_s = rest[close..].strip_prefix("), lane ")?;
+        let digits = lane_s.bytes().take_while(u8::is_ascii_digit).count();
+        let lane: usize = lane_s[..digits].parse().ok()?;
+        Some((tag + lane, at + 5 + close + 8 + digits))
+    };
+    let [_, oh, ow, oc] = shape;
+    match parse() {
+        Some((i, end)) if i < shape.iter().product() => format!(
+            "{} (output [{}, {}, {}, {}]){}",
+            &message[..end],
+            i / (oh * ow * oc),
+            i / (ow * oc) % oh,
+            i / oc % ow,
+            i % oc,
+            &message[end..]
+        ),
+        _ => message.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_beat_failure_names_the_output_position() {
+        let m = "cycle 9: dot #3 (tag 168), lane 5: expected y=1, got y=2";
+        assert_eq!(
+            super::name_output_position(m, [1, 10, 10, 8]),
+            "cycle 9: dot #3 (tag 168), lane 5 (output [0, 2, 1, 5]): expected y=1, got y=2"
+        );
+        let other = "cycle 9: output changed while stalled";
+        assert_eq!(super::name_output_position(other, [1, 10, 10, 8]), other);
+    }
 }
