@@ -234,11 +234,11 @@ pub fn run(a: &Args) -> Result<()> {
     } else {
         say(cov.summary());
     }
-    if a.waves.is_some() {
+    if let Some(dir) = &a.waves {
         say(format!(
             "waveforms: {} FST file(s) in {}",
             outcomes.iter().filter(|o| o.wave.is_some()).count(),
-            a.waves.as_ref().expect("--waves").display()
+            dir.display()
         ));
     }
     let write = |path: &PathBuf, text: &str| -> Result<()> {
