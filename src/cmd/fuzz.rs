@@ -61,6 +61,9 @@ pub struct Args {
     /// Replace an existing coverage file of this seed (and shard) in --out
     #[arg(long)]
     pub force: bool,
+    /// Print the whole coverage table (else the bins hit and any missed; `qmac coverage show` prints it later)
+    #[arg(short, long)]
+    pub verbose: bool,
 }
 
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -235,7 +238,11 @@ pub fn run(a: &Args) -> Result<()> {
         outcome.beats,
         outcome.cycles,
     );
-    print!("{}", cov.table());
+    if a.verbose {
+        print!("{}", cov.table());
+    } else {
+        println!("{}", cov.summary());
+    }
     std::io::Write::write_all(
         &mut qmac::formats::create_file(&cov_path, a.force, "--force")?,
         cov.to_json().as_bytes(),

@@ -29,7 +29,7 @@ pub struct Args {
     /// Validate the bundle in DIR instead of writing one
     #[arg(long, value_name = "DIR", conflicts_with_all = ["out", "suite", "case", "fuzz_seed"])]
     pub check: Option<PathBuf>,
-    /// Stimulus of a regress suite: smoke, corners, random, layers or all
+    /// Stimulus of a regress suite: smoke, corners, random, layers, models or all
     #[arg(long, conflicts_with_all = ["case", "fuzz_seed"])]
     pub suite: Option<String>,
     /// Real layer cases (.json or case directories)
