@@ -137,7 +137,7 @@ fn every_console_example_in_the_readme_prints_what_it_shows() {
         let _ = std::fs::remove_dir_all(&dir);
         link_checkout(&dir);
         let out = Command::new("bash")
-            .args(["-c", &ex.command])
+            .args(["-c", &format!("exec 2>&1\n{}", ex.command)])
             .current_dir(&dir)
             .env("PATH", &path)
             .env("NO_COLOR", "1")
