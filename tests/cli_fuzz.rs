@@ -240,3 +240,86 @@ fn bad_fuzz_arguments_exit_2() {
     assert_eq!(c, 2, "{o}");
     assert!(o.contains("no/such.json"), "{o}");
 }
+
+/// Coverage files carry their provenance; `coverage merge` refuses to count
+/// the same run (or the same file) twice, and the merged file lists every
+/// run it counts.
+#[test]
+fn coverage_provenance_and_no_double_counting() {
+    let (a, b) = (tmp("prov-a"), tmp("prov-b"));
+    for (dir, shard) in [(&a, "1/2"), (&b, "1/2"), (&b, "2/2")] {
+        let (code, out) = qmac(&[
+            "fuzz",
+            "--seed",
+            "5",
+            "--iterations",
+            "20",
+            "--shard",
+            shard,
+            "--out",
+            dir.to_str().unwrap(),
+        ]);
+        assert_eq!(code, 0, "{out}");
+    }
+    let a1 = a.join("coverage-seed5-shard1of2.json");
+    let b1 = b.join("coverage-seed5-shard1of2.json");
+    let b2 = b.join("coverage-seed5-shard2of2.json");
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&a1).unwrap()).unwrap();
+    assert_eq!(v["sources"][0]["tool"], "qmac fuzz");
+    assert_eq!(v["sources"][0]["seed"], 5);
+    assert_eq!(v["sources"][0]["shard"], "1/2");
+    assert_eq!(v["sources"][0]["runs"], 10);
+    assert_eq!(v["sources"][0]["lanes"], 8);
+    // The same shard from two directories, and the same file twice: exit 2.
+    let (code, out) = qmac(&[
+        "coverage",
+        "merge",
+        a1.to_str().unwrap(),
+        b1.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("the run `qmac fuzz --seed 5 --shard 1/2` (10 runs) is already counted from"),
+        "{out}"
+    );
+    let (code, out) = qmac(&[
+        "coverage",
+        "merge",
+        a1.to_str().unwrap(),
+        a1.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("given twice"), "{out}");
+    // Two different shards merge, and the result says what it counts.
+    let m = a.join("merged.json");
+    let (code, out) = qmac(&[
+        "coverage",
+        "merge",
+        a1.to_str().unwrap(),
+        b2.to_str().unwrap(),
+        "--out",
+        m.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("counted: qmac fuzz --seed 5 --shard 1/2: 10 runs, LANES=8 MULT_W=32"),
+        "{out}"
+    );
+    assert!(
+        out.contains("counted: qmac fuzz --seed 5 --shard 2/2: 10 runs"),
+        "{out}"
+    );
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&m).unwrap()).unwrap();
+    assert_eq!(v["sources"].as_array().unwrap().len(), 2);
+    // The merged file and one of its shards overlap: refused.
+    let (code, out) = qmac(&[
+        "coverage",
+        "merge",
+        m.to_str().unwrap(),
+        b2.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{out}");
+    let _ = std::fs::remove_dir_all(&a);
+    let _ = std::fs::remove_dir_all(&b);
+}

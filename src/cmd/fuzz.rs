@@ -243,6 +243,16 @@ pub fn run(a: &Args) -> Result<()> {
     } else {
         println!("{}", cov.summary());
     }
+    let mut cov = cov;
+    cov.sources = vec![qmac::cosim::coverage::Source {
+        tool: "qmac fuzz".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        seed,
+        shard: a.shard.map(|(k, n)| format!("{k}/{n}")),
+        runs: iters,
+        lanes,
+        mult_w: w,
+    }];
     std::io::Write::write_all(
         &mut qmac::formats::create_file(&cov_path, a.force, "--force")?,
         cov.to_json().as_bytes(),

@@ -248,6 +248,15 @@ pub fn run(a: &Args) -> Result<()> {
         )
         .with_context(|| format!("writing {}", path.display()))
     };
+    cov.sources = vec![qmac::cosim::coverage::Source {
+        tool: "qmac regress".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        seed: a.seed,
+        shard: a.shard.map(|(k, n)| format!("{k}/{n}")),
+        runs: outcomes.len() as u64,
+        lanes: a.lanes,
+        mult_w,
+    }];
     if let Some(path) = &a.coverage {
         write(path, &cov.to_json())?;
         say(format!("coverage JSON: {}", path.display()));

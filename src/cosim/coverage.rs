@@ -110,12 +110,32 @@ bins! {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Coverage {
     counts: Vec<u64>,
+    /// The runs counted in (provenance, written to the JSON file).
+    pub sources: Vec<Source>,
+}
+
+/// Where a coverage count came from: one `qmac fuzz` or `qmac regress` run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Source {
+    /// `qmac fuzz` or `qmac regress`.
+    pub tool: String,
+    pub version: String,
+    pub seed: u64,
+    /// `K/N`, or absent for an unsharded run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<String>,
+    /// Fuzz iterations, or regression tests, run.
+    pub runs: u64,
+    pub lanes: usize,
+    pub mult_w: u32,
 }
 
 impl Default for Coverage {
     fn default() -> Self {
         Coverage {
             counts: vec![0; Bin::ALL.len()],
+            sources: Vec::new(),
         }
     }
 }
@@ -157,6 +177,7 @@ impl Coverage {
         for (a, b) in self.counts.iter_mut().zip(&o.counts) {
             *a = a.saturating_add(*b);
         }
+        self.sources.extend(o.sources.iter().cloned());
     }
     /// Bins never hit.
     pub fn missing(&self) -> Vec<&'static str> {
@@ -364,6 +385,7 @@ impl Coverage {
             .collect();
         serde_json::to_string_pretty(&CoverageFile {
             bins: m.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+            sources: self.sources.clone(),
         })
         .expect("serialisable")
     }
@@ -384,6 +406,7 @@ impl Coverage {
             };
             c.counts[b as usize] = v;
         }
+        c.sources = f.sources;
         Ok(c)
     }
 }
@@ -392,6 +415,9 @@ impl Coverage {
 #[serde(deny_unknown_fields)]
 struct CoverageFile {
     bins: BTreeMap<String, u64>,
+    /// Absent in files written before provenance was recorded.
+    #[serde(default)]
+    sources: Vec<Source>,
 }
 
 #[cfg(test)]
