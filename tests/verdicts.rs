@@ -311,12 +311,16 @@ fn coverage_merge_saturates() {
     bins.insert(first.clone(), serde_json::json!(1u64 << 63));
     let big = dir.join("big.json");
     write(&big, &serde_json::to_string(&j).unwrap());
+    // A second run (another seed: merge refuses to count one run twice).
+    j["sources"][0]["seed"] = serde_json::json!(2);
+    let big2 = dir.join("big2.json");
+    write(&big2, &serde_json::to_string(&j).unwrap());
     let merged = dir.join("m.json");
     let (code, out) = qmac_joined(&[
         "coverage",
         "merge",
         big.to_str().unwrap(),
-        big.to_str().unwrap(),
+        big2.to_str().unwrap(),
         "--out",
         merged.to_str().unwrap(),
     ]);
