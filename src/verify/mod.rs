@@ -6,11 +6,13 @@
 //! * [`mutants`]: mutation testing of the testbench itself.
 //! * [`vectors`]: FPGA test-vector bundles for the replay testbench.
 //! * [`bench`]: co-simulation speed against a pure C++ driver.
+//! * [`report`]: run metadata and JUnit XML for CI.
 //! * [`pool`]: the one worker pool (a DUT per thread) of regress, model and fuzz.
 pub mod bench;
 pub mod fuzz;
 pub mod mutants;
 pub mod pool;
 pub mod regress;
+pub mod report;
 pub mod stimulus;
 pub mod vectors;

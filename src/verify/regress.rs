@@ -28,6 +28,7 @@ use crate::cosim::scoreboard::RunStats;
 use crate::cosim::transaction::{Backpressure, Item, Params};
 use crate::cosim::{self, RunOptions};
 use crate::formats::qcase::Case;
+pub use crate::verify::report::RunMeta;
 use crate::verify::stimulus::{
     bias_near_wrap, clamp_corner, dot_with_targets, full_scale_reduction, items, m0_normal,
     mode_switch_params, mostly_reset_values, one_register_steps, random_dot, random_params,
@@ -789,153 +790,54 @@ pub fn run_tests(
     .collect()
 }
 
-fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-/// What a report says about the run as a whole.
-pub struct RunMeta {
-    pub seed: u64,
-    pub lanes: usize,
-    pub mult_w: u32,
-    pub rtl_dir: String,
-    pub rtl_sha256: String,
-    pub version: String,
-    /// Start of the run, UTC, `YYYY-MM-DDTHH:MM:SS`.
-    pub timestamp: String,
-    pub hostname: String,
-}
-
-impl RunMeta {
-    /// The run's metadata now, on this machine.
-    pub fn now(seed: u64, lanes: usize, mult_w: u32) -> RunMeta {
-        RunMeta {
-            seed,
-            lanes,
-            mult_w,
-            rtl_dir: crate::cosim::dut::RTL_DIR.into(),
-            rtl_sha256: crate::cosim::dut::RTL_SHA256.into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-            timestamp: utc_timestamp(std::time::SystemTime::now()),
-            hostname: hostname(),
-        }
-    }
-}
-
-/// `YYYY-MM-DDTHH:MM:SS` (UTC) of a time (civil-from-days, H. Hinnant).
-pub fn utc_timestamp(t: std::time::SystemTime) -> String {
-    let secs = t
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs()) as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-/// This machine's host name (`localhost` if unknown, as JUnit asks).
-pub fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
-        .map(|s| s.trim().to_string())
-        .ok()
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "localhost".into())
-}
-
-/// JUnit XML of the outcomes, one testsuite per suite, in the Ant JUnit
-/// schema CI systems read (tests/fixtures/junit/JUnit.xsd): the run's seed,
-/// LANES, MULT_W, RTL and version as properties, each test's replay command
-/// (and waveform, if one was written) in the suite's system-out and in its
-/// failure text.
+/// JUnit XML of the outcomes, one testsuite per suite
+/// ([`crate::verify::report::junit_xml`]): each test's replay command (and
+/// waveform, if one was written) in the suite's system-out and in its
+/// failure text, the failure's type the check that fired.
 pub fn junit(outcomes: &[Outcome], meta: &RunMeta) -> String {
-    let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n");
-    let suites: Vec<&str> = outcomes.iter().fold(Vec::new(), |mut v, o| {
-        if !v.contains(&o.suite) {
-            v.push(o.suite);
+    use crate::verify::report::{JunitCase, JunitSuite};
+    let mut suites: Vec<JunitSuite> = Vec::new();
+    for o in outcomes {
+        if !suites.iter().any(|s| s.name == o.suite) {
+            suites.push(JunitSuite {
+                name: o.suite.to_string(),
+                cases: Vec::new(),
+                system_out: String::new(),
+            });
         }
-        v
-    });
-    for (id, suite) in suites.iter().enumerate() {
-        let os: Vec<&Outcome> = outcomes.iter().filter(|o| o.suite == *suite).collect();
-        let failures = os.iter().filter(|o| !o.passed()).count();
-        let time: f64 = os.iter().map(|o| o.wall.as_secs_f64()).sum();
-        x += &format!(
-            "  <testsuite name=\"{suite}\" package=\"qmac.lanes{}\" id=\"{id}\" timestamp=\"{}\" hostname=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" time=\"{time:.3}\">\n    <properties>\n",
-            meta.lanes,
-            meta.timestamp,
-            xml_escape(&meta.hostname),
-            os.len()
-        );
-        for (k, v) in [
-            ("seed", meta.seed.to_string()),
-            ("lanes", meta.lanes.to_string()),
-            ("mult_w", meta.mult_w.to_string()),
-            ("rtl_dir", meta.rtl_dir.clone()),
-            ("rtl_sha256", meta.rtl_sha256.clone()),
-            ("qmac_version", meta.version.clone()),
-        ] {
-            x += &format!(
-                "      <property name=\"{k}\" value=\"{}\"/>\n",
-                xml_escape(&v)
-            );
+        let s = suites
+            .iter_mut()
+            .find(|s| s.name == o.suite)
+            .expect("pushed");
+        s.system_out += &format!("{}: replay: {}\n", o.name, o.replay);
+        if let Some(w) = &o.wave {
+            s.system_out += &format!("{}: waveform: {}\n", o.name, w.display());
         }
-        x += "    </properties>\n";
-        let mut out = String::new();
-        for o in &os {
-            x += &format!(
-                "    <testcase classname=\"qmac.lanes{}.{suite}\" name=\"{}\" time=\"{:.3}\">",
-                meta.lanes,
-                xml_escape(&o.name),
-                o.wall.as_secs_f64()
-            );
-            out += &format!("{}: replay: {}\n", o.name, o.replay);
+        let failure = (!o.passed()).then(|| {
+            let msgs = o.messages();
+            let mut text = msgs.join("\n");
+            text += &format!("\nreplay: {}", o.replay);
             if let Some(w) = &o.wave {
-                out += &format!("{}: waveform: {}\n", o.name, w.display());
+                text += &format!("\nwaveform: {}", w.display());
             }
-            if o.passed() {
-                x += "</testcase>\n";
-            } else {
-                let msgs = o.messages();
-                let mut text = msgs.join("\n");
-                text += &format!("\nreplay: {}", o.replay);
-                if let Some(w) = &o.wave {
-                    text += &format!("\nwaveform: {}", w.display());
-                }
-                let check = msgs
-                    .iter()
-                    .find_map(|m| crate::cosim::scoreboard::Check::of(m))
-                    .map_or("verdict", crate::cosim::scoreboard::Check::name);
-                x += &format!(
-                    "\n      <failure type=\"{}\" message=\"{}\">{}</failure>\n    </testcase>\n",
-                    xml_escape(check),
-                    xml_escape(msgs.first().map(|s| s.as_str()).unwrap_or("failed")),
-                    xml_escape(&text)
-                );
-            }
-        }
-        x += &format!(
-            "    <system-out>{}</system-out>\n    <system-err></system-err>\n  </testsuite>\n",
-            xml_escape(&out)
-        );
+            let check = msgs
+                .iter()
+                .find_map(|m| crate::cosim::scoreboard::Check::of(m))
+                .map_or("verdict", crate::cosim::scoreboard::Check::name);
+            (
+                check.to_string(),
+                msgs.first().cloned().unwrap_or_else(|| "failed".into()),
+                text,
+            )
+        });
+        s.cases.push(JunitCase {
+            classname: format!("qmac.lanes{}.{}", meta.lanes, o.suite),
+            name: o.name.clone(),
+            time: o.wall.as_secs_f64(),
+            failure,
+        });
     }
-    x += "</testsuites>\n";
-    x
+    crate::verify::report::junit_xml(&suites, meta)
 }
 
 /// The run as JSON (`qmac regress --json`): metadata, every test with its
