@@ -174,3 +174,59 @@ fn bad_input_exits_2_naming_the_file() {
     assert_eq!(code, 2);
     assert!(err.contains("LANES=3"), "{err}");
 }
+
+/// `qmac layer --json -` / `--junit`: one record and one testcase per case.
+#[test]
+fn json_and_junit_reports_per_case() {
+    let dir = std::env::temp_dir().join(format!("qmac-layer-reports-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let good = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/tflite/mlp_d_op1_fully_connected.json"
+    );
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(good).unwrap()).unwrap();
+    let o = v["output"][0].as_i64().unwrap();
+    v["output"][0] = serde_json::json!(if o < 127 { o + 1 } else { o - 1 });
+    let bad = dir.join("bad.json");
+    std::fs::write(&bad, v.to_string()).unwrap();
+    let junit = dir.join("j.xml");
+    let (code, out, err) = qmac(&[
+        "layer",
+        good,
+        bad.to_str().unwrap(),
+        "--json",
+        "-",
+        "--junit",
+        junit.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{out}{err}");
+    let j: serde_json::Value = serde_json::from_str(&out).expect("stdout is only JSON");
+    assert!(err.contains("FAIL bad"), "{err}");
+    assert_eq!(j["verdict"], "FAIL");
+    assert_eq!(
+        (j["passed"].as_u64(), j["failed"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(j["results"][1]["verdict"], "FAIL");
+    assert_eq!(j["results"][1]["reference"]["mismatches"], 1);
+    assert_eq!(j["results"][1]["rtl"]["output_mismatches"], 0);
+    assert!(j["results"][1]["details"][0]
+        .as_str()
+        .unwrap()
+        .starts_with("[0, 0, 0, 0]: case "));
+    let x = std::process::Command::new("xmllint")
+        .args(["--noout", "--schema"])
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/junit/JUnit.xsd"
+        ))
+        .arg(&junit)
+        .output()
+        .unwrap();
+    assert!(x.status.success(), "{}", String::from_utf8_lossy(&x.stderr));
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert_eq!(xml.matches("<testcase ").count(), 2);
+    assert_eq!(xml.matches("<failure ").count(), 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}

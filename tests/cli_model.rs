@@ -701,3 +701,55 @@ fn jobs_2_reports_exactly_what_jobs_1_does() {
     assert_eq!(outs[0], outs[1]);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `--json -` prints only the JSON (the report goes to stderr) and `--junit`
+/// writes a testsuite per input with a testcase per op, valid in the Ant
+/// JUnit schema, the diverging op failed with the replay command.
+#[test]
+fn json_and_junit_reports_name_the_diverging_op() {
+    let dir = scratch("model", "reports");
+    std::fs::create_dir_all(&dir).unwrap();
+    let npz = dir.join("tensors0.npz");
+    common::tampered_npz(&fx("mbnet.tensors0.npz"), "t28_", 5, 1, &npz);
+    let junit = dir.join("j.xml");
+    let (code, out, err) = qmac_split(&[
+        "model",
+        &fx("mbnet.tflite"),
+        "--input",
+        &fx("mbnet.input0.npy"),
+        "--tensors",
+        npz.to_str().unwrap(),
+        "--json",
+        "-",
+        "--junit",
+        junit.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{out}{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("stdout is only JSON");
+    assert!(err.contains("first diverging op: 2 (CONV_2D)"), "{err}");
+    assert_eq!(v["verdict"], "FAIL");
+    assert_eq!(v["backend"], "rtl");
+    let r = &v["results"][0];
+    assert_eq!(r["first_diverging_op"], 2);
+    assert_eq!(r["ops"][2]["op"], "CONV_2D");
+    assert_eq!(r["ops"][2]["ok"], false);
+    assert_eq!(r["ops"][2]["reference"]["mismatches"], 1);
+    assert_eq!(r["ops"][1]["ok"], true);
+    assert!(r["replay"].as_str().unwrap().starts_with("qmac model "));
+    let x = std::process::Command::new("xmllint")
+        .args(["--noout", "--schema"])
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/junit/JUnit.xsd"
+        ))
+        .arg(&junit)
+        .output()
+        .unwrap();
+    assert!(x.status.success(), "{}", String::from_utf8_lossy(&x.stderr));
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert_eq!(xml.matches("<testcase ").count(), 14, "{xml}");
+    assert_eq!(xml.matches("<failure ").count(), 1, "{xml}");
+    assert!(xml.contains("name=\"op02_CONV_2D\" time="), "{xml}");
+    assert!(xml.contains("message=\"op 2 (CONV_2D) differs\""), "{xml}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -55,6 +55,15 @@ pub struct Args {
     /// from PyTorch, with its accumulator, exact real value, both roundings and the cause
     #[arg(long)]
     pub explain: bool,
+    /// Write the verdicts as JSON to FILE (`-`: only the JSON on stdout, the report on stderr)
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Write a JUnit XML report to FILE, one testcase per case
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Replace existing --json and --junit files
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Differing output positions listed per failing case (all with --explain).
@@ -157,24 +166,31 @@ pub fn run(a: &Args) -> Result<()> {
         }
         .into());
     }
+    crate::cmd::check_report_paths(a.json.as_deref(), a.junit.as_deref(), a.force)?;
+    let out = crate::cmd::Out::new(a.json.as_deref());
+    let meta =
+        qmac::verify::report::RunMeta::now(a.seed, a.lanes, qmac::cosim::dut::built_mult_w());
+    let mut records: Vec<serde_json::Value> = Vec::new();
+    let mut junit_cases: Vec<qmac::verify::report::JunitCase> = Vec::new();
     let mut dut = if need_rtl {
         Some(Dut::new(a.lanes, a.seed, a.wave_on_fail.is_some())?)
     } else {
         None
     };
     if need_rtl {
-        println!(
+        out.line(format_args!(
             "qmac layer: {} case(s), backend {}, LANES={} MULT_W={}, seed {}",
             cases.len(),
             a.backend.name(),
             a.lanes,
             qmac::cosim::dut::built_mult_w(),
             a.seed
-        );
+        ));
     }
     let (mut passed, mut failed) = (0usize, 0usize);
     let mut torch = TorchTotals::default();
     for (case, path) in cases.iter().zip(&paths) {
+        let started = std::time::Instant::now();
         let golden = layer::run(case)?;
         let golden_out = golden.output.as_slice().expect("standard layout");
         let mut line = format!(
@@ -388,10 +404,51 @@ pub fn run(a: &Args) -> Result<()> {
         if !v.checked_anything() {
             line += "  (nothing compared: no reference output and no RTL run)";
         }
-        println!("{} {line}", if ok { "PASS" } else { "FAIL" });
+        out.line(format_args!("{} {line}", if ok { "PASS" } else { "FAIL" }));
         for n in &notes {
-            println!("{n}");
+            out.line(n);
         }
+        let replay = replay_cmd(a, path);
+        let reference = v.reference.as_ref().map(|r| match r {
+            ReferenceVerdict::Integer { golden } => serde_json::json!({
+                "kind": "integer", "compared": golden.compared, "mismatches": golden.mismatches, "max_abs_diff": golden.max_abs,
+            }),
+            ReferenceVerdict::Float64 { emulation, integer, explained } => serde_json::json!({
+                "kind": "float64", "compared": emulation.compared, "emulation_mismatches": emulation.mismatches,
+                "integer_differing": integer.mismatches, "explained": explained,
+            }),
+            ReferenceVerdict::Torch(c) => serde_json::json!({
+                "kind": "pytorch", "compared": c.outputs, "differing": c.differing, "explained": c.explained,
+            }),
+        });
+        records.push(serde_json::json!({
+            "case": path.display().to_string(),
+            "op": case.op.name(),
+            "verdict": if ok { "PASS" } else { "FAIL" },
+            "outputs": golden_out.len(),
+            "reference": reference,
+            "rtl": v.rtl.as_ref().map(|rv| serde_json::json!({
+                "output_mismatches": rv.outputs.mismatches,
+                "acc_mismatches": rv.accs.mismatches,
+                "beat_failures": rv.beat_failures,
+                "beats": rtl.as_ref().map_or(0, |r| r.stats.beats),
+                "cycles": rtl.as_ref().map_or(0, |r| r.stats.cycles),
+            })),
+            "details": notes.iter().map(|n| n.trim()).collect::<Vec<_>>(),
+            "replay": replay,
+        }));
+        junit_cases.push(qmac::verify::report::JunitCase {
+            classname: format!("qmac.layer.{}", case.op.name()),
+            name: case_name(path),
+            time: started.elapsed().as_secs_f64(),
+            failure: (!ok).then(|| {
+                (
+                    "layer verdict".to_string(),
+                    line.clone(),
+                    format!("{line}\n{}\nreplay: {replay}", notes.join("\n")),
+                )
+            }),
+        });
         if ok {
             passed += 1;
         } else {
@@ -407,7 +464,7 @@ pub fn run(a: &Args) -> Result<()> {
         } else {
             String::new()
         };
-        println!(
+        out.line(format_args!(
             "PyTorch cases: {}{} layers, {} outputs: integer vs PyTorch differs on {} (max|diff| {}), \
              {} of them explained by the PyTorch (fbgemm / oneDNN) emulation; emulation = PyTorch on {} of {} outputs",
             rtl,
@@ -418,9 +475,37 @@ pub fn run(a: &Args) -> Result<()> {
             torch.explained,
             torch.emulation_matches,
             torch.outputs
-        );
+        ));
     }
-    println!("{passed} passed, {failed} failed");
+    let json = serde_json::json!({
+        "qmac": "layer",
+        "version": meta.version,
+        "timestamp": meta.timestamp,
+        "backend": a.backend.name(),
+        "seed": a.seed,
+        "lanes": a.lanes,
+        "mult_w": meta.mult_w,
+        "rtl_sha256": meta.rtl_sha256,
+        "verdict": if failed == 0 { "PASS" } else { "FAIL" },
+        "passed": passed,
+        "failed": failed,
+        "results": records,
+    });
+    let xml = qmac::verify::report::junit_xml(
+        &[qmac::verify::report::JunitSuite {
+            name: "layer".into(),
+            cases: junit_cases,
+            system_out: String::new(),
+        }],
+        &meta,
+    );
+    crate::cmd::write_reports(
+        a.json.as_deref().map(|p| (p, &json)),
+        a.junit.as_deref().map(|p| (p, xml.as_str())),
+        a.force,
+        &out,
+    )?;
+    out.line(format_args!("{passed} passed, {failed} failed"));
     if failed > 0 {
         return Err(CheckFailed {
             summary: format!("{failed} of {} case(s) failed", passed + failed),

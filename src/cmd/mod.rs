@@ -58,3 +58,68 @@ impl Paint {
         self.paint("1;31", s)
     }
 }
+
+/// Where a command's report goes: stdout, or stderr when `--json -` takes
+/// stdout for the JSON alone.
+pub struct Out {
+    pub json_stdout: bool,
+}
+
+impl Out {
+    pub fn new(json: Option<&std::path::Path>) -> Out {
+        Out {
+            json_stdout: json == Some(std::path::Path::new("-")),
+        }
+    }
+    pub fn line(&self, s: impl std::fmt::Display) {
+        if self.json_stdout {
+            eprintln!("{s}");
+        } else {
+            println!("{s}");
+        }
+    }
+}
+
+/// Check the report paths (`--json`, `--junit`) before any work.
+pub fn check_report_paths(
+    json: Option<&std::path::Path>,
+    junit: Option<&std::path::Path>,
+    force: bool,
+) -> anyhow::Result<()> {
+    if let Some(p) = json.filter(|p| *p != std::path::Path::new("-")) {
+        qmac::formats::check_output_path(p, "--json", force)?;
+    }
+    if let Some(p) = junit {
+        qmac::formats::check_output_path(p, "--junit", force)?;
+    }
+    Ok(())
+}
+
+/// Write a `--json` report (to stdout for `-`) and a `--junit` report.
+pub fn write_reports(
+    json: Option<(&std::path::Path, &serde_json::Value)>,
+    junit: Option<(&std::path::Path, &str)>,
+    force: bool,
+    out: &Out,
+) -> anyhow::Result<()> {
+    use anyhow::Context;
+    use std::io::Write;
+    if let Some((p, v)) = json {
+        let text = serde_json::to_string_pretty(v)? + "\n";
+        if p == std::path::Path::new("-") {
+            print!("{text}");
+        } else {
+            qmac::formats::create_file(p, force, "--force")?
+                .write_all(text.as_bytes())
+                .with_context(|| format!("writing {}", p.display()))?;
+            out.line(format_args!("JSON results: {}", p.display()));
+        }
+    }
+    if let Some((p, xml)) = junit {
+        qmac::formats::create_file(p, force, "--force")?
+            .write_all(xml.as_bytes())
+            .with_context(|| format!("writing {}", p.display()))?;
+        out.line(format_args!("JUnit report: {}", p.display()));
+    }
+    Ok(())
+}

@@ -48,9 +48,15 @@ pub struct Args {
     /// Write every MAC op of every input as a qcase JSON into DIR
     #[arg(long, value_name = "DIR")]
     pub dump_cases: Option<PathBuf>,
-    /// Replace existing files in --dump-cases and --save-output
+    /// Replace existing files in --dump-cases, --save-output, --json and --junit
     #[arg(long)]
     pub force: bool,
+    /// Write the verdicts as JSON to FILE (`-`: only the JSON on stdout, the report on stderr)
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Write a JUnit XML report to FILE: a testsuite per input, a testcase per op
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
     /// Inputs run in parallel, each on its own Verilated model (1..=256)
     #[arg(long, default_value_t = 1, value_parser = crate::cmd::jobs_parser())]
     pub jobs: usize,
@@ -225,6 +231,12 @@ pub fn run(a: &Args) -> Result<()> {
             tensors,
         });
     }
+    crate::cmd::check_report_paths(a.json.as_deref(), a.junit.as_deref(), a.force)?;
+    let out = crate::cmd::Out::new(a.json.as_deref());
+    let meta =
+        qmac::verify::report::RunMeta::now(a.seed, a.lanes, qmac::cosim::dut::built_mult_w());
+    let mut records: Vec<serde_json::Value> = Vec::new();
+    let mut suites: Vec<qmac::verify::report::JunitSuite> = Vec::new();
     if a.backend != Backend::Golden {
         // Before anything runs or prints.
         qmac::cosim::dut::check_lanes(a.lanes)
@@ -244,7 +256,7 @@ pub fn run(a: &Args) -> Result<()> {
         *counts.entry(s.name.clone()).or_default() += 1;
     }
     let census: Vec<String> = counts.iter().map(|(k, v)| format!("{k} x{v}")).collect();
-    println!(
+    out.line(format_args!(
         "qmac model {}: {} ops ({}), {} MACs in conv/dw/FC; backend {}{}; {} input(s)",
         file_name(&a.model),
         plan.steps.len(),
@@ -262,7 +274,7 @@ pub fn run(a: &Args) -> Result<()> {
             )
         },
         jobs.len()
-    );
+    ));
 
     let pb = indicatif::ProgressBar::new((plan.steps.len() * jobs.len()) as u64);
     pb.set_style(
@@ -325,8 +337,8 @@ pub fn run(a: &Args) -> Result<()> {
     let (mut passed, mut failed) = (0usize, 0usize);
     for (k, (job, (_, r))) in jobs.iter().zip(results).enumerate() {
         let (run, secs) = r?;
-        println!("input {}", job.input.display());
-        print!("{}", table(&run));
+        out.line(format_args!("input {}", job.input.display()));
+        out.line(table(&run).trim_end());
         if let (Some(stage), Some(dir)) = (&dump, &a.dump_cases) {
             for (case, step) in run
                 .cases
@@ -341,19 +353,19 @@ pub fn run(a: &Args) -> Result<()> {
                 case.write_json(&stage.path().join(&name), false)?;
                 dumped.push(name);
             }
-            println!(
+            out.line(format_args!(
                 "  wrote {} qcase file(s) into {}",
                 run.cases.len(),
                 dir.display()
-            );
+            ));
         }
         if let Some(p) = saves[k] {
             npy::write_npy_int8(p, &run.output.shape, &run.output.data, a.force)?;
-            println!(
+            out.line(format_args!(
                 "  wrote the output {:?} to {}",
                 run.output.shape,
                 p.display()
-            );
+            ));
         }
         let ok = run.passed();
         let refs = match (&job.tensors, &run.expect) {
@@ -411,29 +423,98 @@ pub fn run(a: &Args) -> Result<()> {
                 run.cycles()
             )
         };
-        println!(
+        out.line(format_args!(
             "{} {}: {} ops, {refs}; {} MACs{hw}; {:.2} s",
             if ok { "PASS" } else { "FAIL" },
             file_name(&job.input),
             run.ops.len(),
             run.macs(),
             secs
-        );
+        ));
         for n in &run.notes {
-            println!("  {n}");
+            out.line(format_args!("  {n}"));
         }
         if !ok {
             if let Some(o) = run.first_divergence() {
-                println!("  first diverging op: {} ({})", o.index, o.name);
+                out.line(format_args!(
+                    "  first diverging op: {} ({})",
+                    o.index, o.name
+                ));
             }
             for m in run.failure_messages.iter().take(20) {
-                println!("  {m}");
+                out.line(format_args!("  {m}"));
             }
-            println!("  replay: {}", replay(a, job));
+            out.line(format_args!("  replay: {}", replay(a, job)));
             failed += 1;
         } else {
             passed += 1;
         }
+        let replay_cmd = replay(a, job);
+        let op_json = |o: &qmac::model::OpReport| {
+            serde_json::json!({
+                "index": o.index,
+                "op": o.name,
+                "output_shape": o.output_shape,
+                "macs": o.macs,
+                "backend": o.backend,
+                "beats": o.beats,
+                "cycles": o.cycles,
+                "ok": o.ok(),
+                "rtl_vs_golden_mismatches": o.rtl_vs_golden.map(|d| d.mismatches),
+                "beat_failures": o.beat_failures,
+                "reference": o.reference.as_ref().map(|v| serde_json::json!({
+                    "compared": v.diff.compared,
+                    "mismatches": v.diff.mismatches,
+                    "explained": v.explained,
+                    "cause": v.cause,
+                    "max_abs_diff": v.diff.max_abs,
+                    "on_reference_inputs": o.isolated,
+                })),
+                "chain_mismatches": o.chain.map(|d| d.mismatches),
+            })
+        };
+        records.push(serde_json::json!({
+            "input": job.input.display().to_string(),
+            "verdict": if ok { "PASS" } else { "FAIL" },
+            "ops": run.ops.iter().map(op_json).collect::<Vec<_>>(),
+            "first_diverging_op": run.first_divergence().map(|o| o.index),
+            "notes": run.notes,
+            "failures": run.failure_messages,
+            "wall_s": secs,
+            "replay": replay_cmd,
+        }));
+        suites.push(qmac::verify::report::JunitSuite {
+            name: file_name(&job.input),
+            cases: run
+                .ops
+                .iter()
+                .map(|o| qmac::verify::report::JunitCase {
+                    classname: format!("qmac.model.{}", file_name(&a.model)),
+                    name: format!("op{:02}_{}", o.index, o.name),
+                    time: secs / run.ops.len().max(1) as f64,
+                    failure: (!o.ok()).then(|| {
+                        (
+                            "op verdict".to_string(),
+                            format!("op {} ({}) differs", o.index, o.name),
+                            format!("{}\nreplay: {replay_cmd}", run.failure_messages.join("\n")),
+                        )
+                    }),
+                })
+                .chain((!ok && run.ops.iter().all(|o| o.ok())).then(|| {
+                    qmac::verify::report::JunitCase {
+                        classname: format!("qmac.model.{}", file_name(&a.model)),
+                        name: "final_output".into(),
+                        time: 0.0,
+                        failure: Some((
+                            "model verdict".into(),
+                            "the final output differs from --expect".into(),
+                            format!("{}\nreplay: {replay_cmd}", run.failure_messages.join("\n")),
+                        )),
+                    }
+                }))
+                .collect(),
+            system_out: format!("replay: {replay_cmd}\n{}", run.notes.join("\n")),
+        });
     }
     if let (Some(stage), Some(dir)) = (dump, &a.dump_cases) {
         let index = serde_json::json!({
@@ -447,14 +528,36 @@ pub fn run(a: &Args) -> Result<()> {
             (serde_json::to_string_pretty(&index)? + "\n").as_bytes(),
         )?;
         stage.commit()?;
-        println!(
+        out.line(format_args!(
             "dumped {} qcase file(s) and index.json into {} (run them: qmac layer {}/index.json)",
             dumped.len(),
             dir.display(),
             dir.display()
-        );
+        ));
     }
-    println!("{passed} passed, {failed} failed");
+    let json = serde_json::json!({
+        "qmac": "model",
+        "model": a.model.display().to_string(),
+        "version": meta.version,
+        "timestamp": meta.timestamp,
+        "backend": a.backend.name(),
+        "seed": a.seed,
+        "lanes": a.lanes,
+        "mult_w": meta.mult_w,
+        "rtl_sha256": meta.rtl_sha256,
+        "verdict": if failed == 0 { "PASS" } else { "FAIL" },
+        "passed": passed,
+        "failed": failed,
+        "results": records,
+    });
+    let xml = qmac::verify::report::junit_xml(&suites, &meta);
+    crate::cmd::write_reports(
+        a.json.as_deref().map(|p| (p, &json)),
+        a.junit.as_deref().map(|p| (p, xml.as_str())),
+        a.force,
+        &out,
+    )?;
+    out.line(format_args!("{passed} passed, {failed} failed"));
     if failed > 0 {
         return Err(CheckFailed {
             summary: format!("{failed} of {} model input(s) failed", passed + failed),

@@ -124,12 +124,14 @@ pub fn junit_xml(suites: &[JunitSuite], meta: &RunMeta) -> String {
             );
             match &c.failure {
                 None => x += "</testcase>\n",
-                Some((kind, message, text)) => x += &format!(
+                Some((kind, message, text)) => {
+                    x += &format!(
                     "\n      <failure type=\"{}\" message=\"{}\">{}</failure>\n    </testcase>\n",
                     xml_escape(kind),
                     xml_escape(message),
                     xml_escape(text)
-                ),
+                )
+                }
             }
         }
         x += &format!(
