@@ -261,6 +261,19 @@ fn bad_fuzz_arguments_exit_2() {
     let (c, o) = qmac(&["coverage", "merge", "no/such.json"]);
     assert_eq!(c, 2, "{o}");
     assert!(o.contains("no/such.json"), "{o}");
+    // A transaction without a dot product would check nothing: not a PASS.
+    let empty = tmp("empty-tx").with_extension("json");
+    std::fs::write(
+        &empty,
+        r#"{"qmac_transaction": 1, "source": "x", "lanes": 8, "mult_w": 32, "bp_seed": 1,
+            "backpressure": {"in_gap": 0, "out_stall": 0, "long_stall": 0}, "items": []}"#,
+    )
+    .unwrap();
+    let (c, o) = qmac(&["fuzz", "--replay", empty.to_str().unwrap()]);
+    assert_eq!(c, 2, "{o}");
+    assert!(o.contains("field `items`: no dot product: a replay of it would check nothing"), "{o}");
+    assert!(!o.contains("passed"), "{o}");
+    let _ = std::fs::remove_file(&empty);
 }
 
 /// Coverage files carry their provenance; `coverage merge` refuses to count

@@ -320,6 +320,13 @@ pub fn read(path: &Path) -> Result<Transaction, InputError> {
             overlap: f.backpressure.host.overlap,
         },
     };
+    if !out.iter().any(|i| matches!(i, Item::Dot(_))) {
+        return Err(InputError::new(
+            path,
+            "field `items`",
+            "no dot product: a replay of it would check nothing",
+        ));
+    }
     if let Err((field, why)) = bp.check() {
         return Err(InputError::new(
             path,
