@@ -18,21 +18,24 @@ fn bench_prints_the_table_and_json() {
         ])
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
+    let (json, text) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
     );
+    assert!(out.status.success(), "{json}{text}");
+    // With --json, stdout is the JSON alone; the table goes to stderr, its
+    // labels inside their column.
     assert!(
         text.contains("pure C++ Verilator driver, beats/s") && text.contains("ratio qmac / C++"),
         "{text}"
     );
-    let json = text
+    for l in text
         .lines()
-        .find(|l| l.starts_with('{'))
-        .expect("a JSON line");
-    let v: serde_json::Value = serde_json::from_str(json).unwrap();
+        .filter(|l| l.contains(", beats/s") || l.starts_with("ratio "))
+    {
+        assert_eq!(&l[50..51], " ", "a label overflows its column: {l}");
+    }
+    let v: serde_json::Value = serde_json::from_str(&json).expect("stdout is one JSON object");
     for key in [
         "cosim_beats_per_s",
         "cpp_beats_per_s",

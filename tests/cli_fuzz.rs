@@ -271,7 +271,10 @@ fn bad_fuzz_arguments_exit_2() {
     .unwrap();
     let (c, o) = qmac(&["fuzz", "--replay", empty.to_str().unwrap()]);
     assert_eq!(c, 2, "{o}");
-    assert!(o.contains("field `items`: no dot product: a replay of it would check nothing"), "{o}");
+    assert!(
+        o.contains("field `items`: no dot product: a replay of it would check nothing"),
+        "{o}"
+    );
     assert!(!o.contains("passed"), "{o}");
     let _ = std::fs::remove_file(&empty);
 }

@@ -17,7 +17,7 @@ MACs/s for LANES=1 and 8, with and without random backpressure; a minimal pure C
 (sim/qmac_sim.cpp, cpp_baseline: pre-generated stimulus, checked against a C++ copy of the requantization) \
 as the baseline, and the ratio; the golden model alone on a 3x3 64->64 56x56 conv2d (GMAC/s); --jobs 1 vs 2 \
 on the random regression; tracing compiled in but off vs a model verilated without it, and tracing on; \
-the cold build time of one model. --json adds one JSON object."
+the cold build time of one model. --json prints only one JSON object on stdout (the table on stderr)."
 )]
 pub struct Args {
     /// Input beats per co-simulation measurement (at least 1 000)
@@ -33,7 +33,7 @@ pub struct Args {
     /// Skip the model build-time measurement
     #[arg(long)]
     pub no_build: bool,
-    /// Also print one JSON object with every figure
+    /// Print one JSON object with every figure on stdout, and nothing else there (the table goes to stderr)
     #[arg(long)]
     pub json: bool,
 }
@@ -71,20 +71,23 @@ pub fn run(a: &Args) -> Result<()> {
         built.contains(&1) && built.contains(&8),
         "qmac bench needs models for LANES 1 and 8 (QMAC_LANES=1,8)"
     );
-    println!(
+    let out = crate::cmd::Out {
+        json_stdout: a.json,
+    };
+    out.line(format_args!(
         "qmac bench: Verilator model of {} (MULT_W={}), {} CPUs",
         qmac::cosim::dut::RTL_DIR,
         qmac::cosim::dut::built_mult_w(),
         std::thread::available_parallelism().map_or(1, |n| n.get())
-    );
+    ));
     let f1 = fig(1, a)?;
     let f8 = fig(8, a)?;
-    println!();
-    println!(
-        "{:<44} {:>14} {:>14}",
+    out.line("");
+    out.line(format_args!(
+        "{:<50} {:>14} {:>14}",
         "co-simulation, one DUT, K = 16 taps", "LANES=1", "LANES=8"
-    );
-    let row = |name: &str, x: f64, y: f64| println!("{name:<44} {x:>14.0} {y:>14.0}");
+    ));
+    let row = |name: &str, x: f64, y: f64| out.line(format_args!("{name:<50} {x:>14.0} {y:>14.0}"));
     row(
         "pure C++ Verilator driver, beats/s",
         f1.cpp_beats_per_s,
@@ -96,10 +99,10 @@ pub fn run(a: &Args) -> Result<()> {
         f8.cosim_beats_per_s,
     );
     row("qmac, MACs/s", f1.cosim_macs_per_s, f8.cosim_macs_per_s);
-    println!(
-        "{:<44} {:>14.3} {:>14.3}",
+    out.line(format_args!(
+        "{:<50} {:>14.3} {:>14.3}",
         "ratio qmac / C++", f1.ratio_vs_cpp, f8.ratio_vs_cpp
-    );
+    ));
     row(
         "qmac with random backpressure, beats/s",
         f1.cosim_bp_beats_per_s,
@@ -110,32 +113,32 @@ pub fn run(a: &Args) -> Result<()> {
         f1.cosim_bp_cycles_per_s,
         f8.cosim_bp_cycles_per_s,
     );
-    println!(
-        "{:<44} {:>14.0} {:>14}",
+    out.line(format_args!(
+        "{:<50} {:>14.0} {:>14}",
         "ratio qmac / cocotb 1.8.1 (cited 10 k beats/s)",
         f1.cosim_beats_per_s / COCOTB_BEATS_PER_S,
         ""
-    );
+    ));
     let case = bench::conv_case(64, 56);
     let g = bench::golden_gmacs(&case, a.reps);
-    println!(
+    out.line(format_args!(
         "\ngolden model alone, conv2d 3x3 64->64 56x56 ({} MMAC): {g:.3} GMAC/s",
         case.macs() / 1_000_000
-    );
+    ));
     let j1 = bench::regress_wall(8, a.regress_tests, 1)?;
     let j2 = bench::regress_wall(8, a.regress_tests, 2)?;
-    println!("qmac regress --suite random ({} tests, LANES=8): --jobs 1 {j1:.2} s, --jobs 2 {j2:.2} s, speedup {:.2}x", a.regress_tests, j1 / j2);
+    out.line(format_args!("qmac regress --suite random ({} tests, LANES=8): --jobs 1 {j1:.2} s, --jobs 2 {j2:.2} s, speedup {:.2}x", a.regress_tests, j1 / j2));
     let (plain, off, on) = bench::trace_figures(1, a.beats as usize, a.reps)?;
-    println!(
+    out.line(format_args!(
         "tracing (LANES=1): no-trace model {plain:.0} beats/s; --trace-fst model, tracing off {off:.0} beats/s ({:.3}x); FST on {on:.0} beats/s ({:.4}x)",
         off / plain,
         on / plain
-    );
+    ));
     let build = if a.no_build {
         None
     } else {
         let (v, c) = bench::build_time(8)?;
-        println!("cold build of one model (LANES=8): verilate {v:.2} s + C++ compile -O3 {c:.2} s; warm (unchanged rtl/ and sim/): build.rs does not rerun, 0 s");
+        out.line(format_args!("cold build of one model (LANES=8): verilate {v:.2} s + C++ compile -O3 {c:.2} s; warm (unchanged rtl/ and sim/): build.rs does not rerun, 0 s"));
         Some((v, c))
     };
     if a.json {
