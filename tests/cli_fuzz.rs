@@ -361,3 +361,35 @@ fn coverage_provenance_and_no_double_counting() {
     let _ = std::fs::remove_dir_all(&a);
     let _ = std::fs::remove_dir_all(&b);
 }
+
+/// `fuzz --json -`: only the campaign's JSON on stdout.
+#[test]
+fn fuzz_json_report() {
+    let d = tmp("json");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_qmac"))
+        .args([
+            "fuzz",
+            "--seed",
+            "3",
+            "--iterations",
+            "40",
+            "--out",
+            d.to_str().unwrap(),
+            "--json",
+            "-",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is only JSON");
+    assert_eq!(v["verdict"], "PASS");
+    assert_eq!(v["seed"], 3);
+    assert_eq!(v["iterations"], 40);
+    assert!(v["failure"].is_null());
+    assert!(v["coverage"]["file"]
+        .as_str()
+        .unwrap()
+        .ends_with("coverage-seed3.json"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("40 passed, 0 failed"));
+    let _ = std::fs::remove_dir_all(&d);
+}

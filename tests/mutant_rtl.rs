@@ -262,11 +262,30 @@ fn dropped_rounding_term_is_caught_and_replayable() {
     // qmac fuzz finds the planted bug, shrinks it to a handful of taps, and
     // the printed replay command reproduces it; the correct RTL passes it.
     let fz = dir.join("fuzz");
+    let fzjson = dir.join("fuzz.json");
     let (code, out) = run(
         &bin,
-        &["fuzz", "--seed", "4", "--out", fz.to_str().unwrap()],
+        &[
+            "fuzz",
+            "--seed",
+            "4",
+            "--out",
+            fz.to_str().unwrap(),
+            "--json",
+            fzjson.to_str().unwrap(),
+        ],
     );
     assert_eq!(code, 1, "{out}");
+    // The JSON report names the failing iteration, the shrunk size and the replay.
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&fzjson).unwrap()).unwrap();
+    assert_eq!(v["verdict"], "FAIL");
+    assert_eq!(v["failure"]["iteration"], 1);
+    assert_eq!(v["failure"]["shrunk"]["dots"], 1);
+    assert!(v["failure"]["replay"]
+        .as_str()
+        .unwrap()
+        .starts_with("qmac fuzz --replay "));
     let shrunk = out
         .lines()
         .find(|l| l.starts_with("shrunk in "))

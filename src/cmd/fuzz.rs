@@ -64,6 +64,9 @@ pub struct Args {
     /// Print the whole coverage table (else the bins hit and any missed; `qmac coverage show` prints it later)
     #[arg(short, long)]
     pub verbose: bool,
+    /// Write the campaign's result as JSON to FILE (`-`: only the JSON on stdout, the report on stderr)
+    #[arg(long, value_name = "FILE", conflicts_with = "replay")]
+    pub json: Option<PathBuf>,
 }
 
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -181,10 +184,13 @@ pub fn run(a: &Args) -> Result<()> {
             .map_or(String::new(), |(k, n)| format!("-shard{k}of{n}"))
     ));
     qmac::formats::check_output_path(&cov_path, "--out", a.force)?;
+    crate::cmd::check_report_paths(a.json.as_deref(), None, a.force)?;
+    let out = crate::cmd::Out::new(a.json.as_deref());
+    let started_at = qmac::verify::report::utc_timestamp(std::time::SystemTime::now());
     let shard_s = a
         .shard
         .map_or(String::new(), |(k, n)| format!(" --shard {k}/{n}"));
-    println!(
+    out.line(format_args!(
         "qmac fuzz: seed {seed}, LANES={lanes} MULT_W={w}, jobs {jobs}, budget {} iterations{}{}{}",
         if budget == u64::MAX {
             "unlimited".to_string()
@@ -199,7 +205,7 @@ pub fn run(a: &Args) -> Result<()> {
             ""
         },
         shard_s
-    );
+    ));
     let pb = if budget == u64::MAX {
         let pb = indicatif::ProgressBar::new_spinner();
         pb.set_style(
@@ -239,9 +245,9 @@ pub fn run(a: &Args) -> Result<()> {
         outcome.cycles,
     );
     if a.verbose {
-        print!("{}", cov.table());
+        out.line(cov.table().trim_end());
     } else {
-        println!("{}", cov.summary());
+        out.line(format_args!("{}", cov.summary()));
     }
     let mut cov = cov;
     cov.sources = vec![qmac::cosim::coverage::Source {
@@ -258,17 +264,46 @@ pub fn run(a: &Args) -> Result<()> {
         cov.to_json().as_bytes(),
     )
     .with_context(|| format!("writing {}", cov_path.display()))?;
-    println!("coverage JSON: {}", cov_path.display());
-    println!(
+    out.line(format_args!("coverage JSON: {}", cov_path.display()));
+    out.line(format_args!(
         "seed {seed}: {iters} iterations, {dots} dot products, {beats} beats, {cycles} cycles in {wall:.1} s ({:.0} beats/s)",
         beats as f64 / wall
-    );
+    ));
+    struct SummaryArgs {
+        verdict: &'static str,
+        failure: Option<serde_json::Value>,
+    }
+    let summary = |s: &SummaryArgs| {
+        serde_json::json!({
+            "qmac": "fuzz",
+            "version": env!("CARGO_PKG_VERSION"),
+            "timestamp": started_at,
+            "seed": seed,
+            "shard": a.shard.map(|(k, n)| format!("{k}/{n}")),
+            "lanes": lanes,
+            "mult_w": w,
+            "rtl_sha256": qmac::cosim::dut::RTL_SHA256,
+            "verdict": s.verdict,
+            "iterations": iters,
+            "dot_products": dots,
+            "beats": beats,
+            "cycles": cycles,
+            "wall_s": wall,
+            "coverage": {
+                "bins": qmac::cosim::coverage::Bin::ALL.len(),
+                "hit": cov.bins_hit(),
+                "missing": cov.missing(),
+                "file": cov_path.display().to_string(),
+            },
+            "failure": s.failure,
+        })
+    };
     if let Some((i, msg)) = outcome.failure {
-        println!("FAIL iteration {i} of seed {seed}: {msg}");
+        out.line(format_args!("FAIL iteration {i} of seed {seed}: {msg}"));
         let (tx, _) = fuzz::generate(seed, i, lanes, w);
         let mut dut = Dut::new(lanes, seed, true)?;
         let (small, runs) = fuzz::shrink(&mut dut, &tx, a.shrink_budget);
-        println!(
+        out.line(format_args!(
             "shrunk in {runs} runs: {} dot products / {} taps -> {} dot products / {} taps{}",
             tx.dots(),
             tx.taps(),
@@ -279,7 +314,7 @@ pub fn run(a: &Args) -> Result<()> {
             } else {
                 ""
             }
-        );
+        ));
         let stem = format!("repro-seed{seed}-iter{i}");
         let repro = a.out.join(format!("{stem}.json"));
         fuzz::write_repro(
@@ -301,34 +336,60 @@ pub fn run(a: &Args) -> Result<()> {
         );
         dut.trace_close();
         if st.passed() {
-            println!(
+            out.line(format_args!(
                 "  warning: the shrunk transaction passes when replayed from {}; the unshrunk failure above stands",
                 repro.display()
-            );
+            ));
         }
         for f in st.failures.iter().take(3) {
-            println!("  {}", f.message);
+            out.line(format_args!("  {}", f.message));
         }
-        println!("repro: {}", repro.display());
-        println!("waveform: {}", wave.display());
-        println!("replay: qmac fuzz --replay {}", repro.display());
-        println!("0 passed, 1 failed");
+        out.line(format_args!("repro: {}", repro.display()));
+        out.line(format_args!("waveform: {}", wave.display()));
+        out.line(format_args!(
+            "replay: qmac fuzz --replay {}",
+            repro.display()
+        ));
+        let report = summary(&SummaryArgs {
+            verdict: "FAIL",
+            failure: Some(serde_json::json!({
+                "iteration": i,
+                "message": msg,
+                "shrunk": { "dots": small.dots(), "taps": small.taps(), "runs": runs },
+                "repro": repro.display().to_string(),
+                "waveform": wave.display().to_string(),
+                "replay": format!("qmac fuzz --replay {}", repro.display()),
+                "replay_failures": st.failures.iter().take(3).map(|f| f.message.clone()).collect::<Vec<_>>(),
+            })),
+        });
+        crate::cmd::write_reports(a.json.as_deref().map(|p| (p, &report)), None, a.force, &out)?;
+        out.line(format_args!("0 passed, 1 failed"));
         return Err(CheckFailed {
             summary: format!("fuzz iteration {i} of seed {seed} failed"),
         }
         .into());
     }
     if a.until_covered && !cov.missing().is_empty() {
-        println!(
+        out.line(format_args!(
             "not covered after {iters} iterations: {}",
             cov.missing().join(", ")
-        );
-        println!("0 passed, 1 failed");
+        ));
+        let report = summary(&SummaryArgs {
+            verdict: "FAIL",
+            failure: None,
+        });
+        crate::cmd::write_reports(a.json.as_deref().map(|p| (p, &report)), None, a.force, &out)?;
+        out.line(format_args!("0 passed, 1 failed"));
         return Err(CheckFailed {
             summary: "coverage incomplete".into(),
         }
         .into());
     }
-    println!("{iters} passed, 0 failed");
+    let report = summary(&SummaryArgs {
+        verdict: "PASS",
+        failure: None,
+    });
+    crate::cmd::write_reports(a.json.as_deref().map(|p| (p, &report)), None, a.force, &out)?;
+    out.line(format_args!("{iters} passed, 0 failed"));
     Ok(())
 }
