@@ -22,22 +22,30 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Derive per-channel M0 / shift from float scales (TFLite QuantizeMultiplier)
+    #[command(long_about = cmd::quantize::LONG_ABOUT)]
     Quantize(cmd::quantize::Args),
     /// Run layer cases (qcase JSON files or case directories) through the golden model and/or the RTL
+    #[command(long_about = cmd::layer::LONG_ABOUT)]
     Layer(cmd::layer::Args),
     /// Run a whole int8 TFLite model, conv/depthwise/FC on the RTL, every tensor checked against TFLite
+    #[command(long_about = cmd::model::LONG_ABOUT)]
     Model(cmd::model::Args),
     /// Run a regression suite on the Verilated RTL, every output checked against the golden model
+    #[command(long_about = cmd::regress::LONG_ABOUT)]
     Regress(cmd::regress::Args),
     /// Write (or --check) an FPGA test-vector bundle: $readmemh files + manifest for sim/replay_tb.sv
+    #[command(long_about = cmd::vectors::LONG_ABOUT)]
     Vectors(cmd::vectors::Args),
     /// Measure co-simulation speed against a pure C++ Verilator driver, and more (figures only)
+    #[command(long_about = cmd::bench::LONG_ABOUT)]
     Bench(cmd::bench::Args),
     /// Constrained-random fuzzing with coverage, shrinking and replayable repros
+    #[command(long_about = cmd::fuzz::LONG_ABOUT)]
     Fuzz(cmd::fuzz::Args),
     /// Functional coverage files: merge shards / runs
     Coverage(cmd::coverage::Args),
     /// Mutation testing of the testbench: rebuild against RTL mutants, each must be caught
+    #[command(long_about = cmd::mutants::LONG_ABOUT)]
     Mutants(cmd::mutants::Args),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     Completions {

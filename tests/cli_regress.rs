@@ -597,3 +597,32 @@ fn completions_and_man_pages() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `-h` gives the one-line summary, `--help` the long description of each
+/// subcommand (it used to be hidden behind the one-line summary).
+#[test]
+fn long_help_is_the_long_description() {
+    for (sub, short, long) in [
+        (
+            "regress",
+            "Run a regression suite",
+            "Runs named test suites on the Verilated RTL",
+        ),
+        ("layer", "Run layer cases", "Runs each layer case"),
+        (
+            "model",
+            "Run a whole int8 TFLite model",
+            "Runs a whole int8 TFLite model (.tflite) op by op",
+        ),
+        (
+            "fuzz",
+            "Constrained-random fuzzing",
+            "Runs constrained-random transactions",
+        ),
+    ] {
+        let (_, h, _) = qmac(&[sub, "-h"]);
+        let (_, help, _) = qmac(&[sub, "--help"]);
+        assert!(h.starts_with(short), "{sub} -h: {h}");
+        assert!(help.starts_with(long), "{sub} --help: {help}");
+    }
+}

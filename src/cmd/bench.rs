@@ -9,16 +9,16 @@ use qmac::verify::bench;
 /// kind (see the performance issue / README): cited, not re-measured here.
 pub const COCOTB_BEATS_PER_S: f64 = 10_000.0;
 
-#[derive(clap::Args, Debug)]
-#[command(
-    long_about = "Measures, in one run on the same Verilated model and stimulus: qmac's full \
+/// The long `--help` text of `qmac bench`.
+pub const LONG_ABOUT: &str = "Measures, in one run on the same Verilated model and stimulus: qmac's full \
 co-simulation path (driver + monitor + scoreboard + golden model checking every output) in beats/s and \
 MACs/s for LANES=1 and 8, with and without random backpressure; a minimal pure C++ Verilator driver \
 (sim/qmac_sim.cpp, cpp_baseline: pre-generated stimulus, checked against a C++ copy of the requantization) \
 as the baseline, and the ratio; the golden model alone on a 3x3 64->64 56x56 conv2d (GMAC/s); --jobs 1 vs 2 \
 on the random regression; tracing compiled in but off vs a model verilated without it, and tracing on; \
-the cold build time of one model. --json prints only one JSON object on stdout (the table on stderr)."
-)]
+the cold build time of one model. --json prints only one JSON object on stdout (the table on stderr).";
+
+#[derive(clap::Args, Debug)]
 pub struct Args {
     /// Input beats per co-simulation measurement (at least 1 000)
     #[arg(long, default_value_t = 4_000_000, value_parser = clap::value_parser!(u64).range(1000..))]

@@ -9,9 +9,8 @@ use qmac::cosim::dut::Dut;
 use qmac::error::{CheckFailed, InputError};
 use qmac::verify::fuzz;
 
-#[derive(clap::Args, Debug)]
-#[command(
-    long_about = "Runs constrained-random transactions (parameter sets and dot products aimed at the \
+/// The long `--help` text of `qmac fuzz`.
+pub const LONG_ABOUT: &str = "Runs constrained-random transactions (parameter sets and dot products aimed at the \
 edges: rounding ties of both signs, double vs single rounding, shift and multiplier extremes, QuantizeMultiplier \
 carries, SRDHM saturation, accumulators near +-2^31 and 65 794-tap wraps, operand extremes, clamps, mode \
 switches and reloads, under random / heavy / stall-on-first-or-last backpressure) through the RTL on J parallel \
@@ -21,8 +20,9 @@ Prints the coverage table and writes it as JSON. On a mismatch the lowest failin
 (no backpressure, fewer dot products and taps, smaller operands, simpler parameters) while it still fails; the \
 minimal transaction is written as a repro file with its waveform, with the exact replay command \
 (`qmac fuzz --replay FILE`). Repros copied into tests/regressions/ are replayed by `cargo test`.\n\n\
-Exit 0 if every iteration passed, 1 on a mismatch (or --until-covered without full coverage), 2 on bad input."
-)]
+Exit 0 if every iteration passed, 1 on a mismatch (or --until-covered without full coverage), 2 on bad input.";
+
+#[derive(clap::Args, Debug)]
 pub struct Args {
     /// Seed (default: derived from the clock, and printed)
     #[arg(long)]

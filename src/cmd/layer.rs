@@ -12,9 +12,8 @@ use qmac::formats::qcase::{Case, Rounding};
 use qmac::golden::layer;
 use qmac::verdict::{self, ReferenceVerdict};
 
-#[derive(clap::Args, Debug)]
-#[command(
-    long_about = "Runs each layer case (a qcase .json file, or a directory with case.toml) and compares \
+/// The long `--help` text of `qmac layer`.
+pub const LONG_ABOUT: &str = "Runs each layer case (a qcase .json file, or a directory with case.toml) and compares \
 with the case's `output`. The golden backend computes the layer in the case's rounding mode; the rtl backend \
 lowers it onto the LANES-wide datapath (channel groups of LANES, taps of each output position streamed, padded \
 taps skipped), checks every output beat against the golden model cycle by cycle, and compares the layer output \
@@ -26,8 +25,9 @@ the integer path is compared with PyTorch's output: the line gives the number of
 difference it does not explain fails the case and is listed by output position; --explain lists every differing \
 output with its accumulator, exact real value, both roundings and the cause.\n\n\
 Prints one line per case and ends with `N passed, M failed`. Exit 0 iff every case passed, 1 if any failed, \
-2 on an input error."
-)]
+2 on an input error.";
+
+#[derive(clap::Args, Debug)]
 pub struct Args {
     /// Case files (.json), case directories (case.toml + arrays), or case index files (index.json)
     #[arg(required = true)]

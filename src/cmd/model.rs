@@ -15,9 +15,8 @@ use qmac::formats::npy::{self, Int8Array};
 use qmac::formats::tflite::Model;
 use qmac::model::{self, GoldenEngine, MacEngine, ModelRun, ModelRunOptions, Plan, RtlEngine};
 
-#[derive(clap::Args, Debug)]
-#[command(
-    long_about = "Runs a whole int8 TFLite model (.tflite) op by op in execution order. CONV_2D, \
+/// The long `--help` text of `qmac model`.
+pub const LONG_ABOUT: &str = "Runs a whole int8 TFLite model (.tflite) op by op in execution order. CONV_2D, \
 DEPTHWISE_CONV_2D and FULLY_CONNECTED run on the Verilated datapath through the same lowering as `qmac layer` \
 (padding, per-channel multiplier/shift and activation bounds derived from the model's scales the way TFLite does; \
 every output beat checked against the golden model), or on the golden model. ADD, AVERAGE_POOL_2D, MAX_POOL_2D, \
@@ -25,8 +24,9 @@ MEAN, PAD, PADV2, RESHAPE, SOFTMAX, QUANTIZE and CONCATENATION run on the golden
 integer kernels.\n\nWith --tensors every intermediate tensor is compared with the reference (npz keys \
 `t<index>_<name>`), with --expect the final output. Prints a per-op table per input, names the first diverging op, \
 and ends with `N passed, M failed` (one per input). Exit 0 iff every input passed, 1 if any failed, 2 on an input \
-error (a malformed or unsupported model, a bad .npy/.npz)."
-)]
+error (a malformed or unsupported model, a bad .npy/.npz).";
+
+#[derive(clap::Args, Debug)]
 pub struct Args {
     /// The model (.tflite FlatBuffer)
     pub model: PathBuf,

@@ -10,14 +10,14 @@ use qmac::cosim::scoreboard::Check;
 use qmac::error::CheckFailed;
 use qmac::verify::mutants::{apply, first_failure, MUTANTS};
 
-#[derive(clap::Args, Debug)]
-#[command(
-    long_about = "Builds qmac against each mutant of rtl/ (operator swaps, off-by-one constants, \
+/// The long `--help` text of `qmac mutants`.
+pub const LONG_ABOUT: &str = "Builds qmac against each mutant of rtl/ (operator swaps, off-by-one constants, \
 dropped rounding and saturation terms, swapped clamp bounds, ignored ready, accumulator not cleared on \
 first, sign-extension mistakes, ...) into target/mutants/, runs the corners regression and a fuzz budget \
 on it, and reports each mutant as killed or survived (with its diff). Equivalent mutants are explained and \
-not counted. Exit 0 iff every non-equivalent mutant is killed."
-)]
+not counted. Exit 0 iff every non-equivalent mutant is killed.";
+
+#[derive(clap::Args, Debug)]
 pub struct Args {
     /// Fuzz iterations per mutant (after the corners regression)
     #[arg(long, default_value_t = 1000)]

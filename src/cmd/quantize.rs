@@ -7,14 +7,14 @@ use qmac::arith::requant::{activation_bounds, narrow_multiplier, quantize_multip
 use qmac::arith::DType;
 use qmac::error::InputError;
 
-#[derive(clap::Args, Debug)]
-#[command(
-    long_about = "Prints, for every output channel, the fixed-point multiplier M0 and the shift e that \
+/// The long `--help` text of `qmac quantize`.
+pub const LONG_ABOUT: &str = "Prints, for every output channel, the fixed-point multiplier M0 and the shift e that \
 TFLite's QuantizeMultiplier derives from M = S_in*S_filter/S_out (frexp, round half away from zero, \
 the 2^31 carry, the flush to zero when the frexp exponent is below -31 (M < 2^-32) and, for single rounding, the clamp of e > 30), the seed tool's \
 n = -e, the multiplier the hardware then really applies (M0*2^(e-(W-1))) and its relative error vs M. \
-With --m0-bits W < 32 the Q31 multiplier is narrowed to W bits (docs/contract.md section 4)."
-)]
+With --m0-bits W < 32 the Q31 multiplier is narrowed to W bits (docs/contract.md section 4).";
+
+#[derive(clap::Args, Debug)]
 pub struct Args {
     /// Input (activation) scale S_x
     #[arg(long, allow_negative_numbers = true)]

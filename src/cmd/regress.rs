@@ -8,20 +8,24 @@ use anyhow::{Context, Result};
 use qmac::error::{CheckFailed, InputError};
 use qmac::verify::regress::{self, Outcome, RunConfig};
 
-#[derive(clap::Args, Debug)]
-#[command(
-    long_about = "Runs named test suites on the Verilated RTL, every output beat checked against the golden \
-model (value, accumulator, overflow flag, order, latency, stability under backpressure).\n\n\
+/// The long `--help` text of `qmac regress`.
+pub const LONG_ABOUT: &str = "Runs named test suites on the Verilated RTL, every output beat checked against the golden \
+model (value, accumulator, overflow flag, order, lost / duplicated / input-less outputs, latency, stability \
+under backpressure, cfg priority, progress: a watchdog and a cycle bound end every run with a verdict).\n\n\
 Suites: smoke (directed dot products and a stall-free throughput run that must reach 1 beat/cycle), corners \
 (rounding ties of both signs, double vs single rounding, shift extremes, SRDHM saturation, accumulator wrap \
-including a 65 794-tap reduction, operand extremes, clamps, mode switches; with and without random backpressure), \
+including a 65 794-tap reduction, operand extremes, clamps, mode switches; with and without random backpressure; \
+a lazy consumer; the cfg port as the contract allows: lone register writes right before a beat, writes in any \
+order, unmapped addresses, resets mid-traffic, reset values relied on), \
 random (long constrained-random runs with backpressure and parameter reloads), layers (the real TFLite layer cases \
-built into qmac), models (three whole int8 TFLite models with two inputs each, built into qmac, every tensor \
-compared with TFLite's), all (every suite; the default).\n\n\
+built into qmac), models (three whole int8 TFLite models and five op probes with two inputs each, built into qmac, every \
+tensor compared with TFLite's), all (every suite; the default). --list shows the tests; --test selects by exact \
+name, glob or substring.\n\n\
 Each test's stimulus and X-initialisation derive from (--seed, test name), so the outcome does not depend on \
 --jobs. A failure prints the cycle, lane, expected and actual values, the dot product's inputs and parameters and \
-the command that replays it. Exit 0 iff every test passed, 1 otherwise, 2 on bad input."
-)]
+the command that replays it. Exit 0 iff every test passed, 1 otherwise, 2 on bad input.";
+
+#[derive(clap::Args, Debug)]
 pub struct Args {
     /// Suites to run, comma-separated or repeated: smoke, corners, random, layers, models or all
     #[arg(long, value_delimiter = ',', default_value = "all", env = "QMAC_SUITE")]

@@ -12,16 +12,16 @@ use qmac::verify::regress::{self, Body};
 use qmac::verify::stimulus::{random_stream, rng_for};
 use qmac::verify::vectors;
 
-#[derive(clap::Args, Debug)]
-#[command(
-    long_about = "Writes a bundle of $readmemh files (program.hex, cfg.hex, beats.hex, expected.hex), \
+/// The long `--help` text of `qmac vectors`.
+pub const LONG_ABOUT: &str = "Writes a bundle of $readmemh files (program.hex, cfg.hex, beats.hex, expected.hex), \
 manifest.toml and SHA256SUMS for replaying qmac stimulus outside Rust: in a vendor simulator, as block-RAM \
 init files, or with scripts/replay DIR [--sim icarus|verilator], which runs the self-checking testbench \
 sim/replay_tb.sv on the real RTL. Expected values come from the golden model. The same command writes \
 byte-identical files.\n\nSources (one of): --suite NAME (the stimulus of a regress suite), --case CASE... \
 (real layers, lowered as `qmac layer` does), --fuzz-seed S --count N (N constrained-random dot products).\n\n\
---check DIR validates a bundle (files, widths, depths, hex syntax, checksums, schedule) and exits 2 on a bad one."
-)]
+--check DIR validates a bundle (files, widths, depths, hex syntax, checksums, schedule) and exits 2 on a bad one.";
+
+#[derive(clap::Args, Debug)]
 pub struct Args {
     /// Directory to write the bundle into (must not exist or be empty, unless --force)
     #[arg(long, value_name = "DIR", required_unless_present = "check")]
