@@ -230,3 +230,35 @@ fn json_and_junit_reports_per_case() {
     assert_eq!(xml.matches("<failure ").count(), 1);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `--waves DIR`: a waveform of every case, passing or not; `--color always`
+/// colours the verdict.
+#[test]
+fn waves_for_every_case_and_color() {
+    let dir = std::env::temp_dir().join(format!("qmac-layer-waves-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let c = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/tflite/mlp_d_op1_fully_connected.json"
+    );
+    let (code, out, err) = qmac(&[
+        "layer",
+        c,
+        "--waves",
+        dir.to_str().unwrap(),
+        "--color",
+        "always",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("\x1b[32mPASS\x1b[0m mlp_d_op1_fully_connected"),
+        "{out}"
+    );
+    let fst = dir.join("mlp_d_op1_fully_connected.fst");
+    assert!(std::fs::metadata(&fst).unwrap().len() > 1000, "{out}");
+    assert!(
+        out.contains(&format!("waveform: {}", fst.display())),
+        "{out}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

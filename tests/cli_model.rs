@@ -753,3 +753,37 @@ fn json_and_junit_reports_name_the_diverging_op() {
     assert!(xml.contains("message=\"op 2 (CONV_2D) differs\""), "{xml}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `--waves DIR`: one FST waveform per input of the model's RTL run.
+#[test]
+fn waves_for_every_input() {
+    let dir = scratch("model", "waves");
+    let probes = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/op_probes");
+    let (code, out) = qmac_joined(&[
+        "model",
+        &format!("{probes}/wide_fc.tflite"),
+        "--input",
+        &format!("{probes}/wide_fc.input0.npy"),
+        &format!("{probes}/wide_fc.input1.npy"),
+        "--waves",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{out}");
+    for i in ["wide_fc.input0.npy.fst", "wide_fc.input1.npy.fst"] {
+        let len = std::fs::metadata(dir.join(i)).map(|m| m.len()).unwrap_or(0);
+        assert!(len > 1000, "{i}: {len} bytes\n{out}");
+    }
+    let (code, out) = qmac_joined(&[
+        "model",
+        &format!("{probes}/wide_fc.tflite"),
+        "--input",
+        &format!("{probes}/wide_fc.input0.npy"),
+        "--backend",
+        "golden",
+        "--waves",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("--waves: value: needs the RTL"), "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -49,8 +49,14 @@ pub struct Args {
     #[arg(long)]
     pub backpressure: bool,
     /// On an RTL failure, re-run that case with an FST waveform written into DIR
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", conflicts_with = "waves")]
     pub wave_on_fail: Option<PathBuf>,
+    /// Write an FST waveform of every case's RTL run into DIR (like cocotb's WAVES=1)
+    #[arg(long, value_name = "DIR", env = "QMAC_WAVES")]
+    pub waves: Option<PathBuf>,
+    /// Colour PASS / FAIL: auto (a terminal, unless NO_COLOR is set), always or never
+    #[arg(long, value_enum, default_value = "auto")]
+    pub color: crate::cmd::Color,
     /// PyTorch (fbgemm / onednn) cases: list each output where the integer path differs
     /// from PyTorch, with its accumulator, exact real value, both roundings and the cause
     #[arg(long)]
@@ -168,12 +174,17 @@ pub fn run(a: &Args) -> Result<()> {
     }
     crate::cmd::check_report_paths(a.json.as_deref(), a.junit.as_deref(), a.force)?;
     let out = crate::cmd::Out::new(a.json.as_deref());
+    let paint = crate::cmd::Paint::new(a.color);
     let meta =
         qmac::verify::report::RunMeta::now(a.seed, a.lanes, qmac::cosim::dut::built_mult_w());
     let mut records: Vec<serde_json::Value> = Vec::new();
     let mut junit_cases: Vec<qmac::verify::report::JunitCase> = Vec::new();
     let mut dut = if need_rtl {
-        Some(Dut::new(a.lanes, a.seed, a.wave_on_fail.is_some())?)
+        Some(Dut::new(
+            a.lanes,
+            a.seed,
+            a.wave_on_fail.is_some() || a.waves.is_some(),
+        )?)
     } else {
         None
     };
@@ -223,9 +234,10 @@ pub fn run(a: &Args) -> Result<()> {
                 coverage: false,
             };
             let r = qmac::cosim::lowering::run_layer(case, dut, &opt)?;
-            // The waveform re-run triggers on the same rule as the verdict.
-            if !verdict::rtl_layer(case, &golden.acc, &r, narrow).passed() {
-                if let Some(dir) = &a.wave_on_fail {
+            // The waveform re-run triggers on the same rule as the verdict
+            // (--wave-on-fail), or on every case (--waves).
+            if a.waves.is_some() || !verdict::rtl_layer(case, &golden.acc, &r, narrow).passed() {
+                if let Some(dir) = a.wave_on_fail.as_ref().or(a.waves.as_ref()) {
                     std::fs::create_dir_all(dir)
                         .with_context(|| format!("creating {}", dir.display()))?;
                     let wave = dir.join(format!("{}.fst", case_name(path)));
@@ -404,7 +416,14 @@ pub fn run(a: &Args) -> Result<()> {
         if !v.checked_anything() {
             line += "  (nothing compared: no reference output and no RTL run)";
         }
-        out.line(format_args!("{} {line}", if ok { "PASS" } else { "FAIL" }));
+        out.line(format_args!(
+            "{} {line}",
+            if ok {
+                paint.pass("PASS")
+            } else {
+                paint.fail("FAIL")
+            }
+        ));
         for n in &notes {
             out.line(n);
         }

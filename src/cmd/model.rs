@@ -57,6 +57,12 @@ pub struct Args {
     /// Write a JUnit XML report to FILE: a testsuite per input, a testcase per op
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+    /// Write an FST waveform of each input's RTL run into DIR (like cocotb's WAVES=1)
+    #[arg(long, value_name = "DIR", env = "QMAC_WAVES")]
+    pub waves: Option<PathBuf>,
+    /// Colour PASS / FAIL: auto (a terminal, unless NO_COLOR is set), always or never
+    #[arg(long, value_enum, default_value = "auto")]
+    pub color: crate::cmd::Color,
     /// Inputs run in parallel, each on its own Verilated model (1..=256)
     #[arg(long, default_value_t = 1, value_parser = crate::cmd::jobs_parser())]
     pub jobs: usize,
@@ -232,7 +238,20 @@ pub fn run(a: &Args) -> Result<()> {
         });
     }
     crate::cmd::check_report_paths(a.json.as_deref(), a.junit.as_deref(), a.force)?;
+    if let Some(dir) = &a.waves {
+        if !a.backend.uses_rtl() {
+            return Err(InputError::new(
+                "--waves",
+                "value",
+                "needs the RTL (--backend rtl or both)",
+            )
+            .into());
+        }
+        std::fs::create_dir_all(dir)
+            .map_err(|e| InputError::new(dir, "--waves", format!("cannot create: {e}")))?;
+    }
     let out = crate::cmd::Out::new(a.json.as_deref());
+    let paint = crate::cmd::Paint::new(a.color);
     let meta =
         qmac::verify::report::RunMeta::now(a.seed, a.lanes, qmac::cosim::dut::built_mult_w());
     let mut records: Vec<serde_json::Value> = Vec::new();
@@ -296,7 +315,10 @@ pub fn run(a: &Args) -> Result<()> {
             let job = &jobs[k as usize];
             Some((|| -> Result<(ModelRun, f64)> {
                 if backend.uses_rtl() && dut.is_none() {
-                    *dut = Some(Dut::new(a.lanes, a.seed, false)?);
+                    *dut = Some(Dut::new(a.lanes, a.seed, a.waves.is_some())?);
+                }
+                if let (Some(d), Some(dir)) = (dut.as_mut(), &a.waves) {
+                    d.trace_open(&dir.join(format!("{}.fst", file_name(&job.input))))?;
                 }
                 let opt = ModelRunOptions {
                     reference: job.tensors.as_ref().map(|(p, t)| (p.as_path(), t)),
@@ -327,8 +349,11 @@ pub fn run(a: &Args) -> Result<()> {
                     }
                     None => &mut golden,
                 };
-                let run = model::run(&plan, &job.input, &job.data, engine, &opt)?;
-                Ok((run, start.elapsed().as_secs_f64()))
+                let run = model::run(&plan, &job.input, &job.data, engine, &opt);
+                if let Some(d) = dut.as_mut().filter(|_| a.waves.is_some()) {
+                    d.trace_close();
+                }
+                Ok((run?, start.elapsed().as_secs_f64()))
             })())
         },
     );
@@ -425,7 +450,11 @@ pub fn run(a: &Args) -> Result<()> {
         };
         out.line(format_args!(
             "{} {}: {} ops, {refs}; {} MACs{hw}; {:.2} s",
-            if ok { "PASS" } else { "FAIL" },
+            if ok {
+                paint.pass("PASS")
+            } else {
+                paint.fail("FAIL")
+            },
             file_name(&job.input),
             run.ops.len(),
             run.macs(),
