@@ -207,6 +207,16 @@ fn dropped_rounding_term_is_caught_and_replayable() {
         xml.contains("<failure type=\"value\" message=\"cycle "),
         "{xml}"
     );
+    // The README shows this very report (its first FAIL and message line).
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let lines: Vec<&str> = out.lines().collect();
+    let at = lines.iter().position(|l| l.starts_with("FAIL ")).unwrap();
+    let shown = format!("{}\n{}\n", lines[at], lines[at + 1]);
+    assert!(
+        readme.contains(&shown),
+        "README.md does not show the report of this mutant:\n{shown}"
+    );
     assert!(
         xml.contains("replay: qmac regress --suite corners --test "),
         "{xml}"
