@@ -262,3 +262,20 @@ fn waves_for_every_case_and_color() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// An index that lists no case checks nothing: exit 1, not a PASS.
+#[test]
+fn an_empty_index_is_not_a_pass() {
+    let dir = std::env::temp_dir().join(format!("qmac-layer-empty-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let idx = dir.join("index.json");
+    std::fs::write(&idx, r#"{"cases": []}"#).unwrap();
+    let (code, out, err) = qmac(&["layer", idx.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains("no case to check (the index lists none)"),
+        "{err}"
+    );
+    assert!(!out.contains("passed"), "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

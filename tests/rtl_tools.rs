@@ -94,6 +94,22 @@ fn yosys_synthesizes_lanes_8() {
         })
         .expect("stat prints the cell count");
     eprintln!("yosys synth -top qmac_top (LANES=8): {cells} cells");
+    // The README states this count; it must be what yosys prints.
+    let digits = cells.to_string();
+    let grouped: String = digits
+        .chars()
+        .enumerate()
+        .flat_map(|(i, c)| {
+            let sep = i > 0 && (digits.len() - i) % 3 == 0;
+            sep.then_some(' ').into_iter().chain(std::iter::once(c))
+        })
+        .collect();
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    assert!(
+        readme.contains(&format!("LANES=8: {grouped} generic cells")),
+        "README.md should say `LANES=8: {grouped} generic cells` (what yosys prints)"
+    );
     assert!(
         cells > 10_000,
         "a LANES=8 datapath with 16 multipliers cannot be {cells} cells: logic was optimised away"
