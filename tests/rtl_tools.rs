@@ -100,7 +100,7 @@ fn yosys_synthesizes_lanes_8() {
         .chars()
         .enumerate()
         .flat_map(|(i, c)| {
-            let sep = i > 0 && (digits.len() - i) % 3 == 0;
+            let sep = i > 0 && (digits.len() - i).is_multiple_of(3);
             sep.then_some(' ').into_iter().chain(std::iter::once(c))
         })
         .collect();
