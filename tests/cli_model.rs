@@ -457,8 +457,21 @@ fn corrupted_and_unsupported_models_are_exit_2() {
             "--backend",
             "golden",
         ],
-        "mul.tflite: op 0 (MUL): ",
+        "mul.tflite: operators: 6 unsupported ops: MUL (ops 0, 2, 4, 6, 8, 10); qmac runs CONV_2D, ",
     );
+    // Two unsupported types at once: one error lists both, with every op index.
+    let two = dir.join("two.tflite");
+    std::fs::write(&two, with_opcode(&with_opcode(&good, 0, 117), 1, 18)).unwrap();
+    let (code, _, err) = qmac_split(&[
+        "model",
+        two.to_str().unwrap(),
+        "--input",
+        &input,
+        "--backend",
+        "golden",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("operators: 11 unsupported ops: HARD_SWISH (ops 0, 2, 4, 6, 8, 10), MUL (ops 1, 3, 5, 7, 9); qmac runs CONV_2D"), "{err}");
     let unknown = dir.join("unknown.tflite");
     std::fs::write(&unknown, with_opcode(&good, 0, 999)).unwrap();
     one_line_exit_2(
@@ -470,7 +483,7 @@ fn corrupted_and_unsupported_models_are_exit_2() {
             "--backend",
             "golden",
         ],
-        "op 0 (BUILTIN_999): ",
+        "operators: 6 unsupported ops: BUILTIN_999 (ops 0, 2, 4, 6, 8, 10); qmac runs ",
     );
 
     let garbage = dir.join("garbage.tflite");

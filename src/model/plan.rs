@@ -466,6 +466,24 @@ fn mac_case(model: &Model, op: &Operator) -> std::result::Result<Case, String> {
     Ok(case)
 }
 
+/// The TFLite ops `qmac model` runs (the rule [`Plan::new`] checks every
+/// operator against before anything runs).
+pub const SUPPORTED_OPS: &[i32] = &[
+    tflite::CONV_2D,
+    tflite::DEPTHWISE_CONV_2D,
+    tflite::FULLY_CONNECTED,
+    tflite::ADD,
+    tflite::AVERAGE_POOL_2D,
+    tflite::MAX_POOL_2D,
+    tflite::MEAN,
+    tflite::PAD,
+    tflite::PADV2,
+    tflite::RESHAPE,
+    tflite::SOFTMAX,
+    tflite::QUANTIZE,
+    tflite::CONCATENATION,
+];
+
 impl Plan {
     /// Check a model and derive every op's parameters. Errors name the op
     /// index and type.
@@ -488,6 +506,44 @@ impl Plan {
         let in_t = &model.tensors[input];
         let input_shape = shape_of(in_t).map_err(|m| InputError::new(path, "model input", m))?;
         let input_quant = act_quant(in_t).map_err(|m| InputError::new(path, "model input", m))?;
+        // Every unsupported op at once, by type with its op indices: a user
+        // sees in one run all that stands between the model and qmac.
+        let mut unsupported: Vec<(String, Vec<usize>)> = Vec::new();
+        for op in model
+            .operators
+            .iter()
+            .filter(|op| !SUPPORTED_OPS.contains(&op.code))
+        {
+            match unsupported.iter_mut().find(|(n, _)| *n == op.name()) {
+                Some((_, at)) => at.push(op.index),
+                None => unsupported.push((op.name(), vec![op.index])),
+            }
+        }
+        if !unsupported.is_empty() {
+            let n: usize = unsupported.iter().map(|(_, v)| v.len()).sum();
+            let list: Vec<String> = unsupported
+                .iter()
+                .map(|(name, at)| {
+                    let idx: Vec<String> = at.iter().map(usize::to_string).collect();
+                    format!(
+                        "{name} (op{} {})",
+                        if at.len() == 1 { "" } else { "s" },
+                        idx.join(", ")
+                    )
+                })
+                .collect();
+            let names: Vec<String> = SUPPORTED_OPS.iter().map(|&c| tflite::op_name(c)).collect();
+            return Err(InputError::new(
+                path,
+                "operators",
+                format!(
+                    "{n} unsupported op{}: {}; qmac runs {}",
+                    if n == 1 { "" } else { "s" },
+                    list.join(", "),
+                    names.join(", ")
+                ),
+            ));
+        }
         // Which activation tensors exist so far (data flow check).
         let mut produced = vec![false; model.tensors.len()];
         produced[input] = true;
@@ -549,10 +605,19 @@ impl Plan {
                 (tflite::CONV_2D | tflite::DEPTHWISE_CONV_2D | tflite::FULLY_CONNECTED, _) => {
                     StepKind::Mac(Box::new(mac_case(model, op).map_err(fail)?))
                 }
-                (tflite::ADD, Options::Add { activation: a }) => StepKind::Add(activation(*a).map_err(fail)?),
+                (tflite::ADD, Options::Add { activation: a }) => {
+                    StepKind::Add(activation(*a).map_err(fail)?)
+                }
                 (
                     tflite::AVERAGE_POOL_2D | tflite::MAX_POOL_2D,
-                    Options::Pool2d { padding, stride_w, stride_h, filter_width, filter_height, activation: a },
+                    Options::Pool2d {
+                        padding,
+                        stride_w,
+                        stride_h,
+                        filter_width,
+                        filter_height,
+                        activation: a,
+                    },
                 ) => {
                     if in_shape.len() != 4 {
                         return Err(fail(format!("input shape {in_shape:?} is not 4-D NHWC")));
@@ -589,12 +654,17 @@ impl Plan {
                     }
                     let mut paddings = Vec::new();
                     for (d, pair) in p.chunks_exact(2).enumerate() {
-                        let (Ok(b), Ok(a)) = (usize::try_from(pair[0]), usize::try_from(pair[1])) else {
-                            return Err(fail(format!("negative padding {pair:?} on dimension {d}")));
+                        let (Ok(b), Ok(a)) = (usize::try_from(pair[0]), usize::try_from(pair[1]))
+                        else {
+                            return Err(fail(format!(
+                                "negative padding {pair:?} on dimension {d}"
+                            )));
                         };
                         paddings.push((b, a));
                     }
-                    let value = if op.code == tflite::PADV2 && op.inputs.get(2).is_some_and(|&i| i >= 0) {
+                    let value = if op.code == tflite::PADV2
+                        && op.inputs.get(2).is_some_and(|&i| i >= 0)
+                    {
                         let v = const_i8(tensor(2)?).map_err(fail)?;
                         if v.len() != 1 {
                             return Err(fail("PADV2 constant_values must hold one value".into()));
@@ -605,19 +675,26 @@ impl Plan {
                     };
                     StepKind::Pad { paddings, value }
                 }
-                (tflite::RESHAPE, _) => StepKind::Reshape(output_shape.iter().map(|&d| d as i32).collect()),
+                (tflite::RESHAPE, _) => {
+                    StepKind::Reshape(output_shape.iter().map(|&d| d as i32).collect())
+                }
                 (tflite::SOFTMAX, Options::Softmax { beta }) => StepKind::Softmax(*beta),
                 (tflite::QUANTIZE, _) => StepKind::Quantize,
-                (tflite::CONCATENATION, Options::Concatenation { axis, activation: a }) => StepKind::Concatenation {
+                (
+                    tflite::CONCATENATION,
+                    Options::Concatenation {
+                        axis,
+                        activation: a,
+                    },
+                ) => StepKind::Concatenation {
                     axis: *axis,
                     activation: activation(*a).map_err(fail)?,
                 },
                 _ => {
-                    return Err(fail(
-                        "unsupported op: qmac runs CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, ADD, AVERAGE_POOL_2D, \
-                         MAX_POOL_2D, MEAN, PAD, PADV2, RESHAPE, SOFTMAX, QUANTIZE and CONCATENATION"
-                            .into(),
-                    ))
+                    return Err(fail(format!(
+                        "options of type {:?} do not fit the op",
+                        op.options
+                    )))
                 }
             };
             produced[out_i] = true;
