@@ -176,6 +176,9 @@ pub enum Options {
     Softmax {
         beta: f32,
     },
+    LeakyRelu {
+        alpha: f32,
+    },
     Concatenation {
         axis: i32,
         activation: FusedActivation,
@@ -234,6 +237,11 @@ pub const PAD: i32 = 34;
 pub const MEAN: i32 = 40;
 pub const PADV2: i32 = 60;
 pub const QUANTIZE: i32 = 114;
+pub const RELU: i32 = 19;
+pub const RELU6: i32 = 21;
+pub const MAXIMUM: i32 = 55;
+pub const MINIMUM: i32 = 57;
+pub const LEAKY_RELU: i32 = 98;
 
 /// schema.fbs `BuiltinOperator` names, by code.
 const OP_NAMES: [&str; 163] = [
@@ -420,6 +428,7 @@ const OPT_CONCATENATION: u8 = 10;
 const OPT_ADD: u8 = 11;
 const OPT_RESHAPE: u8 = 17;
 const OPT_REDUCER: u8 = 27;
+const OPT_LEAKY_RELU: u8 = 75;
 
 /// vtable offset of schema field `id`.
 const fn vt(id: u16) -> u16 {
@@ -568,6 +577,11 @@ impl Verifiable for FbOperator<'_> {
                         "SoftmaxOptions",
                         pos,
                     ),
+                    OPT_LEAKY_RELU => v
+                        .verify_union_variant::<ForwardsUOffset<FbLeakyReluOptions>>(
+                            "LeakyReluOptions",
+                            pos,
+                        ),
                     OPT_CONCATENATION => v
                         .verify_union_variant::<ForwardsUOffset<FbConcatenationOptions>>(
                             "ConcatenationOptions",
@@ -646,6 +660,8 @@ fb_options!(FbFullyConnectedOptions {
 });
 // beta:float.
 fb_options!(FbSoftmaxOptions { 0: f32 });
+// alpha:float.
+fb_options!(FbLeakyReluOptions { 0: f32 });
 // axis:int, fused_activation_function.
 fb_options!(FbConcatenationOptions { 0: i32, 1: i8 });
 // fused_activation_function, pot_scale_int16:bool.
@@ -985,6 +1001,14 @@ fn decode_options(op: &FbOperator<'_>, code: i32) -> Result<Options, String> {
             Options::Concatenation {
                 axis: get_or::<i32>(&o.0, 0, 0),
                 activation: act(get_or::<i8>(&o.0, 1, 0)),
+            }
+        }
+        LEAKY_RELU => {
+            expect(OPT_LEAKY_RELU, "LeakyReluOptions")?;
+            let o = get::<ForwardsUOffset<FbLeakyReluOptions>>(t, 4)
+                .ok_or("missing LeakyReluOptions")?;
+            Options::LeakyRelu {
+                alpha: get_or::<f32>(&o.0, 0, 0.0),
             }
         }
         MEAN => {

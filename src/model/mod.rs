@@ -16,7 +16,7 @@
 mod plan;
 mod run;
 
-pub use plan::{Plan, Step, StepKind};
+pub use plan::{Plan, Step, StepKind, SUPPORTED_OPS};
 #[cfg(feature = "rtl")]
 pub use run::RtlEngine;
 pub use run::{

@@ -35,6 +35,11 @@ pub enum StepKind {
     Reshape(Vec<i32>),
     Softmax(f32),
     Quantize,
+    /// RELU (None) or RELU6 (Some(6.0)): the upper bound in real units.
+    Relu(Option<f32>),
+    LeakyRelu(f32),
+    /// MAXIMUM (true) or MINIMUM (false).
+    MaxMin(bool),
     Concatenation {
         axis: i32,
         activation: Activation,
@@ -482,6 +487,11 @@ pub const SUPPORTED_OPS: &[i32] = &[
     tflite::SOFTMAX,
     tflite::QUANTIZE,
     tflite::CONCATENATION,
+    tflite::RELU,
+    tflite::RELU6,
+    tflite::LEAKY_RELU,
+    tflite::MAXIMUM,
+    tflite::MINIMUM,
 ];
 
 impl Plan {
@@ -571,9 +581,10 @@ impl Plan {
             let constant_i32 = |k: usize| -> Result<Vec<i32>, InputError> {
                 const_i32(tensor(k)?).map_err(|m| InputError::new(path, at(op), m))
             };
-            // Activation inputs: the op's first input, all inputs for ADD / CONCATENATION.
+            // Activation inputs: the op's first input, both of ADD / MAXIMUM /
+            // MINIMUM, all of CONCATENATION.
             let n_act = match op.code {
-                tflite::ADD => 2,
+                tflite::ADD | tflite::MAXIMUM | tflite::MINIMUM => 2,
                 tflite::CONCATENATION => op.inputs.len(),
                 _ => 1,
             };
@@ -680,6 +691,11 @@ impl Plan {
                 }
                 (tflite::SOFTMAX, Options::Softmax { beta }) => StepKind::Softmax(*beta),
                 (tflite::QUANTIZE, _) => StepKind::Quantize,
+                (tflite::RELU, _) => StepKind::Relu(None),
+                (tflite::RELU6, _) => StepKind::Relu(Some(6.0)),
+                (tflite::LEAKY_RELU, Options::LeakyRelu { alpha }) => StepKind::LeakyRelu(*alpha),
+                (tflite::MAXIMUM, _) => StepKind::MaxMin(true),
+                (tflite::MINIMUM, _) => StepKind::MaxMin(false),
                 (
                     tflite::CONCATENATION,
                     Options::Concatenation {

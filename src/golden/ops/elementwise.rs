@@ -1,4 +1,5 @@
-//! Elementwise kernels: ADD (with broadcasting) and QUANTIZE (int8 -> int8).
+//! Elementwise kernels: ADD, MAXIMUM, MINIMUM (with broadcasting), RELU,
+//! RELU6, LEAKY_RELU and QUANTIZE (int8 -> int8).
 
 use super::{
     act_bounds, check_tensor, checked_product, clamp_i8, err, quantize_multiplier_smaller_than_one,
@@ -117,34 +118,145 @@ pub fn add(a: &QTensor, b: &QTensor, out: Quant, act: Activation) -> Result<QTen
         raw.clamp(act_min, act_max) as i8
     };
 
-    let data = if same {
-        a.data
-            .iter()
-            .zip(&b.data)
-            .map(|(&x, &y)| add_func(x, y))
-            .collect()
-    } else {
-        let n = checked_product(&out_shape).ok_or_else(|| err(OP, "output shape overflows"))?;
-        let sa = broadcast_strides(&a.shape, &out_shape);
-        let sb = broadcast_strides(&b.shape, &out_shape);
-        let mut idx = vec![0usize; out_shape.len()];
-        let mut data = Vec::with_capacity(n);
-        for _ in 0..n {
-            let ia: usize = idx.iter().zip(&sa).map(|(i, s)| i * s).sum();
-            let ib: usize = idx.iter().zip(&sb).map(|(i, s)| i * s).sum();
-            data.push(add_func(a.data[ia], b.data[ib]));
-            // Next row-major index.
-            for d in (0..out_shape.len()).rev() {
-                idx[d] += 1;
-                if idx[d] < out_shape[d] {
-                    break;
-                }
-                idx[d] = 0;
-            }
-        }
-        data
-    };
+    let data = broadcast_map(OP, a, b, &out_shape, add_func)?;
     Ok(tensor(out_shape, data, out))
+}
+
+/// `f` of every pair of elements of `a` and `b` broadcast to `out_shape`
+/// (row-major), the walk of TFLite's `*BroadcastSlow` kernels; the plain
+/// zip when the shapes are equal.
+fn broadcast_map(
+    op: &'static str,
+    a: &QTensor,
+    b: &QTensor,
+    out_shape: &[usize],
+    f: impl Fn(i8, i8) -> i8,
+) -> Result<Vec<i8>, OpError> {
+    if a.shape == b.shape {
+        return Ok(a.data.iter().zip(&b.data).map(|(&x, &y)| f(x, y)).collect());
+    }
+    let n = checked_product(out_shape).ok_or_else(|| err(op, "output shape overflows"))?;
+    let sa = broadcast_strides(&a.shape, out_shape);
+    let sb = broadcast_strides(&b.shape, out_shape);
+    let mut idx = vec![0usize; out_shape.len()];
+    let mut data = Vec::with_capacity(n);
+    for _ in 0..n {
+        let ia: usize = idx.iter().zip(&sa).map(|(i, s)| i * s).sum();
+        let ib: usize = idx.iter().zip(&sb).map(|(i, s)| i * s).sum();
+        data.push(f(a.data[ia], b.data[ib]));
+        // Next row-major index.
+        for d in (0..out_shape.len()).rev() {
+            idx[d] += 1;
+            if idx[d] < out_shape[d] {
+                break;
+            }
+            idx[d] = 0;
+        }
+    }
+    Ok(data)
+}
+
+/// int8 MAXIMUM / MINIMUM: `kernels/maximum_minimum.cc` with the reference
+/// kernel (`MaximumMinimumBroadcastSlow`): the larger / smaller raw int8 of
+/// each broadcast pair. No requantization: TFLite's quantization spec gives
+/// both inputs and the output one scale and zero point, and the kernel
+/// compares the stored values.
+pub fn maximum_minimum(
+    a: &QTensor,
+    b: &QTensor,
+    out: Quant,
+    maximum: bool,
+) -> Result<QTensor, OpError> {
+    let op = if maximum { "MAXIMUM" } else { "MINIMUM" };
+    check_tensor(op, "input1", a)?;
+    check_tensor(op, "input2", b)?;
+    let out_shape = if a.shape == b.shape {
+        a.shape.clone()
+    } else {
+        broadcast_shape(op, &a.shape, &b.shape)?
+    };
+    let data = broadcast_map(op, a, b, &out_shape, |x, y| {
+        if maximum {
+            x.max(y)
+        } else {
+            x.min(y)
+        }
+    })?;
+    Ok(tensor(out_shape, data, out))
+}
+
+/// The multiplier of `S_in/S_out` as TFLite's activation kernels form it:
+/// the quotient of the two float scales in float, widened to double, then
+/// `QuantizeMultiplier` (`double real_multiplier = input->params.scale /
+/// output->params.scale;`).
+fn scale_ratio(op: &'static str, num: f32, den: f32) -> Result<(i32, i32), OpError> {
+    if !(num > 0.0 && den > 0.0 && num.is_finite() && den.is_finite()) {
+        return Err(err(op, "input and output scales must be positive"));
+    }
+    Ok(requant::quantize_multiplier((num / den) as f64, false))
+}
+
+/// int8 RELU (`hi` = None) / RELU6 (`hi` = 6): `kernels/activations.cc`
+/// `ReluPrepare` (`QuantizeMultiplier(S_in/S_out)`) and `QuantizedReluX` →
+/// `ReluX`: `y = clamp(zp_out + MBQM(x − zp_in, m0, e), lo, hi)` with
+/// `lo = max(−128, zp_out + roundf(0/S_out))` and
+/// `hi = min(127, zp_out + roundf(6/S_out))` (127 for RELU).
+pub fn relu(input: &QTensor, out: Quant, hi: Option<f32>) -> Result<QTensor, OpError> {
+    let op = if hi.is_some() { "RELU6" } else { "RELU" };
+    check_tensor(op, "input", input)?;
+    let (m0, e) = scale_ratio(op, input.quant.scale, out.scale)?;
+    // roundf: half away from zero, in float.
+    let q = |v: f32| out.zero_point + (v / out.scale).round() as i32;
+    let lo = (-128).max(q(0.0));
+    let hi = hi.map_or(127, |h| 127.min(q(h)));
+    let zp_in = input.quant.zero_point;
+    let data = input
+        .data
+        .iter()
+        .map(|&x| {
+            let y = out.zero_point.wrapping_add(requant::multiply_double(
+                (x as i32).wrapping_sub(zp_in),
+                m0,
+                e,
+                32,
+            ));
+            y.clamp(lo, hi.max(lo)) as i8
+        })
+        .collect();
+    Ok(tensor(input.shape.clone(), data, out))
+}
+
+/// int8 LEAKY_RELU: `kernels/activations.cc` `LeakyReluPrepare` (the
+/// identity multiplier `S_in/S_out` and the alpha multiplier
+/// `S_in·alpha/S_out`, each computed in float and quantized by
+/// `QuantizeMultiplier`) and `reference_ops::QuantizeLeakyRelu`:
+/// `v = x − zp_in`; `y = clamp(zp_out + MBQM(v, identity or alpha for v < 0), −128, 127)`.
+pub fn leaky_relu(input: &QTensor, out: Quant, alpha: f32) -> Result<QTensor, OpError> {
+    const OP: &str = "LEAKY_RELU";
+    check_tensor(OP, "input", input)?;
+    let (mi, ei) = scale_ratio(OP, input.quant.scale, out.scale)?;
+    let alpha_real = input.quant.scale * alpha / out.scale;
+    if !alpha_real.is_finite() {
+        return Err(err(
+            OP,
+            format!("alpha {alpha} gives a non-finite multiplier"),
+        ));
+    }
+    let (ma, ea) = requant::quantize_multiplier(alpha_real as f64, false);
+    let zp_in = input.quant.zero_point;
+    let data = input
+        .data
+        .iter()
+        .map(|&x| {
+            let v = x as i32 - zp_in;
+            let (m, e) = if v >= 0 { (mi, ei) } else { (ma, ea) };
+            clamp_i8(
+                out.zero_point
+                    .wrapping_add(requant::multiply_double(v, m, e, 32)),
+            )
+        })
+        .collect();
+    Ok(tensor(input.shape.clone(), data, out))
 }
 
 /// int8 → int8 QUANTIZE (requantization): `kernels/quantize.cc` `Prepare`
