@@ -79,6 +79,7 @@ fn options_json(o: &Options) -> Value {
             "fused_activation_function": act(*activation)}),
         Options::Add { activation } => json!({"fused_activation_function": act(*activation)}),
         Options::Softmax { beta } => json!({"beta": *beta as f64}),
+        Options::LeakyRelu { alpha } => json!({"alpha": *alpha as f64}),
         Options::Concatenation { axis, activation } => {
             json!({"axis": axis, "fused_activation_function": act(*activation)})
         }
