@@ -80,6 +80,7 @@ fn options_json(o: &Options) -> Value {
         Options::Add { activation } => json!({"fused_activation_function": act(*activation)}),
         Options::Softmax { beta } => json!({"beta": *beta as f64}),
         Options::LeakyRelu { alpha } => json!({"alpha": *alpha as f64}),
+        Options::Mul { activation } => json!({"fused_activation_function": act(*activation)}),
         Options::Concatenation { axis, activation } => {
             json!({"axis": axis, "fused_activation_function": act(*activation)})
         }

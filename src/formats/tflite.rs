@@ -179,6 +179,9 @@ pub enum Options {
     LeakyRelu {
         alpha: f32,
     },
+    Mul {
+        activation: FusedActivation,
+    },
     Concatenation {
         axis: i32,
         activation: FusedActivation,
@@ -237,6 +240,7 @@ pub const PAD: i32 = 34;
 pub const MEAN: i32 = 40;
 pub const PADV2: i32 = 60;
 pub const QUANTIZE: i32 = 114;
+pub const MUL: i32 = 18;
 pub const RELU: i32 = 19;
 pub const RELU6: i32 = 21;
 pub const MAXIMUM: i32 = 55;
@@ -429,6 +433,7 @@ const OPT_ADD: u8 = 11;
 const OPT_RESHAPE: u8 = 17;
 const OPT_REDUCER: u8 = 27;
 const OPT_LEAKY_RELU: u8 = 75;
+const OPT_MUL: u8 = 21;
 
 /// vtable offset of schema field `id`.
 const fn vt(id: u16) -> u16 {
@@ -577,6 +582,9 @@ impl Verifiable for FbOperator<'_> {
                         "SoftmaxOptions",
                         pos,
                     ),
+                    OPT_MUL => {
+                        v.verify_union_variant::<ForwardsUOffset<FbMulOptions>>("MulOptions", pos)
+                    }
                     OPT_LEAKY_RELU => v
                         .verify_union_variant::<ForwardsUOffset<FbLeakyReluOptions>>(
                             "LeakyReluOptions",
@@ -662,6 +670,8 @@ fb_options!(FbFullyConnectedOptions {
 fb_options!(FbSoftmaxOptions { 0: f32 });
 // alpha:float.
 fb_options!(FbLeakyReluOptions { 0: f32 });
+// fused_activation_function.
+fb_options!(FbMulOptions { 0: i8 });
 // axis:int, fused_activation_function.
 fb_options!(FbConcatenationOptions { 0: i32, 1: i8 });
 // fused_activation_function, pot_scale_int16:bool.
@@ -1001,6 +1011,13 @@ fn decode_options(op: &FbOperator<'_>, code: i32) -> Result<Options, String> {
             Options::Concatenation {
                 axis: get_or::<i32>(&o.0, 0, 0),
                 activation: act(get_or::<i8>(&o.0, 1, 0)),
+            }
+        }
+        MUL => {
+            expect(OPT_MUL, "MulOptions")?;
+            let o = get::<ForwardsUOffset<FbMulOptions>>(t, 4).ok_or("missing MulOptions")?;
+            Options::Mul {
+                activation: act(get_or::<i8>(&o.0, 0, 0)),
             }
         }
         LEAKY_RELU => {

@@ -40,6 +40,7 @@ pub enum StepKind {
     LeakyRelu(f32),
     /// MAXIMUM (true) or MINIMUM (false).
     MaxMin(bool),
+    Mul(Activation),
     Concatenation {
         axis: i32,
         activation: Activation,
@@ -492,6 +493,7 @@ pub const SUPPORTED_OPS: &[i32] = &[
     tflite::LEAKY_RELU,
     tflite::MAXIMUM,
     tflite::MINIMUM,
+    tflite::MUL,
 ];
 
 impl Plan {
@@ -584,7 +586,7 @@ impl Plan {
             // Activation inputs: the op's first input, both of ADD / MAXIMUM /
             // MINIMUM, all of CONCATENATION.
             let n_act = match op.code {
-                tflite::ADD | tflite::MAXIMUM | tflite::MINIMUM => 2,
+                tflite::ADD | tflite::MUL | tflite::MAXIMUM | tflite::MINIMUM => 2,
                 tflite::CONCATENATION => op.inputs.len(),
                 _ => 1,
             };
@@ -695,6 +697,9 @@ impl Plan {
                 (tflite::RELU6, _) => StepKind::Relu(Some(6.0)),
                 (tflite::LEAKY_RELU, Options::LeakyRelu { alpha }) => StepKind::LeakyRelu(*alpha),
                 (tflite::MAXIMUM, _) => StepKind::MaxMin(true),
+                (tflite::MUL, Options::Mul { activation: a }) => {
+                    StepKind::Mul(activation(*a).map_err(fail)?)
+                }
                 (tflite::MINIMUM, _) => StepKind::MaxMin(false),
                 (
                     tflite::CONCATENATION,

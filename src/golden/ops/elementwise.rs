@@ -1,4 +1,4 @@
-//! Elementwise kernels: ADD, MAXIMUM, MINIMUM (with broadcasting), RELU,
+//! Elementwise kernels: ADD, MUL, MAXIMUM, MINIMUM (with broadcasting), RELU,
 //! RELU6, LEAKY_RELU and QUANTIZE (int8 -> int8).
 
 use super::{
@@ -154,6 +154,47 @@ fn broadcast_map(
         }
     }
     Ok(data)
+}
+
+/// int8 MUL: `kernels/mul.cc` Prepare (`QuantizeMultiplier(double(S₁)·
+/// double(S₂)/double(S_out))`, activation bounds of the fused activation)
+/// and `reference_integer_ops::Mul` / `BroadcastMul6DSlow` (`MulElementwise`):
+/// `y = clamp(zp_out + MBQM((x₁ − zp₁)·(x₂ − zp₂), m0, e), act_min, act_max)`
+/// — a one-tap dot product requantized by the datapath's own formula.
+pub fn mul(a: &QTensor, b: &QTensor, out: Quant, act: Activation) -> Result<QTensor, OpError> {
+    const OP: &str = "MUL";
+    check_tensor(OP, "input1", a)?;
+    check_tensor(OP, "input2", b)?;
+    let out_shape = if a.shape == b.shape {
+        a.shape.clone()
+    } else {
+        broadcast_shape(OP, &a.shape, &b.shape)?
+    };
+    if out_shape.len() > 6 {
+        return Err(err(
+            OP,
+            format!("broadcasting supports rank <= 6, got {}", out_shape.len()),
+        ));
+    }
+    for (what, q) in [("input1", a.quant), ("input2", b.quant), ("output", out)] {
+        if !(q.scale > 0.0 && q.scale.is_finite()) {
+            return Err(err(
+                OP,
+                format!("{what} scale {} must be positive", q.scale),
+            ));
+        }
+    }
+    let real = a.quant.scale as f64 * b.quant.scale as f64 / out.scale as f64;
+    let (m0, e) = requant::quantize_multiplier(real, false);
+    let (act_min, act_max) = act_bounds(act, out);
+    let (zp1, zp2) = (a.quant.zero_point, b.quant.zero_point);
+    let data = broadcast_map(OP, a, b, &out_shape, |x, y| {
+        let p = (x as i32 - zp1) * (y as i32 - zp2);
+        out.zero_point
+            .wrapping_add(requant::multiply_double(p, m0, e, 32))
+            .clamp(act_min, act_max) as i8
+    })?;
+    Ok(tensor(out_shape, data, out))
 }
 
 /// int8 MAXIMUM / MINIMUM: `kernels/maximum_minimum.cc` with the reference
