@@ -78,6 +78,9 @@ pub struct Args {
 }
 
 fn shape(s: &[usize]) -> String {
+    if s.is_empty() {
+        return "scalar".into();
+    }
     s.iter()
         .map(|d| d.to_string())
         .collect::<Vec<_>>()

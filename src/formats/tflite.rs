@@ -246,6 +246,7 @@ pub const RELU6: i32 = 21;
 pub const MAXIMUM: i32 = 55;
 pub const MINIMUM: i32 = 57;
 pub const LEAKY_RELU: i32 = 98;
+pub const HARD_SWISH: i32 = 117;
 
 /// schema.fbs `BuiltinOperator` names, by code.
 const OP_NAMES: [&str; 163] = [

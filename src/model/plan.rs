@@ -41,6 +41,7 @@ pub enum StepKind {
     /// MAXIMUM (true) or MINIMUM (false).
     MaxMin(bool),
     Mul(Activation),
+    HardSwish,
     Concatenation {
         axis: i32,
         activation: Activation,
@@ -494,6 +495,7 @@ pub const SUPPORTED_OPS: &[i32] = &[
     tflite::MAXIMUM,
     tflite::MINIMUM,
     tflite::MUL,
+    tflite::HARD_SWISH,
 ];
 
 impl Plan {
@@ -694,6 +696,7 @@ impl Plan {
                 (tflite::SOFTMAX, Options::Softmax { beta }) => StepKind::Softmax(*beta),
                 (tflite::QUANTIZE, _) => StepKind::Quantize,
                 (tflite::RELU, _) => StepKind::Relu(None),
+                (tflite::HARD_SWISH, _) => StepKind::HardSwish,
                 (tflite::RELU6, _) => StepKind::Relu(Some(6.0)),
                 (tflite::LEAKY_RELU, Options::LeakyRelu { alpha }) => StepKind::LeakyRelu(*alpha),
                 (tflite::MAXIMUM, _) => StepKind::MaxMin(true),

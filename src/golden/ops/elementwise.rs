@@ -324,3 +324,100 @@ pub fn quantize(input: &QTensor, out: Quant) -> Result<QTensor, OpError> {
         .collect();
     Ok(tensor(input.shape.clone(), data, out))
 }
+
+/// gemmlowp's int16 `SaturatingRoundingDoublingHighMul`.
+fn srdhm16(a: i16, b: i16) -> i16 {
+    if a == b && a == i16::MIN {
+        return i16::MAX;
+    }
+    let ab = a as i32 * b as i32;
+    let nudge = if ab >= 0 { 1 << 14 } else { 1 - (1 << 14) };
+    ((ab + nudge) / (1 << 15)) as i16
+}
+
+/// `reference_ops::SaturatingDoublingHighMul` (hard_swish.h): no rounding
+/// nudge (truncating division), saturating only `MIN·MIN`.
+fn sdhm16(a: i16, b: i16) -> i16 {
+    if a == b && a == i16::MIN {
+        return i16::MAX;
+    }
+    ((a as i32 * b as i32) / (1 << 15)) as i16
+}
+
+/// gemmlowp's saturating `ShiftLeft` of an int16.
+fn shift_left16(a: i16, offset: i32) -> i16 {
+    (a as i64 * (1i64 << offset)).clamp(i16::MIN as i64, i16::MAX as i64) as i16
+}
+
+/// gemmlowp's `RoundingDivideByPOT` of an int16 (ties away from zero).
+fn rdbp16(x: i16, exponent: i32) -> i16 {
+    let mask: i32 = (1 << exponent) - 1;
+    let x = x as i32;
+    let remainder = x & mask;
+    let threshold = (mask >> 1) + i32::from(x < 0);
+    ((x >> exponent) + i32::from(remainder > threshold)) as i16
+}
+
+/// `DownScaleInt32ToInt16Multiplier` (kernels/internal/common.h).
+fn down_scale_multiplier(m: i32) -> i16 {
+    const ROUNDING: i32 = 1 << 15;
+    if m >= i32::MAX - ROUNDING {
+        return i16::MAX;
+    }
+    ((m + ROUNDING) >> 16) as i16
+}
+
+/// int8 HARD_SWISH: `kernels/activations.cc` HardSwishPrepare and
+/// `reference_ops::HardSwish` (`reference/hard_swish.h`), in int16 fixed
+/// point: the input on a "hires" scale `S_in/128`; the output multiplier
+/// `(S_in/128)/S_out` and the "reluish" multiplier `(S_in/128)/(3/32768)`
+/// (float32 quotients, `QuantizeMultiplier`, then rounded to int16
+/// multipliers); `x·relu6(x+3)/6` as the product of the rescaled input and
+/// a [0, 1] "reluish" factor, a saturating left shift for large
+/// multipliers, `RoundingDivideByPOT` for small ones, clamp to int8.
+pub fn hard_swish(input: &QTensor, out: Quant) -> Result<QTensor, OpError> {
+    const OP: &str = "HARD_SWISH";
+    check_tensor(OP, "input", input)?;
+    let s_in = input.quant.scale;
+    if !(s_in > 0.0 && out.scale > 0.0 && s_in.is_finite() && out.scale.is_finite()) {
+        return Err(err(OP, "input and output scales must be positive"));
+    }
+    let hires = (1.0f32 / 128.0) * s_in;
+    let reluish_scale = 3.0f32 / 32768.0;
+    let (om32, out_exp) = requant::quantize_multiplier((hires / out.scale) as f64, false);
+    if out_exp > 0 {
+        return Err(err(
+            OP,
+            format!("output multiplier exponent {out_exp} > 0 (TFLite requires <= 0)"),
+        ));
+    }
+    let om16 = down_scale_multiplier(om32);
+    let (rm32, rexp) = requant::quantize_multiplier((hires / reluish_scale) as f64, false);
+    let rm16 = down_scale_multiplier(rm32);
+    let zp_in = input.quant.zero_point;
+    let data = input
+        .data
+        .iter()
+        .map(|&x| {
+            let v = (x as i32 - zp_in) as i16;
+            let hires_v = v.wrapping_mul(1 << 7);
+            let preshift_out = srdhm16(hires_v, om16);
+            let mut reluish = hires_v;
+            if rexp > 0 {
+                reluish = shift_left16(reluish, rexp - 1);
+            }
+            reluish = srdhm16(reluish, rm16);
+            if rexp > 0 {
+                reluish = shift_left16(reluish, 1);
+            }
+            if rexp < 0 {
+                reluish = rdbp16(reluish, -rexp);
+            }
+            let reluish = ((reluish as i32 + (1 << 15)) >> 1) as i16;
+            let pre = sdhm16(reluish, preshift_out);
+            let y = rdbp16(pre, -out_exp) as i32 + out.zero_point;
+            clamp_i8(y)
+        })
+        .collect();
+    Ok(tensor(input.shape.clone(), data, out))
+}
