@@ -612,6 +612,7 @@ fn op_probes_cover_every_supported_op_bit_exactly() {
         "activations_minmax",
         "mul_broadcast",
         "hard_swish",
+        "sub_broadcast",
     ] {
         let p = |f: String| format!("tests/fixtures/op_probes/{f}");
         let args: Vec<String> = vec![

@@ -81,6 +81,7 @@ fn options_json(o: &Options) -> Value {
         Options::Softmax { beta } => json!({"beta": *beta as f64}),
         Options::LeakyRelu { alpha } => json!({"alpha": *alpha as f64}),
         Options::Mul { activation } => json!({"fused_activation_function": act(*activation)}),
+        Options::Sub { activation } => json!({"fused_activation_function": act(*activation)}),
         Options::Concatenation { axis, activation } => {
             json!({"axis": axis, "fused_activation_function": act(*activation)})
         }

@@ -182,6 +182,9 @@ pub enum Options {
     Mul {
         activation: FusedActivation,
     },
+    Sub {
+        activation: FusedActivation,
+    },
     Concatenation {
         axis: i32,
         activation: FusedActivation,
@@ -247,6 +250,7 @@ pub const MAXIMUM: i32 = 55;
 pub const MINIMUM: i32 = 57;
 pub const LEAKY_RELU: i32 = 98;
 pub const HARD_SWISH: i32 = 117;
+pub const SUB: i32 = 41;
 
 /// schema.fbs `BuiltinOperator` names, by code.
 const OP_NAMES: [&str; 163] = [
@@ -435,6 +439,7 @@ const OPT_RESHAPE: u8 = 17;
 const OPT_REDUCER: u8 = 27;
 const OPT_LEAKY_RELU: u8 = 75;
 const OPT_MUL: u8 = 21;
+const OPT_SUB: u8 = 28;
 
 /// vtable offset of schema field `id`.
 const fn vt(id: u16) -> u16 {
@@ -583,6 +588,9 @@ impl Verifiable for FbOperator<'_> {
                         "SoftmaxOptions",
                         pos,
                     ),
+                    OPT_SUB => {
+                        v.verify_union_variant::<ForwardsUOffset<FbSubOptions>>("SubOptions", pos)
+                    }
                     OPT_MUL => {
                         v.verify_union_variant::<ForwardsUOffset<FbMulOptions>>("MulOptions", pos)
                     }
@@ -673,6 +681,8 @@ fb_options!(FbSoftmaxOptions { 0: f32 });
 fb_options!(FbLeakyReluOptions { 0: f32 });
 // fused_activation_function.
 fb_options!(FbMulOptions { 0: i8 });
+// fused_activation_function, pot_scale_int16:bool.
+fb_options!(FbSubOptions { 0: i8, 1: bool });
 // axis:int, fused_activation_function.
 fb_options!(FbConcatenationOptions { 0: i32, 1: i8 });
 // fused_activation_function, pot_scale_int16:bool.
@@ -1012,6 +1022,13 @@ fn decode_options(op: &FbOperator<'_>, code: i32) -> Result<Options, String> {
             Options::Concatenation {
                 axis: get_or::<i32>(&o.0, 0, 0),
                 activation: act(get_or::<i8>(&o.0, 1, 0)),
+            }
+        }
+        SUB => {
+            expect(OPT_SUB, "SubOptions")?;
+            let o = get::<ForwardsUOffset<FbSubOptions>>(t, 4).ok_or("missing SubOptions")?;
+            Options::Sub {
+                activation: act(get_or::<i8>(&o.0, 0, 0)),
             }
         }
         MUL => {

@@ -41,6 +41,7 @@ pub enum StepKind {
     /// MAXIMUM (true) or MINIMUM (false).
     MaxMin(bool),
     Mul(Activation),
+    Sub(Activation),
     HardSwish,
     Concatenation {
         axis: i32,
@@ -496,6 +497,7 @@ pub const SUPPORTED_OPS: &[i32] = &[
     tflite::MINIMUM,
     tflite::MUL,
     tflite::HARD_SWISH,
+    tflite::SUB,
 ];
 
 impl Plan {
@@ -588,7 +590,7 @@ impl Plan {
             // Activation inputs: the op's first input, both of ADD / MAXIMUM /
             // MINIMUM, all of CONCATENATION.
             let n_act = match op.code {
-                tflite::ADD | tflite::MUL | tflite::MAXIMUM | tflite::MINIMUM => 2,
+                tflite::ADD | tflite::SUB | tflite::MUL | tflite::MAXIMUM | tflite::MINIMUM => 2,
                 tflite::CONCATENATION => op.inputs.len(),
                 _ => 1,
             };
@@ -700,6 +702,9 @@ impl Plan {
                 (tflite::RELU6, _) => StepKind::Relu(Some(6.0)),
                 (tflite::LEAKY_RELU, Options::LeakyRelu { alpha }) => StepKind::LeakyRelu(*alpha),
                 (tflite::MAXIMUM, _) => StepKind::MaxMin(true),
+                (tflite::SUB, Options::Sub { activation: a }) => {
+                    StepKind::Sub(activation(*a).map_err(fail)?)
+                }
                 (tflite::MUL, Options::Mul { activation: a }) => {
                     StepKind::Mul(activation(*a).map_err(fail)?)
                 }

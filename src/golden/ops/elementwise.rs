@@ -68,18 +68,36 @@ fn broadcast_strides(shape: &[usize], out: &[usize]) -> Vec<usize> {
 /// error here). Per element: `vᵢ = (xᵢ − zpᵢ)·2²⁰`, `sᵢ = MBQM(vᵢ, mᵢ, eᵢ)`,
 /// `y = clamp(MBQM(s₁ + s₂, m_out, e_out) + zp_out, act_min, act_max)`.
 pub fn add(a: &QTensor, b: &QTensor, out: Quant, act: Activation) -> Result<QTensor, OpError> {
-    const OP: &str = "ADD";
-    check_tensor(OP, "input1", a)?;
-    check_tensor(OP, "input2", b)?;
+    add_sub("ADD", a, b, out, act, 1)
+}
+
+/// int8 SUB: `kernels/sub.cc` `PrepareGeneralSubOp` computes ADD's
+/// parameters and negates input 2's multiplier (`op_sign = −1`); the int8
+/// reference path then runs ADD's kernel, so `s₂ = MBQM(v₂, −m₂, e₂)` (not
+/// `−MBQM(v₂, m₂, e₂)`: the rounding nudge follows the product's sign).
+pub fn sub(a: &QTensor, b: &QTensor, out: Quant, act: Activation) -> Result<QTensor, OpError> {
+    add_sub("SUB", a, b, out, act, -1)
+}
+
+fn add_sub(
+    op: &'static str,
+    a: &QTensor,
+    b: &QTensor,
+    out: Quant,
+    act: Activation,
+    sign: i32,
+) -> Result<QTensor, OpError> {
+    check_tensor(op, "input1", a)?;
+    check_tensor(op, "input2", b)?;
     let same = a.shape == b.shape;
     let out_shape = if same {
         a.shape.clone()
     } else {
-        broadcast_shape(OP, &a.shape, &b.shape)?
+        broadcast_shape(op, &a.shape, &b.shape)?
     };
     if !same && out_shape.len() > 6 {
         return Err(err(
-            OP,
+            op,
             format!(
                 "broadcasting supports rank <= 6 (BroadcastAdd6DSlow), got {}",
                 out_shape.len()
@@ -89,7 +107,7 @@ pub fn add(a: &QTensor, b: &QTensor, out: Quant, act: Activation) -> Result<QTen
     for (what, q) in [("input1", a.quant), ("input2", b.quant), ("output", out)] {
         if !(q.scale > 0.0 && q.scale.is_finite()) {
             return Err(err(
-                OP,
+                op,
                 format!("{what} scale {} must be positive", q.scale),
             ));
         }
@@ -102,9 +120,10 @@ pub fn add(a: &QTensor, b: &QTensor, out: Quant, act: Activation) -> Result<QTen
     let real2 = b.quant.scale as f64 / twice_max;
     // `(1 << left_shift) * output->params.scale` is a float product (exact).
     let real_out = twice_max / ((1u32 << LEFT_SHIFT) as f32 * out.scale) as f64;
-    let (m1, e1) = quantize_multiplier_smaller_than_one(OP, "input1", real1)?;
-    let (m2, e2) = quantize_multiplier_smaller_than_one(OP, "input2", real2)?;
-    let (mo, eo) = quantize_multiplier_smaller_than_one(OP, "output", real_out)?;
+    let (m1, e1) = quantize_multiplier_smaller_than_one(op, "input1", real1)?;
+    let (m2, e2) = quantize_multiplier_smaller_than_one(op, "input2", real2)?;
+    let m2 = m2 * sign;
+    let (mo, eo) = quantize_multiplier_smaller_than_one(op, "output", real_out)?;
     let (act_min, act_max) = act_bounds(act, out);
     let (zp1, zp2) = (a.quant.zero_point, b.quant.zero_point);
 
@@ -118,7 +137,7 @@ pub fn add(a: &QTensor, b: &QTensor, out: Quant, act: Activation) -> Result<QTen
         raw.clamp(act_min, act_max) as i8
     };
 
-    let data = broadcast_map(OP, a, b, &out_shape, add_func)?;
+    let data = broadcast_map(op, a, b, &out_shape, add_func)?;
     Ok(tensor(out_shape, data, out))
 }
 

@@ -29,7 +29,7 @@ mod reduce;
 mod shape;
 mod softmax;
 
-pub use elementwise::{add, hard_swish, leaky_relu, maximum_minimum, mul, quantize, relu};
+pub use elementwise::{add, hard_swish, leaky_relu, maximum_minimum, mul, quantize, relu, sub};
 pub use pool::{average_pool_2d, max_pool_2d, PoolParams};
 pub use reduce::mean;
 pub use shape::{concatenation, pad, pad_v2, reshape};
