@@ -96,25 +96,6 @@ fn outcome_is_independent_of_jobs_and_reproducible() {
     assert_ne!(counts(&c.1), counts(&d.1));
 }
 
-/// `xmllint --schema` of a JUnit file against the Ant JUnit schema.
-fn validate_junit(path: &std::path::Path) {
-    let out = std::process::Command::new("xmllint")
-        .args(["--noout", "--schema"])
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/junit/JUnit.xsd"
-        ))
-        .arg(path)
-        .output()
-        .expect("xmllint (libxml2-utils, installed by scripts/setup)");
-    assert!(
-        out.status.success(),
-        "{} does not validate: {}",
-        path.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 #[test]
 fn junit_report_lists_every_test_and_validates_against_the_schema() {
     let path = std::env::temp_dir().join(format!("qmac-junit-{}.xml", std::process::id()));
@@ -129,7 +110,7 @@ fn junit_report_lists_every_test_and_validates_against_the_schema() {
         path.to_str().unwrap(),
     ]);
     assert_eq!(code, 0, "{out}{err}");
-    validate_junit(&path);
+    common::validate_junit(&path);
     let xml = std::fs::read_to_string(&path).unwrap();
     let _ = std::fs::remove_file(&path);
     assert!(

@@ -3,6 +3,8 @@
 //! own target directory, runs the corners suite, then the printed replay
 //! command, and writes a waveform with --wave-on-fail; then `qmac fuzz`
 //! finds the same bug, shrinks it and its replay command reproduces it.
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -192,16 +194,7 @@ fn dropped_rounding_term_is_caught_and_replayable() {
     assert_eq!(code, 1, "{out}");
     // A failing run's JUnit report validates against the Ant JUnit schema
     // and names the check that failed and the replay command.
-    let v = Command::new("xmllint")
-        .args(["--noout", "--schema"])
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/junit/JUnit.xsd"
-        ))
-        .arg(&junit)
-        .output()
-        .expect("xmllint (installed by scripts/setup)");
-    assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stderr));
+    common::validate_junit(&junit);
     let xml = std::fs::read_to_string(&junit).unwrap();
     assert!(
         xml.contains("<failure type=\"value\" message=\"cycle "),

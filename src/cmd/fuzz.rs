@@ -186,7 +186,7 @@ pub fn run(a: &Args) -> Result<()> {
     qmac::formats::check_output_path(&cov_path, "--out", a.force)?;
     crate::cmd::check_report_paths(a.json.as_deref(), None, a.force)?;
     let out = crate::cmd::Out::new(a.json.as_deref());
-    let started_at = qmac::verify::report::utc_timestamp(std::time::SystemTime::now());
+    let meta = qmac::verify::report::RunMeta::now(seed, lanes, w);
     let shard_s = a
         .shard
         .map_or(String::new(), |(k, n)| format!(" --shard {k}/{n}"));
@@ -274,29 +274,25 @@ pub fn run(a: &Args) -> Result<()> {
         failure: Option<serde_json::Value>,
     }
     let summary = |s: &SummaryArgs| {
-        serde_json::json!({
-            "qmac": "fuzz",
-            "version": env!("CARGO_PKG_VERSION"),
-            "timestamp": started_at,
-            "seed": seed,
-            "shard": a.shard.map(|(k, n)| format!("{k}/{n}")),
-            "lanes": lanes,
-            "mult_w": w,
-            "rtl_sha256": qmac::cosim::dut::RTL_SHA256,
-            "verdict": s.verdict,
-            "iterations": iters,
-            "dot_products": dots,
-            "beats": beats,
-            "cycles": cycles,
-            "wall_s": wall,
-            "coverage": {
-                "bins": qmac::cosim::coverage::Bin::ALL.len(),
-                "hit": cov.bins_hit(),
-                "missing": cov.missing(),
-                "file": cov_path.display().to_string(),
-            },
-            "failure": s.failure,
-        })
+        meta.json_report(
+            "fuzz",
+            serde_json::json!({
+                "shard": a.shard.map(|(k, n)| format!("{k}/{n}")),
+                "verdict": s.verdict,
+                "iterations": iters,
+                "dot_products": dots,
+                "beats": beats,
+                "cycles": cycles,
+                "wall_s": wall,
+                "coverage": {
+                    "bins": qmac::cosim::coverage::Bin::ALL.len(),
+                    "hit": cov.bins_hit(),
+                    "missing": cov.missing(),
+                    "file": cov_path.display().to_string(),
+                },
+                "failure": s.failure,
+            }),
+        )
     };
     if let Some((i, msg)) = outcome.failure {
         out.line(format_args!("FAIL iteration {i} of seed {seed}: {msg}"));

@@ -496,20 +496,16 @@ pub fn run(a: &Args) -> Result<()> {
             torch.outputs
         ));
     }
-    let json = serde_json::json!({
-        "qmac": "layer",
-        "version": meta.version,
-        "timestamp": meta.timestamp,
-        "backend": a.backend.name(),
-        "seed": a.seed,
-        "lanes": a.lanes,
-        "mult_w": meta.mult_w,
-        "rtl_sha256": meta.rtl_sha256,
-        "verdict": if failed == 0 { "PASS" } else { "FAIL" },
-        "passed": passed,
-        "failed": failed,
-        "results": records,
-    });
+    let json = meta.json_report(
+        "layer",
+        serde_json::json!({
+            "backend": a.backend.name(),
+            "verdict": if failed == 0 { "PASS" } else { "FAIL" },
+            "passed": passed,
+            "failed": failed,
+            "results": records,
+        }),
+    );
     let xml = qmac::verify::report::junit_xml(
         &[qmac::verify::report::JunitSuite {
             name: "layer".into(),

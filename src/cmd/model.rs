@@ -567,21 +567,17 @@ pub fn run(a: &Args) -> Result<()> {
             dir.display()
         ));
     }
-    let json = serde_json::json!({
-        "qmac": "model",
-        "model": a.model.display().to_string(),
-        "version": meta.version,
-        "timestamp": meta.timestamp,
-        "backend": a.backend.name(),
-        "seed": a.seed,
-        "lanes": a.lanes,
-        "mult_w": meta.mult_w,
-        "rtl_sha256": meta.rtl_sha256,
-        "verdict": if failed == 0 { "PASS" } else { "FAIL" },
-        "passed": passed,
-        "failed": failed,
-        "results": records,
-    });
+    let json = meta.json_report(
+        "model",
+        serde_json::json!({
+            "model": a.model.display().to_string(),
+            "backend": a.backend.name(),
+            "verdict": if failed == 0 { "PASS" } else { "FAIL" },
+            "passed": passed,
+            "failed": failed,
+            "results": records,
+        }),
+    );
     let xml = qmac::verify::report::junit_xml(&suites, &meta);
     crate::cmd::write_reports(
         a.json.as_deref().map(|p| (p, &json)),

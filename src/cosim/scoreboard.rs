@@ -394,8 +394,12 @@ impl Scoreboard {
         let cyc = out.cycle[k];
         let span = k * lanes..(k + 1) * lanes;
         let (gy, gacc, govf) = (&out.y[span.clone()], &out.acc[span.clone()], &out.ovf[span]);
-        let done = self.lasts.iter().take_while(|&&(lc, _)| lc < cyc).count();
-        if done == 0 || self.pending.is_empty() {
+        // Dot products whose last beat came before this output (the queue is
+        // in cycle order: only its head matters here, the look-ahead below
+        // reads at most 16 more).
+        let before =
+            |lasts: &VecDeque<(u64, u64)>, j: usize| lasts.get(j).is_some_and(|&(lc, _)| lc < cyc);
+        if !before(&self.lasts, 0) || self.pending.is_empty() {
             let why = match (self.pending.front(), self.lasts.front()) {
                 (Some((i, _, _)), Some((lc, _))) => format!(
                     "; dot #{i}'s last beat was accepted only at cycle {}",
@@ -436,10 +440,13 @@ impl Scoreboard {
             }
             // The on-time result of a later dot product in flight: the ones
             // before it produced no result.
-            let later = (1..done.min(self.pending.len()).min(16)).find(|&j| {
-                let (lc, ls) = self.lasts[j];
-                self.matches(j, gy, gacc, govf) && (ls != out.stalls[k] || cyc - lc == LATENCY + 1)
-            });
+            let later = (1..self.pending.len().min(16))
+                .take_while(|&j| before(&self.lasts, j))
+                .find(|&j| {
+                    let (lc, ls) = self.lasts[j];
+                    self.matches(j, gy, gacc, govf)
+                        && (ls != out.stalls[k] || cyc - lc == LATENCY + 1)
+                });
             if let Some(j) = later {
                 let lost: Vec<String> = self
                     .pending

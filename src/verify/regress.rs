@@ -870,27 +870,21 @@ pub fn json(
         })
         .collect();
     let failed = outcomes.iter().filter(|o| !o.passed()).count();
-    serde_json::json!({
-        "qmac": "regress",
-        "version": meta.version,
-        "timestamp": meta.timestamp,
-        "hostname": meta.hostname,
-        "seed": meta.seed,
-        "lanes": meta.lanes,
-        "mult_w": meta.mult_w,
-        "rtl_dir": meta.rtl_dir,
-        "rtl_sha256": meta.rtl_sha256,
-        "verdict": if failed == 0 && !outcomes.is_empty() { "PASS" } else { "FAIL" },
-        "tests": outcomes.len(),
-        "passed": outcomes.len() - failed,
-        "failed": failed,
-        "lane_checks": outcomes.iter().map(|o| o.stats.lane_results).sum::<u64>(),
-        "wall_s": wall_s,
-        "coverage": {
-            "bins": crate::cosim::coverage::Bin::ALL.len(),
-            "hit": coverage.bins_hit(),
-            "missing": coverage.missing(),
-        },
-        "results": tests,
-    })
+    meta.json_report(
+        "regress",
+        serde_json::json!({
+            "verdict": if failed == 0 && !outcomes.is_empty() { "PASS" } else { "FAIL" },
+            "tests": outcomes.len(),
+            "passed": outcomes.len() - failed,
+            "failed": failed,
+            "lane_checks": outcomes.iter().map(|o| o.stats.lane_results).sum::<u64>(),
+            "wall_s": wall_s,
+            "coverage": {
+                "bins": crate::cosim::coverage::Bin::ALL.len(),
+                "hit": coverage.bins_hit(),
+                "missing": coverage.missing(),
+            },
+            "results": tests,
+        }),
+    )
 }

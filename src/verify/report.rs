@@ -38,6 +38,29 @@ impl RunMeta {
     }
 }
 
+impl RunMeta {
+    /// A `--json` report of `tool`: the run's metadata (version, timestamp,
+    /// host, seed, LANES, MULT_W, RTL), then the command's own `fields` (an
+    /// object). One header for regress, layer, model and fuzz.
+    pub fn json_report(&self, tool: &str, fields: serde_json::Value) -> serde_json::Value {
+        let mut report = serde_json::json!({
+            "qmac": tool,
+            "version": self.version,
+            "timestamp": self.timestamp,
+            "hostname": self.hostname,
+            "seed": self.seed,
+            "lanes": self.lanes,
+            "mult_w": self.mult_w,
+            "rtl_dir": self.rtl_dir,
+            "rtl_sha256": self.rtl_sha256,
+        });
+        if let (Some(r), serde_json::Value::Object(f)) = (report.as_object_mut(), fields) {
+            r.extend(f);
+        }
+        report
+    }
+}
+
 /// `YYYY-MM-DDTHH:MM:SS` (UTC) of a time (civil-from-days, H. Hinnant).
 pub fn utc_timestamp(t: std::time::SystemTime) -> String {
     let secs = t

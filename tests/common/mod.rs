@@ -51,3 +51,23 @@ pub fn tampered_npz(src: &str, key_prefix: &str, index: usize, delta: i8, dst: &
     w.finish().unwrap();
     assert!(hit, "{key_prefix} not in {src}");
 }
+
+/// `xmllint --schema` of a JUnit file against the Ant JUnit schema
+/// (tests/fixtures/junit/JUnit.xsd): the report must validate.
+pub fn validate_junit(path: &Path) {
+    let out = Command::new("xmllint")
+        .args(["--noout", "--schema"])
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/junit/JUnit.xsd"
+        ))
+        .arg(path)
+        .output()
+        .expect("xmllint (libxml2-utils, installed by scripts/setup)");
+    assert!(
+        out.status.success(),
+        "{} does not validate: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
