@@ -16,7 +16,8 @@
 //! * [`model`]: whole TFLite models: TFLite's Prepare per op, and the run.
 //! * [`verdict`]: the verdict rules, each written once.
 //! * [`verify`]: the verification campaigns: stimulus corners, regression
-//!   suites, fuzzing, mutation testing, FPGA vectors, benchmarks.
+//!   suites, fuzzing, mutation testing, FPGA vectors, benchmarks, reports
+//!   (JSON, JUnit, HTML).
 //!
 //! The `qmac` binary (`src/main.rs`, `src/cmd/`) is a thin command line over
 //! these: it parses arguments, calls the library and prints.

@@ -44,6 +44,9 @@ enum Command {
     Fuzz(cmd::fuzz::Args),
     /// Functional coverage files: merge shards / runs
     Coverage(cmd::coverage::Args),
+    /// One self-contained HTML page (charts, tables) over --json reports of regress, layer, model, fuzz
+    #[command(long_about = cmd::report::LONG_ABOUT)]
+    Report(cmd::report::Args),
     /// Mutation testing of the testbench: rebuild against RTL mutants, each must be caught
     #[command(long_about = cmd::mutants::LONG_ABOUT)]
     Mutants(cmd::mutants::Args),
@@ -137,6 +140,7 @@ fn main() -> ExitCode {
         Command::Bench(a) => cmd::bench::run(&a),
         Command::Fuzz(a) => cmd::fuzz::run(&a),
         Command::Coverage(a) => cmd::coverage::run(&a),
+        Command::Report(a) => cmd::report::run(&a),
         Command::Mutants(a) => cmd::mutants::run(&a),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "qmac", &mut std::io::stdout());

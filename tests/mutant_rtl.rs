@@ -161,6 +161,49 @@ fn printed_replays_reproduce(bin: &Path, dir: &Path) {
     );
 }
 
+/// A real layer on the mutant RTL: exit 1, and its HTML report shows where
+/// the outputs differ (heatmap over position × channel, the first differing
+/// outputs with the RTL's values) and renders in Chromium.
+fn failing_layer_report(bin: &Path, dir: &Path) {
+    let (json, page) = (dir.join("layer.json"), dir.join("layer.html"));
+    let (code, out) = run(
+        bin,
+        &[
+            "layer",
+            "tests/fixtures/tflite/cnn_a_op0_conv2d.json",
+            "--json",
+            json.to_str().unwrap(),
+            "--html",
+            page.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 1, "{out}");
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let r = &v["results"][0];
+    let rtl_mismatches = r["rtl"]["output_mismatches"].as_u64().unwrap();
+    assert!(rtl_mismatches > 0, "{r}");
+    assert_eq!(
+        r["diff_map"]["total"].as_u64().unwrap(),
+        rtl_mismatches,
+        "{r}"
+    );
+    common::check_report_page(
+        &page,
+        &[
+            "FAIL",
+            "Replay every failure",
+            "qmac layer tests/fixtures/tflite/cnn_a_op0_conv2d.json --backend rtl",
+            "Where cnn_a_op0_conv2d",
+            &format!("{rtl_mismatches} differing output(s)"),
+            " rtl ",
+            "First beat-level failures",
+            "inputs: K=",
+        ],
+        1,
+    );
+}
+
 #[test]
 fn dropped_rounding_term_is_caught_and_replayable() {
     let dir = std::env::temp_dir().join(format!("qmac-mutant-{}", std::process::id()));
@@ -178,6 +221,7 @@ fn dropped_rounding_term_is_caught_and_replayable() {
     }
     let bin = build_mutant(&dir);
     printed_replays_reproduce(&bin, &dir);
+    failing_layer_report(&bin, &dir);
     let junit = dir.join("failing.xml");
     let (code, out) = run(
         &bin,

@@ -73,6 +73,7 @@ pub fn run(a: &Args) -> Result<()> {
     );
     let out = crate::cmd::Out {
         json_stdout: a.json,
+        quiet: false,
     };
     out.line(format_args!(
         "qmac bench: Verilator model of {} (MULT_W={}), {} CPUs",

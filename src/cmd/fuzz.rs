@@ -67,6 +67,9 @@ pub struct Args {
     /// Write the campaign's result as JSON to FILE (`-`: only the JSON on stdout, the report on stderr)
     #[arg(long, value_name = "FILE", conflicts_with = "replay")]
     pub json: Option<PathBuf>,
+    /// Write a self-contained HTML report (charts, tables) to FILE; `qmac report` makes the same page from --json files
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
 }
 
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -184,7 +187,7 @@ pub fn run(a: &Args) -> Result<()> {
             .map_or(String::new(), |(k, n)| format!("-shard{k}of{n}"))
     ));
     qmac::formats::check_output_path(&cov_path, "--out", a.force)?;
-    crate::cmd::check_report_paths(a.json.as_deref(), None, a.force)?;
+    crate::cmd::check_report_paths(a.json.as_deref(), None, a.html.as_deref(), a.force)?;
     let out = crate::cmd::Out::new(a.json.as_deref());
     let meta = qmac::verify::report::RunMeta::now(seed, lanes, w);
     let shard_s = a
@@ -238,6 +241,7 @@ pub fn run(a: &Args) -> Result<()> {
     pb.finish_and_clear();
     let wall = start.elapsed().as_secs_f64();
     let cov = outcome.coverage;
+    let first_hit = outcome.first_hit;
     let (iters, dots, beats, cycles) = (
         outcome.iterations,
         outcome.dots,
@@ -269,6 +273,24 @@ pub fn run(a: &Args) -> Result<()> {
         "seed {seed}: {iters} iterations, {dots} dot products, {beats} beats, {cycles} cycles in {wall:.1} s ({:.0} beats/s)",
         beats as f64 / wall
     ));
+    let mut coverage_json = cov.summary_json();
+    coverage_json["file"] = cov_path.display().to_string().into();
+    coverage_json["first_hit"] = qmac::cosim::coverage::Bin::ALL
+        .iter()
+        .zip(&first_hit)
+        .filter_map(|(b, f)| f.map(|i| (b.name().to_string(), serde_json::Value::from(i))))
+        .collect::<serde_json::Map<_, _>>()
+        .into();
+    let write = |report: &serde_json::Value| {
+        crate::cmd::write_reports(
+            report,
+            a.json.as_deref(),
+            None,
+            a.html.as_deref(),
+            a.force,
+            &out,
+        )
+    };
     struct SummaryArgs {
         verdict: &'static str,
         failure: Option<serde_json::Value>,
@@ -284,12 +306,7 @@ pub fn run(a: &Args) -> Result<()> {
                 "beats": beats,
                 "cycles": cycles,
                 "wall_s": wall,
-                "coverage": {
-                    "bins": qmac::cosim::coverage::Bin::ALL.len(),
-                    "hit": cov.bins_hit(),
-                    "missing": cov.missing(),
-                    "file": cov_path.display().to_string(),
-                },
+                "coverage": coverage_json,
                 "failure": s.failure,
             }),
         )
@@ -358,7 +375,7 @@ pub fn run(a: &Args) -> Result<()> {
                 "replay_failures": st.failures.iter().take(3).map(|f| f.message.clone()).collect::<Vec<_>>(),
             })),
         });
-        crate::cmd::write_reports(a.json.as_deref().map(|p| (p, &report)), None, a.force, &out)?;
+        write(&report)?;
         out.line(format_args!("0 passed, 1 failed"));
         return Err(CheckFailed {
             summary: format!("fuzz iteration {i} of seed {seed} failed"),
@@ -374,7 +391,7 @@ pub fn run(a: &Args) -> Result<()> {
             verdict: "FAIL",
             failure: None,
         });
-        crate::cmd::write_reports(a.json.as_deref().map(|p| (p, &report)), None, a.force, &out)?;
+        write(&report)?;
         out.line(format_args!("0 passed, 1 failed"));
         return Err(CheckFailed {
             summary: "coverage incomplete".into(),
@@ -385,7 +402,7 @@ pub fn run(a: &Args) -> Result<()> {
         verdict: "PASS",
         failure: None,
     });
-    crate::cmd::write_reports(a.json.as_deref().map(|p| (p, &report)), None, a.force, &out)?;
+    write(&report)?;
     out.line(format_args!("{iters} passed, 0 failed"));
     Ok(())
 }

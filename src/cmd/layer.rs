@@ -11,6 +11,10 @@ use qmac::error::{CheckFailed, InputError};
 use qmac::formats::qcase::{Case, Rounding};
 use qmac::golden::layer;
 use qmac::verdict::{self, ReferenceVerdict};
+use qmac::verify::report::{
+    self,
+    data::{DiffMap, WidthPoint},
+};
 
 /// The long `--help` text of `qmac layer`.
 pub const LONG_ABOUT: &str = "Runs each layer case (a qcase .json file, or a directory with case.toml) and compares \
@@ -64,6 +68,9 @@ pub struct Args {
     /// Write the verdicts as JSON to FILE (`-`: only the JSON on stdout, the report on stderr)
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// Write a self-contained HTML report (charts, tables) to FILE; `qmac report` makes the same page from --json files
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
     /// Write a JUnit XML report to FILE, one testcase per case
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
@@ -103,16 +110,23 @@ fn case_name(p: &Path) -> String {
     s.unwrap_or_else(|| p.display().to_string())
 }
 
+/// The command that re-runs one case the way this run ran it.
 fn replay_cmd(a: &Args, case: &Path) -> String {
     format!(
-        "qmac layer {} --backend rtl --lanes {} --seed {}{}",
+        "qmac layer {} --backend {} --lanes {} --seed {}{}{}",
         case.display(),
+        a.backend.name(),
         a.lanes,
         a.seed,
         if a.backpressure {
             " --backpressure"
         } else {
             ""
+        },
+        if a.m0_bits != 32 {
+            format!(" --m0-bits {}", a.m0_bits)
+        } else {
+            String::new()
         }
     )
 }
@@ -172,7 +186,12 @@ pub fn run(a: &Args) -> Result<()> {
         }
         .into());
     }
-    crate::cmd::check_report_paths(a.json.as_deref(), a.junit.as_deref(), a.force)?;
+    crate::cmd::check_report_paths(
+        a.json.as_deref(),
+        a.junit.as_deref(),
+        a.html.as_deref(),
+        a.force,
+    )?;
     let out = crate::cmd::Out::new(a.json.as_deref());
     let paint = crate::cmd::Paint::new(a.color);
     let meta =
@@ -213,6 +232,8 @@ pub fn run(a: &Args) -> Result<()> {
             case.macs()
         );
         let mut notes: Vec<String> = Vec::new();
+        // The first beat-level failures of the RTL run (each names its inputs).
+        let mut beat_failures: Vec<String> = Vec::new();
         // A narrow-multiplier design point (--m0-bits, or an RTL built with
         // MULT_W < 32) is not bit-exact with TFLite: report how often it differs.
         let narrow = if need_rtl {
@@ -366,6 +387,13 @@ pub fn run(a: &Args) -> Result<()> {
             for f in &r.stats.failures {
                 eprintln!("  {}", f.message);
             }
+            beat_failures.extend(
+                r.stats
+                    .failures
+                    .iter()
+                    .take(MAX_POSITIONS_LISTED)
+                    .map(|f| f.message.clone()),
+            );
         }
         // Where the outputs differ: [n, h, w, c], the case's output, the golden
         // model's (and its accumulator), the RTL's. The first few of a failing
@@ -379,6 +407,81 @@ pub fn run(a: &Args) -> Result<()> {
                 || rtl
                     .as_ref()
                     .is_some_and(|r| r.output[i] != int_out[i] || r.acc[i] != acc[i])
+        };
+        // The report's figures: where outputs differ, the framework
+        // differences by cause, a narrow multiplier against every width.
+        let diff_map = DiffMap::collect(
+            case.output_shape,
+            (0..golden_out.len()).filter(|&i| differs(i)).map(|i| {
+                let mut d = 0i64;
+                if let Some(r) = reference {
+                    d = d
+                        .max((r[i] as i64 - golden_out[i] as i64).abs())
+                        .max((r[i] as i64 - int_out[i] as i64).abs());
+                }
+                if let Some(r) = &rtl {
+                    d = d.max((r.output[i] as i64 - int_out[i] as i64).abs());
+                    if r.acc[i] != acc[i] {
+                        d = d.max(1);
+                    }
+                }
+                (i, d)
+            }),
+        );
+        let framework_diffs = match &v.reference {
+            Some(ReferenceVerdict::Float64 { .. }) => {
+                let q31 = layer::requantize(
+                    case,
+                    &golden.acc,
+                    layer::integer_rounding(case.rounding),
+                    32,
+                );
+                let r = reference.expect("a float64 verdict has a reference");
+                report::data::tally(
+                    q31.iter()
+                        .zip(golden_out)
+                        .zip(r)
+                        .filter(|((&y, _), &r)| y != r)
+                        .map(|((&y, &e), &r)| {
+                            let ok = verdict::float64_explained(y, e, r);
+                            let cause = if ok {
+                                "TFLite float64 requantization"
+                            } else {
+                                "unexplained"
+                            };
+                            (y as i64 - r as i64, cause, ok)
+                        }),
+                )
+            }
+            Some(ReferenceVerdict::Torch(c)) => report::data::tally(
+                c.details
+                    .iter()
+                    .filter(|d| d.integer != d.pytorch)
+                    .map(|d| {
+                        let ok = d.explained();
+                        let cause = if ok { d.cause.label() } else { "unexplained" };
+                        (d.integer as i64 - d.pytorch as i64, cause, ok)
+                    }),
+            ),
+            _ => Vec::new(),
+        };
+        let width_sweep: Vec<WidthPoint> = if narrow < 32 && case.rounding.is_integer() {
+            let full = layer::requantize_datapath(case, &golden.acc, 32);
+            let full = full.as_slice().expect("standard layout");
+            (2..=32)
+                .map(|bits| {
+                    let o = layer::requantize_datapath(case, &golden.acc, bits);
+                    let d = verdict::diff(o.as_slice().expect("standard layout"), full);
+                    WidthPoint {
+                        bits,
+                        compared: d.compared,
+                        mismatches: d.mismatches,
+                        max_abs: d.max_abs,
+                    }
+                })
+                .collect()
+        } else {
+            Vec::new()
         };
         let failing = !v.passed();
         if failing || a.explain {
@@ -452,9 +555,19 @@ pub fn run(a: &Args) -> Result<()> {
                 "beat_failures": rv.beat_failures,
                 "beats": rtl.as_ref().map_or(0, |r| r.stats.beats),
                 "cycles": rtl.as_ref().map_or(0, |r| r.stats.cycles),
+                "dots": rtl.as_ref().map_or(0, |r| r.stats.dots),
             })),
             "details": notes.iter().map(|n| n.trim()).collect::<Vec<_>>(),
             "replay": replay,
+            "input_shape": case.input_shape,
+            "output_shape": case.output_shape,
+            "macs": case.macs(),
+            "wall_s": started.elapsed().as_secs_f64(),
+            "diff_map": diff_map,
+            "framework_diffs": framework_diffs,
+            "width_sweep": width_sweep,
+            "mult_bits": narrow,
+            "beat_failure_messages": beat_failures,
         }));
         junit_cases.push(qmac::verify::report::JunitCase {
             classname: format!("qmac.layer.{}", case.op.name()),
@@ -515,8 +628,10 @@ pub fn run(a: &Args) -> Result<()> {
         &meta,
     );
     crate::cmd::write_reports(
-        a.json.as_deref().map(|p| (p, &json)),
+        &json,
+        a.json.as_deref(),
         a.junit.as_deref().map(|p| (p, xml.as_str())),
+        a.html.as_deref(),
         a.force,
         &out,
     )?;

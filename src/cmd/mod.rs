@@ -7,6 +7,7 @@ pub mod model;
 pub mod mutants;
 pub mod quantize;
 pub mod regress;
+pub mod report;
 pub mod vectors;
 
 /// The one `--jobs` rule of every command: 1 ..= [`MAX_JOBS`] parallel DUTs.
@@ -63,16 +64,20 @@ impl Paint {
 /// stdout for the JSON alone.
 pub struct Out {
     pub json_stdout: bool,
+    /// `-q`: say nothing.
+    pub quiet: bool,
 }
 
 impl Out {
     pub fn new(json: Option<&std::path::Path>) -> Out {
         Out {
             json_stdout: json == Some(std::path::Path::new("-")),
+            quiet: false,
         }
     }
     pub fn line(&self, s: impl std::fmt::Display) {
-        if self.json_stdout {
+        if self.quiet {
+        } else if self.json_stdout {
             eprintln!("{s}");
         } else {
             println!("{s}");
@@ -80,10 +85,11 @@ impl Out {
     }
 }
 
-/// Check the report paths (`--json`, `--junit`) before any work.
+/// Check the report paths (`--json`, `--junit`, `--html`) before any work.
 pub fn check_report_paths(
     json: Option<&std::path::Path>,
     junit: Option<&std::path::Path>,
+    html: Option<&std::path::Path>,
     force: bool,
 ) -> anyhow::Result<()> {
     if let Some(p) = json.filter(|p| *p != std::path::Path::new("-")) {
@@ -92,20 +98,27 @@ pub fn check_report_paths(
     if let Some(p) = junit {
         qmac::formats::check_output_path(p, "--junit", force)?;
     }
+    if let Some(p) = html {
+        qmac::formats::check_output_path(p, "--html", force)?;
+    }
     Ok(())
 }
 
-/// Write a `--json` report (to stdout for `-`) and a `--junit` report.
+/// Write the run's `report` as JSON (`--json`, stdout for `-`), its JUnit
+/// XML (`--junit`) and its HTML page (`--html`, the page `qmac report`
+/// makes of the same JSON).
 pub fn write_reports(
-    json: Option<(&std::path::Path, &serde_json::Value)>,
+    report: &serde_json::Value,
+    json: Option<&std::path::Path>,
     junit: Option<(&std::path::Path, &str)>,
+    html: Option<&std::path::Path>,
     force: bool,
     out: &Out,
 ) -> anyhow::Result<()> {
     use anyhow::Context;
     use std::io::Write;
-    if let Some((p, v)) = json {
-        let text = serde_json::to_string_pretty(v)? + "\n";
+    if let Some(p) = json {
+        let text = serde_json::to_string_pretty(report)? + "\n";
         if p == std::path::Path::new("-") {
             print!("{text}");
         } else {
@@ -120,6 +133,22 @@ pub fn write_reports(
             .write_all(xml.as_bytes())
             .with_context(|| format!("writing {}", p.display()))?;
         out.line(format_args!("JUnit report: {}", p.display()));
+    }
+    if let Some(p) = html {
+        // The page names the JSON file it shows when there is one.
+        let source = match json.filter(|j| *j != std::path::Path::new("-")) {
+            Some(j) => j.display().to_string(),
+            None => format!("this run (--html {})", p.display()),
+        };
+        let r = qmac::verify::report::schema::Report::from_value(
+            report,
+            std::path::Path::new(&source),
+        )?;
+        let page = qmac::verify::report::html::render(&[r])?;
+        qmac::formats::create_file(p, force, "--force")?
+            .write_all(page.as_bytes())
+            .with_context(|| format!("writing {}", p.display()))?;
+        out.line(format_args!("HTML report: {}", p.display()));
     }
     Ok(())
 }

@@ -54,6 +54,9 @@ pub struct Args {
     /// Write the verdicts as JSON to FILE (`-`: only the JSON on stdout, the report on stderr)
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// Write a self-contained HTML report (charts, tables) to FILE; `qmac report` makes the same page from --json files
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
     /// Write a JUnit XML report to FILE: a testsuite per input, a testcase per op
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
@@ -240,7 +243,12 @@ pub fn run(a: &Args) -> Result<()> {
             tensors,
         });
     }
-    crate::cmd::check_report_paths(a.json.as_deref(), a.junit.as_deref(), a.force)?;
+    crate::cmd::check_report_paths(
+        a.json.as_deref(),
+        a.junit.as_deref(),
+        a.html.as_deref(),
+        a.force,
+    )?;
     if let Some(dir) = &a.waves {
         if !a.backend.uses_rtl() {
             return Err(InputError::new(
@@ -491,6 +499,7 @@ pub fn run(a: &Args) -> Result<()> {
                 "backend": o.backend,
                 "beats": o.beats,
                 "cycles": o.cycles,
+                "dots": o.dots,
                 "ok": o.ok(),
                 "rtl_vs_golden_mismatches": o.rtl_vs_golden.map(|d| d.mismatches),
                 "beat_failures": o.beat_failures,
@@ -503,6 +512,8 @@ pub fn run(a: &Args) -> Result<()> {
                     "on_reference_inputs": o.isolated,
                 })),
                 "chain_mismatches": o.chain.map(|d| d.mismatches),
+                "input_shapes": o.input_shapes,
+                "wall_s": o.wall_s,
             })
         };
         records.push(serde_json::json!({
@@ -580,8 +591,10 @@ pub fn run(a: &Args) -> Result<()> {
     );
     let xml = qmac::verify::report::junit_xml(&suites, &meta);
     crate::cmd::write_reports(
-        a.json.as_deref().map(|p| (p, &json)),
+        &json,
+        a.json.as_deref(),
         a.junit.as_deref().map(|p| (p, xml.as_str())),
+        a.html.as_deref(),
         a.force,
         &out,
     )?;

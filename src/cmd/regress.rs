@@ -55,6 +55,9 @@ pub struct Args {
     /// Write the results as JSON to FILE (`-` for stdout, the only output then)
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// Write a self-contained HTML report (charts, tables) to FILE; `qmac report` makes the same page from --json files
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
     /// Run only shard K of N (tests i with i mod N = K-1), for CI matrices / array jobs
     #[arg(long, value_parser = crate::cmd::fuzz::parse_shard)]
     pub shard: Option<(u64, u64)>,
@@ -144,14 +147,14 @@ pub fn run(a: &Args) -> Result<()> {
     }
     // Output paths before any work: a typo must not cost a whole run.
     let json_stdout = a.json.as_deref() == Some(std::path::Path::new("-"));
-    for (path, flag) in [
-        (&a.junit, "--junit"),
-        (&a.coverage, "--coverage"),
-        (&a.json, "--json"),
-    ] {
-        if let Some(p) = path.as_ref().filter(|_| !(flag == "--json" && json_stdout)) {
-            qmac::formats::check_output_path(p, flag, a.force)?;
-        }
+    crate::cmd::check_report_paths(
+        a.json.as_deref(),
+        a.junit.as_deref(),
+        a.html.as_deref(),
+        a.force,
+    )?;
+    if let Some(p) = &a.coverage {
+        qmac::formats::check_output_path(p, "--coverage", a.force)?;
     }
     let (wave_dir, flag) = match (&a.wave_on_fail, &a.waves) {
         (Some(d), _) => (Some(d), "--wave-on-fail"),
@@ -265,20 +268,18 @@ pub fn run(a: &Args) -> Result<()> {
         write(path, &cov.to_json())?;
         say(format!("coverage JSON: {}", path.display()));
     }
-    if let Some(path) = &a.junit {
-        write(path, &regress::junit(&outcomes, &meta))?;
-        say(format!("JUnit report: {}", path.display()));
-    }
-    if let Some(path) = &a.json {
-        let text =
-            serde_json::to_string_pretty(&regress::json(&outcomes, &meta, &cov, wall))? + "\n";
-        if json_stdout {
-            print!("{text}");
-        } else {
-            write(path, &text)?;
-            say(format!("JSON results: {}", path.display()));
-        }
-    }
+    let junit = a.junit.as_ref().map(|_| regress::junit(&outcomes, &meta));
+    crate::cmd::write_reports(
+        &regress::json(&outcomes, &meta, &cov, wall),
+        a.json.as_deref(),
+        a.junit.as_deref().zip(junit.as_deref()),
+        a.html.as_deref(),
+        a.force,
+        &crate::cmd::Out {
+            quiet,
+            ..crate::cmd::Out::new(a.json.as_deref())
+        },
+    )?;
     if !json_stdout {
         let line = format!(
             "{} passed, {} failed",

@@ -377,6 +377,22 @@ impl Coverage {
         s
     }
 
+    /// The coverage part of a `--json` report (regress, fuzz): how many
+    /// bins, how many hit, the ones missing, and every bin's count.
+    pub fn summary_json(&self) -> serde_json::Value {
+        let counts: serde_json::Map<String, serde_json::Value> = Bin::ALL
+            .iter()
+            .zip(&self.counts)
+            .map(|(b, c)| (b.name().to_string(), (*c).into()))
+            .collect();
+        serde_json::json!({
+            "bins": Bin::ALL.len(),
+            "hit": self.bins_hit(),
+            "missing": self.missing(),
+            "counts": counts,
+        })
+    }
+
     pub fn to_json(&self) -> String {
         let m: BTreeMap<&str, u64> = Bin::ALL
             .iter()

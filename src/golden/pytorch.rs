@@ -34,6 +34,17 @@ pub enum Cause {
 }
 
 impl Cause {
+    /// The cause's kind, without the numbers of one output (charts, tallies).
+    pub fn label(self) -> &'static str {
+        match self {
+            Cause::Int16Saturation => "int16 pair saturation",
+            Cause::DoubleRounding { .. } => "double rounding",
+            Cause::BiasRounding => "int32 bias rounding",
+            Cause::Tie => "rounding tie",
+            Cause::Float32 => "float32 rounding near .5",
+        }
+    }
+
     pub fn describe(self) -> String {
         match self {
             Cause::Int16Saturation => "int16 pair saturation of the depthwise fast path".into(),

@@ -94,6 +94,8 @@ pub struct OpReport {
     pub backend: &'static str,
     pub beats: u64,
     pub cycles: u64,
+    /// Dot products (result beats) the RTL computed.
+    pub dots: u64,
     /// RTL output vs the golden integer path (MAC ops with both computed).
     pub rtl_vs_golden: Option<Diff>,
     /// Beat-level failures the co-simulation scoreboard reported.
@@ -106,6 +108,8 @@ pub struct OpReport {
     pub chain: Option<Diff>,
     /// The op also ran on the reference's inputs because the chain's differed.
     pub isolated: bool,
+    /// Wall time of the op (chain, RTL, and the isolated run if any), seconds.
+    pub wall_s: f64,
 }
 
 impl OpReport {
@@ -378,6 +382,7 @@ pub fn run(
             .map(|&i| values[i].as_ref().expect("plan checked the data flow"))
             .collect();
         let here = format!("op {} ({})", step.index, step.name);
+        let op_started = std::time::Instant::now();
         let mut report = OpReport {
             index: step.index,
             name: step.name.clone(),
@@ -387,11 +392,13 @@ pub fn run(
             backend: "golden",
             beats: 0,
             cycles: 0,
+            dots: 0,
             rtl_vs_golden: None,
             beat_failures: 0,
             reference: None,
             chain: None,
             isolated: false,
+            wall_s: 0.0,
         };
         let oq = step.output_quant;
         // 1. The chain.
@@ -424,6 +431,7 @@ pub fn run(
             report.backend = engine.label();
             report.beats = rtl.stats.beats;
             report.cycles = rtl.stats.cycles;
+            report.dots = rtl.stats.dots;
             report.beat_failures = rtl.stats.failure_count + u64::from(rv.accs.mismatches > 0);
             report.rtl_vs_golden = Some(d);
             rtl_stats.merge(&rtl.stats);
@@ -562,6 +570,7 @@ pub fn run(
             case.output = reference.map(|(_, r)| r.data.iter().map(|&v| v as i32).collect());
             cases.push(case);
         }
+        report.wall_s = op_started.elapsed().as_secs_f64();
         (opt.on_op)(&report);
         reports.push(report);
         if let Some((ev, _, _)) = &mut emulation {

@@ -879,11 +879,7 @@ pub fn json(
             "failed": failed,
             "lane_checks": outcomes.iter().map(|o| o.stats.lane_results).sum::<u64>(),
             "wall_s": wall_s,
-            "coverage": {
-                "bins": crate::cosim::coverage::Bin::ALL.len(),
-                "hit": coverage.bins_hit(),
-                "missing": coverage.missing(),
-            },
+            "coverage": coverage.summary_json(),
             "results": tests,
         }),
     )

@@ -39,6 +39,21 @@ pub struct Outcome {
     pub cycles: u64,
     /// The lowest failing iteration and its first failure message.
     pub failure: Option<(u64, String)>,
+    /// Per bin (in `Bin::ALL` order), the lowest iteration that hit it: the
+    /// coverage-against-iterations curve, independent of `jobs`.
+    pub first_hit: Vec<Option<u64>>,
+}
+
+impl Outcome {
+    fn record_first_hits(&mut self, c: &Coverage, i: u64) {
+        use crate::cosim::coverage::Bin;
+        self.first_hit.resize(Bin::ALL.len(), None);
+        for (b, f) in Bin::ALL.iter().zip(self.first_hit.iter_mut()) {
+            if c.count(*b) > 0 && f.is_none_or(|j| i < j) {
+                *f = Some(i);
+            }
+        }
+    }
 }
 
 impl Campaign {
@@ -82,8 +97,10 @@ impl Campaign {
                 let (tx, gen_cov) = generate(self.seed, i, self.lanes, self.mult_w);
                 let st = run(dut, &tx, &self.replay(i));
                 let mut o = out.lock().expect("no worker panicked");
-                o.coverage.merge(&st.coverage);
-                o.coverage.merge(&gen_cov);
+                let mut this = st.coverage.clone();
+                this.merge(&gen_cov);
+                o.record_first_hits(&this, i);
+                o.coverage.merge(&this);
                 if self.until_covered && o.coverage.missing().is_empty() {
                     stop.store(true, Ordering::SeqCst);
                 }

@@ -1,6 +1,18 @@
-//! Reports for machines and CI: the run's metadata, JUnit XML in the Ant
-//! JUnit schema (tests/fixtures/junit/JUnit.xsd, what Jenkins and GitLab
-//! read) shared by `regress`, `layer` and `model`.
+//! Reports for machines, CI and people: the run's metadata and the one
+//! `--json` header, JUnit XML in the Ant JUnit schema
+//! (tests/fixtures/junit/JUnit.xsd, what Jenkins and GitLab read) shared by
+//! `regress`, `layer` and `model`, and the HTML page of `qmac report`:
+//!
+//! * [`data`]: the figures' data a `--json` report carries (diff map,
+//!   differences by cause, narrow-multiplier sweep), written and read back.
+//! * [`schema`]: a `--json` report read back as types.
+//! * [`charts`]: the SVG charts.
+//! * [`html`]: the self-contained page.
+
+pub mod charts;
+pub mod data;
+pub mod html;
+pub mod schema;
 
 pub fn xml_escape(s: &str) -> String {
     s.replace('&', "&amp;")
