@@ -445,9 +445,9 @@ fn corrupted_and_unsupported_models_are_exit_2() {
         "truncated.tflite: flatbuffer: corrupted or truncated TFLite FlatBuffer",
     );
 
-    // Operator code 0 of mbnet is CONV_2D (op 0); make it LOGISTIC (14), then an unknown code.
+    // Operator code 0 of mbnet is CONV_2D (op 0); make it EMBEDDING_LOOKUP (7), then an unknown code.
     let mul = dir.join("mul.tflite");
-    std::fs::write(&mul, with_opcode(&good, 0, 14)).unwrap();
+    std::fs::write(&mul, with_opcode(&good, 0, 7)).unwrap();
     one_line_exit_2(
         &[
             "model",
@@ -457,11 +457,11 @@ fn corrupted_and_unsupported_models_are_exit_2() {
             "--backend",
             "golden",
         ],
-        "mul.tflite: operators: 6 unsupported ops: LOGISTIC (ops 0, 2, 4, 6, 8, 10); qmac runs CONV_2D, ",
+        "mul.tflite: operators: 6 unsupported ops: EMBEDDING_LOOKUP (ops 0, 2, 4, 6, 8, 10); qmac runs CONV_2D, ",
     );
     // Two unsupported types at once: one error lists both, with every op index.
     let two = dir.join("two.tflite");
-    std::fs::write(&two, with_opcode(&with_opcode(&good, 0, 28), 1, 14)).unwrap();
+    std::fs::write(&two, with_opcode(&with_opcode(&good, 0, 15), 1, 7)).unwrap();
     let (code, _, err) = qmac_split(&[
         "model",
         two.to_str().unwrap(),
@@ -471,7 +471,7 @@ fn corrupted_and_unsupported_models_are_exit_2() {
         "golden",
     ]);
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("operators: 11 unsupported ops: TANH (ops 0, 2, 4, 6, 8, 10), LOGISTIC (ops 1, 3, 5, 7, 9); qmac runs CONV_2D"), "{err}");
+    assert!(err.contains("operators: 11 unsupported ops: LSH_PROJECTION (ops 0, 2, 4, 6, 8, 10), EMBEDDING_LOOKUP (ops 1, 3, 5, 7, 9); qmac runs CONV_2D"), "{err}");
     let unknown = dir.join("unknown.tflite");
     std::fs::write(&unknown, with_opcode(&good, 0, 999)).unwrap();
     one_line_exit_2(
@@ -613,6 +613,7 @@ fn op_probes_cover_every_supported_op_bit_exactly() {
         "mul_broadcast",
         "hard_swish",
         "sub_broadcast",
+        "logistic_tanh",
     ] {
         let p = |f: String| format!("tests/fixtures/op_probes/{f}");
         let args: Vec<String> = vec![

@@ -251,6 +251,8 @@ pub const MINIMUM: i32 = 57;
 pub const LEAKY_RELU: i32 = 98;
 pub const HARD_SWISH: i32 = 117;
 pub const SUB: i32 = 41;
+pub const LOGISTIC: i32 = 14;
+pub const TANH: i32 = 28;
 
 /// schema.fbs `BuiltinOperator` names, by code.
 const OP_NAMES: [&str; 163] = [

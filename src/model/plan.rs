@@ -43,6 +43,8 @@ pub enum StepKind {
     Mul(Activation),
     Sub(Activation),
     HardSwish,
+    /// LOGISTIC (true) or TANH (false).
+    Lut(bool),
     Concatenation {
         axis: i32,
         activation: Activation,
@@ -498,6 +500,8 @@ pub const SUPPORTED_OPS: &[i32] = &[
     tflite::MUL,
     tflite::HARD_SWISH,
     tflite::SUB,
+    tflite::LOGISTIC,
+    tflite::TANH,
 ];
 
 impl Plan {
@@ -699,6 +703,8 @@ impl Plan {
                 (tflite::QUANTIZE, _) => StepKind::Quantize,
                 (tflite::RELU, _) => StepKind::Relu(None),
                 (tflite::HARD_SWISH, _) => StepKind::HardSwish,
+                (tflite::LOGISTIC, _) => StepKind::Lut(true),
+                (tflite::TANH, _) => StepKind::Lut(false),
                 (tflite::RELU6, _) => StepKind::Relu(Some(6.0)),
                 (tflite::LEAKY_RELU, Options::LeakyRelu { alpha }) => StepKind::LeakyRelu(*alpha),
                 (tflite::MAXIMUM, _) => StepKind::MaxMin(true),

@@ -1,6 +1,6 @@
 //! TFLite reference integer kernels for the non-MAC ops of a whole model,
 //! one file per family: `elementwise` (ADD, QUANTIZE), `pool` (AVERAGE_POOL_2D,
-//! MAX_POOL_2D), `reduce` (MEAN), `shape` (PAD, PADV2, RESHAPE,
+//! MAX_POOL_2D), `lut` (LOGISTIC, TANH: float-populated tables), `reduce` (MEAN), `shape` (PAD, PADV2, RESHAPE,
 //! CONCATENATION), `softmax` (SOFTMAX and gemmlowp's fixed-point math); this
 //! module holds what they share (errors, tensor checks, padding, multipliers).
 //!
@@ -24,12 +24,14 @@ use crate::arith::DType;
 use crate::golden::tensor::{QTensor, Quant};
 
 mod elementwise;
+mod lut;
 mod pool;
 mod reduce;
 mod shape;
 mod softmax;
 
 pub use elementwise::{add, hard_swish, leaky_relu, maximum_minimum, mul, quantize, relu, sub};
+pub use lut::{logistic, tanh};
 pub use pool::{average_pool_2d, max_pool_2d, PoolParams};
 pub use reduce::mean;
 pub use shape::{concatenation, pad, pad_v2, reshape};
