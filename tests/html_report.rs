@@ -124,7 +124,7 @@ fn each_report_kind_renders_in_chromium() {
         serde_json::from_str(&std::fs::read_to_string(f("tampered.out.json")).unwrap()).unwrap();
     let map = &j["results"][0]["diff_map"];
     assert_eq!(map["total"], 4, "{map}");
-    assert_eq!(map["cells"][0], serde_json::json!([0, 7, 3]), "{map}");
+    assert_eq!(map["cells"][0], serde_json::json!([0, 7, 3, 1]), "{map}");
     // Its replay command is the golden run it was, and fails again.
     let replay = j["results"][0]["replay"].as_str().unwrap();
     assert!(replay.contains("--backend golden"), "{replay}");
@@ -176,6 +176,13 @@ fn each_report_kind_renders_in_chromium() {
         "32 bits is the reference itself"
     );
     assert!(sweep[0]["mismatches"].as_u64().unwrap() > sweep[10]["mismatches"].as_u64().unwrap());
+    // The narrow multiplier is reported, not mapped as a difference: the
+    // case still equals the 32-bit path.
+    assert!(
+        j["results"][0]["diff_map"].is_null(),
+        "{}",
+        j["results"][0]["diff_map"]
+    );
 
     // A whole model: the timeline of beats and time per op.
     let m = "tests/fixtures/models/mbnet";
@@ -264,6 +271,32 @@ fn each_report_kind_renders_in_chromium() {
         6,
     );
     let all = std::fs::read_to_string(f("all.html")).unwrap();
+    assert!(all.contains("a 12-bit multiplier reported (not judged)"));
+    assert!(
+        all.contains("final output vs --expect: 0 of 10 differ"),
+        "the model's --expect check is shown"
+    );
+    // Two layer reports on one page: every id is unique.
+    let (code, out) = qmac_joined(&[
+        "report",
+        s(&f("torch.json")),
+        s(&f("torch.json")),
+        "--out",
+        s(&f("twice.html")),
+    ]);
+    assert_eq!(code, 0, "{out}");
+    let twice = std::fs::read_to_string(f("twice.html")).unwrap();
+    let ids: Vec<&str> = twice
+        .split(" id=\"")
+        .skip(1)
+        .map(|t| &t[..t.find('"').unwrap()])
+        .collect();
+    let unique: std::collections::BTreeSet<&&str> = ids.iter().collect();
+    assert!(
+        ids.len() > 4 && unique.len() == ids.len(),
+        "duplicate ids: {ids:?}"
+    );
+    let all = std::fs::read_to_string(f("all.html")).unwrap();
     let order: Vec<usize> = ["qmac regress:", "qmac layer:", "qmac model:", "qmac fuzz:"]
         .iter()
         .map(|k| all.rfind(k).unwrap())
@@ -349,5 +382,171 @@ fn bad_report_files_are_input_errors() {
     assert!(std::fs::read_to_string(f("mine.html"))
         .unwrap()
         .starts_with("<!DOCTYPE html>"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_report_that_contradicts_itself_is_an_input_error() {
+    let dir = scratch("html", "selfcheck");
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = |n: &str| dir.join(n);
+    let (code, out) = qmac_joined(&[
+        "regress",
+        "--suite",
+        "smoke",
+        "-q",
+        "--json",
+        s(&f("r.json")),
+    ]);
+    assert_eq!(code, 0, "{out}");
+    let good: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(f("r.json")).unwrap()).unwrap();
+    let bad = |name: &str, edit: &dyn Fn(&mut serde_json::Value), needle: &str| {
+        let mut v = good.clone();
+        edit(&mut v);
+        std::fs::write(f(name), v.to_string()).unwrap();
+        let (code, out) = qmac_joined(&["report", s(&f(name)), "--out", s(&f("o.html"))]);
+        assert_eq!(code, 2, "{name}: {out}");
+        assert!(out.contains(name) && out.contains(needle), "{name}: {out}");
+        assert!(!f("o.html").exists());
+    };
+    // A failing test under a PASS.
+    bad(
+        "failing_test.json",
+        &|v| v["results"][0]["verdict"] = "FAIL".into(),
+        "field `passed`",
+    );
+    // Counts that disagree with the verdict.
+    bad(
+        "verdict.json",
+        &|v| {
+            v["results"][0]["verdict"] = "FAIL".into();
+            v["passed"] = 2.into();
+            v["failed"] = 1.into();
+        },
+        "field `verdict`: PASS, but 2 passed and 1 failed",
+    );
+    // A run that checked nothing is not a PASS.
+    bad(
+        "empty.json",
+        &|v| {
+            v["results"] = serde_json::json!([]);
+            v["tests"] = 0.into();
+            v["passed"] = 0.into();
+            v["lane_checks"] = 0.into();
+        },
+        "nothing was checked",
+    );
+    bad(
+        "time.json",
+        &|v| v["results"][1]["wall_s"] = (-1.0).into(),
+        "field `results[1].wall_s`",
+    );
+    // Not a report at all: a coverage file.
+    let (code, out) = qmac_joined(&[
+        "fuzz",
+        "--iterations",
+        "2",
+        "--out",
+        s(&f("fz")),
+        "--json",
+        s(&f("fuzz.json")),
+    ]);
+    assert_eq!(code, 0, "{out}");
+    let cov = std::fs::read_dir(f("fz"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let (code, out) = qmac_joined(&["report", s(&cov), "--out", s(&f("o.html"))]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("not a --json report of qmac"), "{out}");
+
+    // An output that is also an input, or two outputs in one file: refused
+    // even with --force, nothing touched.
+    let before = std::fs::read_to_string(f("r.json")).unwrap();
+    let (code, out) = qmac_joined(&[
+        "report",
+        s(&f("r.json")),
+        "--out",
+        s(&f("r.json")),
+        "--force",
+    ]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("is the same file as RESULTS"), "{out}");
+    assert_eq!(std::fs::read_to_string(f("r.json")).unwrap(), before);
+    let (code, out) = qmac_joined(&[
+        "regress",
+        "--suite",
+        "smoke",
+        "-q",
+        "--json",
+        s(&f("x.json")),
+        "--html",
+        s(&f("x.json")),
+    ]);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("--html: is the same file as --json") && !f("x.json").exists(),
+        "{out}"
+    );
+    // A refused --html leaves no --out directory behind.
+    std::fs::write(f("taken.html"), "mine").unwrap();
+    let (code, out) = qmac_joined(&[
+        "fuzz",
+        "--iterations",
+        "2",
+        "--out",
+        s(&f("fz2")),
+        "--html",
+        s(&f("taken.html")),
+    ]);
+    assert_eq!(code, 2, "{out}");
+    assert!(!f("fz2").exists(), "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn replay_commands_survive_paths_a_shell_would_split() {
+    let dir = scratch("html", "quote");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut case: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string("tests/fixtures/tflite/mbnet_b_op3_conv2d.json").unwrap(),
+    )
+    .unwrap();
+    let v = case["output"][0].as_i64().unwrap();
+    case["output"][0] = (if v < 100 { v + 1 } else { v - 1 }).into();
+    let path = dir.join("my case (v2).json");
+    std::fs::write(&path, case.to_string()).unwrap();
+    let json = dir.join("out.json");
+    let (code, out) = qmac_joined(&["layer", s(&path), "--backend", "golden", "--json", s(&json)]);
+    assert_eq!(code, 1, "{out}");
+    let j: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let replay = j["results"][0]["replay"].as_str().unwrap();
+    assert!(replay.contains("'"), "{replay}");
+    // Pasted into bash (with this build's qmac first on PATH), it fails the same way.
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_qmac"))
+        .parent()
+        .unwrap();
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(replay)
+        .env(
+            "PATH",
+            format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()),
+        )
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{replay}: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("golden mismatches 1"), "{text}");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -130,7 +130,7 @@ fn replay(a: &Args, path: &PathBuf) -> Result<()> {
     let st = fuzz::run(
         &mut dut,
         &tx,
-        &format!("qmac fuzz --replay {}", path.display()),
+        &format!("qmac fuzz --replay {}", crate::cmd::sh(path.display())),
     );
     dut.trace_close();
     println!(
@@ -179,6 +179,8 @@ pub fn run(a: &Args) -> Result<()> {
     let lanes = a.lanes;
     let w = qmac::cosim::dut::built_mult_w();
     qmac::cosim::dut::check_lanes(lanes).map_err(|e| InputError::new("--lanes", "value", e))?;
+    // The report paths first: a refused one leaves nothing behind.
+    crate::cmd::check_report_paths(a.json.as_deref(), None, a.html.as_deref(), a.force)?;
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     // The coverage file is checked before the campaign, not after it.
     let cov_path = a.out.join(format!(
@@ -187,7 +189,6 @@ pub fn run(a: &Args) -> Result<()> {
             .map_or(String::new(), |(k, n)| format!("-shard{k}of{n}"))
     ));
     qmac::formats::check_output_path(&cov_path, "--out", a.force)?;
-    crate::cmd::check_report_paths(a.json.as_deref(), None, a.html.as_deref(), a.force)?;
     let out = crate::cmd::Out::new(a.json.as_deref());
     let meta = qmac::verify::report::RunMeta::now(seed, lanes, w);
     let shard_s = a
@@ -345,7 +346,7 @@ pub fn run(a: &Args) -> Result<()> {
         let st = fuzz::run(
             &mut dut,
             &replayed,
-            &format!("qmac fuzz --replay {}", repro.display()),
+            &format!("qmac fuzz --replay {}", crate::cmd::sh(repro.display())),
         );
         dut.trace_close();
         if st.passed() {
@@ -361,7 +362,7 @@ pub fn run(a: &Args) -> Result<()> {
         out.line(format_args!("waveform: {}", wave.display()));
         out.line(format_args!(
             "replay: qmac fuzz --replay {}",
-            repro.display()
+            crate::cmd::sh(repro.display())
         ));
         let report = summary(&SummaryArgs {
             verdict: "FAIL",
@@ -371,7 +372,7 @@ pub fn run(a: &Args) -> Result<()> {
                 "shrunk": { "dots": small.dots(), "taps": small.taps(), "runs": runs },
                 "repro": repro.display().to_string(),
                 "waveform": wave.display().to_string(),
-                "replay": format!("qmac fuzz --replay {}", repro.display()),
+                "replay": format!("qmac fuzz --replay {}", crate::cmd::sh(repro.display())),
                 "replay_failures": st.failures.iter().take(3).map(|f| f.message.clone()).collect::<Vec<_>>(),
             })),
         });

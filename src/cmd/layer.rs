@@ -114,7 +114,7 @@ fn case_name(p: &Path) -> String {
 fn replay_cmd(a: &Args, case: &Path) -> String {
     format!(
         "qmac layer {} --backend {} --lanes {} --seed {}{}{}",
-        case.display(),
+        crate::cmd::sh(case.display()),
         a.backend.name(),
         a.lanes,
         a.seed,
@@ -410,23 +410,33 @@ pub fn run(a: &Args) -> Result<()> {
         };
         // The report's figures: where outputs differ, the framework
         // differences by cause, a narrow multiplier against every width.
+        // The comparisons that are judged: a narrow multiplier (--m0-bits,
+        // or an RTL built with MULT_W < 32) is reported against the 32-bit
+        // result, not mapped, so the case is compared with the 32-bit
+        // integer path; the RTL with the integer path at its own width.
+        let int_full = (narrow != 32).then(|| layer::requantize_datapath(case, &golden.acc, 32));
+        let int_ref = int_full
+            .as_ref()
+            .map_or(int_out, |t| t.as_slice().expect("standard layout"));
         let diff_map = DiffMap::collect(
             case.output_shape,
-            (0..golden_out.len()).filter(|&i| differs(i)).map(|i| {
-                let mut d = 0i64;
-                if let Some(r) = reference {
-                    d = d
-                        .max((r[i] as i64 - golden_out[i] as i64).abs())
-                        .max((r[i] as i64 - int_out[i] as i64).abs());
-                }
-                if let Some(r) = &rtl {
-                    d = d.max((r.output[i] as i64 - int_out[i] as i64).abs());
-                    if r.acc[i] != acc[i] {
-                        d = d.max(1);
+            (0..golden_out.len())
+                .map(|i| {
+                    let mut d = 0i64;
+                    if let Some(r) = reference {
+                        d = d
+                            .max((r[i] as i64 - golden_out[i] as i64).abs())
+                            .max((r[i] as i64 - int_ref[i] as i64).abs());
                     }
-                }
-                (i, d)
-            }),
+                    if let Some(r) = &rtl {
+                        d = d.max((r.output[i] as i64 - int_out[i] as i64).abs());
+                        if r.acc[i] != acc[i] {
+                            d = d.max(1);
+                        }
+                    }
+                    (i, d)
+                })
+                .filter(|&(_, d)| d > 0),
         );
         let framework_diffs = match &v.reference {
             Some(ReferenceVerdict::Float64 { .. }) => {

@@ -101,6 +101,28 @@ pub fn check_report_paths(
     if let Some(p) = html {
         qmac::formats::check_output_path(p, "--html", force)?;
     }
+    distinct_files(&[
+        ("--json", json.filter(|p| *p != std::path::Path::new("-"))),
+        ("--junit", junit),
+        ("--html", html),
+    ])
+}
+
+/// Two flags that name the same file would have one report overwrite the
+/// other (or an input): refused, whatever `--force` says.
+pub fn distinct_files(files: &[(&str, Option<&std::path::Path>)]) -> anyhow::Result<()> {
+    let key = |p: &std::path::Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let named: Vec<(&str, &std::path::Path)> = files
+        .iter()
+        .filter_map(|(f, p)| p.map(|p| (*f, p)))
+        .collect();
+    for (i, (fa, pa)) in named.iter().enumerate() {
+        if let Some((fb, _)) = named[..i].iter().find(|(_, pb)| key(pb) == key(pa)) {
+            return Err(
+                qmac::error::InputError::new(pa, *fa, format!("is the same file as {fb}")).into(),
+            );
+        }
+    }
     Ok(())
 }
 
@@ -151,4 +173,32 @@ pub fn write_reports(
         out.line(format_args!("HTML report: {}", p.display()));
     }
     Ok(())
+}
+
+/// One word of a printed shell command (a replay command): as is when it
+/// holds only characters no shell treats specially, else single-quoted, so
+/// a path with spaces or parentheses pastes back into bash unchanged.
+pub fn sh(word: impl std::fmt::Display) -> String {
+    let w = word.to_string();
+    let plain = |c: char| c.is_ascii_alphanumeric() || "_-./:=@%+,".contains(c);
+    if !w.is_empty() && w.chars().all(plain) {
+        w
+    } else {
+        format!("'{}'", w.replace('\'', r"'\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn shell_words_quote_only_what_a_shell_would_split_or_expand() {
+        assert_eq!(
+            super::sh("tests/fixtures/a_b-1.json"),
+            "tests/fixtures/a_b-1.json"
+        );
+        assert_eq!(super::sh("my case (v2).json"), "'my case (v2).json'");
+        assert_eq!(super::sh("it's"), r"'it'\''s'");
+        assert_eq!(super::sh("corners/ties/*"), "'corners/ties/*'");
+        assert_eq!(super::sh(""), "''");
+    }
 }

@@ -134,17 +134,15 @@ struct Job {
 fn replay(a: &Args, job: &Job) -> String {
     let backend = a.backend.name();
     // Everything the verdict depended on: the replay checks the same references.
-    let refs = job
-        .expect
-        .as_ref()
-        .map_or(String::new(), |(p, _)| format!(" --expect {}", p.display()))
-        + &job.tensors.as_ref().map_or(String::new(), |(p, _)| {
-            format!(" --tensors {}", p.display())
-        });
+    let refs = job.expect.as_ref().map_or(String::new(), |(p, _)| {
+        format!(" --expect {}", crate::cmd::sh(p.display()))
+    }) + &job.tensors.as_ref().map_or(String::new(), |(p, _)| {
+        format!(" --tensors {}", crate::cmd::sh(p.display()))
+    });
     format!(
         "qmac model {} --input {}{refs} --backend {backend} --lanes {} --seed {}{}",
-        a.model.display(),
-        job.input.display(),
+        crate::cmd::sh(a.model.display()),
+        crate::cmd::sh(job.input.display()),
         a.lanes,
         a.seed,
         if a.backpressure {
@@ -521,6 +519,19 @@ pub fn run(a: &Args) -> Result<()> {
             "verdict": if ok { "PASS" } else { "FAIL" },
             "ops": run.ops.iter().map(op_json).collect::<Vec<_>>(),
             "first_diverging_op": run.first_divergence().map(|o| o.index),
+            "expect": run.expect.as_ref().map(|e| serde_json::json!({
+                "compared": e.diff.compared,
+                "mismatches": e.diff.mismatches,
+                "max_abs_diff": e.diff.max_abs,
+                "explained_by": e.explained_by,
+            })),
+            "values_compared": run
+                .ops
+                .iter()
+                .filter_map(|o| o.reference.as_ref())
+                .map(|v| v.diff.compared)
+                .sum::<usize>()
+                + run.expect.as_ref().map_or(0, |e| e.diff.compared),
             "notes": run.notes,
             "failures": run.failure_messages,
             "wall_s": secs,

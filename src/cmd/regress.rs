@@ -156,6 +156,17 @@ pub fn run(a: &Args) -> Result<()> {
     if let Some(p) = &a.coverage {
         qmac::formats::check_output_path(p, "--coverage", a.force)?;
     }
+    crate::cmd::distinct_files(&[
+        ("--coverage", a.coverage.as_deref()),
+        (
+            "--json",
+            a.json
+                .as_deref()
+                .filter(|p| *p != std::path::Path::new("-")),
+        ),
+        ("--junit", a.junit.as_deref()),
+        ("--html", a.html.as_deref()),
+    ])?;
     let (wave_dir, flag) = match (&a.wave_on_fail, &a.waves) {
         (Some(d), _) => (Some(d), "--wave-on-fail"),
         (None, Some(d)) => (Some(d), "--waves"),

@@ -35,6 +35,10 @@ pub struct Args {
 
 pub fn run(a: &Args) -> Result<()> {
     qmac::formats::check_output_path(&a.out, "--out", a.force)?;
+    // A report named twice is fine (shown twice); --out must not be one of them.
+    for p in &a.results {
+        crate::cmd::distinct_files(&[("RESULTS", Some(p)), ("--out", Some(&a.out))])?;
+    }
     let mut reports = Vec::new();
     for p in &a.results {
         reports.push(Report::read(p)?);

@@ -168,21 +168,17 @@ pub fn coverage_growth(first_hit: &[u64], iterations: u64, bins: usize) -> anyho
     })
 }
 
-/// Heatmap of |diff| over output position (rows) × channel (columns),
-/// binned to at most 160 × 128 cells (a cell shows the largest |diff| in it).
+/// Heatmap of |diff| over output position (rows) × channel (columns), in
+/// the map's cells: colour by the largest |diff| in the cell (log scale),
+/// opacity by the share of its outputs that differ.
 pub fn heatmap(map: &DiffMap) -> anyhow::Result<String> {
     let (rows, cols) = map.dims();
     let (rows, cols) = (rows.max(1), cols.max(1));
-    let (rb, cb) = (rows.div_ceil(160), cols.div_ceil(128));
-    let (nr, nc) = (rows.div_ceil(rb), cols.div_ceil(cb));
-    let mut cells = vec![0u64; nr * nc];
-    for &[p, c, d] in &map.cells {
-        let k = (p as usize / rb).min(nr - 1) * nc + (c as usize / cb).min(nc - 1);
-        cells[k] = cells[k].max(d);
-    }
-    let dmax = cells.iter().copied().max().unwrap_or(1).max(1) as f64;
-    let shade = |d: u64| {
-        // Light yellow (|diff| 1) to dark red (the largest), on a log scale.
+    let (rb, cb) = (map.rows_per_cell.max(1), map.channels_per_cell.max(1));
+    let nr = rows.div_ceil(rb);
+    let dmax = map.cells.iter().map(|c| c[2]).max().unwrap_or(1).max(1) as f64;
+    let shade = |d: u64, share: f64| {
+        // Orange (|diff| 1) to dark red (the largest), on a log scale.
         let t = if dmax <= 1.0 {
             0.0
         } else {
@@ -190,6 +186,7 @@ pub fn heatmap(map: &DiffMap) -> anyhow::Result<String> {
         };
         let lerp = |a: f64, b: f64| (a + (b - a) * t) as u8;
         RGBColor(lerp(244.0, 150.0), lerp(140.0, 0.0), lerp(40.0, 30.0))
+            .mix(0.3 + 0.7 * share.clamp(0.0, 1.0))
     };
     let h = (nr as u32 * 3).clamp(160, 480);
     svg(760, h + 70, |root| {
@@ -232,25 +229,20 @@ pub fn heatmap(map: &DiffMap) -> anyhow::Result<String> {
             .draw()
             .map_err(err)?;
         chart
-            .draw_series(
-                cells
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, &d)| d > 0)
-                    .map(|(k, &d)| {
-                        let (r, c) = (k / nc, k % nc);
-                        Rectangle::new(
-                            [
-                                ((c * cb) as f64, (r * rb) as f64),
-                                (
-                                    ((c + 1) * cb).min(cols) as f64,
-                                    ((r + 1) * rb).min(rows) as f64,
-                                ),
-                            ],
-                            shade(d).filled(),
-                        )
-                    }),
-            )
+            .draw_series(map.cells.iter().map(|&[r, c, d, k]| {
+                let (r, c) = (r as usize, c as usize);
+                let share = k as f64 / map.cell_size(r as u64, c as u64).max(1) as f64;
+                Rectangle::new(
+                    [
+                        ((c * cb) as f64, (r * rb) as f64),
+                        (
+                            ((c + 1) * cb).min(cols) as f64,
+                            ((r + 1) * rb).min(rows) as f64,
+                        ),
+                    ],
+                    shade(d, share).filled(),
+                )
+            }))
             .map_err(err)?;
         Ok(())
     })
@@ -549,5 +541,8 @@ mod tests {
         let h = heatmap(&m).unwrap();
         assert!(h.matches("<rect").count() <= 160 * 128 + 10);
         assert!(h.contains("per cell"));
+        // Every differing output is in a drawn cell, down to the last position.
+        assert_eq!(m.cells.iter().map(|c| c[3]).sum::<u64>() as usize, m.total);
+        assert_eq!(m.cells.last().unwrap()[0], 158);
     }
 }

@@ -6,9 +6,11 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-/// Where a layer's outputs differ: a sparse map over output position ×
-/// channel of |diff| (the largest difference of any comparison at that
-/// output: RTL vs golden, golden vs the case, integer path vs the case).
+/// Where a layer's outputs differ: a map over output position × channel of
+/// |diff| (the largest difference of any judged comparison at that output:
+/// RTL vs golden, golden vs the case, the integer path vs the case), binned
+/// to at most [`DiffMap::MAX_ROWS`] × [`DiffMap::MAX_COLS`] cells so that
+/// every differing output of any layer is in it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DiffMap {
@@ -17,14 +19,17 @@ pub struct DiffMap {
     pub shape: [usize; 4],
     /// Differing outputs in all.
     pub total: usize,
-    /// `[position, channel, |diff|]` of the first [`DiffMap::MAX_CELLS`]
-    /// differing outputs, in index order.
-    pub cells: Vec<[u64; 3]>,
+    /// Output positions per row cell, channels per column cell.
+    pub rows_per_cell: usize,
+    pub channels_per_cell: usize,
+    /// Every cell holding a differing output: `[row cell, column cell,
+    /// max |diff|, differing outputs]`, in row-major order.
+    pub cells: Vec<[u64; 4]>,
 }
 
 impl DiffMap {
-    /// At most this many cells are kept (a report stays small).
-    pub const MAX_CELLS: usize = 50_000;
+    pub const MAX_ROWS: usize = 160;
+    pub const MAX_COLS: usize = 128;
 
     /// The map of `shape` from `(flat NHWC index, |diff|)` of every
     /// differing output; `None` when nothing differs.
@@ -32,25 +37,44 @@ impl DiffMap {
         shape: [usize; 4],
         diffs: impl Iterator<Item = (usize, i64)>,
     ) -> Option<DiffMap> {
-        let c = shape[3].max(1);
-        let mut m = DiffMap {
-            shape,
-            ..Default::default()
-        };
+        let [n, h, w, c] = shape;
+        let (rows, cols) = ((n * h * w).max(1), c.max(1));
+        let (rb, cb) = (rows.div_ceil(Self::MAX_ROWS), cols.div_ceil(Self::MAX_COLS));
+        let mut cells: BTreeMap<(u64, u64), (u64, u64)> = BTreeMap::new();
+        let mut total = 0;
         for (i, d) in diffs {
-            m.total += 1;
-            if m.cells.len() < Self::MAX_CELLS {
-                m.cells
-                    .push([(i / c) as u64, (i % c) as u64, d.unsigned_abs()]);
-            }
+            total += 1;
+            let key = (((i / cols) / rb) as u64, ((i % cols) / cb) as u64);
+            let e = cells.entry(key).or_default();
+            e.0 = e.0.max(d.unsigned_abs());
+            e.1 += 1;
         }
-        (m.total > 0).then_some(m)
+        (total > 0).then(|| DiffMap {
+            shape,
+            total,
+            rows_per_cell: rb,
+            channels_per_cell: cb,
+            cells: cells
+                .into_iter()
+                .map(|((r, c), (m, k))| [r, c, m, k])
+                .collect(),
+        })
     }
 
     /// Rows (output positions) and columns (channels) of the full map.
     pub fn dims(&self) -> (usize, usize) {
         let [n, h, w, c] = self.shape;
         (n * h * w, c)
+    }
+
+    /// How many outputs cell `(r, c)` covers (edge cells are smaller).
+    pub fn cell_size(&self, r: u64, c: u64) -> u64 {
+        let (rows, cols) = self.dims();
+        let span = |k: u64, per: usize, n: usize| {
+            let lo = k as usize * per;
+            (lo + per).min(n).saturating_sub(lo) as u64
+        };
+        span(r, self.rows_per_cell, rows.max(1)) * span(c, self.channels_per_cell, cols.max(1))
     }
 }
 
@@ -101,16 +125,25 @@ mod tests {
         let m = DiffMap::collect([1, 2, 3, 4], [(0, 1), (5, -3), (23, 2)].into_iter()).unwrap();
         assert_eq!(m.dims(), (6, 4));
         assert_eq!(m.total, 3);
-        assert_eq!(m.cells, vec![[0, 0, 1], [1, 1, 3], [5, 3, 2]]);
+        assert_eq!((m.rows_per_cell, m.channels_per_cell), (1, 1));
+        assert_eq!(m.cells, vec![[0, 0, 1, 1], [1, 1, 3, 1], [5, 3, 2, 1]]);
         assert!(DiffMap::collect([1, 1, 1, 1], std::iter::empty()).is_none());
     }
 
     #[test]
-    fn diff_map_keeps_at_most_max_cells_but_counts_all() {
-        let n = DiffMap::MAX_CELLS + 10;
-        let m = DiffMap::collect([1, 1, n, 1], (0..n).map(|i| (i, 1))).unwrap();
-        assert_eq!(m.total, n);
-        assert_eq!(m.cells.len(), DiffMap::MAX_CELLS);
+    fn a_large_map_keeps_every_differing_output_in_its_cells() {
+        // 112·112 positions × 200 channels, every other output differs.
+        let shape = [1, 112, 112, 200];
+        let n = 112 * 112 * 200;
+        let m =
+            DiffMap::collect(shape, (0..n).step_by(2).map(|i| (i, 1 + (i % 5) as i64))).unwrap();
+        assert_eq!(m.total, n / 2);
+        assert_eq!((m.rows_per_cell, m.channels_per_cell), (79, 2));
+        assert!(m.cells.len() <= DiffMap::MAX_ROWS * DiffMap::MAX_COLS);
+        assert_eq!(m.cells.iter().map(|c| c[3]).sum::<u64>() as usize, n / 2);
+        assert!(m.cells.iter().all(|c| c[3] <= m.cell_size(c[0], c[1])));
+        // The last row cell is short: 12544 = 158·79 + 62.
+        assert_eq!(m.cell_size(158, 0), 62 * 2);
     }
 
     #[test]

@@ -174,7 +174,7 @@ fn coverage(c: &CoverageSummary, iterations: Option<u64>) -> anyhow::Result<Mark
 }
 
 fn regress(r: &Report, g: &Regress) -> anyhow::Result<Markup> {
-    let beats: u64 = g.results.iter().map(|t| t.beats).sum();
+    let beats: u128 = g.results.iter().map(|t| t.beats as u128).sum();
     let compared = format!(
         "{} tests ({} passed, {} failed): {} lane results and {} beats checked against the golden model, in {}",
         g.tests,
@@ -241,18 +241,17 @@ fn lane_use(outputs: usize, dots: u64, lanes: usize) -> Option<f64> {
     (dots > 0).then(|| outputs as f64 / (dots as f64 * lanes as f64))
 }
 
-fn layer_detail(l: &LayerRecord) -> anyhow::Result<Markup> {
+fn layer_detail(l: &LayerRecord, anchor: &str) -> anyhow::Result<Markup> {
     let name = case_name(&l.case);
     let heat = match &l.diff_map {
         Some(m) => Some(figure(
             charts::heatmap(m),
             &format!("{name}: |diff| over output position and channel, {} differing outputs", m.total),
             &format!(
-                "Where {name}'s outputs differ: |diff| (the largest of RTL vs golden, golden vs the case, integer path vs the case) over output position × channel, output shape {}; colour from orange (|diff| 1) to dark red (max |diff| {}, log scale); {} differing output(s){}.",
+                "Where {name}'s outputs differ: |diff| (the largest of RTL vs golden, golden vs the case, integer path vs the case) over output position × channel, output shape {}; colour from orange (|diff| 1) to dark red (max |diff| {}, log scale), opacity the share of the cell's outputs that differ; {} differing output(s), every one drawn.",
                 shape(&m.shape),
                 m.cells.iter().map(|c| c[2]).max().unwrap_or(0),
                 int(m.total as u64),
-                if m.total > m.cells.len() { format!(", the first {} drawn", m.cells.len()) } else { String::new() }
             ),
         )?),
         None => None,
@@ -279,7 +278,7 @@ fn layer_detail(l: &LayerRecord) -> anyhow::Result<Markup> {
         )?)
     };
     Ok(html! {
-        h3 id=(format!("layer-{name}")) { (name) " " (verdict(&l.verdict)) }
+        h3 id=(anchor) { (name) " " (verdict(&l.verdict)) }
         @if !l.details.is_empty() {
             p { "First differing outputs ([n, h, w, c]: the case's output, golden, accumulator, RTL):" }
             pre { @for d in &l.details { (d) "\n" } }
@@ -311,25 +310,48 @@ fn layer_detail(l: &LayerRecord) -> anyhow::Result<Markup> {
     })
 }
 
-fn layer(r: &Report, g: &LayerRun) -> anyhow::Result<Markup> {
-    let outputs: usize = g.results.iter().map(|l| l.outputs).sum();
-    let ref_compared: usize = g
+/// The id of layer `i` of report `k`: unique on a page of several reports.
+fn layer_anchor(k: usize, i: usize) -> String {
+    format!("r{k}-layer{i}")
+}
+
+fn layer(r: &Report, g: &LayerRun, k: usize) -> anyhow::Result<Markup> {
+    let outputs: u128 = g.results.iter().map(|l| l.outputs as u128).sum();
+    let ref_compared: u128 = g
         .results
         .iter()
         .filter_map(|l| l.reference.as_ref())
-        .map(|x| x.compared)
+        .map(|x| x.compared as u128)
         .sum();
     let rtl_layers = g.results.iter().filter(|l| l.rtl.is_some()).count();
+    let narrow: Vec<u32> = {
+        let mut b: Vec<u32> = g
+            .results
+            .iter()
+            .filter(|l| !l.width_sweep.is_empty())
+            .map(|l| l.mult_bits)
+            .collect();
+        b.sort_unstable();
+        b.dedup();
+        b
+    };
     let compared = format!(
         "{} layer(s) ({} passed, {} failed), backend {}: {} outputs; {} compared with the case's reference output, {} layer(s) run on the RTL with every output and accumulator compared with the golden model",
         g.results.len(),
         g.passed,
         g.failed,
         g.backend,
-        int(outputs as u64),
-        int(ref_compared as u64),
+        int(outputs),
+        int(ref_compared),
         rtl_layers
-    );
+    ) + &if narrow.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; a {}-bit multiplier reported (not judged) against the 32-bit result",
+            narrow.iter().map(|b| b.to_string()).collect::<Vec<_>>().join(" / ")
+        )
+    };
     let fails: Vec<(String, String)> = g
         .results
         .iter()
@@ -344,19 +366,15 @@ fn layer(r: &Report, g: &LayerRun) -> anyhow::Result<Markup> {
         .max()
         .unwrap_or(1)
         .max(1) as f64;
-    let interesting: Vec<&LayerRecord> = g
-        .results
-        .iter()
-        .filter(|l| {
-            l.verdict != "PASS"
-                || l.diff_map.is_some()
-                || !l.framework_diffs.is_empty()
-                || !l.width_sweep.is_empty()
-        })
-        .collect();
+    let detailed = |l: &LayerRecord| {
+        l.verdict != "PASS"
+            || l.diff_map.is_some()
+            || !l.framework_diffs.is_empty()
+            || !l.width_sweep.is_empty()
+    };
     let mut details = Vec::new();
-    for l in &interesting {
-        details.push(layer_detail(l)?);
+    for (i, l) in g.results.iter().enumerate().filter(|(_, l)| detailed(l)) {
+        details.push(layer_detail(l, &layer_anchor(k, i))?);
     }
     Ok(html! {
         (meta_block(r, &compared))
@@ -365,14 +383,15 @@ fn layer(r: &Report, g: &LayerRun) -> anyhow::Result<Markup> {
         p { "lane use: outputs / (dot products × LANES), the share of each result beat's lanes that carried an output." }
         div class="wide" { table class="sortable" {
             thead { tr {
-                th class="l" { "case" } th class="l" { "op" } th class="l" { "input → output" } th { "MACs" } th { "outputs" }
-                th { "reference diffs" } th { "RTL mismatches" } th { "beats" } th { "cycles" } th { "lane use" } th { "time" } th { "verdict" }
+                th class="l" { "case" } th { "verdict" } th class="l" { "op" } th class="l" { "input → output" } th { "MACs" } th { "outputs" }
+                th { "reference diffs" } th { "RTL mismatches" } th { "beats" } th { "cycles" } th { "lane use" } th { "time" }
             } }
             tbody {
-                @for l in &g.results {
+                @for (i, l) in g.results.iter().enumerate() {
                     @let name = case_name(&l.case);
                     tr {
-                        td class="l" { @if interesting.iter().any(|x| std::ptr::eq(*x, l)) { a href=(format!("#layer-{name}")) { (name) } } @else { (name) } }
+                        td class="l" { @if detailed(l) { a href=(format!("#{}", layer_anchor(k, i))) { (name) } } @else { (name) } }
+                        td { (verdict(&l.verdict)) }
                         td class="l" { (l.op) }
                         td class="l" { (shape(&l.input_shape)) " → " (shape(&l.output_shape)) }
                         td data-v=(l.macs) { (int(l.macs)) }
@@ -396,7 +415,6 @@ fn layer(r: &Report, g: &LayerRun) -> anyhow::Result<Markup> {
                             None => { td { "–" } td { "–" } td { "–" } }
                         }
                         td data-v=(l.wall_s) { (secs(l.wall_s)) }
-                        td { (verdict(&l.verdict)) }
                     }
                 }
             }
@@ -406,13 +424,7 @@ fn layer(r: &Report, g: &LayerRun) -> anyhow::Result<Markup> {
 }
 
 fn model(r: &Report, g: &ModelRun) -> anyhow::Result<Markup> {
-    let compared_elems: usize = g
-        .results
-        .iter()
-        .flat_map(|i| &i.ops)
-        .filter_map(|o| o.reference.as_ref())
-        .map(|x| x.compared)
-        .sum();
+    let compared_elems: u128 = g.results.iter().map(|i| i.values_compared as u128).sum();
     let rtl_ops = g
         .results
         .iter()
@@ -420,13 +432,13 @@ fn model(r: &Report, g: &ModelRun) -> anyhow::Result<Markup> {
         .filter(|o| o.rtl_vs_golden_mismatches.is_some())
         .count();
     let compared = format!(
-        "{}: {} input(s) ({} passed, {} failed), backend {}: {} reference tensor elements compared, {} op run(s) on the RTL compared with the golden model",
+        "{}: {} input(s) ({} passed, {} failed), backend {}: {} reference values compared (tensors and final outputs), {} op run(s) on the RTL compared with the golden model",
         g.model,
         g.results.len(),
         g.passed,
         g.failed,
         g.backend,
-        int(compared_elems as u64),
+        int(compared_elems),
         rtl_ops
     );
     let fails: Vec<(String, String)> = g
@@ -446,9 +458,13 @@ fn model(r: &Report, g: &ModelRun) -> anyhow::Result<Markup> {
                 seconds: o.wall_s,
             })
             .collect();
-        let (macs, beats, cycles): (u64, u64, u64) =
+        let (macs, beats, cycles): (u128, u128, u128) =
             input.ops.iter().fold((0, 0, 0), |(m, b, c), o| {
-                (m + o.macs, b + o.beats, c + o.cycles)
+                (
+                    m + o.macs as u128,
+                    b + o.beats as u128,
+                    c + o.cycles as u128,
+                )
             });
         let op_time: f64 = input.ops.iter().map(|o| o.wall_s).sum::<f64>().max(1e-12);
         let tl = figure(
@@ -467,18 +483,27 @@ fn model(r: &Report, g: &ModelRun) -> anyhow::Result<Markup> {
         parts.push(html! {
             h3 { (input.input) " " (verdict(&input.verdict)) }
             (tl)
+            p { @match &input.expect {
+                None => "final output: no --expect given",
+                Some(e) => {
+                    "final output vs --expect: " (e.mismatches) " of " (int(e.compared as u64)) " differ"
+                    @if e.mismatches > 0 { " (max |diff| " (e.max_abs_diff) ")" }
+                    @if let Some(c) = &e.explained_by { ", explained: " (c) }
+                }
+            } }
             @if let Some(o) = input.first_diverging_op { p { "first diverging op: " (o) } }
             @if !input.failures.is_empty() { pre { @for m in &input.failures { (m) "\n" } } }
             @if !input.notes.is_empty() { ul { @for n in &input.notes { li { (n) } } } }
             table class="sortable" {
                 thead { tr {
-                    th { "op" } th class="l" { "type" } th class="l" { "output" } th { "MACs" } th class="l" { "backend" }
-                    th { "beats" } th { "cycles" } th { "lane use" } th { "time" } th class="l" { "vs reference" } th { "verdict" }
+                    th { "op" } th class="l" { "type" } th { "verdict" } th class="l" { "output" } th { "MACs" } th class="l" { "backend" }
+                    th { "beats" } th { "cycles" } th { "lane use" } th { "time" } th class="l" { "vs reference" }
                 } }
                 tbody {
                     @for o in &input.ops {
                         tr {
-                            td { (o.index) } td class="l" { (o.op) } td class="l" { (shape(&o.output_shape)) }
+                            td { (o.index) } td class="l" { (o.op) } td { (verdict(if o.ok { "PASS" } else { "FAIL" })) }
+                            td class="l" { (shape(&o.output_shape)) }
                             td data-v=(o.macs) { (int(o.macs)) } td class="l" { (o.backend) }
                             td data-v=(o.beats) { (int(o.beats)) } td data-v=(o.cycles) { (int(o.cycles)) }
                             @match lane_use(o.output_shape.iter().product(), o.dots, r.meta.lanes) {
@@ -494,7 +519,6 @@ fn model(r: &Report, g: &ModelRun) -> anyhow::Result<Markup> {
                                     @if x.on_reference_inputs { "; judged on the reference's inputs" }
                                 }
                             } }
-                            td { (verdict(if o.ok { "PASS" } else { "FAIL" })) }
                         }
                     }
                 }
@@ -546,7 +570,7 @@ pub fn render(reports: &[Report]) -> anyhow::Result<String> {
     for (k, r) in reports.iter().enumerate() {
         let body = match &r.body {
             Body::Regress(g) => regress(r, g)?,
-            Body::Layer(g) => layer(r, g)?,
+            Body::Layer(g) => layer(r, g, k)?,
             Body::Model(g) => model(r, g)?,
             Body::Fuzz(g) => fuzz(r, g)?,
         };

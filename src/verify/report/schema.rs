@@ -156,12 +156,24 @@ pub struct ModelOp {
     pub wall_s: f64,
 }
 
+/// The final output against `--expect`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ExpectInfo {
+    pub compared: usize,
+    pub mismatches: usize,
+    pub max_abs_diff: i64,
+    pub explained_by: Option<String>,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct ModelInput {
     pub input: String,
     pub verdict: String,
     pub ops: Vec<ModelOp>,
     pub first_diverging_op: Option<usize>,
+    pub expect: Option<ExpectInfo>,
+    /// Reference tensor values and final-output values compared.
+    pub values_compared: usize,
     pub notes: Vec<String>,
     pub failures: Vec<String>,
     pub wall_s: f64,
@@ -224,6 +236,108 @@ pub struct Report {
     pub body: Body,
 }
 
+/// A report must agree with itself: the counts with the records, the
+/// verdict with the counts (a run that checked nothing is not a PASS), and
+/// no negative or non-finite time. `Err((field, what is wrong))`.
+fn consistent(meta: &Meta, body: &Body) -> Result<(), (String, String)> {
+    let time = |field: String, t: f64| {
+        if t.is_finite() && t >= 0.0 {
+            Ok(())
+        } else {
+            Err((
+                field,
+                format!("{t}: a time must be finite and not negative"),
+            ))
+        }
+    };
+    // (records, passed, failed, how many records say PASS, anything checked)
+    let (n, passed, failed, pass_records, checked) = match body {
+        Body::Regress(g) => {
+            time("wall_s".into(), g.wall_s)?;
+            for (i, t) in g.results.iter().enumerate() {
+                time(format!("results[{i}].wall_s"), t.wall_s)?;
+            }
+            if g.tests != g.results.len() {
+                return Err((
+                    "tests".into(),
+                    format!("{} but {} results", g.tests, g.results.len()),
+                ));
+            }
+            let pass = g.results.iter().filter(|t| t.verdict == "PASS").count();
+            (g.results.len(), g.passed, g.failed, pass, g.lane_checks > 0)
+        }
+        Body::Layer(g) => {
+            for (i, l) in g.results.iter().enumerate() {
+                time(format!("results[{i}].wall_s"), l.wall_s)?;
+            }
+            let pass = g.results.iter().filter(|l| l.verdict == "PASS").count();
+            (
+                g.results.len(),
+                g.passed,
+                g.failed,
+                pass,
+                !g.results.is_empty(),
+            )
+        }
+        Body::Model(g) => {
+            for (i, m) in g.results.iter().enumerate() {
+                time(format!("results[{i}].wall_s"), m.wall_s)?;
+                for (j, o) in m.ops.iter().enumerate() {
+                    time(format!("results[{i}].ops[{j}].wall_s"), o.wall_s)?;
+                }
+            }
+            let pass = g.results.iter().filter(|m| m.verdict == "PASS").count();
+            (
+                g.results.len(),
+                g.passed,
+                g.failed,
+                pass,
+                !g.results.is_empty(),
+            )
+        }
+        Body::Fuzz(g) => {
+            time("wall_s".into(), g.wall_s)?;
+            if meta.verdict == "PASS" && g.failure.is_some() {
+                return Err((
+                    "verdict".into(),
+                    "PASS, but the report holds a failure".into(),
+                ));
+            }
+            let ok = usize::from(meta.verdict == "PASS");
+            (1, ok, 1 - ok, ok, g.iterations > 0)
+        }
+    };
+    if passed + failed != n || passed != pass_records {
+        return Err((
+            "passed".into(),
+            format!("{passed} passed and {failed} failed, but {n} records of which {pass_records} say PASS"),
+        ));
+    }
+    let should = if failed == 0 && checked {
+        "PASS"
+    } else {
+        "FAIL"
+    };
+    if meta.verdict != should && !matches!(body, Body::Fuzz(_)) {
+        return Err((
+            "verdict".into(),
+            format!(
+                "{}, but {passed} passed and {failed} failed{}",
+                meta.verdict,
+                if checked {
+                    ""
+                } else {
+                    " (nothing was checked)"
+                }
+            ),
+        ));
+    }
+    if matches!(body, Body::Fuzz(_)) && meta.verdict == "PASS" && !checked {
+        return Err(("verdict".into(), "PASS, but no iteration ran".into()));
+    }
+    Ok(())
+}
+
 /// Read a typed part of `v`; a wrong field is named by its path.
 fn typed<T: DeserializeOwned>(v: &serde_json::Value, source: &Path) -> Result<T, InputError> {
     serde_path_to_error::deserialize(v.clone()).map_err(|e| {
@@ -243,6 +357,13 @@ fn typed<T: DeserializeOwned>(v: &serde_json::Value, source: &Path) -> Result<T,
 impl Report {
     /// A report from the JSON value `v` read from `source`.
     pub fn from_value(v: &serde_json::Value, source: &Path) -> Result<Report, InputError> {
+        if v.get("qmac").is_none() {
+            return Err(InputError::new(
+                source,
+                "top level",
+                "not a --json report of qmac regress, layer, model or fuzz (it has no `qmac` field)",
+            ));
+        }
         let meta: Meta = typed(v, source)?;
         let body = match meta.qmac.as_str() {
             "regress" => Body::Regress(typed(v, source)?),
@@ -266,6 +387,9 @@ impl Report {
                 format!("`{}`: expected PASS or FAIL", meta.verdict),
             ));
         }
+        consistent(&meta, &body).map_err(|(field, message)| {
+            InputError::new(source, format!("field `{field}`"), message)
+        })?;
         Ok(Report {
             source: source.display().to_string(),
             meta,
