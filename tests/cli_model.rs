@@ -614,6 +614,8 @@ fn op_probes_cover_every_supported_op_bit_exactly() {
         "hard_swish",
         "sub_broadcast",
         "logistic_tanh",
+        "prelu",
+        "resize",
     ] {
         let p = |f: String| format!("tests/fixtures/op_probes/{f}");
         let args: Vec<String> = vec![

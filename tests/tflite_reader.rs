@@ -90,6 +90,10 @@ fn options_json(o: &Options) -> Value {
             Some(s) => json!({"new_shape": s}),
             None => Value::Null,
         },
+        Options::Resize {
+            align_corners,
+            half_pixel_centers,
+        } => json!({"align_corners": align_corners, "half_pixel_centers": half_pixel_centers}),
         Options::None => json!({}),
     }
 }

@@ -195,6 +195,11 @@ pub enum Options {
     Reshape {
         new_shape: Option<Vec<i32>>,
     },
+    /// RESIZE_BILINEAR and RESIZE_NEAREST_NEIGHBOR.
+    Resize {
+        align_corners: bool,
+        half_pixel_centers: bool,
+    },
 }
 
 /// One operator, in execution order.
@@ -253,6 +258,9 @@ pub const HARD_SWISH: i32 = 117;
 pub const SUB: i32 = 41;
 pub const LOGISTIC: i32 = 14;
 pub const TANH: i32 = 28;
+pub const PRELU: i32 = 54;
+pub const RESIZE_BILINEAR: i32 = 23;
+pub const RESIZE_NEAREST_NEIGHBOR: i32 = 97;
 
 /// schema.fbs `BuiltinOperator` names, by code.
 const OP_NAMES: [&str; 163] = [
@@ -442,6 +450,8 @@ const OPT_REDUCER: u8 = 27;
 const OPT_LEAKY_RELU: u8 = 75;
 const OPT_MUL: u8 = 21;
 const OPT_SUB: u8 = 28;
+const OPT_RESIZE_BILINEAR: u8 = 15;
+const OPT_RESIZE_NEAREST: u8 = 74;
 
 /// vtable offset of schema field `id`.
 const fn vt(id: u16) -> u16 {
@@ -617,6 +627,16 @@ impl Verifiable for FbOperator<'_> {
                         "ReducerOptions",
                         pos,
                     ),
+                    OPT_RESIZE_BILINEAR => v
+                        .verify_union_variant::<ForwardsUOffset<FbResizeBilinearOptions>>(
+                            "ResizeBilinearOptions",
+                            pos,
+                        ),
+                    OPT_RESIZE_NEAREST => v
+                        .verify_union_variant::<ForwardsUOffset<FbResizeNearestOptions>>(
+                            "ResizeNearestNeighborOptions",
+                            pos,
+                        ),
                     // Any other options table is never read.
                     _ => Ok(()),
                 },
@@ -681,6 +701,15 @@ fb_options!(FbFullyConnectedOptions {
 fb_options!(FbSoftmaxOptions { 0: f32 });
 // alpha:float.
 fb_options!(FbLeakyReluOptions { 0: f32 });
+// new_height:int (deprecated), new_width:int (deprecated), align_corners:bool, half_pixel_centers:bool.
+fb_options!(FbResizeBilinearOptions {
+    0: i32,
+    1: i32,
+    2: bool,
+    3: bool
+});
+// align_corners:bool, half_pixel_centers:bool.
+fb_options!(FbResizeNearestOptions { 0: bool, 1: bool });
 // fused_activation_function.
 fb_options!(FbMulOptions { 0: i8 });
 // fused_activation_function, pot_scale_int16:bool.
@@ -1065,6 +1094,36 @@ fn decode_options(op: &FbOperator<'_>, code: i32) -> Result<Options, String> {
                     new_shape: o
                         .and_then(|o| get::<Scalars<i32>>(&o.0, 0))
                         .map(|v| v.iter().collect()),
+                }
+            }
+        },
+        RESIZE_BILINEAR => match kind {
+            0 => Options::Resize {
+                align_corners: false,
+                half_pixel_centers: false,
+            },
+            _ => {
+                expect(OPT_RESIZE_BILINEAR, "ResizeBilinearOptions")?;
+                let o = get::<ForwardsUOffset<FbResizeBilinearOptions>>(t, 4)
+                    .ok_or("missing ResizeBilinearOptions")?;
+                Options::Resize {
+                    align_corners: get_or::<bool>(&o.0, 2, false),
+                    half_pixel_centers: get_or::<bool>(&o.0, 3, false),
+                }
+            }
+        },
+        RESIZE_NEAREST_NEIGHBOR => match kind {
+            0 => Options::Resize {
+                align_corners: false,
+                half_pixel_centers: false,
+            },
+            _ => {
+                expect(OPT_RESIZE_NEAREST, "ResizeNearestNeighborOptions")?;
+                let o = get::<ForwardsUOffset<FbResizeNearestOptions>>(t, 4)
+                    .ok_or("missing ResizeNearestNeighborOptions")?;
+                Options::Resize {
+                    align_corners: get_or::<bool>(&o.0, 0, false),
+                    half_pixel_centers: get_or::<bool>(&o.0, 1, false),
                 }
             }
         },

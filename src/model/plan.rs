@@ -45,6 +45,14 @@ pub enum StepKind {
     HardSwish,
     /// LOGISTIC (true) or TANH (false).
     Lut(bool),
+    Prelu,
+    /// RESIZE_BILINEAR (true) or RESIZE_NEAREST_NEIGHBOR (false) to the
+    /// output tensor's height and width.
+    Resize {
+        bilinear: bool,
+        params: crate::golden::ops::ResizeParams,
+        out_hw: [usize; 2],
+    },
     Concatenation {
         axis: i32,
         activation: Activation,
@@ -502,6 +510,9 @@ pub const SUPPORTED_OPS: &[i32] = &[
     tflite::SUB,
     tflite::LOGISTIC,
     tflite::TANH,
+    tflite::PRELU,
+    tflite::RESIZE_NEAREST_NEIGHBOR,
+    tflite::RESIZE_BILINEAR,
 ];
 
 impl Plan {
@@ -591,10 +602,15 @@ impl Plan {
             let constant_i32 = |k: usize| -> Result<Vec<i32>, InputError> {
                 const_i32(tensor(k)?).map_err(|m| InputError::new(path, at(op), m))
             };
-            // Activation inputs: the op's first input, both of ADD / MAXIMUM /
-            // MINIMUM, all of CONCATENATION.
+            // Activation inputs: the op's first input, both of ADD / SUB /
+            // MUL / MAXIMUM / MINIMUM / PRELU (its alpha), all of CONCATENATION.
             let n_act = match op.code {
-                tflite::ADD | tflite::SUB | tflite::MUL | tflite::MAXIMUM | tflite::MINIMUM => 2,
+                tflite::ADD
+                | tflite::SUB
+                | tflite::MUL
+                | tflite::MAXIMUM
+                | tflite::MINIMUM
+                | tflite::PRELU => 2,
                 tflite::CONCATENATION => op.inputs.len(),
                 _ => 1,
             };
@@ -705,6 +721,40 @@ impl Plan {
                 (tflite::HARD_SWISH, _) => StepKind::HardSwish,
                 (tflite::LOGISTIC, _) => StepKind::Lut(true),
                 (tflite::TANH, _) => StepKind::Lut(false),
+                (tflite::PRELU, _) => StepKind::Prelu,
+                (
+                    tflite::RESIZE_BILINEAR | tflite::RESIZE_NEAREST_NEIGHBOR,
+                    Options::Resize {
+                        align_corners,
+                        half_pixel_centers,
+                    },
+                ) => {
+                    // The size input (a constant [2] of int32) must agree with
+                    // the output tensor's height and width.
+                    let size = constant_i32(1)?;
+                    let out_hw = match output_shape.as_slice() {
+                        [_, h, w, _] => [*h, *w],
+                        s => return Err(fail(format!("output must be 4-D (NHWC), got {s:?}"))),
+                    };
+                    if size.len() != 2
+                        || size
+                            .iter()
+                            .zip(&out_hw)
+                            .any(|(&a, &b)| a as i64 != b as i64)
+                    {
+                        return Err(fail(format!(
+                            "size input {size:?} does not match the output tensor's height and width {out_hw:?}"
+                        )));
+                    }
+                    StepKind::Resize {
+                        bilinear: op.code == tflite::RESIZE_BILINEAR,
+                        params: crate::golden::ops::ResizeParams {
+                            align_corners: *align_corners,
+                            half_pixel_centers: *half_pixel_centers,
+                        },
+                        out_hw,
+                    }
+                }
                 (tflite::RELU6, _) => StepKind::Relu(Some(6.0)),
                 (tflite::LEAKY_RELU, Options::LeakyRelu { alpha }) => StepKind::LeakyRelu(*alpha),
                 (tflite::MAXIMUM, _) => StepKind::MaxMin(true),

@@ -281,6 +281,17 @@ fn golden_op(plan: &Plan, step: &Step, args: &[&QTensor]) -> Result<QTensor> {
         StepKind::HardSwish => ops::hard_swish(args[0], oq).map_err(op_err)?,
         StepKind::Lut(true) => ops::logistic(args[0], oq).map_err(op_err)?,
         StepKind::Lut(false) => ops::tanh(args[0], oq).map_err(op_err)?,
+        StepKind::Prelu => ops::prelu(args[0], args[1], oq).map_err(op_err)?,
+        StepKind::Resize {
+            bilinear: true,
+            params,
+            out_hw,
+        } => ops::resize_bilinear(args[0], *out_hw, *params, oq).map_err(op_err)?,
+        StepKind::Resize {
+            bilinear: false,
+            params,
+            out_hw,
+        } => ops::resize_nearest_neighbor(args[0], *out_hw, *params, oq).map_err(op_err)?,
         StepKind::Sub(a) => ops::sub(args[0], args[1], oq, *a).map_err(op_err)?,
         StepKind::Relu(hi) => ops::relu(args[0], oq, *hi).map_err(op_err)?,
         StepKind::LeakyRelu(alpha) => ops::leaky_relu(args[0], oq, *alpha).map_err(op_err)?,

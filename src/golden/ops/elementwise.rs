@@ -216,6 +216,57 @@ pub fn mul(a: &QTensor, b: &QTensor, out: Quant, act: Activation) -> Result<QTen
     Ok(tensor(out_shape, data, out))
 }
 
+/// int8 PRELU: `kernels/activations.cc` PreluPrepare (QuantizeMultiplier of
+/// S_in/S_out and of S_in·S_α/S_out, the quotients formed in float32) and
+/// `reference_ops::Prelu` / `BroadcastPrelu4DSlow` (`reference/prelu.h`):
+/// v = x − zp_in; `zp_out + MBQM(v, m₁, e₁)` when v ≥ 0, else
+/// `zp_out + MBQM(v·(α − zp_α), m₂, e₂)`; clamp to int8. α broadcasts
+/// (rank ≤ 4), e.g. a per-channel `[1, 1, C]` shared over H and W.
+pub fn prelu(input: &QTensor, alpha: &QTensor, out: Quant) -> Result<QTensor, OpError> {
+    const OP: &str = "PRELU";
+    check_tensor(OP, "input", input)?;
+    check_tensor(OP, "alpha", alpha)?;
+    let out_shape = if input.shape == alpha.shape {
+        input.shape.clone()
+    } else {
+        broadcast_shape(OP, &input.shape, &alpha.shape)?
+    };
+    if out_shape.len() > 4 {
+        return Err(err(
+            OP,
+            format!("broadcasting supports rank <= 4, got {}", out_shape.len()),
+        ));
+    }
+    for (what, q) in [
+        ("input", input.quant),
+        ("alpha", alpha.quant),
+        ("output", out),
+    ] {
+        if !(q.scale > 0.0 && q.scale.is_finite()) {
+            return Err(err(
+                OP,
+                format!("{what} scale {} must be positive", q.scale),
+            ));
+        }
+    }
+    let (m1, e1) = requant::quantize_multiplier((input.quant.scale / out.scale) as f64, false);
+    let (m2, e2) = requant::quantize_multiplier(
+        (input.quant.scale * alpha.quant.scale / out.scale) as f64,
+        false,
+    );
+    let (zp_in, zp_a) = (input.quant.zero_point, alpha.quant.zero_point);
+    let data = broadcast_map(OP, input, alpha, &out_shape, |x, a| {
+        let v = x as i32 - zp_in;
+        let y = if v >= 0 {
+            requant::multiply_double(v, m1, e1, 32)
+        } else {
+            requant::multiply_double(v * (a as i32 - zp_a), m2, e2, 32)
+        };
+        clamp_i8(y.wrapping_add(out.zero_point))
+    })?;
+    Ok(tensor(out_shape, data, out))
+}
+
 /// int8 MAXIMUM / MINIMUM: `kernels/maximum_minimum.cc` with the reference
 /// kernel (`MaximumMinimumBroadcastSlow`): the larger / smaller raw int8 of
 /// each broadcast pair. No requantization: TFLite's quantization spec gives
