@@ -616,6 +616,7 @@ fn op_probes_cover_every_supported_op_bit_exactly() {
         "logistic_tanh",
         "prelu",
         "resize",
+        "shapes",
     ] {
         let p = |f: String| format!("tests/fixtures/op_probes/{f}");
         let args: Vec<String> = vec![

@@ -90,6 +90,15 @@ fn options_json(o: &Options) -> Value {
             Some(s) => json!({"new_shape": s}),
             None => Value::Null,
         },
+        Options::StridedSlice {
+            begin_mask,
+            end_mask,
+            ellipsis_mask,
+            new_axis_mask,
+            shrink_axis_mask,
+            offset,
+        } => json!({"begin_mask": begin_mask, "end_mask": end_mask, "ellipsis_mask": ellipsis_mask,
+            "new_axis_mask": new_axis_mask, "shrink_axis_mask": shrink_axis_mask, "offset": offset}),
         Options::Resize {
             align_corners,
             half_pixel_centers,

@@ -195,6 +195,14 @@ pub enum Options {
     Reshape {
         new_shape: Option<Vec<i32>>,
     },
+    StridedSlice {
+        begin_mask: i32,
+        end_mask: i32,
+        ellipsis_mask: i32,
+        new_axis_mask: i32,
+        shrink_axis_mask: i32,
+        offset: bool,
+    },
     /// RESIZE_BILINEAR and RESIZE_NEAREST_NEIGHBOR.
     Resize {
         align_corners: bool,
@@ -261,6 +269,9 @@ pub const TANH: i32 = 28;
 pub const PRELU: i32 = 54;
 pub const RESIZE_BILINEAR: i32 = 23;
 pub const RESIZE_NEAREST_NEIGHBOR: i32 = 97;
+pub const TRANSPOSE: i32 = 39;
+pub const SPACE_TO_DEPTH: i32 = 26;
+pub const STRIDED_SLICE: i32 = 45;
 
 /// schema.fbs `BuiltinOperator` names, by code.
 const OP_NAMES: [&str; 163] = [
@@ -452,6 +463,7 @@ const OPT_MUL: u8 = 21;
 const OPT_SUB: u8 = 28;
 const OPT_RESIZE_BILINEAR: u8 = 15;
 const OPT_RESIZE_NEAREST: u8 = 74;
+const OPT_STRIDED_SLICE: u8 = 32;
 
 /// vtable offset of schema field `id`.
 const fn vt(id: u16) -> u16 {
@@ -632,6 +644,11 @@ impl Verifiable for FbOperator<'_> {
                             "ResizeBilinearOptions",
                             pos,
                         ),
+                    OPT_STRIDED_SLICE => v
+                        .verify_union_variant::<ForwardsUOffset<FbStridedSliceOptions>>(
+                            "StridedSliceOptions",
+                            pos,
+                        ),
                     OPT_RESIZE_NEAREST => v
                         .verify_union_variant::<ForwardsUOffset<FbResizeNearestOptions>>(
                             "ResizeNearestNeighborOptions",
@@ -710,6 +727,15 @@ fb_options!(FbResizeBilinearOptions {
 });
 // align_corners:bool, half_pixel_centers:bool.
 fb_options!(FbResizeNearestOptions { 0: bool, 1: bool });
+// begin_mask, end_mask, ellipsis_mask, new_axis_mask, shrink_axis_mask: int; offset: bool.
+fb_options!(FbStridedSliceOptions {
+    0: i32,
+    1: i32,
+    2: i32,
+    3: i32,
+    4: i32,
+    5: bool
+});
 // fused_activation_function.
 fb_options!(FbMulOptions { 0: i8 });
 // fused_activation_function, pot_scale_int16:bool.
@@ -1109,6 +1135,29 @@ fn decode_options(op: &FbOperator<'_>, code: i32) -> Result<Options, String> {
                 Options::Resize {
                     align_corners: get_or::<bool>(&o.0, 2, false),
                     half_pixel_centers: get_or::<bool>(&o.0, 3, false),
+                }
+            }
+        },
+        STRIDED_SLICE => match kind {
+            0 => Options::StridedSlice {
+                begin_mask: 0,
+                end_mask: 0,
+                ellipsis_mask: 0,
+                new_axis_mask: 0,
+                shrink_axis_mask: 0,
+                offset: false,
+            },
+            _ => {
+                expect(OPT_STRIDED_SLICE, "StridedSliceOptions")?;
+                let o = get::<ForwardsUOffset<FbStridedSliceOptions>>(t, 4)
+                    .ok_or("missing StridedSliceOptions")?;
+                Options::StridedSlice {
+                    begin_mask: get_or::<i32>(&o.0, 0, 0),
+                    end_mask: get_or::<i32>(&o.0, 1, 0),
+                    ellipsis_mask: get_or::<i32>(&o.0, 2, 0),
+                    new_axis_mask: get_or::<i32>(&o.0, 3, 0),
+                    shrink_axis_mask: get_or::<i32>(&o.0, 4, 0),
+                    offset: get_or::<bool>(&o.0, 5, false),
                 }
             }
         },

@@ -46,6 +46,9 @@ pub enum StepKind {
     /// LOGISTIC (true) or TANH (false).
     Lut(bool),
     Prelu,
+    Transpose(Vec<i32>),
+    SpaceToDepth,
+    StridedSlice(crate::golden::ops::StridedSliceParams),
     /// RESIZE_BILINEAR (true) or RESIZE_NEAREST_NEIGHBOR (false) to the
     /// output tensor's height and width.
     Resize {
@@ -513,6 +516,9 @@ pub const SUPPORTED_OPS: &[i32] = &[
     tflite::PRELU,
     tflite::RESIZE_NEAREST_NEIGHBOR,
     tflite::RESIZE_BILINEAR,
+    tflite::TRANSPOSE,
+    tflite::SPACE_TO_DEPTH,
+    tflite::STRIDED_SLICE,
 ];
 
 impl Plan {
@@ -722,6 +728,33 @@ impl Plan {
                 (tflite::LOGISTIC, _) => StepKind::Lut(true),
                 (tflite::TANH, _) => StepKind::Lut(false),
                 (tflite::PRELU, _) => StepKind::Prelu,
+                (tflite::TRANSPOSE, _) => StepKind::Transpose(constant_i32(1)?),
+                (tflite::SPACE_TO_DEPTH, _) => StepKind::SpaceToDepth,
+                (
+                    tflite::STRIDED_SLICE,
+                    Options::StridedSlice {
+                        begin_mask,
+                        end_mask,
+                        ellipsis_mask,
+                        new_axis_mask,
+                        shrink_axis_mask,
+                        offset,
+                    },
+                ) => {
+                    if *ellipsis_mask != 0 || *new_axis_mask != 0 || *offset {
+                        return Err(fail(format!(
+                            "ellipsis_mask {ellipsis_mask}, new_axis_mask {new_axis_mask}, offset {offset}: qmac runs STRIDED_SLICE without ellipsis, new axes or offset"
+                        )));
+                    }
+                    StepKind::StridedSlice(crate::golden::ops::StridedSliceParams {
+                        begin: constant_i32(1)?,
+                        end: constant_i32(2)?,
+                        strides: constant_i32(3)?,
+                        begin_mask: *begin_mask,
+                        end_mask: *end_mask,
+                        shrink_axis_mask: *shrink_axis_mask,
+                    })
+                }
                 (
                     tflite::RESIZE_BILINEAR | tflite::RESIZE_NEAREST_NEIGHBOR,
                     Options::Resize {

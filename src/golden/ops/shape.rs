@@ -1,4 +1,5 @@
-//! Shape ops: PAD, PADV2, RESHAPE, CONCATENATION.
+//! Shape ops: PAD, PADV2, RESHAPE, CONCATENATION, and the data movement of
+//! TRANSPOSE, SPACE_TO_DEPTH and STRIDED_SLICE (copies, no requantization).
 
 use super::{check_tensor, checked_product, err, strides, tensor, OpError};
 use crate::arith::requant::Activation;
@@ -190,4 +191,304 @@ pub fn concatenation(
         }
     }
     Ok(tensor(out_shape, data, out))
+}
+
+/// int8 TRANSPOSE: `kernels/transpose.cc`, `reference_ops::Transpose`: the
+/// output's dimension `k` is the input's dimension `perm[k]` (a constant
+/// input; rank ≤ 6, every axis once); a copy, no requantization.
+pub fn transpose(input: &QTensor, perm: &[i32], out: Quant) -> Result<QTensor, OpError> {
+    const OP: &str = "TRANSPOSE";
+    check_tensor(OP, "input", input)?;
+    let rank = input.shape.len();
+    if perm.len() != rank || rank > 6 {
+        return Err(err(
+            OP,
+            format!("perm {perm:?} for an input of rank {rank} (at most 6)"),
+        ));
+    }
+    let mut seen = vec![false; rank];
+    for &p in perm {
+        let ok = usize::try_from(p).ok().filter(|&p| p < rank && !seen[p]);
+        match ok {
+            Some(p) => seen[p] = true,
+            None => {
+                return Err(err(
+                    OP,
+                    format!("perm {perm:?} is not a permutation of 0..{rank}"),
+                ))
+            }
+        }
+    }
+    let perm: Vec<usize> = perm.iter().map(|&p| p as usize).collect();
+    let out_shape: Vec<usize> = perm.iter().map(|&p| input.shape[p]).collect();
+    let in_strides = strides(&input.shape);
+    // The input stride of each output axis.
+    let walk: Vec<usize> = perm.iter().map(|&p| in_strides[p]).collect();
+    let n = input.data.len();
+    let mut idx = vec![0usize; rank];
+    let mut data = Vec::with_capacity(n);
+    for _ in 0..n {
+        let at: usize = idx.iter().zip(&walk).map(|(i, s)| i * s).sum();
+        data.push(input.data[at]);
+        for d in (0..rank).rev() {
+            idx[d] += 1;
+            if idx[d] < out_shape[d] {
+                break;
+            }
+            idx[d] = 0;
+        }
+    }
+    Ok(tensor(out_shape, data, out))
+}
+
+/// int8 SPACE_TO_DEPTH: `kernels/space_to_depth.cc`,
+/// `reference_ops::SpaceToDepth`: each `block × block` patch of an NHWC
+/// input becomes `block²·C` channels, input channel `c` of patch position
+/// `(dy, dx)` landing on `(dy·block + dx)·C + c`. The block size is the one
+/// the output tensor's shape implies (Prepare derives that shape from it).
+pub fn space_to_depth(
+    input: &QTensor,
+    out_shape: &[usize],
+    out: Quant,
+) -> Result<QTensor, OpError> {
+    const OP: &str = "SPACE_TO_DEPTH";
+    check_tensor(OP, "input", input)?;
+    let ([n, h, w, c], [on, oh, ow, oc]) = (
+        <[usize; 4]>::try_from(input.shape.as_slice())
+            .map_err(|_| err(OP, format!("input must be 4-D, got {:?}", input.shape)))?,
+        <[usize; 4]>::try_from(out_shape)
+            .map_err(|_| err(OP, format!("output must be 4-D, got {out_shape:?}")))?,
+    );
+    let block = h.checked_div(oh).unwrap_or(0);
+    if block == 0 || on != n || oh * block != h || ow * block != w || oc != c * block * block {
+        return Err(err(
+            OP,
+            format!(
+                "output {out_shape:?} is not a block-size rearrangement of the input {:?}",
+                input.shape
+            ),
+        ));
+    }
+    let mut data = vec![0i8; input.data.len()];
+    for b in 0..n {
+        for y in 0..h {
+            for x in 0..w {
+                for ch in 0..c {
+                    let od = ch + ((y % block) * block + x % block) * c;
+                    let o = ((b * oh + y / block) * ow + x / block) * oc + od;
+                    data[o] = input.data[((b * h + y) * w + x) * c + ch];
+                }
+            }
+        }
+    }
+    Ok(tensor(out_shape.to_vec(), data, out))
+}
+
+/// The parameters of STRIDED_SLICE: constant `begin`, `end`, `strides` (one
+/// per input axis) and the masks of StridedSliceOptions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StridedSliceParams {
+    pub begin: Vec<i32>,
+    pub end: Vec<i32>,
+    pub strides: Vec<i32>,
+    pub begin_mask: i32,
+    pub end_mask: i32,
+    pub shrink_axis_mask: i32,
+}
+
+/// int8 STRIDED_SLICE: `kernels/strided_slice.cc`,
+/// `reference_ops::StridedSlice` with `strided_slice_logic.h`'s
+/// `StartForAxis` / `StopForAxis`: a masked bit takes the axis from its
+/// first (last, for a negative stride) element; negative indices count from
+/// the end; start and stop are clamped (to [0, n] for a positive stride, to
+/// [−1, n−1] for a negative one); a shrunk axis takes exactly its start
+/// element and disappears from the output shape. Ellipsis and new-axis masks
+/// and `offset` are refused by the caller.
+pub fn strided_slice(
+    input: &QTensor,
+    p: &StridedSliceParams,
+    out: Quant,
+) -> Result<QTensor, OpError> {
+    const OP: &str = "STRIDED_SLICE";
+    check_tensor(OP, "input", input)?;
+    let rank = input.shape.len();
+    if p.begin.len() != rank || p.end.len() != rank || p.strides.len() != rank {
+        return Err(err(
+            OP,
+            format!(
+                "begin {:?}, end {:?}, strides {:?} must each have one value per input axis ({rank})",
+                p.begin, p.end, p.strides
+            ),
+        ));
+    }
+    let mut ranges = Vec::with_capacity(rank);
+    let mut out_shape = Vec::new();
+    for axis in 0..rank {
+        let size = input.shape[axis] as i64;
+        let stride = p.strides[axis] as i64;
+        if stride == 0 {
+            return Err(err(OP, format!("stride of axis {axis} is 0")));
+        }
+        let clamp = |v: i64| {
+            if stride > 0 {
+                v.clamp(0, size)
+            } else {
+                v.clamp(-1, size - 1)
+            }
+        };
+        let bit = 1i32 << axis;
+        let mut start = p.begin[axis] as i64;
+        if p.begin_mask & bit != 0 {
+            start = if stride > 0 {
+                i32::MIN as i64
+            } else {
+                i32::MAX as i64
+            };
+        }
+        if start < 0 {
+            start += size;
+        }
+        let start = if size == 0 { 0 } else { clamp(start) };
+        let shrink = p.shrink_axis_mask & bit != 0;
+        let stop = if size == 0 {
+            0
+        } else if shrink {
+            start + 1
+        } else {
+            let mut stop = p.end[axis] as i64;
+            if p.end_mask & bit != 0 {
+                stop = if stride > 0 {
+                    i32::MAX as i64
+                } else {
+                    i32::MIN as i64
+                };
+            }
+            if stop < 0 {
+                stop += size;
+            }
+            clamp(stop)
+        };
+        let idx: Vec<usize> = if stride > 0 {
+            (start..stop)
+                .step_by(stride as usize)
+                .map(|i| i as usize)
+                .collect()
+        } else {
+            let mut v = Vec::new();
+            let mut i = start;
+            while i > stop {
+                v.push(i as usize);
+                i += stride;
+            }
+            v
+        };
+        if shrink && idx.len() != 1 {
+            return Err(err(
+                OP,
+                format!("shrunk axis {axis} selects {} elements", idx.len()),
+            ));
+        }
+        if !shrink {
+            out_shape.push(idx.len());
+        }
+        ranges.push(idx);
+    }
+    let in_strides = strides(&input.shape);
+    let mut data = Vec::new();
+    let mut pos = vec![0usize; rank];
+    if ranges.iter().all(|r| !r.is_empty()) {
+        loop {
+            let at: usize = (0..rank).map(|d| ranges[d][pos[d]] * in_strides[d]).sum();
+            data.push(input.data[at]);
+            let mut d = rank;
+            loop {
+                if d == 0 {
+                    return Ok(tensor(out_shape, data, out));
+                }
+                d -= 1;
+                pos[d] += 1;
+                if pos[d] < ranges[d].len() {
+                    break;
+                }
+                pos[d] = 0;
+            }
+        }
+    }
+    Ok(tensor(out_shape, data, out))
+}
+
+#[cfg(test)]
+mod movement_tests {
+    use super::*;
+
+    fn t(shape: Vec<usize>) -> QTensor {
+        let n: usize = shape.iter().product();
+        QTensor {
+            data: (0..n).map(|i| i as i8).collect(),
+            shape,
+            quant: Quant {
+                scale: 1.0,
+                zero_point: 0,
+            },
+        }
+    }
+
+    #[test]
+    fn transpose_swaps_axes_and_rejects_a_non_permutation() {
+        let x = t(vec![2, 3]);
+        let y = transpose(&x, &[1, 0], x.quant).unwrap();
+        assert_eq!(y.shape, vec![3, 2]);
+        assert_eq!(y.data, vec![0, 3, 1, 4, 2, 5]);
+        assert!(transpose(&x, &[0, 0], x.quant).is_err());
+    }
+
+    #[test]
+    fn space_to_depth_moves_each_patch_into_channels() {
+        let x = t(vec![1, 2, 2, 1]);
+        let y = space_to_depth(&x, &[1, 1, 1, 4], x.quant).unwrap();
+        assert_eq!(y.data, vec![0, 1, 2, 3]);
+        assert!(space_to_depth(&x, &[1, 1, 2, 2], x.quant).is_err());
+    }
+
+    #[test]
+    fn strided_slice_follows_masks_negative_strides_and_shrink() {
+        let x = t(vec![1, 6]);
+        let p =
+            |begin: Vec<i32>, end: Vec<i32>, strides: Vec<i32>, bm, em, sm| StridedSliceParams {
+                begin,
+                end,
+                strides,
+                begin_mask: bm,
+                end_mask: em,
+                shrink_axis_mask: sm,
+            };
+        // x[:, 1:5:2]
+        let y =
+            strided_slice(&x, &p(vec![0, 1], vec![1, 5], vec![1, 2], 0, 0, 0), x.quant).unwrap();
+        assert_eq!((y.shape.clone(), y.data), (vec![1, 2], vec![1, 3]));
+        // x[:, ::-2] (begin and end masked)
+        let y = strided_slice(
+            &x,
+            &p(vec![0, 0], vec![1, 0], vec![1, -2], 0b10, 0b10, 0),
+            x.quant,
+        )
+        .unwrap();
+        assert_eq!(y.data, vec![5, 3, 1]);
+        // x[:, 5:1:-1]
+        let y = strided_slice(
+            &x,
+            &p(vec![0, 5], vec![1, 1], vec![1, -1], 0, 0, 0),
+            x.quant,
+        )
+        .unwrap();
+        assert_eq!(y.data, vec![5, 4, 3, 2]);
+        // x[0, -2] with both axes shrunk: one element, shape [].
+        let y = strided_slice(
+            &x,
+            &p(vec![0, -2], vec![1, -1], vec![1, 1], 0, 0, 0b11),
+            x.quant,
+        )
+        .unwrap();
+        assert_eq!((y.shape.clone(), y.data), (vec![], vec![4]));
+    }
 }
