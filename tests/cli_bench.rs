@@ -51,3 +51,59 @@ fn bench_prints_the_table_and_json() {
         assert!(x.is_finite() && x > 0.0, "{key} = {x}");
     }
 }
+
+/// `qmac bench --model`: the whole-model figure (a real model through the
+/// RTL, every beat checked) next to the C++ driver in the same run; figures
+/// are printed, not judged, but they must be the model's own counts.
+#[test]
+fn bench_model_measures_a_whole_model_next_to_the_cpp_driver() {
+    let out = Command::new(env!("CARGO_BIN_EXE_qmac"))
+        .args([
+            "bench",
+            "--model",
+            "tests/fixtures/models/mbnet.tflite",
+            "--input",
+            "tests/fixtures/models/mbnet.input0.npy",
+            "--beats",
+            "40000",
+            "--reps",
+            "1",
+            "--json",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stderr}");
+    let v: serde_json::Value =
+        serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    // The model's own counts (as `qmac model` prints them for this input).
+    assert_eq!(v["ops"], 14);
+    assert_eq!(v["macs"], 345216);
+    assert_eq!(v["beats"], 86579);
+    assert_eq!(v["cycles"], 93420);
+    assert_eq!(v["passed"], true);
+    for k in [
+        "macs_per_s_per_core",
+        "beats_per_s_per_core",
+        "cpp_beats_per_s",
+        "ratio_vs_cpp",
+        "peak_rss_mb",
+    ] {
+        let x = v[k].as_f64().unwrap_or_else(|| panic!("{k}: {v}"));
+        assert!(x.is_finite() && x > 0.0, "{k} = {x}");
+    }
+    assert!(
+        stderr.contains("pure C++ Verilator driver, same model, same run"),
+        "{stderr}"
+    );
+    // --input without --model (and the reverse) is a usage error.
+    let bad = Command::new(env!("CARGO_BIN_EXE_qmac"))
+        .args(["bench", "--input", "x.npy"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+}

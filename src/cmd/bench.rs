@@ -16,7 +16,11 @@ MACs/s for LANES=1 and 8, with and without random backpressure; a minimal pure C
 (sim/qmac_sim.cpp, cpp_baseline: pre-generated stimulus, checked against a C++ copy of the requantization) \
 as the baseline, and the ratio; the golden model alone on a 3x3 64->64 56x56 conv2d (GMAC/s); --jobs 1 vs 2 \
 on the random regression; tracing compiled in but off vs a model verilated without it, and tracing on; \
-the cold build time of one model. --json prints only one JSON object on stdout (the table on stderr).";
+the cold build time of one model. --json prints only one JSON object on stdout (the table on stderr).\n\n\
+With --model M.tflite --input X.npy only the whole-model figure is measured: the model runs once on one \
+Verilated DUT (LANES --lanes, every beat checked against the golden model), and the table gives its ops, \
+MACs, beats, cycles, lane use, wall and CPU time, MACs/s and beats/s per core, peak RSS, and the pure C++ \
+driver's beats/s on the same Verilated model in the same run, with the ratio.";
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -36,6 +40,16 @@ pub struct Args {
     /// Print one JSON object with every figure on stdout, and nothing else there (the table goes to stderr)
     #[arg(long)]
     pub json: bool,
+    /// Only the whole-model figure: run this int8 .tflite on the RTL (every beat checked) and
+    /// print MACs/s and beats/s per core next to the C++ driver's beats/s in the same run
+    #[arg(long, value_name = "MODEL", requires = "input")]
+    pub model: Option<std::path::PathBuf>,
+    /// The int8 .npy input of --model
+    #[arg(long, value_name = "X.npy", requires = "model")]
+    pub input: Option<std::path::PathBuf>,
+    /// LANES of the --model figure (one of the built LANES values)
+    #[arg(long, default_value_t = 8)]
+    pub lanes: usize,
 }
 
 #[derive(Serialize)]
@@ -65,7 +79,64 @@ fn fig(lanes: usize, a: &Args) -> Result<bench::CosimFigure> {
     bench::cosim_figure(lanes, beats, a.reps)
 }
 
+/// `qmac bench --model M --input X`: the whole-model figure alone.
+fn model(a: &Args, path: &std::path::Path, input: &std::path::Path) -> Result<()> {
+    let m = qmac::formats::tflite::Model::read(path)?;
+    let plan = qmac::model::Plan::new(&m)?;
+    let x = qmac::formats::npy::read_npy_int8(input)?;
+    qmac::cosim::dut::check_lanes(a.lanes)
+        .map_err(|e| qmac::error::InputError::new("--lanes", "value", e))?;
+    let out = crate::cmd::Out {
+        json_stdout: a.json,
+        quiet: false,
+    };
+    out.line(format_args!(
+        "qmac bench --model {}: input {}, LANES={} MULT_W={}, one DUT, every beat checked",
+        path.display(),
+        input.display(),
+        a.lanes,
+        qmac::cosim::dut::built_mult_w()
+    ));
+    let f = bench::model_figure(
+        &plan,
+        input,
+        &x,
+        a.lanes,
+        (a.beats as usize).min(2_000_000),
+        a.reps,
+    )?;
+    out.line(format_args!(
+        "{} ops, {} MACs, {} beats, {} cycles, {} dot products (lane use {:.0} %)",
+        f.ops,
+        f.macs,
+        f.beats,
+        f.cycles,
+        f.dots,
+        100.0 * f.lane_use
+    ));
+    out.line(format_args!(
+        "wall {:.2} s, CPU {:.2} s: {:.0} MACs/s and {:.0} beats/s per core; peak RSS {:.0} MB",
+        f.wall_s, f.cpu_s, f.macs_per_s_per_core, f.beats_per_s_per_core, f.peak_rss_mb
+    ));
+    out.line(format_args!(
+        "pure C++ Verilator driver, same model, same run: {:.0} beats/s; ratio model run / C++ {:.3}",
+        f.cpp_beats_per_s, f.ratio_vs_cpp
+    ));
+    if !f.passed {
+        out.line(
+            "note: the run's checks failed (qmac model reports which); the figures still stand",
+        );
+    }
+    if a.json {
+        println!("{}", serde_json::to_string(&f)?);
+    }
+    Ok(())
+}
+
 pub fn run(a: &Args) -> Result<()> {
+    if let (Some(m), Some(x)) = (&a.model, &a.input) {
+        return model(a, m, x);
+    }
     let built = qmac::cosim::dut::built_lanes();
     anyhow::ensure!(
         built.contains(&1) && built.contains(&8),

@@ -330,3 +330,106 @@ pub fn build_time(lanes: usize) -> Result<(f64, f64)> {
     let _ = std::fs::remove_dir_all(&dir);
     Ok((verilate, compile))
 }
+
+/// A whole model on the RTL, every beat checked, next to the C++ driver on
+/// the same Verilated model in the same run.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelFigure {
+    pub lanes: usize,
+    pub ops: usize,
+    pub macs: u64,
+    pub beats: u64,
+    pub cycles: u64,
+    pub dots: u64,
+    /// Outputs / (dot products × LANES) over the RTL ops.
+    pub lane_use: f64,
+    pub wall_s: f64,
+    /// CPU time of the thread that ran the model (one DUT, one core).
+    pub cpu_s: f64,
+    pub macs_per_s_per_core: f64,
+    pub beats_per_s_per_core: f64,
+    pub cpp_beats_per_s: f64,
+    pub ratio_vs_cpp: f64,
+    /// Peak resident memory of the process so far (VmHWM), MB.
+    pub peak_rss_mb: f64,
+    pub passed: bool,
+}
+
+/// Peak resident set of this process (`VmHWM` of /proc/self/status), MB.
+pub fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// Run `plan` on `input` through the RTL (LANES `lanes`), then the C++
+/// driver's best of `reps` on a random workload of `cpp_beats` beats.
+pub fn model_figure(
+    plan: &crate::model::Plan,
+    input_path: &std::path::Path,
+    input: &crate::formats::npy::Int8Array,
+    lanes: usize,
+    cpp_beats: usize,
+    reps: usize,
+) -> Result<ModelFigure> {
+    use crate::model::{ModelRunOptions, RtlEngine};
+    let mut dut = Dut::new(lanes, 1, false)?;
+    let wall = std::time::Instant::now();
+    let cpu = crate::cosim::dut::thread_cpu_seconds();
+    let run = {
+        let mut engine = RtlEngine {
+            dut: &mut dut,
+            cosim: RunOptions {
+                seed: 1,
+                backpressure: Backpressure::NONE,
+                replay: format!("qmac bench --model … --input {}", input_path.display()),
+                stop_on_failure: false,
+                coverage: false,
+            },
+            both: false,
+        };
+        crate::model::run(
+            plan,
+            input_path,
+            input,
+            &mut engine,
+            &ModelRunOptions::plain(),
+        )?
+    };
+    let cpu_s = crate::cosim::dut::thread_cpu_seconds() - cpu;
+    let wall_s = wall.elapsed().as_secs_f64();
+    let (macs, beats, cycles, dots) = run.ops.iter().fold((0, 0, 0, 0), |(m, b, c, d), o| {
+        (m + o.macs, b + o.beats, c + o.cycles, d + o.dots)
+    });
+    let outputs: u64 = run
+        .ops
+        .iter()
+        .filter(|o| o.dots > 0)
+        .map(|o| o.output_shape.iter().product::<usize>() as u64)
+        .sum();
+    let w = Workload::new(lanes, cpp_beats, 16, 7);
+    let cpp = cpp_rate(&mut dut, &w, reps)?;
+    let beats_per_s = beats as f64 / cpu_s.max(1e-9);
+    Ok(ModelFigure {
+        lanes,
+        ops: run.ops.len(),
+        macs,
+        beats,
+        cycles,
+        dots,
+        lane_use: outputs as f64 / (dots.max(1) * lanes as u64) as f64,
+        wall_s,
+        cpu_s,
+        macs_per_s_per_core: macs as f64 / cpu_s.max(1e-9),
+        beats_per_s_per_core: beats_per_s,
+        cpp_beats_per_s: cpp,
+        ratio_vs_cpp: beats_per_s / cpp,
+        peak_rss_mb: peak_rss_mb(),
+        passed: run.passed(),
+    })
+}
