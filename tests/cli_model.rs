@@ -715,6 +715,68 @@ fn jobs_2_reports_exactly_what_jobs_1_does() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// One input with `--jobs 2`: every MAC op is split across two DUTs (its
+/// channel groups in two shares, each on its own core) and the run is the
+/// `--jobs 1` run: the same outputs, beats and verdicts of every op (cycles
+/// may differ by the second pipeline's drain), under random backpressure;
+/// the replay command names the split.
+#[test]
+fn one_input_split_across_two_duts_is_the_single_dut_run() {
+    let dir = scratch("model", "split");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut runs = Vec::new();
+    for jobs in ["1", "2"] {
+        let (y, json) = (
+            dir.join(format!("y{jobs}.npy")),
+            dir.join(format!("r{jobs}.json")),
+        );
+        let (code, out) = run(&[
+            "model".into(),
+            fx("mbnet.tflite"),
+            "--input".into(),
+            fx("mbnet.input0.npy"),
+            "--tensors".into(),
+            fx("mbnet.tensors0.npz"),
+            "--expect".into(),
+            fx("mbnet.output0.npy"),
+            "--backpressure".into(),
+            "--jobs".into(),
+            jobs.into(),
+            "--save-output".into(),
+            y.display().to_string(),
+            "--json".into(),
+            json.display().to_string(),
+        ]);
+        assert_eq!(code, 0, "--jobs {jobs}:\n{out}");
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+        let ops: Vec<(u64, bool, serde_json::Value)> = v["results"][0]["ops"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| {
+                (
+                    o["beats"].as_u64().unwrap(),
+                    o["ok"].as_bool().unwrap(),
+                    o["reference"].clone(),
+                )
+            })
+            .collect();
+        let replay = v["results"][0]["replay"].as_str().unwrap().to_string();
+        runs.push((std::fs::read(&y).unwrap(), ops, replay));
+    }
+    assert_eq!(runs[0].0, runs[1].0, "the saved outputs differ");
+    assert_eq!(runs[0].1, runs[1].1, "per-op beats / verdicts differ");
+    assert!(runs[0].1.iter().any(|(b, _, _)| *b > 1000));
+    assert!(!runs[0].2.contains("--jobs"), "{}", runs[0].2);
+    assert!(
+        runs[1].2.ends_with("--backpressure --jobs 2"),
+        "{}",
+        runs[1].2
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// `--json -` prints only the JSON (the report goes to stderr) and `--junit`
 /// writes a testsuite per input with a testcase per op, valid in the Ant
 /// JUnit schema, the diverging op failed with the replay command.

@@ -66,7 +66,8 @@ pub struct Args {
     /// Colour PASS / FAIL: auto (a terminal, unless NO_COLOR is set), always or never
     #[arg(long, value_enum, default_value = "auto")]
     pub color: crate::cmd::Color,
-    /// Inputs run in parallel, each on its own Verilated model (1..=256)
+    /// Inputs run in parallel, each on its own Verilated model; with fewer inputs than N each
+    /// input's MAC ops are split across N / inputs models, one per core (1..=256)
     #[arg(long, default_value_t = 1, value_parser = crate::cmd::jobs_parser())]
     pub jobs: usize,
     /// Datapath width of the Verilated model (one of the built LANES values)
@@ -139,8 +140,11 @@ fn replay(a: &Args, job: &Job) -> String {
     }) + &job.tensors.as_ref().map_or(String::new(), |(p, _)| {
         format!(" --tensors {}", crate::cmd::sh(p.display()))
     });
+    // A MAC op split across several DUTs gives each share its own
+    // backpressure stream: the replay splits it the same way.
+    let split = duts_per_input(a);
     format!(
-        "qmac model {} --input {}{refs} --backend {backend} --lanes {} --seed {}{}",
+        "qmac model {} --input {}{refs} --backend {backend} --lanes {} --seed {}{}{}",
         crate::cmd::sh(a.model.display()),
         crate::cmd::sh(job.input.display()),
         a.lanes,
@@ -149,8 +153,19 @@ fn replay(a: &Args, job: &Job) -> String {
             " --backpressure"
         } else {
             ""
+        },
+        if split > 1 {
+            format!(" --jobs {split}")
+        } else {
+            String::new()
         }
     )
+}
+
+/// How many DUTs each input's MAC ops are split across: the cores --jobs
+/// gives an input when there are fewer inputs than jobs.
+fn duts_per_input(a: &Args) -> usize {
+    (a.jobs / a.input.len().max(1)).max(1)
 }
 
 /// The per-op table of one run.
@@ -314,20 +329,34 @@ pub fn run(a: &Args) -> Result<()> {
         pb.inc(1);
     };
     let workers = a.jobs.min(jobs.len()).max(1);
+    let duts_per_worker = duts_per_input(a);
     let never = std::sync::atomic::AtomicBool::new(false);
-    // One input per job, each worker with its own Verilated model.
+    // One input per job, each worker with its own Verilated models: one,
+    // or, when there are fewer inputs than --jobs, one per share of the
+    // cores, each MAC op split across them.
     let results = qmac::verify::pool::run_indexed(
         jobs.len() as u64,
         workers,
         &never,
-        |dut: &mut Option<Dut>, k| {
+        |duts: &mut Option<Vec<Dut>>, k| {
             let job = &jobs[k as usize];
             Some((|| -> Result<(ModelRun, f64)> {
-                if backend.uses_rtl() && dut.is_none() {
-                    *dut = Some(Dut::new(a.lanes, a.seed, a.waves.is_some())?);
+                if backend.uses_rtl() && duts.is_none() {
+                    let mut v = Vec::new();
+                    for _ in 0..duts_per_worker {
+                        v.push(Dut::new(a.lanes, a.seed, a.waves.is_some())?);
+                    }
+                    *duts = Some(v);
                 }
-                if let (Some(d), Some(dir)) = (dut.as_mut(), &a.waves) {
-                    d.trace_open(&dir.join(format!("{}.fst", file_name(&job.input))))?;
+                if let (Some(d), Some(dir)) = (duts.as_mut(), &a.waves) {
+                    for (i, d) in d.iter_mut().enumerate() {
+                        let name = if i == 0 {
+                            format!("{}.fst", file_name(&job.input))
+                        } else {
+                            format!("{}.dut{i}.fst", file_name(&job.input))
+                        };
+                        d.trace_open(&dir.join(name))?;
+                    }
                 }
                 let opt = ModelRunOptions {
                     reference: job.tensors.as_ref().map(|(p, t)| (p.as_path(), t)),
@@ -337,10 +366,10 @@ pub fn run(a: &Args) -> Result<()> {
                 let start = Instant::now();
                 let mut golden = GoldenEngine;
                 let mut rtl;
-                let engine: &mut dyn MacEngine = match dut.as_mut() {
-                    Some(dut) => {
+                let engine: &mut dyn MacEngine = match duts.as_mut() {
+                    Some(duts) => {
                         rtl = RtlEngine {
-                            dut,
+                            duts,
                             cosim: RunOptions {
                                 seed: a.seed,
                                 backpressure: if a.backpressure {
@@ -359,8 +388,8 @@ pub fn run(a: &Args) -> Result<()> {
                     None => &mut golden,
                 };
                 let run = model::run(&plan, &job.input, &job.data, engine, &opt);
-                if let Some(d) = dut.as_mut().filter(|_| a.waves.is_some()) {
-                    d.trace_close();
+                if let Some(d) = duts.as_mut().filter(|_| a.waves.is_some()) {
+                    d.iter_mut().for_each(Dut::trace_close);
                 }
                 Ok((run?, start.elapsed().as_secs_f64()))
             })())

@@ -113,11 +113,15 @@ pub struct LayerStimulus<'a> {
 
 impl<'a> LayerStimulus<'a> {
     pub fn new(case: &'a Case, lanes: usize, mult_w: u32) -> Self {
+        Self::of_groups(case, lanes, mult_w, groups(case, lanes))
+    }
+
+    fn of_groups(case: &'a Case, lanes: usize, mult_w: u32, groups: Vec<Group>) -> Self {
         LayerStimulus {
             case,
             lanes,
             mult_w,
-            groups: groups(case, lanes),
+            groups,
             gi: 0,
             pos: 0,
             params_sent: false,
@@ -217,38 +221,106 @@ pub struct RtlLayer {
 /// Run a layer case through the RTL with full per-cycle checking.
 #[cfg(feature = "rtl")]
 pub fn run_layer(case: &Case, dut: &mut Dut, opt: &RunOptions) -> Result<RtlLayer> {
+    run_layer_on(case, std::slice::from_mut(dut), opt)
+}
+
+/// Run a layer case through the RTL on every DUT of `duts` at once (one
+/// thread each): the layer's channel groups are split into `duts.len()`
+/// contiguous shares, each streamed to its own DUT with full per-cycle
+/// checking, and the outputs merged. A dot product's tag is its global
+/// output index, so every result and every failure message names the
+/// layer's own output position whichever DUT computed it. The statistics
+/// add up (cycles: the DUTs' cycles summed). Share `k` takes the
+/// backpressure stream `stream_seed(opt.seed, k)`; with one DUT, `opt.seed`
+/// itself. The outputs do not depend on the split.
+#[cfg(feature = "rtl")]
+pub fn run_layer_on(case: &Case, duts: &mut [Dut], opt: &RunOptions) -> Result<RtlLayer> {
     // Float-reference cases (float64, fbgemm, onednn) run the integer path
     // their multiplier / shift / int32 bias define (double rounding); the
     // caller compares it with the float reference.
-    let lanes = dut.lanes();
+    anyhow::ensure!(!duts.is_empty(), "no DUT to run the layer on");
+    let lanes = duts[0].lanes();
+    anyhow::ensure!(
+        duts.iter().all(|d| d.lanes() == lanes),
+        "the DUTs of one layer must have one LANES value"
+    );
     let mult_w = crate::cosim::dut::built_mult_w();
-    let total: usize = case.output_shape.iter().product();
-    let mut output = vec![i32::MIN; total];
-    let mut acc = vec![0i32; total];
-    let mut used_by_c0 = vec![0usize; case.out_channels()];
-    for g in groups(case, lanes) {
-        used_by_c0[g.c0] = g.used;
+    let all = groups(case, lanes);
+    let k = duts.len().min(all.len()).max(1);
+    let mut shares: Vec<Vec<Group>> = Vec::with_capacity(k);
+    let mut rest = all.as_slice();
+    for i in 0..k {
+        let n = rest.len() / (k - i);
+        shares.push(rest[..n].to_vec());
+        rest = &rest[n..];
     }
-    let stim = LayerStimulus::new(case, lanes, mult_w);
-    let out_signed = case.output_dtype == DType::Int8;
-    let stats = cosim::run(dut, stim, opt, |tag, y, acc_lanes| {
-        let base = tag as usize;
-        let c0 = base % case.out_channels();
-        let used = used_by_c0[c0];
-        for l in 0..used {
-            output[base + l] = if out_signed {
-                y[l] as i8 as i32
-            } else {
-                y[l] as i32
-            };
-            acc[base + l] = acc_lanes[l];
+    let run_share = |dut: &mut Dut, share: Vec<Group>, seed: u64| -> RtlLayer {
+        let total: usize = case.output_shape.iter().product();
+        let mut output = vec![i32::MIN; total];
+        let mut acc = vec![0i32; total];
+        let mut used_by_c0 = vec![0usize; case.out_channels()];
+        for g in &share {
+            used_by_c0[g.c0] = g.used;
         }
-    });
-    let mut stats = stats;
-    for f in stats.failures.iter_mut() {
+        let stim = LayerStimulus::of_groups(case, lanes, mult_w, share);
+        let out_signed = case.output_dtype == DType::Int8;
+        let opt = RunOptions {
+            seed,
+            ..opt.clone()
+        };
+        let stats = cosim::run(dut, stim, &opt, |tag, y, acc_lanes| {
+            let base = tag as usize;
+            let c0 = base % case.out_channels();
+            let used = used_by_c0[c0];
+            for l in 0..used {
+                output[base + l] = if out_signed {
+                    y[l] as i8 as i32
+                } else {
+                    y[l] as i32
+                };
+                acc[base + l] = acc_lanes[l];
+            }
+        });
+        RtlLayer { output, acc, stats }
+    };
+    let mut parts: Vec<RtlLayer> = if k == 1 {
+        vec![run_share(
+            &mut duts[0],
+            shares.pop().unwrap_or_default(),
+            opt.seed,
+        )]
+    } else {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = duts
+                .iter_mut()
+                .zip(shares)
+                .enumerate()
+                .map(|(i, (dut, share))| {
+                    let seed = crate::cosim::transaction::stream_seed(opt.seed, i as u64);
+                    let run_share = &run_share;
+                    s.spawn(move || run_share(dut, share, seed))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("a layer share's thread panicked"))
+                .collect()
+        })
+    };
+    let mut merged = parts.remove(0);
+    for p in parts {
+        for (i, y) in p.output.iter().enumerate() {
+            if *y != i32::MIN {
+                merged.output[i] = *y;
+                merged.acc[i] = p.acc[i];
+            }
+        }
+        merged.stats.merge(&p.stats);
+    }
+    for f in merged.stats.failures.iter_mut() {
         f.message = name_output_position(&f.message, case.output_shape);
     }
-    Ok(RtlLayer { output, acc, stats })
+    Ok(merged)
 }
 
 /// A scoreboard message about `(tag T), lane L` of a layer run names the

@@ -54,7 +54,9 @@ impl MacEngine for GoldenEngine {
 /// (`cosim.seed`, op index) only.
 #[cfg(feature = "rtl")]
 pub struct RtlEngine<'a> {
-    pub dut: &'a mut Dut,
+    /// The DUTs a MAC op is split across (one, or one per core: see
+    /// [`crate::cosim::lowering::run_layer_on`]).
+    pub duts: &'a mut [Dut],
     pub cosim: RunOptions,
     /// Label the ops `rtl+golden` (`--backend both`).
     pub both: bool,
@@ -77,8 +79,8 @@ impl MacEngine for RtlEngine<'_> {
             seed: crate::cosim::transaction::stream_seed(self.cosim.seed, op_index as u64),
             ..self.cosim.clone()
         };
-        Ok(Some(crate::cosim::lowering::run_layer(
-            case, self.dut, &cosim,
+        Ok(Some(crate::cosim::lowering::run_layer_on(
+            case, self.duts, &cosim,
         )?))
     }
 }

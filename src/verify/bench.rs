@@ -383,7 +383,7 @@ pub fn model_figure(
     let cpu = crate::cosim::dut::thread_cpu_seconds();
     let run = {
         let mut engine = RtlEngine {
-            dut: &mut dut,
+            duts: std::slice::from_mut(&mut dut),
             cosim: RunOptions {
                 seed: 1,
                 backpressure: Backpressure::NONE,

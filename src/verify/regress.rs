@@ -77,7 +77,7 @@ impl ModelTest {
         let engine: &mut dyn crate::model::MacEngine = match dut {
             Some(dut) => {
                 rtl = crate::model::RtlEngine {
-                    dut,
+                    duts: std::slice::from_mut(dut),
                     cosim: opt.clone(),
                     both: false,
                 };
