@@ -853,3 +853,44 @@ fn waves_for_every_input() {
     assert!(out.contains("--waves: value: needs the RTL"), "{out}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The lowering's split and progress, on a real layer: two DUTs give the
+/// one-DUT outputs, accumulators and beats, under backpressure too; the
+/// progress counter grows by the layer's MACs per output for every output.
+#[test]
+fn a_layer_split_across_duts_equals_one_dut_and_reports_its_macs() {
+    use qmac::cosim::dut::Dut;
+    use qmac::cosim::lowering::run_layer_on;
+    use qmac::cosim::transaction::Backpressure;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let path = format!(
+        "{}/tests/fixtures/tflite/cnn_a_op0_conv2d.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let case = qmac::formats::qcase::Case::read(std::path::Path::new(&path)).unwrap();
+    let outputs: u64 = case.output_shape.iter().product::<usize>() as u64;
+    for bp in [Backpressure::NONE, Backpressure::RANDOM] {
+        let opt = qmac::cosim::RunOptions {
+            seed: 3,
+            backpressure: bp,
+            replay: "test".into(),
+            stop_on_failure: false,
+            coverage: false,
+        };
+        let ctr = AtomicU64::new(0);
+        let mut one = [Dut::new(8, 1, false).unwrap()];
+        let a = run_layer_on(&case, &mut one, &opt, Some(&ctr)).unwrap();
+        assert_eq!(ctr.load(Ordering::Relaxed), case.macs() / outputs * outputs);
+        let mut three: Vec<Dut> = (0..3).map(|_| Dut::new(8, 1, false).unwrap()).collect();
+        let b = run_layer_on(&case, &mut three, &opt, None).unwrap();
+        assert!(a.stats.passed() && b.stats.passed());
+        assert_eq!(a.output, b.output);
+        assert_eq!(a.acc, b.acc);
+        assert_eq!(a.stats.beats, b.stats.beats);
+        assert_eq!(a.stats.dots, b.stats.dots);
+        assert!(
+            a.output.iter().all(|&y| y != i32::MIN),
+            "every output computed"
+        );
+    }
+}

@@ -162,6 +162,107 @@ fn replay(a: &Args, job: &Job) -> String {
     )
 }
 
+/// Progress of a whole-model run over every input at once, in MACs (the
+/// RTL reports them as results arrive, so a long op moves while it runs)
+/// and ops: a bar on a terminal, else a line on stderr every 5 s.
+struct Progress {
+    total_macs: u64,
+    total_ops: u64,
+    ops_done: std::sync::atomic::AtomicU64,
+    /// Per input: the MACs of its finished ops, and of its running op so far.
+    done: Vec<std::sync::atomic::AtomicU64>,
+    live: Vec<std::sync::atomic::AtomicU64>,
+}
+
+impl Progress {
+    fn new(plan: &Plan, inputs: usize) -> Progress {
+        let atomics = || {
+            (0..inputs)
+                .map(|_| std::sync::atomic::AtomicU64::new(0))
+                .collect()
+        };
+        Progress {
+            total_macs: plan.macs() * inputs as u64,
+            total_ops: (plan.steps.len() * inputs) as u64,
+            ops_done: Default::default(),
+            done: atomics(),
+            live: atomics(),
+        }
+    }
+
+    fn op_done(&self, input: usize, o: &model::OpReport) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.done[input].fetch_add(o.macs, Relaxed);
+        self.live[input].store(0, Relaxed);
+        self.ops_done.fetch_add(1, Relaxed);
+    }
+
+    /// (ops done, MACs done), summed over the inputs.
+    fn now(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let macs: u64 = self
+            .done
+            .iter()
+            .zip(&self.live)
+            .map(|(d, l)| d.load(Relaxed) + l.load(Relaxed))
+            .sum();
+        (self.ops_done.load(Relaxed), macs.min(self.total_macs))
+    }
+
+    fn line(&self, secs: f64) -> String {
+        let (ops, macs) = self.now();
+        let pct = if self.total_macs > 0 {
+            100.0 * macs as f64 / self.total_macs as f64
+        } else {
+            100.0 * ops as f64 / self.total_ops.max(1) as f64
+        };
+        format!(
+            "{pct:.0}%: op {ops}/{}, {:.1}/{:.1} M MACs, {secs:.0} s",
+            self.total_ops,
+            macs as f64 / 1e6,
+            self.total_macs as f64 / 1e6
+        )
+    }
+
+    /// Run `work`, showing the progress until it returns.
+    fn show_while<R: Send>(&self, work: impl FnOnce() -> R + Send) -> R {
+        use std::io::IsTerminal;
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let start = Instant::now();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let tty = std::io::stderr().is_terminal();
+                let pb = indicatif::ProgressBar::new(100);
+                pb.set_style(
+                    indicatif::ProgressStyle::with_template("{bar:40} {msg}")
+                        .expect("valid template"),
+                );
+                let mut last_line = Instant::now();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                    let secs = start.elapsed().as_secs_f64();
+                    if tty {
+                        let (ops, macs) = self.now();
+                        pb.set_position(if self.total_macs > 0 {
+                            100 * macs / self.total_macs
+                        } else {
+                            100 * ops / self.total_ops.max(1)
+                        });
+                        pb.set_message(self.line(secs));
+                    } else if last_line.elapsed().as_secs() >= 5 {
+                        last_line = Instant::now();
+                        eprintln!("qmac model: {}", self.line(secs));
+                    }
+                }
+                pb.finish_and_clear();
+            });
+            let r = work();
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            r
+        })
+    }
+}
+
 /// How many DUTs each input's MAC ops are split across: the cores --jobs
 /// gives an input when there are fewer inputs than jobs.
 fn duts_per_input(a: &Args) -> usize {
@@ -319,83 +420,78 @@ pub fn run(a: &Args) -> Result<()> {
         jobs.len()
     ));
 
-    let pb = indicatif::ProgressBar::new((plan.steps.len() * jobs.len()) as u64);
-    pb.set_style(
-        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} ops {msg} {elapsed_precise}")
-            .expect("valid template"),
-    );
-    let on_op = |o: &model::OpReport| {
-        pb.set_message(format!("op {} {}", o.index, o.name));
-        pb.inc(1);
-    };
+    let progress = Progress::new(&plan, jobs.len());
     let workers = a.jobs.min(jobs.len()).max(1);
     let duts_per_worker = duts_per_input(a);
     let never = std::sync::atomic::AtomicBool::new(false);
     // One input per job, each worker with its own Verilated models: one,
     // or, when there are fewer inputs than --jobs, one per share of the
     // cores, each MAC op split across them.
-    let results = qmac::verify::pool::run_indexed(
-        jobs.len() as u64,
-        workers,
-        &never,
-        |duts: &mut Option<Vec<Dut>>, k| {
-            let job = &jobs[k as usize];
-            Some((|| -> Result<(ModelRun, f64)> {
-                if backend.uses_rtl() && duts.is_none() {
-                    let mut v = Vec::new();
-                    for _ in 0..duts_per_worker {
-                        v.push(Dut::new(a.lanes, a.seed, a.waves.is_some())?);
+    let results = progress.show_while(|| {
+        qmac::verify::pool::run_indexed(
+            jobs.len() as u64,
+            workers,
+            &never,
+            |duts: &mut Option<Vec<Dut>>, k| {
+                let job = &jobs[k as usize];
+                let on_op = |o: &model::OpReport| progress.op_done(k as usize, o);
+                Some((|| -> Result<(ModelRun, f64)> {
+                    if backend.uses_rtl() && duts.is_none() {
+                        let mut v = Vec::new();
+                        for _ in 0..duts_per_worker {
+                            v.push(Dut::new(a.lanes, a.seed, a.waves.is_some())?);
+                        }
+                        *duts = Some(v);
                     }
-                    *duts = Some(v);
-                }
-                if let (Some(d), Some(dir)) = (duts.as_mut(), &a.waves) {
-                    for (i, d) in d.iter_mut().enumerate() {
-                        let name = if i == 0 {
-                            format!("{}.fst", file_name(&job.input))
-                        } else {
-                            format!("{}.dut{i}.fst", file_name(&job.input))
-                        };
-                        d.trace_open(&dir.join(name))?;
+                    if let (Some(d), Some(dir)) = (duts.as_mut(), &a.waves) {
+                        for (i, d) in d.iter_mut().enumerate() {
+                            let name = if i == 0 {
+                                format!("{}.fst", file_name(&job.input))
+                            } else {
+                                format!("{}.dut{i}.fst", file_name(&job.input))
+                            };
+                            d.trace_open(&dir.join(name))?;
+                        }
                     }
-                }
-                let opt = ModelRunOptions {
-                    reference: job.tensors.as_ref().map(|(p, t)| (p.as_path(), t)),
-                    expect: job.expect.as_ref().map(|(_, t)| t),
-                    on_op: &on_op,
-                };
-                let start = Instant::now();
-                let mut golden = GoldenEngine;
-                let mut rtl;
-                let engine: &mut dyn MacEngine = match duts.as_mut() {
-                    Some(duts) => {
-                        rtl = RtlEngine {
-                            duts,
-                            cosim: RunOptions {
-                                seed: a.seed,
-                                backpressure: if a.backpressure {
-                                    Backpressure::RANDOM
-                                } else {
-                                    Backpressure::NONE
+                    let opt = ModelRunOptions {
+                        reference: job.tensors.as_ref().map(|(p, t)| (p.as_path(), t)),
+                        expect: job.expect.as_ref().map(|(_, t)| t),
+                        on_op: &on_op,
+                    };
+                    let start = Instant::now();
+                    let mut golden = GoldenEngine;
+                    let mut rtl;
+                    let engine: &mut dyn MacEngine = match duts.as_mut() {
+                        Some(duts) => {
+                            rtl = RtlEngine {
+                                duts,
+                                cosim: RunOptions {
+                                    seed: a.seed,
+                                    backpressure: if a.backpressure {
+                                        Backpressure::RANDOM
+                                    } else {
+                                        Backpressure::NONE
+                                    },
+                                    replay: replay(a, job),
+                                    stop_on_failure: false,
+                                    coverage: false,
                                 },
-                                replay: replay(a, job),
-                                stop_on_failure: false,
-                                coverage: false,
-                            },
-                            both: backend == Backend::Both,
-                        };
-                        &mut rtl
+                                both: backend == Backend::Both,
+                                progress: Some(&progress.live[k as usize]),
+                            };
+                            &mut rtl
+                        }
+                        None => &mut golden,
+                    };
+                    let run = model::run(&plan, &job.input, &job.data, engine, &opt);
+                    if let Some(d) = duts.as_mut().filter(|_| a.waves.is_some()) {
+                        d.iter_mut().for_each(Dut::trace_close);
                     }
-                    None => &mut golden,
-                };
-                let run = model::run(&plan, &job.input, &job.data, engine, &opt);
-                if let Some(d) = duts.as_mut().filter(|_| a.waves.is_some()) {
-                    d.iter_mut().for_each(Dut::trace_close);
-                }
-                Ok((run?, start.elapsed().as_secs_f64()))
-            })())
-        },
-    );
-    pb.finish_and_clear();
+                    Ok((run?, start.elapsed().as_secs_f64()))
+                })())
+            },
+        )
+    });
 
     let (mut passed, mut failed) = (0usize, 0usize);
     for (k, (job, (_, r))) in jobs.iter().zip(results).enumerate() {

@@ -221,7 +221,7 @@ pub struct RtlLayer {
 /// Run a layer case through the RTL with full per-cycle checking.
 #[cfg(feature = "rtl")]
 pub fn run_layer(case: &Case, dut: &mut Dut, opt: &RunOptions) -> Result<RtlLayer> {
-    run_layer_on(case, std::slice::from_mut(dut), opt)
+    run_layer_on(case, std::slice::from_mut(dut), opt, None)
 }
 
 /// Run a layer case through the RTL on every DUT of `duts` at once (one
@@ -232,9 +232,16 @@ pub fn run_layer(case: &Case, dut: &mut Dut, opt: &RunOptions) -> Result<RtlLaye
 /// layer's own output position whichever DUT computed it. The statistics
 /// add up (cycles: the DUTs' cycles summed). Share `k` takes the
 /// backpressure stream `stream_seed(opt.seed, k)`; with one DUT, `opt.seed`
-/// itself. The outputs do not depend on the split.
+/// itself. The outputs do not depend on the split. `progress`, when given,
+/// grows by the layer's MACs per output for every output as its result
+/// arrives (a long layer's progress moves while it runs).
 #[cfg(feature = "rtl")]
-pub fn run_layer_on(case: &Case, duts: &mut [Dut], opt: &RunOptions) -> Result<RtlLayer> {
+pub fn run_layer_on(
+    case: &Case,
+    duts: &mut [Dut],
+    opt: &RunOptions,
+    progress: Option<&std::sync::atomic::AtomicU64>,
+) -> Result<RtlLayer> {
     // Float-reference cases (float64, fbgemm, onednn) run the integer path
     // their multiplier / shift / int32 bias define (double rounding); the
     // caller compares it with the float reference.
@@ -245,6 +252,7 @@ pub fn run_layer_on(case: &Case, duts: &mut [Dut], opt: &RunOptions) -> Result<R
         "the DUTs of one layer must have one LANES value"
     );
     let mult_w = crate::cosim::dut::built_mult_w();
+    let macs_per_output = case.macs() / (case.output_shape.iter().product::<usize>().max(1) as u64);
     let all = groups(case, lanes);
     let k = duts.len().min(all.len()).max(1);
     let mut shares: Vec<Vec<Group>> = Vec::with_capacity(k);
@@ -279,6 +287,12 @@ pub fn run_layer_on(case: &Case, duts: &mut [Dut], opt: &RunOptions) -> Result<R
                     y[l] as i32
                 };
                 acc[base + l] = acc_lanes[l];
+            }
+            if let Some(p) = progress {
+                p.fetch_add(
+                    used as u64 * macs_per_output,
+                    std::sync::atomic::Ordering::Relaxed,
+                );
             }
         });
         RtlLayer { output, acc, stats }

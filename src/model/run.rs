@@ -60,6 +60,8 @@ pub struct RtlEngine<'a> {
     pub cosim: RunOptions,
     /// Label the ops `rtl+golden` (`--backend both`).
     pub both: bool,
+    /// Grows with every MAC the RTL has computed (progress within an op).
+    pub progress: Option<&'a std::sync::atomic::AtomicU64>,
 }
 
 #[cfg(feature = "rtl")]
@@ -80,7 +82,10 @@ impl MacEngine for RtlEngine<'_> {
             ..self.cosim.clone()
         };
         Ok(Some(crate::cosim::lowering::run_layer_on(
-            case, self.duts, &cosim,
+            case,
+            self.duts,
+            &cosim,
+            self.progress,
         )?))
     }
 }

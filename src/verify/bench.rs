@@ -392,6 +392,7 @@ pub fn model_figure(
                 coverage: false,
             },
             both: false,
+            progress: None,
         };
         crate::model::run(
             plan,

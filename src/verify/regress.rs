@@ -80,6 +80,7 @@ impl ModelTest {
                     duts: std::slice::from_mut(dut),
                     cosim: opt.clone(),
                     both: false,
+                    progress: None,
                 };
                 &mut rtl
             }
