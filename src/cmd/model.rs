@@ -243,11 +243,11 @@ impl Progress {
                     let secs = start.elapsed().as_secs_f64();
                     if tty {
                         let (ops, macs) = self.now();
-                        pb.set_position(if self.total_macs > 0 {
-                            100 * macs / self.total_macs
-                        } else {
-                            100 * ops / self.total_ops.max(1)
-                        });
+                        pb.set_position(
+                            (100 * macs)
+                                .checked_div(self.total_macs)
+                                .unwrap_or(100 * ops / self.total_ops.max(1)),
+                        );
                         pb.set_message(self.line(secs));
                     } else if last_line.elapsed().as_secs() >= 5 {
                         last_line = Instant::now();
