@@ -617,6 +617,7 @@ fn op_probes_cover_every_supported_op_bit_exactly() {
         "prelu",
         "resize",
         "shapes",
+        "transpose_conv",
     ] {
         let p = |f: String| format!("tests/fixtures/op_probes/{f}");
         let args: Vec<String> = vec![

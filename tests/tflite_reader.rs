@@ -90,6 +90,13 @@ fn options_json(o: &Options) -> Value {
             Some(s) => json!({"new_shape": s}),
             None => Value::Null,
         },
+        Options::TransposeConv {
+            padding,
+            stride_w,
+            stride_h,
+            activation,
+        } => json!({"padding": pad(*padding), "stride_w": stride_w, "stride_h": stride_h,
+            "fused_activation_function": act(*activation)}),
         Options::StridedSlice {
             begin_mask,
             end_mask,

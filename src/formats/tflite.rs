@@ -195,6 +195,12 @@ pub enum Options {
     Reshape {
         new_shape: Option<Vec<i32>>,
     },
+    TransposeConv {
+        padding: Padding,
+        stride_w: i32,
+        stride_h: i32,
+        activation: FusedActivation,
+    },
     StridedSlice {
         begin_mask: i32,
         end_mask: i32,
@@ -272,6 +278,7 @@ pub const RESIZE_NEAREST_NEIGHBOR: i32 = 97;
 pub const TRANSPOSE: i32 = 39;
 pub const SPACE_TO_DEPTH: i32 = 26;
 pub const STRIDED_SLICE: i32 = 45;
+pub const TRANSPOSE_CONV: i32 = 67;
 
 /// schema.fbs `BuiltinOperator` names, by code.
 const OP_NAMES: [&str; 163] = [
@@ -464,6 +471,7 @@ const OPT_SUB: u8 = 28;
 const OPT_RESIZE_BILINEAR: u8 = 15;
 const OPT_RESIZE_NEAREST: u8 = 74;
 const OPT_STRIDED_SLICE: u8 = 32;
+const OPT_TRANSPOSE_CONV: u8 = 49;
 
 /// vtable offset of schema field `id`.
 const fn vt(id: u16) -> u16 {
@@ -644,6 +652,11 @@ impl Verifiable for FbOperator<'_> {
                             "ResizeBilinearOptions",
                             pos,
                         ),
+                    OPT_TRANSPOSE_CONV => v
+                        .verify_union_variant::<ForwardsUOffset<FbTransposeConvOptions>>(
+                            "TransposeConvOptions",
+                            pos,
+                        ),
                     OPT_STRIDED_SLICE => v
                         .verify_union_variant::<ForwardsUOffset<FbStridedSliceOptions>>(
                             "StridedSliceOptions",
@@ -727,6 +740,15 @@ fb_options!(FbResizeBilinearOptions {
 });
 // align_corners:bool, half_pixel_centers:bool.
 fb_options!(FbResizeNearestOptions { 0: bool, 1: bool });
+// padding:Padding(byte), stride_w:int, stride_h:int, fused_activation_function:byte,
+// quantized_bias_type:TensorType(byte).
+fb_options!(FbTransposeConvOptions {
+    0: i8,
+    1: i32,
+    2: i32,
+    3: i8,
+    4: i8
+});
 // begin_mask, end_mask, ellipsis_mask, new_axis_mask, shrink_axis_mask: int; offset: bool.
 fb_options!(FbStridedSliceOptions {
     0: i32,
@@ -1138,6 +1160,17 @@ fn decode_options(op: &FbOperator<'_>, code: i32) -> Result<Options, String> {
                 }
             }
         },
+        TRANSPOSE_CONV => {
+            expect(OPT_TRANSPOSE_CONV, "TransposeConvOptions")?;
+            let o = get::<ForwardsUOffset<FbTransposeConvOptions>>(t, 4)
+                .ok_or("missing TransposeConvOptions")?;
+            Options::TransposeConv {
+                padding: padding(get_or::<i8>(&o.0, 0, 0))?,
+                stride_w: get_or::<i32>(&o.0, 1, 0),
+                stride_h: get_or::<i32>(&o.0, 2, 0),
+                activation: act(get_or::<i8>(&o.0, 3, 0)),
+            }
+        }
         STRIDED_SLICE => match kind {
             0 => Options::StridedSlice {
                 begin_mask: 0,

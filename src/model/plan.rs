@@ -47,6 +47,14 @@ pub enum StepKind {
     Lut(bool),
     Prelu,
     Transpose(Vec<i32>),
+    /// TRANSPOSE_CONV, run as the CONV_2D `case` over its input with
+    /// `stride − 1` zero-point pixels inserted between rows and columns
+    /// (see [`upsample_for_transpose_conv`]); `macs` are the op's own.
+    TransposeConv {
+        case: Box<Case>,
+        stride: [usize; 2],
+        macs: u64,
+    },
     SpaceToDepth,
     StridedSlice(crate::golden::ops::StridedSliceParams),
     /// RESIZE_BILINEAR (true) or RESIZE_NEAREST_NEIGHBOR (false) to the
@@ -80,6 +88,7 @@ impl Step {
     pub fn macs(&self) -> u64 {
         match &self.kind {
             StepKind::Mac(c) => c.macs(),
+            StepKind::TransposeConv { macs, .. } => *macs,
             _ => 0,
         }
     }
@@ -487,6 +496,204 @@ fn mac_case(model: &Model, op: &Operator) -> std::result::Result<Case, String> {
     Ok(case)
 }
 
+/// TRANSPOSE_CONV (`kernels/transpose_conv.cc`, `reference_integer_ops::
+/// TransposeConv`) as the CONV_2D case it equals: TFLite scatters every
+/// input pixel's products into the outputs at `in·stride − pad + k`; the
+/// same sums are a stride-1 convolution of the input upsampled by `stride`
+/// (`stride − 1` pixels of value zp_x, which add 0, between rows and
+/// columns) with the kernel flipped in both axes and padding
+/// `k − 1 − pad` before (`pad` from TransposeConvPrepare's
+/// `ComputePaddingHeightWidth` on the output size). The per-channel
+/// multipliers, bias and activation are the conv's; int32 sums wrap alike in
+/// any order. Returns the case, the stride and the op's own MACs (input
+/// pixels × kernel taps × output channels, as TFLite counts them).
+fn transpose_conv_case(
+    model: &Model,
+    op: &Operator,
+) -> std::result::Result<(Case, [usize; 2], u64), String> {
+    let Options::TransposeConv {
+        padding,
+        stride_w,
+        stride_h,
+        activation: act,
+    } = op.options
+    else {
+        return Err("unexpected options for TRANSPOSE_CONV".into());
+    };
+    let t = |k: usize| -> std::result::Result<&tflite::Tensor, String> {
+        op.inputs
+            .get(k)
+            .and_then(|&i| usize::try_from(i).ok())
+            .and_then(|i| model.tensors.get(i))
+            .ok_or_else(|| format!("input {k} is missing"))
+    };
+    let (filter, input) = (t(1)?, t(2)?);
+    let bias = t(3).ok();
+    let output = op
+        .outputs
+        .first()
+        .and_then(|&i| usize::try_from(i).ok())
+        .and_then(|i| model.tensors.get(i))
+        .ok_or("no output tensor")?;
+    let (iq, oq) = (act_quant(input)?, act_quant(output)?);
+    let fq = filter
+        .quantization
+        .as_ref()
+        .ok_or_else(|| format!("filter tensor {} has no quantization", filter.index))?;
+    if fq.zero_point.iter().any(|&z| z != 0) {
+        return Err(format!(
+            "filter tensor {} has non-zero zero points",
+            filter.index
+        ));
+    }
+    let [n, h, w, cin] = <[usize; 4]>::try_from(shape_of(input)?)
+        .map_err(|_| "input is not 4-D NHWC".to_string())?;
+    let [cout, kh, kw, fcin] = <[usize; 4]>::try_from(shape_of(filter)?)
+        .map_err(|_| "filter is not 4-D [Cout, KH, KW, Cin]".to_string())?;
+    let [on, oh, ow, oc] = <[usize; 4]>::try_from(shape_of(output)?)
+        .map_err(|_| "output is not 4-D NHWC".to_string())?;
+    if fcin != cin || oc != cout || on != n {
+        return Err(format!(
+            "input [{n}, {h}, {w}, {cin}], filter [{cout}, {kh}, {kw}, {fcin}] and output [{on}, {oh}, {ow}, {oc}] do not fit"
+        ));
+    }
+    let stride = [
+        positive(stride_h, "stride_h")?,
+        positive(stride_w, "stride_w")?,
+    ];
+    let same = padding == Padding::Same;
+    let (_, pad_h, _) =
+        ops::compute_padding(same, oh, kh, stride[0], 1).map_err(|e| e.to_string())?;
+    let (_, pad_w, _) =
+        ops::compute_padding(same, ow, kw, stride[1], 1).map_err(|e| e.to_string())?;
+    let (uh, uw) = ((h - 1) * stride[0] + 1, (w - 1) * stride[1] + 1);
+    let before = |k: usize, p: usize| k.checked_sub(1 + p);
+    let after = |o: usize, k: usize, u: usize, b: usize| (o + k - 1).checked_sub(u + b);
+    let (Some(pt), Some(pl)) = (before(kh, pad_h), before(kw, pad_w)) else {
+        return Err(format!(
+            "padding ({pad_h}, {pad_w}) larger than the kernel [{kh}, {kw}] allows"
+        ));
+    };
+    let (Some(pb), Some(pr)) = (after(oh, kh, uh, pt), after(ow, kw, uw, pl)) else {
+        return Err(format!(
+            "output [{oh}, {ow}] smaller than the upsampled input [{uh}, {uw}] allows"
+        ));
+    };
+    // The kernel flipped in both axes, [Cout, KH, KW, Cin] kept.
+    let weights = const_i8(filter)?;
+    let mut flipped = vec![0i32; weights.len()];
+    for o in 0..cout {
+        for y in 0..kh {
+            for x in 0..kw {
+                for c in 0..cin {
+                    flipped[((o * kh + (kh - 1 - y)) * kw + (kw - 1 - x)) * cin + c] =
+                        weights[((o * kh + y) * kw + x) * cin + c];
+                }
+            }
+        }
+    }
+    let per_channel = fq.scale.len() > 1;
+    if per_channel && fq.scale.len() != cout || fq.scale.is_empty() {
+        return Err(format!(
+            "filter tensor {} has {} scales for {cout} output channels",
+            filter.index,
+            fq.scale.len()
+        ));
+    }
+    let (mut multiplier, mut shift) = (Vec::new(), Vec::new());
+    for c in 0..if per_channel { cout } else { 1 } {
+        let real = crate::formats::qcase::framework_real_multiplier(
+            Op::Conv2d,
+            Rounding::Double,
+            !per_channel,
+            iq.scale as f64,
+            fq.scale[c] as f64,
+            oq.scale as f64,
+        );
+        let (m, e) = quantize_multiplier(real, false);
+        multiplier.push(m);
+        shift.push(e);
+    }
+    let bias = match bias {
+        Some(b) => {
+            let v = const_i32(b)?;
+            if v.len() != cout {
+                return Err(format!(
+                    "bias has {} entries for {cout} output channels",
+                    v.len()
+                ));
+            }
+            Some(v)
+        }
+        None => None,
+    };
+    let (act_min, act_max) =
+        activation_bounds(activation(act)?, oq.zero_point, oq.scale, DType::Int8);
+    let case = Case {
+        path: model.path.clone(),
+        source: format!(
+            "{} op {} TRANSPOSE_CONV as a stride-1 CONV_2D over its input upsampled by {stride:?} (qmac model)",
+            model
+                .path
+                .file_name()
+                .map_or_else(String::new, |f| f.to_string_lossy().into_owned()),
+            op.index
+        ),
+        op: Op::Conv2d,
+        input_shape: [n, uh, uw, cin],
+        filter_shape: [cout, kh, kw, cin],
+        output_shape: [n, oh, ow, cout],
+        stride: [1, 1],
+        dilation: [1, 1],
+        padding: [pt, pb, pl, pr],
+        depth_multiplier: 1,
+        input_zero_point: iq.zero_point,
+        filter_zero_point: 0,
+        output_zero_point: oq.zero_point,
+        input_scale: Some(iq.scale as f64),
+        filter_scales: Some(fq.scale.iter().map(|&s| s as f64).collect()),
+        output_scale: Some(oq.scale as f64),
+        act_min,
+        act_max,
+        multiplier,
+        shift,
+        rounding: Rounding::Double,
+        input_dtype: DType::Int8,
+        output_dtype: DType::Int8,
+        input: vec![iq.zero_point; n * uh * uw * cin],
+        filter: flipped,
+        bias,
+        bias_float: None,
+        output: None,
+    };
+    case.validate().map_err(|e| e.message)?;
+    let macs = (n * h * w * cin * kh * kw * cout) as u64;
+    Ok((case, stride, macs))
+}
+
+/// The input of a TRANSPOSE_CONV's conv case: `x` with `stride − 1` pixels
+/// of value `zp` inserted between its rows and between its columns.
+pub fn upsample_for_transpose_conv(x: &QTensor, stride: [usize; 2], zp: i32) -> Vec<i32> {
+    let [n, h, w, c] = match x.shape.as_slice() {
+        [n, h, w, c] => [*n, *h, *w, *c],
+        _ => return x.data.iter().map(|&v| v as i32).collect(),
+    };
+    let (uh, uw) = ((h - 1) * stride[0] + 1, (w - 1) * stride[1] + 1);
+    let mut u = vec![zp; n * uh * uw * c];
+    for b in 0..n {
+        for y in 0..h {
+            for xx in 0..w {
+                let from = ((b * h + y) * w + xx) * c;
+                let to = ((b * uh + y * stride[0]) * uw + xx * stride[1]) * c;
+                for k in 0..c {
+                    u[to + k] = x.data[from + k] as i32;
+                }
+            }
+        }
+    }
+    u
+}
+
 /// The TFLite ops `qmac model` runs (the rule [`Plan::new`] checks every
 /// operator against before anything runs).
 pub const SUPPORTED_OPS: &[i32] = &[
@@ -519,6 +726,7 @@ pub const SUPPORTED_OPS: &[i32] = &[
     tflite::TRANSPOSE,
     tflite::SPACE_TO_DEPTH,
     tflite::STRIDED_SLICE,
+    tflite::TRANSPOSE_CONV,
 ];
 
 impl Plan {
@@ -610,18 +818,20 @@ impl Plan {
             };
             // Activation inputs: the op's first input, both of ADD / SUB /
             // MUL / MAXIMUM / MINIMUM / PRELU (its alpha), all of CONCATENATION.
-            let n_act = match op.code {
+            let act_inputs: Vec<usize> = match op.code {
                 tflite::ADD
                 | tflite::SUB
                 | tflite::MUL
                 | tflite::MAXIMUM
                 | tflite::MINIMUM
-                | tflite::PRELU => 2,
-                tflite::CONCATENATION => op.inputs.len(),
-                _ => 1,
+                | tflite::PRELU => vec![0, 1],
+                tflite::CONCATENATION => (0..op.inputs.len()).collect(),
+                // output_shape, weights, input[, bias]
+                tflite::TRANSPOSE_CONV => vec![2],
+                _ => vec![0],
             };
             let mut inputs = Vec::new();
-            for k in 0..n_act {
+            for k in act_inputs {
                 let t = tensor(k)?;
                 let q = act_quant(t).map_err(|m| InputError::new(path, at(op), m))?;
                 if !produced[t.index] {
@@ -643,7 +853,12 @@ impl Plan {
                 }
                 inputs.push(t.index);
             }
-            let in_shape = shape_of(tensor(0)?).map_err(|m| InputError::new(path, at(op), m))?;
+            let in_shape = shape_of(tensor(if op.code == tflite::TRANSPOSE_CONV {
+                2
+            } else {
+                0
+            })?)
+            .map_err(|m| InputError::new(path, at(op), m))?;
             let kind = match (op.code, &op.options) {
                 (tflite::CONV_2D | tflite::DEPTHWISE_CONV_2D | tflite::FULLY_CONNECTED, _) => {
                     StepKind::Mac(Box::new(mac_case(model, op).map_err(fail)?))
@@ -729,6 +944,14 @@ impl Plan {
                 (tflite::TANH, _) => StepKind::Lut(false),
                 (tflite::PRELU, _) => StepKind::Prelu,
                 (tflite::TRANSPOSE, _) => StepKind::Transpose(constant_i32(1)?),
+                (tflite::TRANSPOSE_CONV, _) => {
+                    let (case, stride, macs) = transpose_conv_case(model, op).map_err(fail)?;
+                    StepKind::TransposeConv {
+                        case: Box::new(case),
+                        stride,
+                        macs,
+                    }
+                }
                 (tflite::SPACE_TO_DEPTH, _) => StepKind::SpaceToDepth,
                 (
                     tflite::STRIDED_SLICE,
@@ -848,5 +1071,18 @@ impl Plan {
     /// Total MACs of the conv / depthwise / FC ops.
     pub fn macs(&self) -> u64 {
         self.steps.iter().map(Step::macs).sum()
+    }
+}
+
+#[cfg(test)]
+mod transpose_conv_tests {
+    use super::*;
+
+    #[test]
+    fn upsampling_inserts_zero_point_pixels_between_rows_and_columns() {
+        let x = QTensor::new(vec![1, 2, 2, 1], vec![1, 2, 3, 4], Quant { scale: 1.0, zero_point: -5 });
+        let u = upsample_for_transpose_conv(&x, [2, 3], -5);
+        // 3 × 4: rows 0 and 2 hold the pixels at columns 0 and 3.
+        assert_eq!(u, vec![1, -5, -5, 2, -5, -5, -5, -5, 3, -5, -5, 4]);
     }
 }

@@ -243,6 +243,11 @@ struct GoldenMac {
 fn golden_mac(template: &Case, input: &QTensor) -> Result<GoldenMac> {
     let mut case = template.clone();
     case.input = input.data.iter().map(|&v| v as i32).collect();
+    golden_mac_filled(case)
+}
+
+/// [`golden_mac`] of a case whose input is already filled in.
+fn golden_mac_filled(case: Case) -> Result<GoldenMac> {
     let g = crate::golden::layer::run(&case)?;
     let own: Vec<i8> = g.output.iter().map(|&v| v as i8).collect();
     let (integer, framework) = if case.rounding.is_integer() {
@@ -270,7 +275,9 @@ fn golden_op(plan: &Plan, step: &Step, args: &[&QTensor]) -> Result<QTensor> {
     let op_err = |e: ops::OpError| InputError::new(&plan.path, &here, e.to_string());
     let oq = step.output_quant;
     let out = match &step.kind {
-        StepKind::Mac(_) => unreachable!("MAC ops go through golden_mac"),
+        StepKind::Mac(_) | StepKind::TransposeConv { .. } => {
+            unreachable!("MAC ops go through golden_mac")
+        }
         StepKind::Add(a) => ops::add(args[0], args[1], oq, *a).map_err(op_err)?,
         StepKind::AveragePool(p) => ops::average_pool_2d(args[0], p, oq).map_err(op_err)?,
         StepKind::MaxPool(p) => ops::max_pool_2d(args[0], p, oq).map_err(op_err)?,
@@ -337,6 +344,16 @@ fn golden_step(plan: &Plan, step: &Step, args: &[&QTensor]) -> Result<StepOut> {
     match &step.kind {
         StepKind::Mac(t) => {
             let g = golden_mac(t, args[0])?;
+            Ok((g.integer.clone(), g.framework.clone(), Some(g)))
+        }
+        StepKind::TransposeConv { case, stride, .. } => {
+            let mut t = (**case).clone();
+            t.input = crate::model::plan::upsample_for_transpose_conv(
+                args[0],
+                *stride,
+                case.input_zero_point,
+            );
+            let g = golden_mac_filled(t)?;
             Ok((g.integer.clone(), g.framework.clone(), Some(g)))
         }
         _ => Ok((golden_op(plan, step, args)?.data, None, None)),
@@ -590,7 +607,16 @@ pub fn run(
         if let Some(g) = mac {
             let mut case = g.case;
             if let Some(t) = case_input {
-                case.input = t.data.iter().map(|&v| v as i32).collect();
+                case.input = match &step.kind {
+                    StepKind::TransposeConv { stride, .. } => {
+                        crate::model::plan::upsample_for_transpose_conv(
+                            &t,
+                            *stride,
+                            case.input_zero_point,
+                        )
+                    }
+                    _ => t.data.iter().map(|&v| v as i32).collect(),
+                };
             }
             case.output = reference.map(|(_, r)| r.data.iter().map(|&v| v as i32).collect());
             cases.push(case);
