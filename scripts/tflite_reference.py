@@ -58,8 +58,8 @@ def main():
         fail(f"{a.model}: file: TFLite cannot load it: {str(e).splitlines()[0] if str(e) else e}")
     ins = interp.get_input_details()
     outs = interp.get_output_details()
-    if len(ins) != 1 or len(outs) != 1:
-        fail(f"{a.model}: subgraph: {len(ins)} inputs and {len(outs)} outputs; one of each is supported")
+    if len(ins) != 1 or not outs:
+        fail(f"{a.model}: subgraph: {len(ins)} inputs and {len(outs)} outputs; one input and at least one output are supported")
     want = tuple(ins[0]["shape"])
     if ins[0]["dtype"] != np.int8:
         fail(f"{a.model}: model input: dtype {ins[0]['dtype'].__name__}, an int8 model is needed")
@@ -83,7 +83,8 @@ def main():
     np.save(outputs[0], interp.get_tensor(outs[0]["index"]))
     np.savez_compressed(outputs[1], **tensors)
     shape = [int(d) for d in outs[0]["shape"]]
-    print(f"{outputs[0]}: output {shape}; {outputs[1]}: {len(tensors)} tensors "
+    more = f" (output 0 of {len(outs)}; every output is in the tensors)" if len(outs) > 1 else ""
+    print(f"{outputs[0]}: output {shape}{more}; {outputs[1]}: {len(tensors)} tensors "
           f"(TensorFlow {tf.__version__}, BUILTIN_REF kernels)")
 
 

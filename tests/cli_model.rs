@@ -618,6 +618,7 @@ fn op_probes_cover_every_supported_op_bit_exactly() {
         "resize",
         "shapes",
         "transpose_conv",
+        "yolo_head",
     ] {
         let p = |f: String| format!("tests/fixtures/op_probes/{f}");
         let args: Vec<String> = vec![
@@ -636,6 +637,10 @@ fn op_probes_cover_every_supported_op_bit_exactly() {
         let (code, out) = run(&args);
         assert_eq!(code, 0, "{m}:\n{out}");
         assert!(out.trim_end().ends_with("2 passed, 0 failed"), "{out}");
+        if m == "yolo_head" {
+            // Two model outputs: both are reference tensors, both compared.
+            assert!(out.contains("2 model outputs (tensors "), "{out}");
+        }
         for l in op_rows(&out) {
             let w: Vec<&str> = l.split_whitespace().collect();
             let mism = w

@@ -419,6 +419,14 @@ pub fn run(a: &Args) -> Result<()> {
         },
         jobs.len()
     ));
+    if plan.outputs.len() > 1 {
+        out.line(format_args!(
+            "{} model outputs (tensors {}): --expect and --save-output are output 0 (tensor {}); every output is compared through --tensors",
+            plan.outputs.len(),
+            plan.outputs.iter().map(|o| o.to_string()).collect::<Vec<_>>().join(", "),
+            plan.output
+        ));
+    }
 
     let progress = Progress::new(&plan, jobs.len());
     let workers = a.jobs.min(jobs.len()).max(1);

@@ -279,6 +279,8 @@ pub const TRANSPOSE: i32 = 39;
 pub const SPACE_TO_DEPTH: i32 = 26;
 pub const STRIDED_SLICE: i32 = 45;
 pub const TRANSPOSE_CONV: i32 = 67;
+pub const SPLIT: i32 = 49;
+pub const SPLIT_V: i32 = 102;
 
 /// schema.fbs `BuiltinOperator` names, by code.
 const OP_NAMES: [&str; 163] = [

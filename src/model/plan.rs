@@ -101,7 +101,11 @@ pub struct Plan {
     pub input: usize,
     pub input_shape: Vec<usize>,
     pub input_quant: Quant,
+    /// The first model output: the one `--expect` and `--save-output` take
+    /// (every output is a tensor `--tensors` compares).
     pub output: usize,
+    /// Every model output, in the subgraph's order.
+    pub outputs: Vec<usize>,
     pub steps: Vec<Step>,
     /// Constant int8 operands of non-MAC ops (tensor index, value).
     pub constants: Vec<(usize, QTensor)>,
@@ -727,6 +731,8 @@ pub const SUPPORTED_OPS: &[i32] = &[
     tflite::SPACE_TO_DEPTH,
     tflite::STRIDED_SLICE,
     tflite::TRANSPOSE_CONV,
+    tflite::SPLIT,
+    tflite::SPLIT_V,
 ];
 
 impl Plan {
@@ -735,12 +741,12 @@ impl Plan {
     pub fn new(model: &Model) -> Result<Plan, InputError> {
         let path = &model.path;
         let at = |op: &Operator| format!("op {} ({})", op.index, op.name());
-        if model.inputs.len() != 1 || model.outputs.len() != 1 {
+        if model.inputs.len() != 1 || model.outputs.is_empty() {
             return Err(InputError::new(
                 path,
                 "subgraph",
                 format!(
-                    "{} inputs and {} outputs; qmac runs single-input single-output models",
+                    "{} inputs and {} outputs; qmac runs models with one input and at least one output",
                     model.inputs.len(),
                     model.outputs.len()
                 ),
@@ -796,6 +802,81 @@ impl Plan {
         let mut constants = Vec::new();
         for op in &model.operators {
             let fail = |m: String| InputError::new(path, at(op), m);
+            if matches!(op.code, tflite::SPLIT | tflite::SPLIT_V) {
+                // One slice step per output (each a copy of its part of the
+                // input along the split axis, as `reference_ops::Split`).
+                let (data_k, axis_k) = if op.code == tflite::SPLIT {
+                    (1, 0)
+                } else {
+                    (0, 2)
+                };
+                let t = |k: usize| -> Result<&tflite::Tensor, InputError> {
+                    op.inputs
+                        .get(k)
+                        .and_then(|&i| usize::try_from(i).ok())
+                        .map(|i| &model.tensors[i])
+                        .ok_or_else(|| fail(format!("input {k} is missing")))
+                };
+                let data = t(data_k)?;
+                if !produced[data.index] {
+                    return Err(fail(format!(
+                        "input tensor {} (`{}`) is not produced by an earlier op or the model input",
+                        data.index, data.name
+                    )));
+                }
+                let in_shape = shape_of(data).map_err(&fail)?;
+                let axis = const_i32(t(axis_k)?).map_err(&fail)?;
+                let rank = in_shape.len() as i32;
+                let axis = match axis.as_slice() {
+                    [a] if (-rank..rank).contains(a) => a.rem_euclid(rank) as usize,
+                    a => return Err(fail(format!("axis {a:?} for an input of rank {rank}"))),
+                };
+                let mut begin = 0usize;
+                for &o in &op.outputs {
+                    let out_i =
+                        usize::try_from(o).map_err(|_| fail("an output is missing".into()))?;
+                    let out_t = &model.tensors[out_i];
+                    let output_shape = shape_of(out_t).map_err(&fail)?;
+                    let output_quant = act_quant(out_t).map_err(&fail)?;
+                    let ok_shape = output_shape.len() == in_shape.len()
+                        && (0..in_shape.len()).all(|d| d == axis || output_shape[d] == in_shape[d]);
+                    if !ok_shape {
+                        return Err(fail(format!(
+                            "output {out_i} shape {output_shape:?} is not a part of {in_shape:?} along axis {axis}"
+                        )));
+                    }
+                    let end = begin + output_shape[axis];
+                    let mut b: Vec<i32> = vec![0; in_shape.len()];
+                    let mut e: Vec<i32> = in_shape.iter().map(|&d| d as i32).collect();
+                    b[axis] = begin as i32;
+                    e[axis] = end as i32;
+                    steps.push(Step {
+                        index: op.index,
+                        name: op.name(),
+                        inputs: vec![data.index],
+                        output: out_i,
+                        output_shape,
+                        output_quant,
+                        kind: StepKind::StridedSlice(ops::StridedSliceParams {
+                            begin: b,
+                            end: e,
+                            strides: vec![1; in_shape.len()],
+                            begin_mask: 0,
+                            end_mask: 0,
+                            shrink_axis_mask: 0,
+                        }),
+                    });
+                    produced[out_i] = true;
+                    begin = end;
+                }
+                if begin != in_shape[axis] {
+                    return Err(fail(format!(
+                        "the outputs cover {begin} of the {} elements along axis {axis}",
+                        in_shape[axis]
+                    )));
+                }
+                continue;
+            }
             if op.outputs.len() != 1 {
                 return Err(fail(format!(
                     "{} outputs; qmac runs single-output ops",
@@ -1049,15 +1130,18 @@ impl Plan {
                 kind,
             });
         }
-        if !produced[output] {
-            return Err(InputError::new(
-                path,
-                "subgraph outputs",
-                format!("output tensor {output} is never produced"),
-            ));
+        for &o in &model.outputs {
+            if !produced[o] {
+                return Err(InputError::new(
+                    path,
+                    "subgraph outputs",
+                    format!("output tensor {o} is never produced"),
+                ));
+            }
         }
         Ok(Plan {
             path: path.clone(),
+            outputs: model.outputs.clone(),
             input,
             input_shape,
             input_quant,
@@ -1080,7 +1164,14 @@ mod transpose_conv_tests {
 
     #[test]
     fn upsampling_inserts_zero_point_pixels_between_rows_and_columns() {
-        let x = QTensor::new(vec![1, 2, 2, 1], vec![1, 2, 3, 4], Quant { scale: 1.0, zero_point: -5 });
+        let x = QTensor::new(
+            vec![1, 2, 2, 1],
+            vec![1, 2, 3, 4],
+            Quant {
+                scale: 1.0,
+                zero_point: -5,
+            },
+        );
         let u = upsample_for_transpose_conv(&x, [2, 3], -5);
         // 3 × 4: rows 0 and 2 hold the pixels at columns 0 and 3.
         assert_eq!(u, vec![1, -5, -5, 2, -5, -5, -5, -5, 3, -5, -5, 4]);
