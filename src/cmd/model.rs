@@ -401,7 +401,7 @@ pub fn run(a: &Args) -> Result<()> {
     }
     let census: Vec<String> = counts.iter().map(|(k, v)| format!("{k} x{v}")).collect();
     out.line(format_args!(
-        "qmac model {}: {} ops ({}), {} MACs in conv/dw/FC; backend {}{}; {} input(s)",
+        "qmac model {}: {} ops ({}), {} MACs on the datapath; backend {}{}; {} input(s)",
         file_name(&a.model),
         plan.steps.len(),
         census.join(", "),
@@ -465,6 +465,7 @@ pub fn run(a: &Args) -> Result<()> {
                         reference: job.tensors.as_ref().map(|(p, t)| (p.as_path(), t)),
                         expect: job.expect.as_ref().map(|(_, t)| t),
                         on_op: &on_op,
+                        keep_cases: a.dump_cases.is_some(),
                     };
                     let start = Instant::now();
                     let mut golden = GoldenEngine;

@@ -109,6 +109,10 @@ pub struct LayerStimulus<'a> {
     gi: usize,
     pos: usize,
     params_sent: bool,
+    /// The parameters last loaded: a group that needs the same ones is not
+    /// reloaded (they persist in the datapath), so groups of equal
+    /// parameters (e.g. a MUL's one-tap dot products) stream back to back.
+    loaded: Option<Arc<Params>>,
 }
 
 impl<'a> LayerStimulus<'a> {
@@ -125,6 +129,7 @@ impl<'a> LayerStimulus<'a> {
             gi: 0,
             pos: 0,
             params_sent: false,
+            loaded: None,
         }
     }
 
@@ -193,12 +198,12 @@ impl Iterator for LayerStimulus<'_> {
         let g = self.groups.get(self.gi)?.clone();
         if !self.params_sent {
             self.params_sent = true;
-            return Some(Item::Params(Arc::new(group_params(
-                self.case,
-                &g,
-                self.lanes,
-                self.mult_w,
-            ))));
+            let p = group_params(self.case, &g, self.lanes, self.mult_w);
+            if self.loaded.as_deref() != Some(&p) {
+                let p = Arc::new(p);
+                self.loaded = Some(p.clone());
+                return Some(Item::Params(p));
+            }
         }
         let job = self.job(&g, self.pos);
         self.pos += 1;

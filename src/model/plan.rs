@@ -84,11 +84,13 @@ pub struct Step {
 }
 
 impl Step {
-    /// Multiply-accumulates of a MAC op (0 for the others).
+    /// Multiply-accumulates of an op the datapath runs (0 for the others).
     pub fn macs(&self) -> u64 {
         match &self.kind {
             StepKind::Mac(c) => c.macs(),
             StepKind::TransposeConv { macs, .. } => *macs,
+            // One multiply per output, on the datapath as a one-tap dot product.
+            StepKind::Mul(_) => self.output_shape.iter().product::<usize>() as u64,
             _ => 0,
         }
     }

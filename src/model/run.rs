@@ -202,6 +202,9 @@ pub struct ModelRunOptions<'a> {
     pub expect: Option<&'a Int8Array>,
     /// Called after every op (progress).
     pub on_op: &'a (dyn Fn(&OpReport) + Sync),
+    /// Keep every MAC op's case in [`ModelRun::cases`] (for `--dump-cases`;
+    /// they hold copies of the op's tensors, so only when asked).
+    pub keep_cases: bool,
 }
 
 fn no_progress(_: &OpReport) {}
@@ -213,6 +216,7 @@ impl ModelRunOptions<'_> {
             reference: None,
             expect: None,
             on_op: &no_progress,
+            keep_cases: false,
         }
     }
 }
@@ -244,6 +248,69 @@ fn golden_mac(template: &Case, input: &QTensor) -> Result<GoldenMac> {
     let mut case = template.clone();
     case.input = input.data.iter().map(|&v| v as i32).collect();
     golden_mac_filled(case)
+}
+
+/// int8 MUL as the case the datapath runs: every output one dot product of
+/// one tap, `(x₁ − zp₁)·(x₂ − zp₂)` with no bias, requantized by MUL's
+/// multiplier (double rounding, MultiplyByQuantizedMultiplier) and clamped to
+/// the fused activation. It is a depthwise 1×1 convolution over all N
+/// outputs as channels: input x₁, filter x₂ broadcast to the output shape
+/// (filter zero point zp₂).
+fn mul_case(
+    plan: &Plan,
+    step: &Step,
+    a: &QTensor,
+    b: &QTensor,
+    act: crate::arith::requant::Activation,
+) -> Result<Case> {
+    let here = format!("op {} ({})", step.index, step.name);
+    let op_err = |e: ops::OpError| InputError::new(&plan.path, &here, e.to_string());
+    let shape = &step.output_shape;
+    let n: usize = shape.iter().product();
+    let x1 = ops::broadcast_to("MUL", a, shape).map_err(op_err)?;
+    let x2 = ops::broadcast_to("MUL", b, shape).map_err(op_err)?;
+    let oq = step.output_quant;
+    let (m0, e) = ops::mul_multiplier(a.quant.scale, b.quant.scale, oq.scale);
+    let (act_min, act_max) = ops::act_bounds(act, oq);
+    let case = Case {
+        path: plan.path.clone(),
+        source: format!(
+            "{} op {} MUL as one-tap dot products (qmac model)",
+            plan.path
+                .file_name()
+                .map_or_else(String::new, |f| f.to_string_lossy().into_owned()),
+            step.index
+        ),
+        op: crate::formats::qcase::Op::DepthwiseConv2d,
+        input_shape: [1, 1, 1, n],
+        filter_shape: [1, 1, 1, n],
+        output_shape: [1, 1, 1, n],
+        stride: [1, 1],
+        dilation: [1, 1],
+        padding: [0; 4],
+        depth_multiplier: 1,
+        input_zero_point: a.quant.zero_point,
+        filter_zero_point: b.quant.zero_point,
+        output_zero_point: oq.zero_point,
+        input_scale: Some(a.quant.scale as f64),
+        filter_scales: Some(vec![b.quant.scale as f64]),
+        output_scale: Some(oq.scale as f64),
+        act_min,
+        act_max,
+        multiplier: vec![m0],
+        shift: vec![e],
+        rounding: crate::formats::qcase::Rounding::Double,
+        input_dtype: crate::arith::DType::Int8,
+        output_dtype: crate::arith::DType::Int8,
+        input: x1.iter().map(|&v| v as i32).collect(),
+        filter: x2.iter().map(|&v| v as i32).collect(),
+        bias: None,
+        bias_float: None,
+        output: None,
+    };
+    case.validate()
+        .map_err(|e| InputError::new(&plan.path, &here, e.message))?;
+    Ok(case)
 }
 
 /// [`golden_mac`] of a case whose input is already filled in.
@@ -345,6 +412,18 @@ fn golden_step(plan: &Plan, step: &Step, args: &[&QTensor]) -> Result<StepOut> {
         StepKind::Mac(t) => {
             let g = golden_mac(t, args[0])?;
             Ok((g.integer.clone(), g.framework.clone(), Some(g)))
+        }
+        StepKind::Mul(act) => {
+            // TFLite's MUL kernel is the golden result; the same products as
+            // a case the datapath runs (one tap per output) must equal it.
+            let out = golden_op(plan, step, args)?;
+            let g = golden_mac_filled(mul_case(plan, step, args[0], args[1], *act)?)?;
+            anyhow::ensure!(
+                g.integer == out.data,
+                "op {} (MUL): the one-tap dot products differ from TFLite's MUL kernel (a qmac bug)",
+                step.index
+            );
+            Ok((out.data, None, Some(g)))
         }
         StepKind::TransposeConv { case, stride, .. } => {
             let mut t = (**case).clone();
@@ -604,7 +683,7 @@ pub fn run(
                 case_input = ref_args.into_iter().next();
             }
         }
-        if let Some(g) = mac {
+        if let Some(g) = mac.filter(|_| opt.keep_cases) {
             let mut case = g.case;
             if let Some(t) = case_input {
                 case.input = match &step.kind {

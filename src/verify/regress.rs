@@ -10,7 +10,7 @@
 //!   parameter reloads;
 //! * `layers`: the real TFLite layer cases (embedded in the binary);
 //! * `models`: the three whole int8 TFLite models with both sample inputs
-//!   (embedded), conv/dw/FC on the RTL, every tensor compared with TFLite's;
+//!   (embedded), conv/dw/FC, TRANSPOSE_CONV and MUL on the RTL, every tensor compared with TFLite's;
 //! * `all`: every suite.
 //!
 //! A test's stimulus and its DUT's X-initialisation derive from (seed, test
@@ -71,6 +71,7 @@ impl ModelTest {
             reference: Some((std::path::Path::new("tensors.npz"), &self.tensors)),
             expect: Some(&self.expect),
             on_op: &|_| {},
+            keep_cases: false,
         };
         let mut golden = crate::model::GoldenEngine;
         let mut rtl;

@@ -203,8 +203,7 @@ pub fn mul(a: &QTensor, b: &QTensor, out: Quant, act: Activation) -> Result<QTen
             ));
         }
     }
-    let real = a.quant.scale as f64 * b.quant.scale as f64 / out.scale as f64;
-    let (m0, e) = requant::quantize_multiplier(real, false);
+    let (m0, e) = mul_multiplier(a.quant.scale, b.quant.scale, out.scale);
     let (act_min, act_max) = act_bounds(act, out);
     let (zp1, zp2) = (a.quant.zero_point, b.quant.zero_point);
     let data = broadcast_map(OP, a, b, &out_shape, |x, y| {
@@ -265,6 +264,32 @@ pub fn prelu(input: &QTensor, alpha: &QTensor, out: Quant) -> Result<QTensor, Op
         clamp_i8(y.wrapping_add(out.zero_point))
     })?;
     Ok(tensor(out_shape, data, out))
+}
+
+/// MUL's multiplier (`mul.cc` Prepare): `QuantizeMultiplier(double(S₁)·
+/// double(S₂)/double(S_out))`, Q31 and TFLite's exponent.
+pub fn mul_multiplier(s1: f32, s2: f32, s_out: f32) -> (i32, i32) {
+    requant::quantize_multiplier(s1 as f64 * s2 as f64 / s_out as f64, false)
+}
+
+/// `t` broadcast to `shape` (row-major), as the `*BroadcastSlow` kernels
+/// read it.
+pub fn broadcast_to(op: &'static str, t: &QTensor, shape: &[usize]) -> Result<Vec<i8>, OpError> {
+    if t.shape == shape {
+        return Ok(t.data.clone());
+    }
+    if broadcast_shape(op, &t.shape, shape)? != shape {
+        return Err(err(
+            op,
+            format!("{:?} does not broadcast to {shape:?}", t.shape),
+        ));
+    }
+    let ones = QTensor {
+        shape: shape.to_vec(),
+        data: vec![0; checked_product(shape).ok_or_else(|| err(op, "shape overflows"))?],
+        quant: t.quant,
+    };
+    broadcast_map(op, &ones, t, shape, |_, y| y)
 }
 
 /// int8 MAXIMUM / MINIMUM: `kernels/maximum_minimum.cc` with the reference

@@ -32,7 +32,8 @@ mod shape;
 mod softmax;
 
 pub use elementwise::{
-    add, hard_swish, leaky_relu, maximum_minimum, mul, prelu, quantize, relu, sub,
+    add, broadcast_to, hard_swish, leaky_relu, maximum_minimum, mul, mul_multiplier, prelu,
+    quantize, relu, sub,
 };
 pub use lut::{logistic, tanh};
 pub use pool::{average_pool_2d, max_pool_2d, PoolParams};
@@ -127,7 +128,7 @@ pub(super) fn quantize_multiplier_smaller_than_one(
 }
 
 /// TFLite `CalculateActivationRangeQuantized` for an int8 output.
-pub(super) fn act_bounds(act: Activation, out: Quant) -> (i32, i32) {
+pub fn act_bounds(act: Activation, out: Quant) -> (i32, i32) {
     requant::activation_bounds(act, out.zero_point, out.scale, DType::Int8)
 }
 
