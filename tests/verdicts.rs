@@ -357,3 +357,47 @@ fn mutants_detail_is_the_first_failure() {
         "FAIL iteration 3 of seed 1: no progress"
     );
 }
+
+/// False PASS: reference tensors of another input judge every op on their
+/// own inputs and would all pass. The npz's model input must be the --input
+/// it is paired with, else exit 2 naming both files.
+#[test]
+fn reference_tensors_of_another_input_are_refused() {
+    let m = |f: &str| fx(&format!("models/mbnet.{f}"));
+    let (code, out) = qmac_joined(&[
+        "model",
+        &m("tflite"),
+        "--input",
+        &m("input0.npy"),
+        "--tensors",
+        &m("tensors1.npz"),
+        "--backend",
+        "golden",
+    ]);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("mbnet.tensors1.npz")
+            && out.contains("mbnet.input0.npy")
+            && out.contains("the tensors belong to another input"),
+        "{out}"
+    );
+    assert_eq!(out.trim().lines().count(), 1, "one line: {out}");
+    // One element of the npz's model input changed: still refused, naming the element.
+    let dir = scratch("verdicts", "otherinput");
+    std::fs::create_dir_all(&dir).unwrap();
+    let npz = dir.join("t.npz");
+    common::tampered_npz(&m("tensors0.npz"), "t0_", 17, 1, &npz);
+    let (code, out) = qmac_joined(&[
+        "model",
+        &m("tflite"),
+        "--input",
+        &m("input0.npy"),
+        "--tensors",
+        npz.to_str().unwrap(),
+        "--backend",
+        "golden",
+    ]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("differs at element 17"), "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

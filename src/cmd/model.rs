@@ -16,15 +16,20 @@ use qmac::formats::tflite::Model;
 use qmac::model::{self, GoldenEngine, MacEngine, ModelRun, ModelRunOptions, Plan, RtlEngine};
 
 /// The long `--help` text of `qmac model`.
-pub const LONG_ABOUT: &str = "Runs a whole int8 TFLite model (.tflite) op by op in execution order. CONV_2D, \
-DEPTHWISE_CONV_2D and FULLY_CONNECTED run on the Verilated datapath through the same lowering as `qmac layer` \
-(padding, per-channel multiplier/shift and activation bounds derived from the model's scales the way TFLite does; \
-every output beat checked against the golden model), or on the golden model. ADD, AVERAGE_POOL_2D, MAX_POOL_2D, \
-MEAN, PAD, PADV2, RESHAPE, SOFTMAX, QUANTIZE and CONCATENATION run on the golden model with TFLite's reference \
-integer kernels.\n\nWith --tensors every intermediate tensor is compared with the reference (npz keys \
-`t<index>_<name>`), with --expect the final output. Prints a per-op table per input, names the first diverging op, \
-and ends with `N passed, M failed` (one per input). Exit 0 iff every input passed, 1 if any failed, 2 on an input \
-error (a malformed or unsupported model, a bad .npy/.npz).";
+pub const LONG_ABOUT: &str = "Runs a whole int8 TFLite model (.tflite) op by op in execution order. The ops \
+of the datapath's form run on the Verilated datapath through the same lowering as `qmac layer` (every output beat \
+checked against the golden model), or on the golden model: CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, \
+TRANSPOSE_CONV (as the stride-1 CONV_2D over its zero-point-upsampled input) and MUL (one-tap dot products), with \
+padding, per-channel multiplier/shift and activation bounds derived from the model's scales the way TFLite does. \
+The other ops run on the golden model with TFLite 2.21's reference integer kernels: ADD, SUB, AVERAGE_POOL_2D, \
+MAX_POOL_2D, MEAN, PAD, PADV2, RESHAPE, SOFTMAX, QUANTIZE, CONCATENATION, RELU, RELU6, LEAKY_RELU, PRELU, MAXIMUM, \
+MINIMUM, HARD_SWISH, LOGISTIC, TANH, RESIZE_NEAREST_NEIGHBOR, RESIZE_BILINEAR, TRANSPOSE, SPACE_TO_DEPTH, \
+STRIDED_SLICE, SPLIT and SPLIT_V. A model has one input and one or more outputs (--expect and --save-output take \
+output 0; every output is compared through --tensors).\n\nWith --tensors every intermediate tensor is compared \
+with the reference (npz keys `t<index>_<name>`; the npz's model input must be the --input it is paired with), \
+with --expect the final output. Prints a per-op table per input, names the first diverging op, and ends with \
+`N passed, M failed` (one per input). Exit 0 iff every input passed, 1 if any failed, 2 on an input error (a \
+malformed or unsupported model, a bad .npy/.npz, reference tensors of another input).";
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -42,7 +47,7 @@ pub struct Args {
     /// Write the model's final output (int8 .npy), one file per --input
     #[arg(long, num_args = 1.., value_name = "OUT.npy")]
     pub save_output: Vec<PathBuf>,
-    /// Where the conv / depthwise / FC ops run (the other ops always run on the golden model)
+    /// Where the datapath's ops run (conv, depthwise, FC, transpose conv, MUL); the others always run on the golden model
     #[arg(long, value_enum, default_value = "rtl")]
     pub backend: Backend,
     /// Write every MAC op of every input as a qcase JSON into DIR
@@ -274,7 +279,7 @@ fn table(run: &ModelRun) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "  {:>3}  {:<18} {:<27} {:>9}  {:<10} {:>8} {:>8}  mismatches",
+        "  {:>3}  {:<23} {:<27} {:>9}  {:<10} {:>8} {:>8}  mismatches",
         "op", "type", "input -> output", "MACs", "backend", "beats", "cycles"
     );
     for o in &run.ops {
@@ -316,7 +321,7 @@ fn table(run: &ModelRun) -> String {
         }
         let _ = writeln!(
             s,
-            "  {:>3}  {:<18} {:<27} {:>9}  {:<10} {:>8} {:>8}  {}{}",
+            "  {:>3}  {:<23} {:<27} {:>9}  {:<10} {:>8} {:>8}  {}{}",
             o.index,
             o.name,
             io,
@@ -350,6 +355,9 @@ pub fn run(a: &Args) -> Result<()> {
         let tensors = tensors[k]
             .map(|p| npy::read_npz_int8(p).map(|t| (p.clone(), t)))
             .transpose()?;
+        if let Some((p, t)) = &tensors {
+            model::check_reference_input(&plan, input, &data, p, t)?;
+        }
         jobs.push(Job {
             input: input.clone(),
             data,
@@ -395,15 +403,17 @@ pub fn run(a: &Args) -> Result<()> {
         .transpose()?;
     let mut dumped: Vec<String> = Vec::new();
     let backend = a.backend;
+    // By model op: a SPLIT is one op whatever its number of outputs.
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
-    for s in &plan.steps {
+    let mut seen = std::collections::BTreeSet::new();
+    for s in plan.steps.iter().filter(|s| seen.insert(s.index)) {
         *counts.entry(s.name.clone()).or_default() += 1;
     }
     let census: Vec<String> = counts.iter().map(|(k, v)| format!("{k} x{v}")).collect();
     out.line(format_args!(
         "qmac model {}: {} ops ({}), {} MACs on the datapath; backend {}{}; {} input(s)",
         file_name(&a.model),
-        plan.steps.len(),
+        seen.len(),
         census.join(", "),
         plan.macs(),
         a.backend.name(),
@@ -599,7 +609,7 @@ pub fn run(a: &Args) -> Result<()> {
                 paint.fail("FAIL")
             },
             file_name(&job.input),
-            run.ops.len(),
+            seen.len(),
             run.macs(),
             secs
         ));

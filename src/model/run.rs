@@ -457,6 +457,38 @@ fn coords(shape: &[usize], mut i: usize) -> String {
     )
 }
 
+/// Reference tensors of another input would judge every op on their own
+/// inputs and pass: the reference's model-input tensor (npz member
+/// `t<input>_*`, when present) must be `input` itself.
+pub fn check_reference_input(
+    plan: &Plan,
+    input_path: &Path,
+    input: &Int8Array,
+    file: &Path,
+    refs: &BTreeMap<String, Int8Array>,
+) -> Result<(), InputError> {
+    let Some(r) = reference_for(refs, plan.input) else {
+        return Ok(());
+    };
+    let member = format!("member t{}_*", plan.input);
+    check_shape(file, &member, &r.shape, &plan.input_shape)?;
+    match (0..r.data.len().max(input.data.len())).find(|&i| r.data.get(i) != input.data.get(i)) {
+        None => Ok(()),
+        Some(i) => Err(InputError::new(
+            file,
+            member,
+            format!(
+                "the model input the reference tensors were made from is not {} (differs at element {i}{}): the tensors belong to another input",
+                input_path.display(),
+                match (r.data.get(i), input.data.get(i)) {
+                    (Some(a), Some(b)) => format!(": {a} there, {b} in the input"),
+                    _ => format!(": {} values there, {} in the input", r.data.len(), input.data.len()),
+                }
+            ),
+        )),
+    }
+}
+
 /// Run one input through the plan.
 ///
 /// The *chain* runs every op on the previous ops' outputs, MAC ops on the
@@ -476,6 +508,9 @@ pub fn run(
     opt: &ModelRunOptions<'_>,
 ) -> Result<ModelRun> {
     check_shape(input_path, "array", &input.shape, &plan.input_shape)?;
+    if let Some((file, refs)) = opt.reference {
+        check_reference_input(plan, input_path, input, file, refs)?;
+    }
     let mut values: Vec<Option<QTensor>> = vec![None; plan.tensor_names.len()];
     for (i, t) in &plan.constants {
         values[*i] = Some(t.clone());
