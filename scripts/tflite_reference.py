@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Reference tensors of an int8 TFLite model, for `qmac model --expect/--tensors`.
 
-    scripts/tflite_reference.py MODEL.tflite INPUT.npy OUT_PREFIX [--force]
+    scripts/tflite_reference.py MODEL.tflite INPUT.npy OUT_PREFIX [--force] [--resolver reference|builtin]
 
 Runs MODEL on INPUT (int8 .npy of the model input's shape) with TFLite's
 *reference* kernels (OpResolverType.BUILTIN_REF: the oracle qmac matches; the
@@ -11,6 +11,11 @@ default XNNPACK/optimized kernels differ from it by ±1 here and there) and
     OUT_PREFIX.output.npy   the model's final int8 output
     OUT_PREFIX.tensors.npz  the model input and every op's output tensor,
                             keyed t<index>_<name> (name: [^A-Za-z0-9_] -> _)
+
+`--resolver builtin` uses TFLite's builtin kernels without the default
+(XNNPACK) delegate instead: only for models of pure data-movement ops the
+reference resolver cannot load (TFLite 2.21's BUILTIN_REF has no int8
+DEPTH_TO_SPACE), where every kernel copies the same values.
 
 Needs TensorFlow (`pip install tensorflow-cpu`). Existing files are never
 replaced without --force. Exit 2 on bad input.
@@ -32,6 +37,8 @@ def main():
     ap.add_argument("input")
     ap.add_argument("out_prefix")
     ap.add_argument("--force", action="store_true", help="replace existing output files")
+    ap.add_argument("--resolver", choices=["reference", "builtin"], default="reference",
+                    help="reference kernels (default), or builtin kernels without delegates (data-movement-only models)")
     a = ap.parse_args()
     try:
         import numpy as np
@@ -50,7 +57,9 @@ def main():
     try:
         interp = tf.lite.Interpreter(
             model_path=a.model,
-            experimental_op_resolver_type=tf.lite.experimental.OpResolverType.BUILTIN_REF,
+            experimental_op_resolver_type=(
+                tf.lite.experimental.OpResolverType.BUILTIN_REF if a.resolver == "reference"
+                else tf.lite.experimental.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES),
             experimental_preserve_all_tensors=True,
         )
         interp.allocate_tensors()
@@ -85,7 +94,8 @@ def main():
     shape = [int(d) for d in outs[0]["shape"]]
     more = f" (output 0 of {len(outs)}; every output is in the tensors)" if len(outs) > 1 else ""
     print(f"{outputs[0]}: output {shape}{more}; {outputs[1]}: {len(tensors)} tensors "
-          f"(TensorFlow {tf.__version__}, BUILTIN_REF kernels)")
+          f"(TensorFlow {tf.__version__}, "
+          f"{'BUILTIN_REF' if a.resolver == 'reference' else 'BUILTIN_WITHOUT_DEFAULT_DELEGATES'} kernels)")
 
 
 if __name__ == "__main__":

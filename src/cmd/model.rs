@@ -24,7 +24,7 @@ padding, per-channel multiplier/shift and activation bounds derived from the mod
 The other ops run on the golden model with TFLite 2.21's reference integer kernels: ADD, SUB, AVERAGE_POOL_2D, \
 MAX_POOL_2D, MEAN, PAD, PADV2, RESHAPE, SOFTMAX, QUANTIZE, CONCATENATION, RELU, RELU6, LEAKY_RELU, PRELU, MAXIMUM, \
 MINIMUM, HARD_SWISH, LOGISTIC, TANH, RESIZE_NEAREST_NEIGHBOR, RESIZE_BILINEAR, TRANSPOSE, SPACE_TO_DEPTH, \
-STRIDED_SLICE, SPLIT and SPLIT_V. A model has one input and one or more outputs (--expect and --save-output take \
+DEPTH_TO_SPACE, STRIDED_SLICE, SPLIT and SPLIT_V. A model has one input and one or more outputs (--expect and --save-output take \
 output 0; every output is compared through --tensors).\n\nWith --tensors every intermediate tensor is compared \
 with the reference (npz keys `t<index>_<name>`; the npz's model input must be the --input it is paired with), \
 with --expect the final output. Prints a per-op table per input, names the first diverging op, and ends with \

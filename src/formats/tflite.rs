@@ -281,6 +281,7 @@ pub const STRIDED_SLICE: i32 = 45;
 pub const TRANSPOSE_CONV: i32 = 67;
 pub const SPLIT: i32 = 49;
 pub const SPLIT_V: i32 = 102;
+pub const DEPTH_TO_SPACE: i32 = 5;
 
 /// schema.fbs `BuiltinOperator` names, by code.
 const OP_NAMES: [&str; 163] = [

@@ -56,6 +56,7 @@ pub enum StepKind {
         macs: u64,
     },
     SpaceToDepth,
+    DepthToSpace,
     StridedSlice(crate::golden::ops::StridedSliceParams),
     /// RESIZE_BILINEAR (true) or RESIZE_NEAREST_NEIGHBOR (false) to the
     /// output tensor's height and width.
@@ -735,6 +736,7 @@ pub const SUPPORTED_OPS: &[i32] = &[
     tflite::TRANSPOSE_CONV,
     tflite::SPLIT,
     tflite::SPLIT_V,
+    tflite::DEPTH_TO_SPACE,
 ];
 
 impl Plan {
@@ -1036,6 +1038,7 @@ impl Plan {
                     }
                 }
                 (tflite::SPACE_TO_DEPTH, _) => StepKind::SpaceToDepth,
+                (tflite::DEPTH_TO_SPACE, _) => StepKind::DepthToSpace,
                 (
                     tflite::STRIDED_SLICE,
                     Options::StridedSlice {

@@ -364,6 +364,9 @@ fn golden_op(plan: &Plan, step: &Step, args: &[&QTensor]) -> Result<QTensor> {
         StepKind::Lut(false) => ops::tanh(args[0], oq).map_err(op_err)?,
         StepKind::Prelu => ops::prelu(args[0], args[1], oq).map_err(op_err)?,
         StepKind::Transpose(perm) => ops::transpose(args[0], perm, oq).map_err(op_err)?,
+        StepKind::DepthToSpace => {
+            ops::depth_to_space(args[0], &step.output_shape, oq).map_err(op_err)?
+        }
         StepKind::SpaceToDepth => {
             ops::space_to_depth(args[0], &step.output_shape, oq).map_err(op_err)?
         }

@@ -1,6 +1,6 @@
 //! TFLite reference integer kernels for the non-MAC ops of a whole model,
 //! one file per family: `elementwise` (ADD, QUANTIZE), `pool` (AVERAGE_POOL_2D,
-//! MAX_POOL_2D), `lut` (LOGISTIC, TANH: float-populated tables), `reduce` (MEAN), `resize` (RESIZE_NEAREST_NEIGHBOR, RESIZE_BILINEAR), `shape` (PAD, PADV2, RESHAPE, TRANSPOSE, SPACE_TO_DEPTH, STRIDED_SLICE,
+//! MAX_POOL_2D), `lut` (LOGISTIC, TANH: float-populated tables), `reduce` (MEAN), `resize` (RESIZE_NEAREST_NEIGHBOR, RESIZE_BILINEAR), `shape` (PAD, PADV2, RESHAPE, TRANSPOSE, SPACE_TO_DEPTH, DEPTH_TO_SPACE, STRIDED_SLICE,
 //! CONCATENATION), `softmax` (SOFTMAX and gemmlowp's fixed-point math); this
 //! module holds what they share (errors, tensor checks, padding, multipliers).
 //!
@@ -40,7 +40,7 @@ pub use pool::{average_pool_2d, max_pool_2d, PoolParams};
 pub use reduce::mean;
 pub use resize::{resize_bilinear, resize_nearest_neighbor, ResizeParams};
 pub use shape::{
-    concatenation, pad, pad_v2, reshape, space_to_depth, strided_slice, transpose,
+    concatenation, depth_to_space, pad, pad_v2, reshape, space_to_depth, strided_slice, transpose,
     StridedSliceParams,
 };
 pub use softmax::{fixedpoint, softmax, softmax_params, SoftmaxParams};

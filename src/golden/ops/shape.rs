@@ -284,6 +284,48 @@ pub fn space_to_depth(
     Ok(tensor(out_shape.to_vec(), data, out))
 }
 
+/// int8 DEPTH_TO_SPACE: `kernels/depth_to_space.cc`,
+/// `reference_ops::DepthToSpace`, the inverse of SPACE_TO_DEPTH: output
+/// channel `c` of patch position `(dy, dx)` comes from input channel
+/// `(dy·block + dx)·C_out + c`. The block size is the one the output
+/// tensor's shape implies.
+pub fn depth_to_space(
+    input: &QTensor,
+    out_shape: &[usize],
+    out: Quant,
+) -> Result<QTensor, OpError> {
+    const OP: &str = "DEPTH_TO_SPACE";
+    check_tensor(OP, "input", input)?;
+    let ([n, h, w, c], [on, oh, ow, oc]) = (
+        <[usize; 4]>::try_from(input.shape.as_slice())
+            .map_err(|_| err(OP, format!("input must be 4-D, got {:?}", input.shape)))?,
+        <[usize; 4]>::try_from(out_shape)
+            .map_err(|_| err(OP, format!("output must be 4-D, got {out_shape:?}")))?,
+    );
+    let block = oh.checked_div(h).unwrap_or(0);
+    if block == 0 || on != n || h * block != oh || w * block != ow || c != oc * block * block {
+        return Err(err(
+            OP,
+            format!(
+                "output {out_shape:?} is not a block-size rearrangement of the input {:?}",
+                input.shape
+            ),
+        ));
+    }
+    let mut data = Vec::with_capacity(input.data.len());
+    for b in 0..n {
+        for y in 0..oh {
+            for x in 0..ow {
+                for ch in 0..oc {
+                    let id = ch + ((y % block) * block + x % block) * oc;
+                    data.push(input.data[((b * h + y / block) * w + x / block) * c + id]);
+                }
+            }
+        }
+    }
+    Ok(tensor(out_shape.to_vec(), data, out))
+}
+
 /// The parameters of STRIDED_SLICE: constant `begin`, `end`, `strides` (one
 /// per input axis) and the masks of StridedSliceOptions.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -448,6 +490,10 @@ mod movement_tests {
         let y = space_to_depth(&x, &[1, 1, 1, 4], x.quant).unwrap();
         assert_eq!(y.data, vec![0, 1, 2, 3]);
         assert!(space_to_depth(&x, &[1, 1, 2, 2], x.quant).is_err());
+        // DEPTH_TO_SPACE undoes it.
+        let back = depth_to_space(&y, &[1, 2, 2, 1], x.quant).unwrap();
+        assert_eq!(back.data, x.data);
+        assert!(depth_to_space(&y, &[1, 2, 1, 2], x.quant).is_err());
     }
 
     #[test]
