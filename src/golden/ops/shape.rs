@@ -241,11 +241,53 @@ pub fn transpose(input: &QTensor, perm: &[i32], out: Quant) -> Result<QTensor, O
     Ok(tensor(out_shape, data, out))
 }
 
+/// The one index map of SPACE_TO_DEPTH and DEPTH_TO_SPACE
+/// (`reference_ops::SpaceToDepth` / `DepthToSpace`): with `space` =
+/// `[N, H, W, C]` and `depth` = `[N, H/b, W/b, C·b²]`, element `(n, y, x, c)`
+/// of the space tensor is element `(n, y/b, x/b, c + ((y mod b)·b + x mod b)·C)`
+/// of the depth tensor. `(space index, depth index)` of every element; the
+/// block size b is the one the two shapes imply.
+fn space_depth_pairs(
+    op: &'static str,
+    space: &[usize],
+    depth: &[usize],
+) -> Result<Vec<(usize, usize)>, OpError> {
+    let bad = || {
+        err(
+            op,
+            format!("{depth:?} is not a block rearrangement of {space:?}"),
+        )
+    };
+    let ([n, h, w, c], [dn, dh, dw, dc]) = (
+        <[usize; 4]>::try_from(space).map_err(|_| err(op, format!("{space:?} is not 4-D")))?,
+        <[usize; 4]>::try_from(depth).map_err(|_| err(op, format!("{depth:?} is not 4-D")))?,
+    );
+    let b = h.checked_div(dh).unwrap_or(0);
+    if b == 0 || dn != n || dh * b != h || dw * b != w || dc != c * b * b {
+        return Err(bad());
+    }
+    let mut pairs = Vec::with_capacity(n * h * w * c);
+    for i in 0..n {
+        for y in 0..h {
+            for x in 0..w {
+                for ch in 0..c {
+                    let d = ch + ((y % b) * b + x % b) * c;
+                    pairs.push((
+                        ((i * h + y) * w + x) * c + ch,
+                        ((i * dh + y / b) * dw + x / b) * dc + d,
+                    ));
+                }
+            }
+        }
+    }
+    Ok(pairs)
+}
+
 /// int8 SPACE_TO_DEPTH: `kernels/space_to_depth.cc`,
 /// `reference_ops::SpaceToDepth`: each `block × block` patch of an NHWC
-/// input becomes `block²·C` channels, input channel `c` of patch position
-/// `(dy, dx)` landing on `(dy·block + dx)·C + c`. The block size is the one
-/// the output tensor's shape implies (Prepare derives that shape from it).
+/// input becomes `block²·C` channels ([`space_depth_pairs`]). The block size
+/// is the one the output tensor's shape implies (Prepare derives that shape
+/// from it).
 pub fn space_to_depth(
     input: &QTensor,
     out_shape: &[usize],
@@ -253,42 +295,15 @@ pub fn space_to_depth(
 ) -> Result<QTensor, OpError> {
     const OP: &str = "SPACE_TO_DEPTH";
     check_tensor(OP, "input", input)?;
-    let ([n, h, w, c], [on, oh, ow, oc]) = (
-        <[usize; 4]>::try_from(input.shape.as_slice())
-            .map_err(|_| err(OP, format!("input must be 4-D, got {:?}", input.shape)))?,
-        <[usize; 4]>::try_from(out_shape)
-            .map_err(|_| err(OP, format!("output must be 4-D, got {out_shape:?}")))?,
-    );
-    let block = h.checked_div(oh).unwrap_or(0);
-    if block == 0 || on != n || oh * block != h || ow * block != w || oc != c * block * block {
-        return Err(err(
-            OP,
-            format!(
-                "output {out_shape:?} is not a block-size rearrangement of the input {:?}",
-                input.shape
-            ),
-        ));
-    }
     let mut data = vec![0i8; input.data.len()];
-    for b in 0..n {
-        for y in 0..h {
-            for x in 0..w {
-                for ch in 0..c {
-                    let od = ch + ((y % block) * block + x % block) * c;
-                    let o = ((b * oh + y / block) * ow + x / block) * oc + od;
-                    data[o] = input.data[((b * h + y) * w + x) * c + ch];
-                }
-            }
-        }
+    for (s, d) in space_depth_pairs(OP, &input.shape, out_shape)? {
+        data[d] = input.data[s];
     }
     Ok(tensor(out_shape.to_vec(), data, out))
 }
 
 /// int8 DEPTH_TO_SPACE: `kernels/depth_to_space.cc`,
-/// `reference_ops::DepthToSpace`, the inverse of SPACE_TO_DEPTH: output
-/// channel `c` of patch position `(dy, dx)` comes from input channel
-/// `(dy·block + dx)·C_out + c`. The block size is the one the output
-/// tensor's shape implies.
+/// `reference_ops::DepthToSpace`, the inverse of SPACE_TO_DEPTH.
 pub fn depth_to_space(
     input: &QTensor,
     out_shape: &[usize],
@@ -296,32 +311,9 @@ pub fn depth_to_space(
 ) -> Result<QTensor, OpError> {
     const OP: &str = "DEPTH_TO_SPACE";
     check_tensor(OP, "input", input)?;
-    let ([n, h, w, c], [on, oh, ow, oc]) = (
-        <[usize; 4]>::try_from(input.shape.as_slice())
-            .map_err(|_| err(OP, format!("input must be 4-D, got {:?}", input.shape)))?,
-        <[usize; 4]>::try_from(out_shape)
-            .map_err(|_| err(OP, format!("output must be 4-D, got {out_shape:?}")))?,
-    );
-    let block = oh.checked_div(h).unwrap_or(0);
-    if block == 0 || on != n || h * block != oh || w * block != ow || c != oc * block * block {
-        return Err(err(
-            OP,
-            format!(
-                "output {out_shape:?} is not a block-size rearrangement of the input {:?}",
-                input.shape
-            ),
-        ));
-    }
-    let mut data = Vec::with_capacity(input.data.len());
-    for b in 0..n {
-        for y in 0..oh {
-            for x in 0..ow {
-                for ch in 0..oc {
-                    let id = ch + ((y % block) * block + x % block) * oc;
-                    data.push(input.data[((b * h + y / block) * w + x / block) * c + id]);
-                }
-            }
-        }
+    let mut data = vec![0i8; input.data.len()];
+    for (s, d) in space_depth_pairs(OP, out_shape, &input.shape)? {
+        data[s] = input.data[d];
     }
     Ok(tensor(out_shape.to_vec(), data, out))
 }
