@@ -104,6 +104,7 @@ pub fn render_in_chromium(chrome: &Path, page: &Path) -> Rendered {
             "--headless",
             "--no-sandbox",
             "--disable-gpu",
+            "--disable-dev-shm-usage",
             "--no-first-run",
             "--disable-extensions",
             "--disable-background-networking",
