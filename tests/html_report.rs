@@ -442,6 +442,21 @@ fn a_report_that_contradicts_itself_is_an_input_error() {
         &|v| v["results"][1]["wall_s"] = (-1.0).into(),
         "field `results[1].wall_s`",
     );
+    // A regression of model tests only has no lane checks but compared every
+    // reference tensor: a PASS, not "nothing checked".
+    let (code, out) = qmac_joined(&[
+        "regress",
+        "--suite",
+        "models",
+        "--test",
+        "depth_to_space",
+        "-q",
+        "--json",
+        s(&f("d2s.json")),
+    ]);
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = qmac_joined(&["report", s(&f("d2s.json")), "--out", s(&f("d2s.html"))]);
+    assert_eq!(code, 0, "{out}");
     // Not a report at all: a coverage file.
     let (code, out) = qmac_joined(&[
         "fuzz",
