@@ -416,45 +416,8 @@ fn mac_case(model: &Model, op: &Operator) -> std::result::Result<Case, String> {
     } else {
         Rounding::Double
     };
-    let per_channel = fq.scale.len() > 1;
-    if per_channel && fq.scale.len() != cout || fq.scale.is_empty() {
-        return Err(format!(
-            "filter tensor {} has {} scales for {cout} output channels",
-            filter.index,
-            fq.scale.len()
-        ));
-    }
-    // TFLite's multiplier derivation (kernel_util.cc), the one rule of
-    // `qcase::framework_real_multiplier`; a model's filter is per-tensor by its one scale.
-    let mut multiplier = Vec::with_capacity(cout);
-    let mut shift = Vec::with_capacity(cout);
-    let channels = if per_channel { cout } else { 1 };
-    for c in 0..channels {
-        let real = crate::formats::qcase::framework_real_multiplier(
-            case_op,
-            rounding,
-            !per_channel,
-            iq.scale as f64,
-            fq.scale[c] as f64,
-            oq.scale as f64,
-        );
-        let (m, s) = quantize_multiplier(real, false);
-        multiplier.push(m);
-        shift.push(s);
-    }
-    let bias = match bias {
-        Some(b) => {
-            let v = const_i32(b)?;
-            if v.len() != cout {
-                return Err(format!(
-                    "bias has {} entries for {cout} output channels",
-                    v.len()
-                ));
-            }
-            Some(v)
-        }
-        None => None,
-    };
+    let (multiplier, shift) = channel_multipliers(case_op, rounding, filter, iq, oq, cout)?;
+    let bias = bias_values(bias, cout)?;
     let (act_min, act_max) = activation_bounds(act, oq.zero_point, oq.scale, DType::Int8);
     let case = Case {
         path: model.path.clone(),
@@ -501,6 +464,63 @@ fn mac_case(model: &Model, op: &Operator) -> std::result::Result<Case, String> {
     };
     case.validate().map_err(|e| e.message)?;
     Ok(case)
+}
+
+/// Per-channel (or per-tensor: one) M0 / shift of a MAC op with `cout`
+/// output channels: TFLite's multiplier derivation (kernel_util.cc), the one
+/// rule of `qcase::framework_real_multiplier`; a filter with one scale is
+/// per-tensor.
+fn channel_multipliers(
+    case_op: Op,
+    rounding: Rounding,
+    filter: &tflite::Tensor,
+    iq: Quant,
+    oq: Quant,
+    cout: usize,
+) -> std::result::Result<(Vec<i32>, Vec<i32>), String> {
+    let fq = filter
+        .quantization
+        .as_ref()
+        .ok_or_else(|| format!("filter tensor {} has no quantization", filter.index))?;
+    let per_channel = fq.scale.len() > 1;
+    if per_channel && fq.scale.len() != cout || fq.scale.is_empty() {
+        return Err(format!(
+            "filter tensor {} has {} scales for {cout} output channels",
+            filter.index,
+            fq.scale.len()
+        ));
+    }
+    Ok((0..if per_channel { cout } else { 1 })
+        .map(|c| {
+            let real = crate::formats::qcase::framework_real_multiplier(
+                case_op,
+                rounding,
+                !per_channel,
+                iq.scale as f64,
+                fq.scale[c] as f64,
+                oq.scale as f64,
+            );
+            quantize_multiplier(real, false)
+        })
+        .unzip())
+}
+
+/// The int32 bias of a MAC op with `cout` output channels, if it has one.
+fn bias_values(
+    bias: Option<&tflite::Tensor>,
+    cout: usize,
+) -> std::result::Result<Option<Vec<i32>>, String> {
+    bias.map(|b| {
+        let v = const_i32(b)?;
+        if v.len() != cout {
+            return Err(format!(
+                "bias has {} entries for {cout} output channels",
+                v.len()
+            ));
+        }
+        Ok(v)
+    })
+    .transpose()
 }
 
 /// TRANSPOSE_CONV (`kernels/transpose_conv.cc`, `reference_integer_ops::
@@ -599,41 +619,9 @@ fn transpose_conv_case(
             }
         }
     }
-    let per_channel = fq.scale.len() > 1;
-    if per_channel && fq.scale.len() != cout || fq.scale.is_empty() {
-        return Err(format!(
-            "filter tensor {} has {} scales for {cout} output channels",
-            filter.index,
-            fq.scale.len()
-        ));
-    }
-    let (mut multiplier, mut shift) = (Vec::new(), Vec::new());
-    for c in 0..if per_channel { cout } else { 1 } {
-        let real = crate::formats::qcase::framework_real_multiplier(
-            Op::Conv2d,
-            Rounding::Double,
-            !per_channel,
-            iq.scale as f64,
-            fq.scale[c] as f64,
-            oq.scale as f64,
-        );
-        let (m, e) = quantize_multiplier(real, false);
-        multiplier.push(m);
-        shift.push(e);
-    }
-    let bias = match bias {
-        Some(b) => {
-            let v = const_i32(b)?;
-            if v.len() != cout {
-                return Err(format!(
-                    "bias has {} entries for {cout} output channels",
-                    v.len()
-                ));
-            }
-            Some(v)
-        }
-        None => None,
-    };
+    let (multiplier, shift) =
+        channel_multipliers(Op::Conv2d, Rounding::Double, filter, iq, oq, cout)?;
+    let bias = bias_values(bias, cout)?;
     let (act_min, act_max) =
         activation_bounds(activation(act)?, oq.zero_point, oq.scale, DType::Int8);
     let case = Case {
