@@ -1,8 +1,12 @@
 // qmac_lane: one int8 x int8 MAC lane with its requantization pipeline.
 //
 // Datapath only: the valid bits and the stall logic live in qmac_top, which
-// drives `adv` (the whole pipeline advances) and `mac_en` (a beat enters the
-// accumulator this cycle). See qmac_top.v for the interface contract.
+// drives `mac_en` (a beat enters the accumulator this cycle) and `ld` (the
+// pipeline advances and stage R1 / R2 / R3 / R4 / out receives a valid
+// result this cycle). A requantization stage loads only a valid result: in a
+// K-tap convolution it works one cycle in K, so its registers (and, in a
+// simulator, its evaluation) idle the rest. See qmac_top.v for the interface
+// contract.
 //
 //   S1  acc  <= (first ? bias : acc) + (x - zp_x)*(w - zp_w)   32-bit wrap, sticky ovf
 //   R1  op   <= double ? wrap32(acc << max(e,0)) : acc
@@ -18,9 +22,9 @@ module qmac_lane #(
     parameter integer MULT_W = 32
 ) (
     input  wire                     clk,
-    input  wire                     adv,        // pipeline advances this cycle
-    input  wire                     mac_en,     // adv && a beat is in the input stage
+    input  wire                     mac_en,     // pipeline advances && a beat is in the input stage
     input  wire                     first,      // that beat starts a dot product
+    input  wire [4:0]               ld,         // advance && a valid result enters R1, R2, R3, R4, out (bits 0..4)
     input  wire signed [8:0]        x_ext,      // activation, sign/zero-extended
     input  wire signed [7:0]        w,          // this lane's weight
     input  wire signed [8:0]        zp_x,
@@ -61,7 +65,7 @@ module qmac_lane #(
     reg  signed [31:0] r1_op, r1_acc;
     reg                r1_ovf;
     always @(posedge clk) begin
-        if (adv) begin
+        if (ld[0]) begin
             r1_op  <= rnd_single ? acc : (acc <<< lshift);
             r1_acc <= acc;
             r1_ovf <= ovf;
@@ -75,7 +79,7 @@ module qmac_lane #(
     reg signed [31:0]   r2_acc;
     reg                 r2_ovf;
     always @(posedge clk) begin
-        if (adv) begin
+        if (ld[1]) begin
             r2_prod <= r1_op * m0;
             r2_sat  <= !rnd_single && (r1_op == 32'sh8000_0000) && (m0 == {1'b1, {(MULT_W-1){1'b0}}});
             r2_acc  <= r1_acc;
@@ -110,7 +114,7 @@ module qmac_lane #(
     reg signed [31:0]    r3_acc;
     reg                  r3_ovf;
     always @(posedge clk) begin
-        if (adv) begin
+        if (ld[2]) begin
             r3_v   <= rnd_single ? sgl_r : {{32{dbl_t[31]}}, dbl_t};
             r3_acc <= r2_acc;
             r3_ovf <= r2_ovf;
@@ -129,7 +133,7 @@ module qmac_lane #(
     reg  signed [31:0] r4_acc;
     reg                r4_ovf;
     always @(posedge clk) begin
-        if (adv) begin
+        if (ld[3]) begin
             r4_v   <= rnd_single ? r3_v : {{31{rdiv[32]}}, rdiv};
             r4_acc <= r3_acc;
             r4_ovf <= r3_ovf;
@@ -146,7 +150,7 @@ module qmac_lane #(
     wire signed [63:0] vcl  = (v < vmin) ? vmin : ((v > vmax) ? vmax : v);
     /* verilator lint_on UNUSEDSIGNAL */
     always @(posedge clk) begin
-        if (adv) begin
+        if (ld[4]) begin
             y       <= vcl[7:0];
             acc_out <= r4_acc;
             ovf_out <= r4_ovf;

@@ -6,7 +6,13 @@
 //
 // Input stream (AXI-Stream rules: a beat transfers when in_valid && in_ready;
 // the source holds valid and data steady until accepted):
-//   in_x[7:0]            activation, shared by all lanes (int8, or uint8 when CTRL.u8)
+//   in_x[8*LANES-1:0]    activations (int8, or uint8 when CTRL.u8). CTRL.xl = 0
+//                        (broadcast, the reset value): every lane takes bits 7:0
+//                        and bits 8*LANES-1:8 are ignored (a convolution's one
+//                        input pixel against LANES output channels).
+//                        CTRL.xl = 1 (per-lane): lane l takes bits 8l+7:8l (a
+//                        depthwise convolution or an elementwise product: each
+//                        lane its own channel, so every lane does work).
 //   in_w[8*LANES-1:0]    one int8 weight per lane (lane l = bits 8l+7:8l)
 //   in_first / in_last   the beat starts / ends one dot product (both on a 1-tap one)
 // Output stream (same rules; out_* hold steady while out_valid && !out_ready):
@@ -15,7 +21,8 @@
 //   out_ovf[LANES-1:0]   sticky per-lane overflow: some partial sum of that dot
 //                        product (bias + p1, + p2, ...) overflowed int32
 // Parameter load (cfg_valid && cfg_ready writes cfg_data to cfg_addr):
-//   0x000 CTRL     bit 0: 1 = single rounding, 0 = double; bit 1: 1 = uint8 activations
+//   0x000 CTRL     bit 0: 1 = single rounding, 0 = double; bit 1: 1 = uint8 activations;
+//                  bit 2 (xl): 1 = per-lane activations, 0 = in_x[7:0] broadcast
 //   0x001 ZP_X     9-bit signed     0x002 ZP_W  9-bit signed
 //   0x003 ZP_OUT   10-bit signed    0x004 ACT_MIN 10-bit signed  0x005 ACT_MAX 10-bit signed
 //   0x100 + 4*l + 0: BIAS[l] (32-bit)   + 1: M0[l] (MULT_W-bit signed)   + 2: SHIFT[l] (6-bit signed e)
@@ -30,7 +37,7 @@
 //   cycle's included. Registers may be written in any order, any subset of
 //   them, any number of times; the rest keep their values.
 // Reset values: every parameter register is 0 (CTRL = double rounding, int8
-//   activations; ZP_X = ZP_W = ZP_OUT = 0; ACT_MIN = ACT_MAX = 0; BIAS, M0 and
+//   activations, broadcast; ZP_X = ZP_W = ZP_OUT = 0; ACT_MIN = ACT_MAX = 0; BIAS, M0 and
 //   SHIFT of every lane 0). A reset in the middle of traffic drops an open dot
 //   product and every result in flight or held; the host re-sends them.
 //
@@ -55,7 +62,7 @@ module qmac_top #(
     // input stream
     input  wire                  in_valid,
     output wire                  in_ready,
-    input  wire [7:0]            in_x,
+    input  wire [8*LANES-1:0]    in_x,
     input  wire [8*LANES-1:0]    in_w,
     input  wire                  in_first,
     input  wire                  in_last,
@@ -72,7 +79,7 @@ module qmac_top #(
     input  wire [31:0]           cfg_data
 );
     // ---------------- parameters ----------------
-    reg                 rnd_single, act_u8;
+    reg                 rnd_single, act_u8, x_lane;
     reg  signed [8:0]   zp_x, zp_w;
     reg  signed [9:0]   zp_out, act_min, act_max;
     reg  signed [31:0]  bias  [0:LANES-1];
@@ -91,7 +98,7 @@ module qmac_top #(
     wire       in_take  = in_valid && in_ready;
 
     // ---------------- S0: input register ----------------
-    reg  [7:0]         s0_x;
+    reg  [8*LANES-1:0] s0_x;
     reg  [8*LANES-1:0] s0_w;
     reg                s0_first, s0_last;
     always @(posedge clk) begin
@@ -135,6 +142,7 @@ module qmac_top #(
         if (!rst_n) begin
             rnd_single <= 1'b0;
             act_u8     <= 1'b0;
+            x_lane     <= 1'b0;
             zp_x       <= 9'sd0;
             zp_w       <= 9'sd0;
             zp_out     <= 10'sd0;
@@ -150,6 +158,7 @@ module qmac_top #(
                 16'h000: begin
                     rnd_single <= cfg_data[0];
                     act_u8     <= cfg_data[1];
+                    x_lane     <= cfg_data[2];
                 end
                 16'h001: zp_x    <= cfg_data[8:0];
                 16'h002: zp_w    <= cfg_data[8:0];
@@ -168,8 +177,9 @@ module qmac_top #(
     end
 
     // ---------------- lanes ----------------
-    wire signed [8:0] x_ext  = act_u8 ? {1'b0, s0_x} : {s0_x[7], s0_x};
     wire              mac_en = adv && s0_valid;
+    // a requantization stage loads only when a valid result enters it
+    wire [4:0]        ld     = {5{adv}} & {r4_valid, r3_valid, r2_valid, r1_valid, s1_valid};
 
     genvar g;
     generate
@@ -177,8 +187,11 @@ module qmac_top #(
             wire [7:0]  y;
             wire [31:0] acc;
             wire        ovf;
+            // this lane's activation byte: its own (per-lane) or lane 0's (broadcast)
+            wire [7:0]        xb    = x_lane ? s0_x[8*g +: 8] : s0_x[7:0];
+            wire signed [8:0] x_ext = act_u8 ? {1'b0, xb} : {xb[7], xb};
             qmac_lane #(.MULT_W(MULT_W)) u_lane (
-                .clk(clk), .adv(adv), .mac_en(mac_en), .first(s0_first),
+                .clk(clk), .mac_en(mac_en), .ld(ld), .first(s0_first),
                 .x_ext(x_ext), .w(s0_w[8*g +: 8]),
                 .zp_x(zp_x), .zp_w(zp_w), .bias(bias[g]), .m0(m0[g]), .shift(shift[g]),
                 .rnd_single(rnd_single), .zp_out(zp_out), .act_min(act_min), .act_max(act_max),

@@ -106,11 +106,11 @@ public:
     void reset(uint32_t cycles) override {
         uint8_t y[64], ovf[64];
         int32_t acc[64];
-        for (uint32_t i = 0; i < cycles; ++i) step(CTRL_RESET, 0, zeros_, 0, 0, y, acc, ovf);
+        for (uint32_t i = 0; i < cycles; ++i) step(CTRL_RESET, zeros_, zeros_, 0, 0, y, acc, ovf);
     }
 
     // One clock cycle.
-    inline uint32_t step(uint32_t ctrl, uint8_t x, const uint8_t* w, uint16_t cfg_addr,
+    inline uint32_t step(uint32_t ctrl, const uint8_t* x, const uint8_t* w, uint16_t cfg_addr,
                          uint32_t cfg_data, uint8_t* y, int32_t* acc, uint8_t* ovf) {
         Model& t = *top_;
         if (ctrl & CTRL_RESET) {
@@ -124,7 +124,7 @@ public:
         t.in_last = (ctrl & CTRL_IN_LAST) ? 1 : 0;
         t.out_ready = (ctrl & CTRL_OUT_READY) ? 1 : 0;
         t.cfg_valid = (ctrl & CTRL_CFG_VALID) ? 1 : 0;
-        t.in_x = x;
+        put_bytes(t.in_x, x, lanes_);
         put_bytes(t.in_w, w, lanes_);
         t.cfg_addr = cfg_addr;
         t.cfg_data = cfg_data;
@@ -157,7 +157,8 @@ public:
     }
 
     BatchResult run_batch(const BatchConfig& cfg, rust::Slice<const uint64_t> ops,
-                          rust::Slice<const uint8_t> weights, rust::Slice<uint8_t> out_y,
+                          rust::Slice<const uint8_t> acts, rust::Slice<const uint8_t> weights,
+                          rust::Slice<uint8_t> out_y,
                           rust::Slice<int32_t> out_acc, rust::Slice<uint8_t> out_ovf,
                           rust::Slice<uint64_t> out_cycle, rust::Slice<uint64_t> out_stalls,
                           rust::Slice<uint64_t> last_cycle,
@@ -178,6 +179,7 @@ public:
         const uint64_t kOverlap = 1ull << int(OpBit::Overlap);
         const size_t n_ops = ops.size();
         const uint8_t* wv = weights.data();
+        const uint8_t* xv = acts.data();
         uint8_t* oy = out_y.data();
         int32_t* oacc = out_acc.data();
         uint8_t* oovf = out_ovf.data();
@@ -216,7 +218,7 @@ public:
             const bool out_ready = !(stalling || (cfg.out_stall != 0 && draw() < cfg.out_stall)) &&
                                    (!cfg.ready_after_valid || top_->out_valid);
             uint32_t ctrl = out_ready ? CTRL_OUT_READY : 0;
-            uint8_t x = 0;
+            const uint8_t* x = zeros_;
             uint16_t addr = 0;
             uint32_t data = 0;
             const uint8_t* w = zeros_;
@@ -229,7 +231,7 @@ public:
                     // junk beats precede every reset the Rust driver sends).
                     if (junk_live_ || top_->out_valid) ++r.resets_mid_traffic;
                     for (uint32_t i = 0; i < uint32_t(o & 0xff); ++i)
-                        step(CTRL_RESET, 0, zeros_, 0, 0, y, acc, ovf);
+                        step(CTRL_RESET, zeros_, zeros_, 0, 0, y, acc, ovf);
                     junk_live_ = prev_cfg_fire_ = cfg_waited_ = false;
                     idle = 0;
                     ++op;
@@ -257,7 +259,7 @@ public:
                         ctrl |= CTRL_IN_VALID;
                         if (b & kFirst) ctrl |= CTRL_IN_FIRST;
                         if (b & kLast) ctrl |= CTRL_IN_LAST;
-                        x = uint8_t(b);
+                        x = xv + wi;
                         w = wv + wi;
                     }
                 } else {
@@ -272,7 +274,7 @@ public:
                         ctrl |= CTRL_IN_VALID;
                         if (o & kFirst) ctrl |= CTRL_IN_FIRST;
                         if (o & kLast) ctrl |= CTRL_IN_LAST;
-                        x = uint8_t(o);
+                        x = xv + wi;
                         w = wv + wi;
                     }
                 }
@@ -378,11 +380,11 @@ public:
         const size_t L = lanes_;
         uint8_t y[64], ov[64];
         int32_t ac[64];
-        for (int i = 0; i < 4; ++i) step(CTRL_RESET, 0, zeros_, 0, 0, y, ac, ov);
+        for (int i = 0; i < 4; ++i) step(CTRL_RESET, zeros_, zeros_, 0, 0, y, ac, ov);
         // Load the parameters: the register writes Rust made (one register map).
         for (size_t i = 0; i < p.cfg_addr.size(); ++i) {
             uint32_t tries = 0;
-            while (!(step(CTRL_OUT_READY | CTRL_CFG_VALID, 0, zeros_, p.cfg_addr[i], p.cfg_data[i], y,
+            while (!(step(CTRL_OUT_READY | CTRL_CFG_VALID, zeros_, zeros_, p.cfg_addr[i], p.cfg_data[i], y,
                           ac, ov) &
                      ST_CFG_FIRE)) {
                 if (++tries > 100000) throw std::runtime_error("cpp_baseline: cfg_ready stuck low");
@@ -402,7 +404,9 @@ public:
             if (cycles_ - c0 > 64 * uint64_t(n) + 100000)
                 throw std::runtime_error("cpp_baseline: no verdict within its cycle bound (a broken DUT?)");
             uint32_t ctrl = CTRL_OUT_READY;
-            uint8_t x = 0;
+            // broadcast activations (CTRL.xl = 0): lane 0's byte, the rest zero
+            uint8_t xb[64] = {0};
+            uint8_t& x = xb[0];
             const uint8_t* w = zeros_;
             if (sent < n) {
                 ctrl |= CTRL_IN_VALID;
@@ -411,7 +415,7 @@ public:
                 x = xp[sent];
                 w = wp + sent * L;
             }
-            const uint32_t st = step(ctrl, x, w, 0, 0, y, ac, ov);
+            const uint32_t st = step(ctrl, xb, w, 0, 0, y, ac, ov);
             if (st & ST_IN_FIRE) {
                 const int32_t xv = p.uint8 ? int32_t(x) : int32_t(int8_t(x));
                 for (size_t l = 0; l < L; ++l) {

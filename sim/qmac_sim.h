@@ -40,11 +40,13 @@ public:
     // Hold reset (rst_n low) for `cycles` cycles.
     virtual void reset(uint32_t cycles) = 0;
     // Stream many cycles in one call (see src/cosim/dut.rs, Dut::run_batch): drive
-    // `ops` (cfg writes and beats, weights of the beats in `weights`) with
-    // seeded random backpressure, record every output beat and the cycle of
-    // every dot product's last beat, and check output stability while stalled.
+    // `ops` (cfg writes and beats; each beat's LANES in_x bytes in `acts`, its
+    // LANES weights in `weights`) with seeded random backpressure, record every
+    // output beat and the cycle of every dot product's last beat, and check
+    // output stability while stalled.
     virtual BatchResult run_batch(const BatchConfig& cfg, rust::Slice<const uint64_t> ops,
-                                  rust::Slice<const uint8_t> weights, rust::Slice<uint8_t> out_y,
+                                  rust::Slice<const uint8_t> acts, rust::Slice<const uint8_t> weights,
+                                  rust::Slice<uint8_t> out_y,
                                   rust::Slice<int32_t> out_acc, rust::Slice<uint8_t> out_ovf,
                                   rust::Slice<uint64_t> out_cycle, rust::Slice<uint64_t> out_stalls,
                                   rust::Slice<uint64_t> last_cycle,

@@ -25,7 +25,7 @@ module qmac_replay_tb #(
     parameter integer SEED       = 1,
     parameter integer MAX_REPORT = 10
 );
-    localparam integer BW = 10 + 8 * LANES;   // beat word
+    localparam integer BW = 2 + 16 * LANES;   // beat word: first, last, in_x, in_w
     localparam integer EW = 41 * LANES;       // expected word
     localparam integer TIMEOUT = 1000 + 64 * (N_BEATS + 16 * N_CFG + 64 * N_OUT);
 
@@ -40,7 +40,7 @@ module qmac_replay_tb #(
 
     // DUT ports
     reg                  in_valid = 1'b0, in_first = 1'b0, in_last = 1'b0;
-    reg  [7:0]           in_x = 8'd0;
+    reg  [8*LANES-1:0]   in_x = {8*LANES{1'b0}};
     reg  [8*LANES-1:0]   in_w = {8*LANES{1'b0}};
     wire                 in_ready;
     wire                 out_valid;
@@ -86,7 +86,7 @@ module qmac_replay_tb #(
             in_valid <= 1'b1;
             in_first <= beat_mem[i][BW-1];
             in_last  <= beat_mem[i][BW-2];
-            in_x     <= beat_mem[i][BW-3 -: 8];
+            in_x     <= beat_mem[i][16*LANES-1:8*LANES];
             in_w     <= beat_mem[i][8*LANES-1:0];
         end
     endtask

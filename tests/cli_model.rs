@@ -630,6 +630,7 @@ fn op_probes_cover_every_supported_op_bit_exactly() {
         "transpose_conv",
         "yolo_head",
         "depth_to_space",
+        "seg_decoder",
     ] {
         let p = |f: String| format!("tests/fixtures/op_probes/{f}");
         let args: Vec<String> = vec![

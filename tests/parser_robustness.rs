@@ -1853,7 +1853,7 @@ fn make_bundle(dir: &Path) {
 const HEX_FILES: [(&str, u32); 4] = [
     ("program.hex", 32),
     ("cfg.hex", 48),
-    ("beats.hex", 10 + 8 * 2),
+    ("beats.hex", 2 + 16 * 2),
     ("expected.hex", 41 * 2),
 ];
 

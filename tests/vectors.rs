@@ -198,7 +198,7 @@ fn a_flipped_expected_word_or_truncated_file_fails() {
     let (code, out) = replay(&dir, "icarus", &["--no-checksum"]);
     assert_eq!(code, 2, "{out}");
     assert!(
-        out.contains("beats.hex: line ") && out.contains("is not 19 hex digits"),
+        out.contains("beats.hex: line ") && out.contains("is not 33 hex digits"),
         "{out}"
     );
     // Whole lines missing: the depth check.
@@ -236,7 +236,7 @@ fn a_malformed_hex_line_is_exit_2_naming_file_and_line() {
         assert_eq!(code, 2, "{tag}: {out}");
         assert!(
             out.contains(&format!("beats.hex: line {}: ", i + 1))
-                && out.contains("is not 19 hex digits"),
+                && out.contains("is not 33 hex digits"),
             "{tag}: {out}"
         );
         let _ = std::fs::remove_dir_all(&dir);

@@ -83,6 +83,8 @@ bins! {
     RoundingSwitch = "rounding_switch", "rounding mode changed between consecutive dot products";
     SignednessSwitch = "signedness_switch", "activation signedness changed between consecutive dot products";
     ParamReload = "param_reload", "parameters reloaded between dot products of one run";
+    XPerLane = "x_per_lane", "per-lane activations (CTRL.xl = 1)";
+    XModeSwitch = "x_mode_switch", "broadcast and per-lane activations between consecutive dot products";
     BpGapFirst = "bp_gap_first", "input gap right before a first beat";
     BpGapLast = "bp_gap_last", "input gap right before a last beat";
     BpOutStall = "bp_out_stall", "out_ready low while out_valid";
@@ -216,6 +218,12 @@ impl Coverage {
             if reloaded {
                 self.hit(Bin::ParamReload);
             }
+            if q.x_per_lane != p.x_per_lane {
+                self.hit(Bin::XModeSwitch);
+            }
+        }
+        if p.x_per_lane {
+            self.hit(Bin::XPerLane);
         }
         match (p.input_dtype, p.zp_x) {
             (DType::Uint8, 0) => self.hit(Bin::U8Zp0),
@@ -228,7 +236,7 @@ impl Coverage {
             self.hit(Bin::ActMinEqMax);
         }
         let (mut dxp, mut dxn) = (false, false);
-        for &x in &job.x {
+        for &x in if job.xl.is_empty() { &job.x } else { &job.xl } {
             let d = p.x_value(x) - p.zp_x;
             dxp |= d == 255;
             dxn |= d == -255;
@@ -457,11 +465,11 @@ mod tests {
         for (&x, &w) in x.iter().zip(w) {
             a.add(Accumulator::product(x as i32, w as i32, p.zp_x, p.zp_w));
         }
-        let job = DotJob {
-            x: x.iter().map(|&v| v as u8).collect(),
-            w: w.iter().map(|&v| v as u8).collect(),
-            tag: 0,
-        };
+        let job = DotJob::new(
+            x.iter().map(|&v| v as u8).collect(),
+            w.iter().map(|&v| v as u8).collect(),
+            0,
+        );
         let mut c = Coverage::default();
         c.sample_dot(
             p,

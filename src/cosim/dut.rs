@@ -93,7 +93,8 @@ mod ffi {
     /// The bits of one encoded operation of `run_batch` ([`op`](super::op)):
     /// a cfg write (bit 63 set: address in bits 47:32, data in 31:0; bit 59:
     /// present the next beat together with it when the DUT is idle), an
-    /// input beat (first, last, x in bits 7:0; bit 60: a sacrificial beat
+    /// input beat (first, last; its LANES in_x bytes and LANES weights come
+    /// from the `acts` and `weights` slices, in order; bit 60: a sacrificial beat
     /// whose dot product is never expected), a barrier (bit 61: wait until no
     /// result is in flight) or a reset (bit 62: rst_n low for bits 7:0 cycles).
     #[derive(Debug)]
@@ -148,6 +149,7 @@ mod ffi {
             self: Pin<&mut Sim>,
             cfg: &BatchConfig,
             ops: &[u64],
+            acts: &[u8],
             weights: &[u8],
             out_y: &mut [u8],
             out_acc: &mut [i32],
@@ -255,14 +257,15 @@ pub mod op {
     pub fn cfg_with_beat(addr: u16, data: u32) -> u64 {
         cfg(addr, data) | (1 << OpBit::Overlap.repr)
     }
-    /// An input beat (its LANES weights go to the weights slice, in order).
-    pub fn beat(x: u8, first: bool, last: bool) -> u64 {
-        ((first as u64) << OpBit::First.repr) | ((last as u64) << OpBit::Last.repr) | x as u64
+    /// An input beat (its LANES in_x bytes and LANES weights go to the acts
+    /// and weights slices, in order).
+    pub fn beat(first: bool, last: bool) -> u64 {
+        ((first as u64) << OpBit::First.repr) | ((last as u64) << OpBit::Last.repr)
     }
     /// A sacrificial beat (weights in the weights slice like any beat): its
     /// dot product is interrupted by a reset and never expected.
-    pub fn junk_beat(x: u8, first: bool, last: bool) -> u64 {
-        beat(x, first, last) | (1 << OpBit::Junk.repr)
+    pub fn junk_beat(first: bool, last: bool) -> u64 {
+        beat(first, last) | (1 << OpBit::Junk.repr)
     }
     /// Wait until every expected result has been delivered.
     pub fn barrier() -> u64 {
@@ -275,19 +278,21 @@ pub mod op {
 }
 
 impl Dut {
-    /// Stream `ops` (with the weights of their beats) in one call: the C++
+    /// Stream `ops` (with the activations and weights of their beats) in one call: the C++
     /// side drives them with AXI-Stream rules and seeded backpressure, and
     /// records outputs and last-beat cycles into `out` (up to its capacity).
     pub fn run_batch(
         &mut self,
         cfg: &BatchConfig,
         ops: &[u64],
+        acts: &[u8],
         weights: &[u8],
         out: &mut BatchOut,
     ) -> BatchResult {
         self.sim.pin_mut().run_batch(
             cfg,
             ops,
+            acts,
             weights,
             &mut out.y,
             &mut out.acc,

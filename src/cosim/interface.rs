@@ -12,6 +12,8 @@ pub mod reg {
     pub const ACT_MAX: u16 = 0x005;
     pub const CTRL_SINGLE: u32 = 1 << 0;
     pub const CTRL_U8: u32 = 1 << 1;
+    /// Per-lane activations: lane l takes in_x byte l (0: every lane takes byte 0).
+    pub const CTRL_XL: u32 = 1 << 2;
     pub fn bias(lane: usize) -> u16 {
         0x100 + 4 * lane as u16
     }
@@ -50,6 +52,24 @@ pub mod reg {
             a
         }
     }
+}
+
+/// Appends the in_x bytes of a broadcast beat (CTRL.xl = 0) of activation
+/// `x`: `x` in lane 0's byte, which every lane takes. The other bytes, which
+/// the contract says the DUT ignores, hold `x` XOR a non-zero mask of their
+/// lane, so a datapath that reads its own byte in broadcast mode computes with
+/// another activation and fails (the driver and the vector bundles both use
+/// this one rule).
+#[inline]
+pub fn push_broadcast_x(out: &mut Vec<u8>, x: u8, lanes: usize) {
+    out.push(x);
+    out.extend((1..lanes).map(|l| x ^ broadcast_mask(l)));
+}
+
+/// The mask of lane `l` (1..64) in [`push_broadcast_x`]: never 0.
+#[inline]
+fn broadcast_mask(l: usize) -> u8 {
+    0x55u8.wrapping_add((l as u8).wrapping_mul(0x3B))
 }
 
 /// The widest datapath qmac drives (the C++ driver's per-cycle buffers and
@@ -109,6 +129,19 @@ mod tests {
             }
             for a in [0x006u16, 0x0FF, 0x100 + 4 * lanes as u16, 0x8000, 0xFFFF] {
                 assert!(!reg::is_mapped(a, lanes), "{a:#x} with {lanes} lanes");
+            }
+        }
+    }
+
+    #[test]
+    fn broadcast_beats_put_another_activation_in_every_other_byte() {
+        for lanes in [1usize, 2, 8, 64] {
+            for x in [0u8, 1, 0x7F, 0x80, 0xFF] {
+                let mut v = Vec::new();
+                super::push_broadcast_x(&mut v, x, lanes);
+                assert_eq!(v.len(), lanes);
+                assert_eq!(v[0], x);
+                assert!(v[1..].iter().all(|&b| b != x), "{v:?}");
             }
         }
     }

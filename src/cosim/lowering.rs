@@ -1,8 +1,11 @@
 //! Lowering of a layer case onto the LANES-wide datapath.
 //!
-//! Output channels are grouped LANES at a time (conv / FC: consecutive
-//! channels, which read the same activations; depthwise: the depth-multiplier
-//! channels of one input channel). For each group the parameters are loaded
+//! Output channels are grouped LANES at a time, consecutive channels on
+//! lanes 0... Conv / FC channels read the same activations, which the
+//! datapath broadcasts (CTRL.xl = 0); depthwise channels each read their own
+//! input channel (output channel c reads c / depth_multiplier), so a
+//! depthwise group runs with per-lane activations (CTRL.xl = 1) and fills
+//! every lane whatever the depth multiplier. For each group the parameters are loaded
 //! once, then every output position streams its taps: the non-padded window
 //! positions in (kh, kw) order, input channels innermost (the order
 //! [`crate::golden::layer`] defines). Padded taps are skipped, which is exactly
@@ -29,45 +32,29 @@ use crate::cosim::{self, RunOptions};
 use crate::formats::qcase::{Case, Op};
 use crate::golden::layer::{datapath_rounding, window};
 
-/// A channel group: the channels on lanes 0.. and the filter stride between them.
+/// A channel group: output channels `c0 .. c0 + used` on lanes 0 .. used.
 #[derive(Debug, Clone)]
 struct Group {
-    /// (output channel on lane 0, number of lanes used)
     c0: usize,
     used: usize,
-    /// Input channel read (depthwise only).
-    ic: usize,
 }
 
 fn groups(case: &Case, lanes: usize) -> Vec<Group> {
     let oc = case.out_channels();
     let mut g = Vec::new();
-    match case.op {
-        Op::Conv2d | Op::FullyConnected => {
-            let mut c = 0;
-            while c < oc {
-                let used = lanes.min(oc - c);
-                g.push(Group { c0: c, used, ic: 0 });
-                c += used;
-            }
-        }
-        Op::DepthwiseConv2d => {
-            let dm = case.depth_multiplier;
-            for ic in 0..case.input_shape[3] {
-                let mut m = 0;
-                while m < dm {
-                    let used = lanes.min(dm - m);
-                    g.push(Group {
-                        c0: ic * dm + m,
-                        used,
-                        ic,
-                    });
-                    m += used;
-                }
-            }
-        }
+    let mut c = 0;
+    while c < oc {
+        let used = lanes.min(oc - c);
+        g.push(Group { c0: c, used });
+        c += used;
     }
     g
+}
+
+/// Whether a case's groups stream per-lane activations (depthwise: each
+/// output channel reads its own input channel).
+fn per_lane(case: &Case) -> bool {
+    case.op == Op::DepthwiseConv2d
 }
 
 /// The parameters of a group (unused lanes get zero weight and parameters).
@@ -96,6 +83,7 @@ fn group_params(case: &Case, g: &Group, lanes: usize, mult_w: u32) -> Params {
         zp_out: case.output_zero_point,
         act_min: case.act_min,
         act_max: case.act_max,
+        x_per_lane: per_lane(case),
         lanes: lane_params,
     }
 }
@@ -147,6 +135,8 @@ impl<'a> LayerStimulus<'a> {
         };
         let mut x = Vec::new();
         let mut wv = Vec::new();
+        let mut xl = Vec::new();
+        let dm = c.depth_multiplier.max(1);
         for (kh, kw, ih, iw) in window(c, oh, ow) {
             let pix = ((n * h + ih) * w + iw) * cin;
             let frow = (kh * kw_n + kw) * fc;
@@ -166,26 +156,30 @@ impl<'a> LayerStimulus<'a> {
                     }
                 }
                 Op::DepthwiseConv2d => {
-                    x.push(xb(c.input[pix + g.ic]));
+                    // Lane l: output channel c0 + l, its input channel and its
+                    // weight; an unused lane repeats lane 0's activation with weight 0.
                     for l in 0..lanes {
-                        let wgt = if l < g.used {
-                            c.filter[frow + g.c0 + l]
-                        } else {
-                            0
-                        };
+                        let oc = g.c0 + if l < g.used { l } else { 0 };
+                        xl.push(xb(c.input[pix + oc / dm]));
+                        let wgt = if l < g.used { c.filter[frow + oc] } else { 0 };
                         wv.push(wgt as i8 as u8);
                     }
                 }
             }
         }
-        if x.is_empty() {
-            x.push(xb(c.input_zero_point));
+        let tag = (pos * oc_n + g.c0) as u64;
+        if wv.is_empty() {
             wv.resize(lanes, 0);
+            if per_lane(c) {
+                xl.resize(lanes, xb(c.input_zero_point));
+            } else {
+                x.push(xb(c.input_zero_point));
+            }
         }
-        DotJob {
-            x,
-            w: wv,
-            tag: (pos * oc_n + g.c0) as u64,
+        if per_lane(c) {
+            DotJob::per_lane(xl, wv, lanes, tag)
+        } else {
+            DotJob::new(x, wv, tag)
         }
     }
 }

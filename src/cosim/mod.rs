@@ -151,6 +151,7 @@ impl Host {
         p: &Params,
         lanes: usize,
         ops: &mut Vec<u64>,
+        acts: &mut Vec<u8>,
         weights: &mut Vec<u8>,
     ) -> LoadHits {
         use crate::cosim::coverage::Bin;
@@ -176,11 +177,9 @@ impl Host {
             let k = self.rng.random_range(1..=4usize);
             let complete = self.rng.random_bool(0.5);
             for t in 0..k {
-                ops.push(op::junk_beat(
-                    self.rng.next_u32() as u8,
-                    t == 0,
-                    complete && t + 1 == k,
-                ));
+                ops.push(op::junk_beat(t == 0, complete && t + 1 == k));
+                let x = self.rng.next_u32() as u8;
+                crate::cosim::interface::push_broadcast_x(acts, x, lanes);
                 weights.extend((0..lanes).map(|_| self.rng.next_u32() as u8));
             }
             ops.push(op::reset(self.rng.random_range(1..=3u8)));
@@ -278,6 +277,7 @@ where
     let mut reloaded = false;
     let mut ops: Vec<u64> = Vec::with_capacity(BATCH_OPS + 1024);
     let mut weights: Vec<u8> = Vec::with_capacity((BATCH_OPS + 1024) * lanes);
+    let mut acts: Vec<u8> = Vec::with_capacity((BATCH_OPS + 1024) * lanes);
     let mut out = BatchOut::new(lanes, BATCH_OUT);
     let mut exhausted = false;
     let mut host = Host::new(bp.host, opt.seed, lanes);
@@ -301,7 +301,7 @@ where
             match (it, params) {
                 (Item::Params(p), _) => {
                     let n0 = ops.len();
-                    let hits = host.load(p, lanes, &mut ops, &mut weights);
+                    let hits = host.load(p, lanes, &mut ops, &mut acts, &mut weights);
                     work_ops += (ops.len() - n0) as u64 + hits.barrier_wait;
                     if opt.coverage {
                         for b in hits.bins {
@@ -313,7 +313,8 @@ where
                 (Item::Dot(j), Some(p)) => {
                     let k = j.x.len();
                     for t in 0..k {
-                        ops.push(op::beat(j.x[t], t == 0, t + 1 == k));
+                        ops.push(op::beat(t == 0, t + 1 == k));
+                        j.push_in_x(t, lanes, &mut acts);
                     }
                     work_ops += k as u64;
                     work_dots += 1;
@@ -332,7 +333,7 @@ where
         }
         cfg.drain = exhausted;
         cfg.max_cycle = start_cycle.saturating_add(cycle_bound(work_ops, work_dots, &bp));
-        let r = dut.run_batch(&cfg, &ops, &weights, &mut out);
+        let r = dut.run_batch(&cfg, &ops, &acts, &weights, &mut out);
         cfg.reseed = false;
         if opt.coverage {
             sb.stats.coverage.sample_batch(&r);
@@ -349,6 +350,7 @@ where
         }
         ops.drain(..r.ops_done);
         weights.drain(..r.beats as usize * lanes);
+        acts.drain(..r.beats as usize * lanes);
         for k in 0..r.outputs {
             sb.check(&out, k, &mut on_result);
         }

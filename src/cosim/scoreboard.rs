@@ -38,10 +38,10 @@ pub fn expect_into(
     let lanes = y.len();
     for l in 0..lanes {
         let mut a = Accumulator::start(params.lanes[l].bias);
-        for (t, &x) in job.x.iter().enumerate() {
+        for t in 0..job.x.len() {
             let w = job.w[t * lanes + l] as i8 as i32;
             a.add(Accumulator::product(
-                params.x_value(x),
+                params.x_value(job.x_at(t, l, lanes)),
                 w,
                 params.zp_x,
                 params.zp_w,
@@ -227,10 +227,14 @@ fn describe(e: &Expected, lane: usize, lanes: usize) -> String {
     let w: Vec<u8> = (0..e.job.x.len())
         .map(|t| e.job.w[t * lanes + lane])
         .collect();
+    let x: Vec<u8> = (0..e.job.x.len())
+        .map(|t| e.job.x_at(t, lane, lanes))
+        .collect();
     format!(
-        "inputs: K={} x={} w[lane {lane}]={}; params: rounding={} input={} zp_x={} zp_w={} zp_out={} act=[{}, {}] bias={} m0={} shift={}",
+        "inputs: K={} x{}={} w[lane {lane}]={}; params: rounding={} input={} zp_x={} zp_w={} zp_out={} act=[{}, {}] bias={} m0={} shift={}",
         e.job.x.len(),
-        fmt_bytes_i(&e.job.x, p.input_dtype == DType::Int8, 16),
+        if e.job.xl.is_empty() { String::new() } else { format!("[lane {lane}]") },
+        fmt_bytes_i(&x, p.input_dtype == DType::Int8, 16),
         fmt_bytes_i(&w, true, 16),
         p.rounding.name(),
         p.input_dtype.name(),
@@ -562,11 +566,7 @@ mod tests {
                 shift: 0,
             }],
         ));
-        let j = Arc::new(DotJob {
-            x: vec![3, 4],
-            w: vec![5, 6],
-            tag: 7,
-        });
+        let j = Arc::new(DotJob::new(vec![3, 4], vec![5, 6], 7));
         (Scoreboard::new(1, 32, 1000, 9, "qmac replay-me"), j, p)
     }
 
@@ -618,11 +618,7 @@ mod tests {
     #[test]
     fn a_repeated_output_is_named_a_duplicate() {
         let (mut sb, j, p) = setup();
-        let j2 = Arc::new(DotJob {
-            x: vec![1, 1],
-            w: vec![1, 1],
-            tag: 8,
-        });
+        let j2 = Arc::new(DotJob::new(vec![1, 1], vec![1, 1], 8));
         sb.expect(&j, &p);
         sb.expect(&j2, &p);
         sb.last_beat(1010, 0);
@@ -747,11 +743,7 @@ mod tests {
     #[test]
     fn an_on_time_result_of_a_later_dot_product_means_the_earlier_one_was_lost() {
         let (mut sb, j, p) = setup();
-        let j2 = Arc::new(DotJob {
-            x: vec![1, 1],
-            w: vec![1, 1],
-            tag: 8,
-        });
+        let j2 = Arc::new(DotJob::new(vec![1, 1], vec![1, 1], 8));
         sb.expect(&j, &p);
         sb.expect(&j2, &p);
         sb.last_beat(1010, 0);

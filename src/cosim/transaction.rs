@@ -31,6 +31,9 @@ pub struct Params {
     pub zp_out: i32,
     pub act_min: i32,
     pub act_max: i32,
+    /// Per-lane activations (CTRL.xl): every dot product under these
+    /// parameters gives each lane its own activation ([`DotJob::xl`]).
+    pub x_per_lane: bool,
     pub lanes: Vec<LaneParams>,
 }
 
@@ -46,6 +49,7 @@ impl Params {
             zp_out: 0,
             act_min: -128,
             act_max: 127,
+            x_per_lane: false,
             lanes,
         }
     }
@@ -58,6 +62,9 @@ impl Params {
         }
         if self.input_dtype == DType::Uint8 {
             ctl |= reg::CTRL_U8;
+        }
+        if self.x_per_lane {
+            ctl |= reg::CTRL_XL;
         }
         let mut v = vec![
             (reg::CTRL, ctl),
@@ -77,7 +84,7 @@ impl Params {
 
     /// What the registers hold after reset (rtl/qmac_top.v's contract: every
     /// parameter register resets to 0: double rounding, int8 activations,
-    /// zero points 0, ACT_MIN = ACT_MAX = 0, and BIAS, M0, SHIFT 0 on every lane).
+    /// broadcast, zero points 0, ACT_MIN = ACT_MAX = 0, and BIAS, M0, SHIFT 0 on every lane).
     pub fn reset_values(lanes: usize) -> Params {
         Params {
             rounding: DatapathRounding::Double,
@@ -87,6 +94,7 @@ impl Params {
             zp_out: 0,
             act_min: 0,
             act_max: 0,
+            x_per_lane: false,
             lanes: vec![LaneParams::default(); lanes],
         }
     }
@@ -128,13 +136,105 @@ impl Params {
     }
 }
 
-/// One dot product per lane: `x[t]` shared, `w[t·lanes + l]` for lane l.
+/// One dot product per lane: weight `w[t·lanes + l]` for lane l at tap t;
+/// activation `x[t]` shared by every lane (broadcast), or, under parameters
+/// with [`Params::x_per_lane`], `xl[t·lanes + l]` for each lane (then `x[t]`
+/// is lane 0's, `xl[t·lanes]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DotJob {
     pub x: Vec<u8>,
     pub w: Vec<u8>,
     /// Caller's identifier (e.g. the output index of lane 0).
     pub tag: u64,
+    /// Per-lane activations (empty for a broadcast dot product).
+    pub xl: Vec<u8>,
+}
+
+impl DotJob {
+    /// A broadcast dot product.
+    pub fn new(x: Vec<u8>, w: Vec<u8>, tag: u64) -> DotJob {
+        DotJob {
+            x,
+            w,
+            tag,
+            xl: Vec::new(),
+        }
+    }
+
+    /// A dot product with lane l's activation of tap t at `xl[t·lanes + l]`.
+    pub fn per_lane(xl: Vec<u8>, w: Vec<u8>, lanes: usize, tag: u64) -> DotJob {
+        DotJob {
+            x: xl.iter().step_by(lanes.max(1)).copied().collect(),
+            w,
+            tag,
+            xl,
+        }
+    }
+
+    /// Lane `l`'s activation at tap `t`.
+    #[inline]
+    pub fn x_at(&self, t: usize, l: usize, lanes: usize) -> u8 {
+        if self.xl.is_empty() {
+            self.x[t]
+        } else {
+            self.xl[t * lanes + l]
+        }
+    }
+
+    /// Applies `f` to every activation (each lane's, under per-lane activations).
+    pub fn map_x(&mut self, lanes: usize, mut f: impl FnMut(u8) -> u8) {
+        if self.xl.is_empty() {
+            self.x.iter_mut().for_each(|x| *x = f(*x));
+        } else {
+            self.xl.iter_mut().for_each(|x| *x = f(*x));
+            self.x = self.xl.iter().step_by(lanes.max(1)).copied().collect();
+        }
+    }
+
+    /// Taps `a..b` of this dot product.
+    pub fn taps_slice(&self, a: usize, b: usize, lanes: usize) -> DotJob {
+        DotJob {
+            x: self.x[a..b].to_vec(),
+            w: self.w[a * lanes..b * lanes].to_vec(),
+            tag: self.tag,
+            xl: if self.xl.is_empty() {
+                Vec::new()
+            } else {
+                self.xl[a * lanes..b * lanes].to_vec()
+            },
+        }
+    }
+
+    /// This dot product without tap `t`.
+    pub fn without_tap(&self, t: usize, lanes: usize) -> DotJob {
+        let mut j = self.clone();
+        j.x.remove(t);
+        j.w.drain(t * lanes..(t + 1) * lanes);
+        if !j.xl.is_empty() {
+            j.xl.drain(t * lanes..(t + 1) * lanes);
+        }
+        j
+    }
+
+    /// Tap `t`'s activation set to `x` on every lane.
+    pub fn with_x(&self, t: usize, x: u8, lanes: usize) -> DotJob {
+        let mut j = self.clone();
+        j.x[t] = x;
+        if !j.xl.is_empty() {
+            j.xl[t * lanes..(t + 1) * lanes].fill(x);
+        }
+        j
+    }
+
+    /// Appends the in_x bytes (LANES of them) of tap `t`.
+    #[inline]
+    pub fn push_in_x(&self, t: usize, lanes: usize, out: &mut Vec<u8>) {
+        if self.xl.is_empty() {
+            crate::cosim::interface::push_broadcast_x(out, self.x[t], lanes);
+        } else {
+            out.extend_from_slice(&self.xl[t * lanes..(t + 1) * lanes]);
+        }
+    }
 }
 
 /// One element of a stimulus stream.
@@ -317,11 +417,20 @@ pub enum StreamError {
     },
     #[error("a dot product needs at least one tap")]
     NoTaps,
+    #[error("a dot product {} per-lane activations under parameters with CTRL.xl = {}", if *per_lane { "with" } else { "without" }, u8::from(!*per_lane))]
+    ActivationMode { per_lane: bool },
+    #[error("a dot product of {taps} taps with per-lane activations needs {} of them ({taps} x {lanes} lanes, lane 0's also in x), got {got}", taps * lanes)]
+    LaneActivations {
+        taps: usize,
+        lanes: usize,
+        got: usize,
+    },
 }
 
 /// Walks a stimulus stream for a `lanes`-wide datapath and checks each item:
 /// parameter sets of the right width, a parameter set before the first dot
-/// product, at least one tap and LANES weights per tap.
+/// product, at least one tap, LANES weights per tap, and per-lane
+/// activations (LANES per tap) exactly under per-lane parameters.
 #[derive(Debug, Clone)]
 pub struct StreamCheck {
     lanes: usize,
@@ -360,6 +469,21 @@ impl StreamCheck {
                         taps: j.x.len(),
                         lanes: self.lanes,
                         weights: j.w.len(),
+                    });
+                }
+                if p.x_per_lane == j.xl.is_empty() {
+                    return Err(StreamError::ActivationMode {
+                        per_lane: !j.xl.is_empty(),
+                    });
+                }
+                if !j.xl.is_empty()
+                    && (j.xl.len() != j.w.len()
+                        || (0..j.x.len()).any(|t| j.xl[t * self.lanes] != j.x[t]))
+                {
+                    return Err(StreamError::LaneActivations {
+                        taps: j.x.len(),
+                        lanes: self.lanes,
+                        got: j.xl.len(),
                     });
                 }
                 Ok(Some(p))

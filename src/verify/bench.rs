@@ -44,6 +44,8 @@ impl Workload {
         let mut rng = rng_for(seed, "bench");
         let mut p = random_params(&mut rng, lanes, 32);
         p.rounding = crate::arith::requant::DatapathRounding::Double;
+        // The C++ baseline streams a convolution's broadcast activations.
+        p.x_per_lane = false;
         let beats = beats / k * k;
         let x = (0..beats).map(|_| rng.random()).collect();
         let w = (0..beats * lanes).map(|_| rng.random()).collect();
@@ -60,11 +62,7 @@ impl Workload {
         let mut v = vec![Item::Params(self.params.clone())];
         for (i, c) in self.x.chunks(self.k).enumerate() {
             let w = self.w[i * self.k * lanes..(i + 1) * self.k * lanes].to_vec();
-            v.push(Item::Dot(Arc::new(DotJob {
-                x: c.to_vec(),
-                w,
-                tag: i as u64,
-            })));
+            v.push(Item::Dot(Arc::new(DotJob::new(c.to_vec(), w, i as u64))));
         }
         v
     }

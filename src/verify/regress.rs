@@ -306,12 +306,12 @@ fn smoke(lanes: usize, mult_w: u32, seed: u64) -> Vec<Test> {
     // Throughput: one parameter load, then back-to-back dot products.
     let name = "throughput".to_string();
     let mut rng = rng_for(seed, &name);
-    let p = random_params(&mut rng, lanes, mult_w);
-    let mut it = vec![Item::Params(std::sync::Arc::new(p))];
+    let p = std::sync::Arc::new(random_params(&mut rng, lanes, mult_w));
+    let mut it = vec![Item::Params(p.clone())];
     for i in 0..4000 {
         let k = [1, 2, 5, 9][i % 4];
         it.push(Item::Dot(std::sync::Arc::new(random_dot(
-            &mut rng, lanes, k, i as u64,
+            &mut rng, &p, k, i as u64,
         ))));
     }
     v.push(Test {
@@ -428,7 +428,10 @@ fn corners(lanes: usize, mult_w: u32, seed: u64) -> Vec<Test> {
                 let mut p = random_params(rng, lanes, mult_w);
                 bias_near_wrap(rng, &mut p);
                 let k = rng.random_range(1..8);
-                out.push((p, random_dot(rng, lanes, k, i)));
+                out.push({
+                    let j = random_dot(rng, &p, k, i);
+                    (p, j)
+                });
             }
             out
         }),
@@ -447,12 +450,10 @@ fn corners(lanes: usize, mult_w: u32, seed: u64) -> Vec<Test> {
                 p.zp_x = zp;
                 p.zp_w = [0, -128, 127, 0][(i as usize / 4) % 4];
                 let k = rng.random_range(1..20);
-                let mut j = random_dot(rng, lanes, k, i);
+                let mut j = random_dot(rng, &p, k, i);
                 let (xlo, xhi) = dt.range();
                 let far = if zp == xlo { xhi } else { xlo };
-                for x in j.x.iter_mut() {
-                    *x = far as u8;
-                }
+                j.map_x(lanes, |_| far as u8);
                 for w in j.w.iter_mut() {
                     *w = if rng.random_bool(0.7) { 0x80 } else { 0x7f };
                 }
@@ -519,7 +520,10 @@ fn corners(lanes: usize, mult_w: u32, seed: u64) -> Vec<Test> {
     for i in 0..150u64 {
         let p = random_params(&mut rng, lanes, mult_w);
         let k = rng.random_range(1..5);
-        pairs.push((p, random_dot(&mut rng, lanes, k, i)));
+        pairs.push({
+            let j = random_dot(&mut rng, &p, k, i);
+            (p, j)
+        });
     }
     let heavy = Backpressure {
         in_gap: 0.7,
@@ -537,7 +541,10 @@ fn corners(lanes: usize, mult_w: u32, seed: u64) -> Vec<Test> {
     for i in 0..150u64 {
         let p = random_params(&mut rng, lanes, mult_w);
         let k = rng.random_range(1..9);
-        pairs.push((p, random_dot(&mut rng, lanes, k, i)));
+        pairs.push({
+            let j = random_dot(&mut rng, &p, k, i);
+            (p, j)
+        });
     }
     v.push(stim(
         "corners",
@@ -568,7 +575,10 @@ fn corners(lanes: usize, mult_w: u32, seed: u64) -> Vec<Test> {
         .map(|i| {
             let p = mostly_reset_values(&mut rng, lanes, mult_w);
             let k = rng.random_range(1..5);
-            (p, random_dot(&mut rng, lanes, k, i))
+            {
+                let j = random_dot(&mut rng, &p, k, i);
+                (p, j)
+            }
         })
         .collect();
     let resets = Backpressure {

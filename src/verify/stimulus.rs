@@ -125,15 +125,23 @@ pub fn random_params(rng: &mut ChaCha8Rng, lanes: usize, mult_w: u32) -> Params 
         zp_out,
         act_min,
         act_max,
+        x_per_lane: rng.random_bool(0.3),
         lanes,
     }
 }
 
-/// A random dot product of `k` taps.
-pub fn random_dot(rng: &mut ChaCha8Rng, lanes: usize, k: usize, tag: u64) -> DotJob {
+/// A random dot product of `k` taps for parameters `p` (per-lane
+/// activations when `p` says so).
+pub fn random_dot(rng: &mut ChaCha8Rng, p: &Params, k: usize, tag: u64) -> DotJob {
+    let lanes = p.lanes.len();
+    if p.x_per_lane {
+        let xl = (0..k * lanes).map(|_| x_byte(rng)).collect();
+        let w = (0..k * lanes).map(|_| w_byte(rng)).collect();
+        return DotJob::per_lane(xl, w, lanes, tag);
+    }
     let x = (0..k).map(|_| x_byte(rng)).collect();
     let w = (0..k * lanes).map(|_| w_byte(rng)).collect();
-    DotJob { x, w, tag }
+    DotJob::new(x, w, tag)
 }
 
 /// Random taps, then per-lane biases chosen so that lane l's accumulator is
@@ -146,13 +154,13 @@ pub fn dot_with_targets(
     tag: u64,
 ) -> (Params, DotJob) {
     let lanes = params.lanes.len();
-    let job = random_dot(rng, lanes, k, tag);
+    let job = random_dot(rng, params, k, tag);
     let mut p = params.clone();
     for (l, &target) in targets.iter().enumerate().take(lanes) {
         let mut sum = Accumulator::start(0);
-        for (t, &x) in job.x.iter().enumerate() {
+        for t in 0..job.x.len() {
             sum.add(Accumulator::product(
-                params.x_value(x),
+                params.x_value(job.x_at(t, l, lanes)),
                 job.w[t * lanes + l] as i8 as i32,
                 params.zp_x,
                 params.zp_w,
@@ -200,7 +208,10 @@ pub fn one_register_steps(
             _ => p.lanes[l].shift = q.lanes[l].shift,
         }
         let k = rng.random_range(1..=3);
-        pairs.push((p.clone(), random_dot(rng, lanes, k, i)));
+        pairs.push({
+            let j = random_dot(rng, &p, k, i);
+            (p.clone(), j)
+        });
     }
     pairs
 }
@@ -277,7 +288,10 @@ pub fn random_stream(rng: &mut ChaCha8Rng, lanes: usize, mult_w: u32, count: usi
             1..=4 => 1,
             _ => rng.random_range(2..40),
         };
-        pairs.push((p.clone(), random_dot(rng, lanes, k, i)));
+        pairs.push({
+            let j = random_dot(rng, &p, k, i);
+            (p.clone(), j)
+        });
     }
     items(pairs)
 }
@@ -395,9 +409,10 @@ pub fn full_scale_reduction(p: &mut Params, uint8: bool, k: usize, lanes: usize)
     p.input_dtype = if uint8 { DType::Uint8 } else { DType::Int8 };
     p.zp_x = if uint8 { 0 } else { -128 };
     p.zp_w = 0;
-    DotJob {
-        x: vec![if uint8 { 255 } else { 127 }; k],
-        w: vec![0x80; k * lanes],
-        tag: 0,
-    }
+    p.x_per_lane = false;
+    DotJob::new(
+        vec![if uint8 { 255 } else { 127 }; k],
+        vec![0x80; k * lanes],
+        0,
+    )
 }

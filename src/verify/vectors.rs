@@ -6,7 +6,10 @@
 //!   bit 31 = 1 → load the next `count` words of cfg.hex, 0 → stream the next
 //!   `count` words of beats.hex; bits 30:0 = count;
 //! * `cfg.hex` (48 bits): `{addr[15:0], data[31:0]}` parameter writes;
-//! * `beats.hex` (10 + 8L bits): `{first, last, x[7:0], w[L-1], …, w[0]}`;
+//! * `beats.hex` (2 + 16L bits): `{first, last, x[L-1], …, x[0], w[L-1], …, w[0]}`,
+//!   the in_x and in_w bytes of the beat (a broadcast beat's x[0] is its
+//!   activation, the other bytes the filler of
+//!   [`crate::cosim::interface::push_broadcast_x`]);
 //! * `expected.hex` (41L bits): `{ovf[L-1:0], acc[L-1], …, acc[0], y[L-1], …, y[0]}`
 //!   one word per dot product, in output order.
 //!
@@ -31,7 +34,7 @@ use crate::formats::hex::{self, Word};
 pub const PROGRAM_BITS: u32 = 32;
 pub const CFG_BITS: u32 = 48;
 pub fn beat_bits(lanes: usize) -> u32 {
-    10 + 8 * lanes as u32
+    2 + 16 * lanes as u32
 }
 pub fn expected_bits(lanes: usize) -> u32 {
     41 * lanes as u32
@@ -85,11 +88,15 @@ pub fn encode(items: impl IntoIterator<Item = Item>, lanes: usize, mult_w: u32) 
             }
             (Item::Dot(j), Some(p)) => {
                 let k = j.x.len();
+                let mut xb = Vec::with_capacity(lanes);
                 for t in 0..k {
                     let mut w = Word::new();
-                    w.push((t == 0) as i64, 1)
-                        .push((t + 1 == k) as i64, 1)
-                        .push(j.x[t] as i64, 8);
+                    w.push((t == 0) as i64, 1).push((t + 1 == k) as i64, 1);
+                    xb.clear();
+                    j.push_in_x(t, lanes, &mut xb);
+                    for l in (0..lanes).rev() {
+                        w.push(xb[l] as i64, 8);
+                    }
                     for l in (0..lanes).rev() {
                         w.push(j.w[t * lanes + l] as i64, 8);
                     }

@@ -167,7 +167,10 @@ pub fn generate(seed: u64, iteration: u64, lanes: usize, w: u32) -> (Transaction
                     gen_cov.hit(crate::cosim::coverage::Bin::M0Carry);
                 }
                 let k = rng.random_range(1..10);
-                pairs.push((p, random_dot(&mut rng, lanes, k, i)));
+                pairs.push({
+                    let j = random_dot(&mut rng, &p, k, i);
+                    (p, j)
+                });
             }
         }
         36..=39 => {
@@ -191,7 +194,10 @@ pub fn generate(seed: u64, iteration: u64, lanes: usize, w: u32) -> (Transaction
                 let mut p = random_params(&mut rng, lanes, w);
                 bias_near_wrap(&mut rng, &mut p);
                 let k = rng.random_range(1..12);
-                pairs.push((p, random_dot(&mut rng, lanes, k, i)));
+                pairs.push({
+                    let j = random_dot(&mut rng, &p, k, i);
+                    (p, j)
+                });
             }
         }
         50..=51 => {
@@ -215,14 +221,10 @@ pub fn generate(seed: u64, iteration: u64, lanes: usize, w: u32) -> (Transaction
                 p.input_dtype = dt;
                 p.zp_x = zp;
                 let k = rng.random_range(1..20);
-                let mut j = random_dot(&mut rng, lanes, k, i);
+                let mut j = random_dot(&mut rng, &p, k, i);
                 let (lo, hi) = dt.range();
                 let far = if zp == lo { hi } else { lo };
-                for x in j.x.iter_mut() {
-                    if rng.random_bool(0.8) {
-                        *x = far as u8;
-                    }
-                }
+                j.map_x(lanes, |x| if rng.random_bool(0.8) { far as u8 } else { x });
                 for wv in j.w.iter_mut() {
                     if rng.random_bool(0.6) {
                         *wv = 0x80;
@@ -249,7 +251,10 @@ pub fn generate(seed: u64, iteration: u64, lanes: usize, w: u32) -> (Transaction
             for i in 0..n.max(4) {
                 let p = mode_switch_params(&mut rng, lanes, w, i);
                 let k = rng.random_range(1..10);
-                pairs.push((p, random_dot(&mut rng, lanes, k, i)));
+                pairs.push({
+                    let j = random_dot(&mut rng, &p, k, i);
+                    (p, j)
+                });
             }
         }
         84..=91 => {

@@ -75,13 +75,18 @@ struct ParamsFile {
     zp_out: i32,
     act_min: i32,
     act_max: i32,
+    /// Per-lane activations (CTRL.xl): each dot product's `x` then holds
+    /// LANES values per tap, tap-major like `w`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    x_per_lane: bool,
     lanes: Vec<LaneFile>,
 }
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct DotFile {
-    /// Activations as values of the parameter set's input type.
+    /// Activations as values of the parameter set's input type: one per
+    /// tap, or LANES per tap (x[t·lanes + l]) under per-lane parameters.
     x: Vec<i32>,
     /// int8 weights, tap-major: w[t·lanes + l].
     w: Vec<i32>,
@@ -122,6 +127,7 @@ pub fn to_json(tx: &Transaction, source: &str) -> String {
                     zp_out: p.zp_out,
                     act_min: p.act_min,
                     act_max: p.act_max,
+                    x_per_lane: p.x_per_lane,
                     lanes: p
                         .lanes
                         .iter()
@@ -137,7 +143,10 @@ pub fn to_json(tx: &Transaction, source: &str) -> String {
             Item::Dot(j) => {
                 let p = cur.as_ref().expect("params first");
                 items_f.push(ItemFile::Dot(DotFile {
-                    x: j.x.iter().map(|&b| p.x_value(b)).collect(),
+                    x: if j.xl.is_empty() { &j.x } else { &j.xl }
+                        .iter()
+                        .map(|&b| p.x_value(b))
+                        .collect(),
                     w: j.w.iter().map(|&b| b as i8 as i32).collect(),
                 }));
             }
@@ -191,6 +200,7 @@ pub fn read(path: &Path) -> Result<Transaction, InputError> {
     let mut out = Vec::new();
     // The stream rules (widths, order, taps) are the driver's own: StreamCheck.
     let mut check = StreamCheck::new(f.lanes);
+    let mut per_lane = false;
     let stream_err =
         |i: usize, e: StreamError| InputError::new(path, format!("field `items[{i}]`"), e);
     for (i, it) in f.items.into_iter().enumerate() {
@@ -272,17 +282,21 @@ pub fn read(path: &Path) -> Result<Transaction, InputError> {
                     zp_out: p.zp_out,
                     act_min: p.act_min,
                     act_max: p.act_max,
+                    x_per_lane: p.x_per_lane,
                     lanes,
                 });
+                per_lane = p.x_per_lane;
                 let item = Item::Params(p);
                 check.next(&item).map_err(|e| stream_err(i, e))?;
                 out.push(item);
             }
             ItemFile::Dot(d) => {
-                let item = Item::Dot(Arc::new(DotJob {
-                    x: d.x.iter().map(|&v| v as u8).collect(),
-                    w: d.w.iter().map(|&v| v as i8 as u8).collect(),
-                    tag: i as u64,
+                let xb: Vec<u8> = d.x.iter().map(|&v| v as u8).collect();
+                let wb: Vec<u8> = d.w.iter().map(|&v| v as i8 as u8).collect();
+                let item = Item::Dot(Arc::new(if per_lane {
+                    DotJob::per_lane(xb, wb, f.lanes, i as u64)
+                } else {
+                    DotJob::new(xb, wb, i as u64)
                 }));
                 let p = check
                     .next(&item)

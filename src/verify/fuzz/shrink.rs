@@ -98,21 +98,10 @@ pub fn shrink(dut: &mut Dut, tx: &Transaction, budget: usize) -> (Transaction, u
             let mut cands: Vec<(Params, DotJob)> = Vec::new();
             if k > 1 {
                 for (a, b) in [(0, k / 2), (k / 2, k)] {
-                    cands.push((
-                        p.clone(),
-                        DotJob {
-                            x: j.x[a..b].to_vec(),
-                            w: j.w[a * lanes..b * lanes].to_vec(),
-                            tag: j.tag,
-                        },
-                    ));
+                    cands.push((p.clone(), j.taps_slice(a, b, lanes)));
                 }
                 for t in 0..k.min(64) {
-                    let mut x = j.x.clone();
-                    let mut w = j.w.clone();
-                    x.remove(t);
-                    w.drain(t * lanes..(t + 1) * lanes);
-                    cands.push((p.clone(), DotJob { x, w, tag: j.tag }));
+                    cands.push((p.clone(), j.without_tap(t, lanes)));
                 }
             }
             let zpx_byte = match p.input_dtype {
@@ -120,32 +109,16 @@ pub fn shrink(dut: &mut Dut, tx: &Transaction, budget: usize) -> (Transaction, u
                 DType::Uint8 => p.zp_x as u8,
             };
             for t in 0..k.min(64) {
-                if j.x[t] != zpx_byte {
-                    let mut x = j.x.clone();
-                    x[t] = zpx_byte;
-                    cands.push((
-                        p.clone(),
-                        DotJob {
-                            x,
-                            w: j.w.clone(),
-                            tag: j.tag,
-                        },
-                    ));
+                if (0..lanes).any(|l| j.x_at(t, l, lanes) != zpx_byte) {
+                    cands.push((p.clone(), j.with_x(t, zpx_byte, lanes)));
                 }
                 for l in 0..lanes {
                     let v = j.w[t * lanes + l];
                     for nv in [0u8, ((v as i8) / 2) as u8] {
                         if v != nv {
-                            let mut w = j.w.clone();
-                            w[t * lanes + l] = nv;
-                            cands.push((
-                                p.clone(),
-                                DotJob {
-                                    x: j.x.clone(),
-                                    w,
-                                    tag: j.tag,
-                                },
-                            ));
+                            let mut c = j.clone();
+                            c.w[t * lanes + l] = nv;
+                            cands.push((p.clone(), c));
                         }
                     }
                 }
