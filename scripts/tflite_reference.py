@@ -8,7 +8,7 @@ Runs MODEL on INPUT (int8 .npy of the model input's shape) with TFLite's
 default XNNPACK/optimized kernels differ from it by ±1 here and there) and
 `experimental_preserve_all_tensors=True`, then writes
 
-    OUT_PREFIX.output.npy   the model's final int8 output
+    OUT_PREFIX.output.npy   the model's final output (int8, or float32 after a DEQUANTIZE)
     OUT_PREFIX.tensors.npz  the model input and every op's output tensor,
                             keyed t<index>_<name> (name: [^A-Za-z0-9_] -> _)
 

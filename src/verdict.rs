@@ -240,6 +240,41 @@ impl Verdict {
     }
 }
 
+/// The rule of a float32 model output (a DEQUANTIZE of the int8 tensor
+/// `ints` at `quant`) against the framework's float32 values: equal bit for
+/// bit or a mismatch (no cause explains a float output). `max_abs` and the
+/// unexplained elements are in int8 steps: the reference value's nearest
+/// int8 (`round(r / scale) + zp`, clamped), at least 1 step for a mismatch.
+pub fn judge_dequantized(
+    ints: &[i8],
+    quant: crate::golden::tensor::Quant,
+    reference: &[f32],
+) -> Verdict {
+    let mut v = Verdict {
+        diff: Diff {
+            compared: ints.len().min(reference.len()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    for (i, (&q, &r)) in ints.iter().zip(reference).enumerate() {
+        let ours = crate::golden::ops::dequantize_value(q, quant);
+        if ours.to_bits() == r.to_bits() {
+            v.emulation_matches += 1;
+            continue;
+        }
+        let near = ((r as f64 / quant.scale as f64).round() + quant.zero_point as f64)
+            .clamp(-128.0, 127.0) as i8;
+        v.diff.mismatches += 1;
+        v.diff.max_abs = v.diff.max_abs.max((q as i64 - near as i64).abs().max(1));
+        v.diff.first.get_or_insert(i);
+        if v.unexplained.len() < MAX_UNEXPLAINED {
+            v.unexplained.push((i, q, near, q));
+        }
+    }
+    v
+}
+
 /// Unexplained elements kept per op (all are counted).
 const MAX_UNEXPLAINED: usize = 5;
 

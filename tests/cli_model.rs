@@ -631,6 +631,7 @@ fn op_probes_cover_every_supported_op_bit_exactly() {
         "yolo_head",
         "depth_to_space",
         "seg_decoder",
+        "dequantize",
     ] {
         let p = |f: String| format!("tests/fixtures/op_probes/{f}");
         let args: Vec<String> = vec![
@@ -911,4 +912,130 @@ fn a_layer_split_across_duts_equals_one_dut_and_reports_its_macs() {
             "every output computed"
         );
     }
+}
+
+/// A DEQUANTIZE model output is float32: its reference tensor and `--expect`
+/// are compared bit for bit (one ULP off fails, naming the element),
+/// `--save-output` writes float32, an int8 `--expect` is exit 2, and a
+/// DEQUANTIZE whose output is not float32 is refused.
+#[test]
+fn float32_outputs_are_compared_bit_for_bit() {
+    use ndarray_npy::{NpzReader, NpzWriter, ReadNpyExt, WriteNpyExt};
+    let p = |f: &str| format!("tests/fixtures/op_probes/{f}");
+    let dir = scratch("model", "float32");
+    std::fs::create_dir_all(&dir).unwrap();
+    // t15 is the float32 logits (DEQUANTIZE op 6): one ULP up at element 3.
+    let npz = dir.join("tensors0.npz");
+    let mut r = NpzReader::new(std::fs::File::open(p("dequantize.tensors0.npz")).unwrap()).unwrap();
+    let mut w = NpzWriter::new(std::fs::File::create(&npz).unwrap());
+    let mut floats = 0;
+    for n in r.names().unwrap() {
+        let key = n.trim_end_matches(".npy").to_string();
+        match r.by_name::<ndarray::OwnedRepr<f32>, ndarray::IxDyn>(&n) {
+            Ok(mut a) => {
+                floats += 1;
+                if key.starts_with("t15_") {
+                    let v = &mut a.as_slice_mut().unwrap()[3];
+                    *v = f32::from_bits(v.to_bits() + 1);
+                }
+                w.add_array(key, &a).unwrap();
+            }
+            Err(_) => {
+                let a: ndarray::ArrayD<i8> = r.by_name(&n).unwrap();
+                w.add_array(key, &a).unwrap();
+            }
+        }
+    }
+    w.finish().unwrap();
+    assert_eq!(floats, 2, "two float32 outputs in the reference");
+    let (code, out) = qmac_joined(&[
+        "model",
+        &p("dequantize.tflite"),
+        "--input",
+        &p("dequantize.input0.npy"),
+        "--tensors",
+        npz.to_str().unwrap(),
+        "--expect",
+        &p("dequantize.output0.npy"),
+    ]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("first diverging op: 6 (DEQUANTIZE)"), "{out}");
+    assert!(
+        out.contains(
+            "float32 output tensor t15 differs from the reference on 1 of 10 values (bit for bit"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("t15 element [0, 3] (flat 3): got "), "{out}");
+    // The untouched run passes, and --save-output writes TFLite's float32 output.
+    let saved = dir.join("out.npy");
+    let (code, out) = qmac_joined(&[
+        "model",
+        &p("dequantize.tflite"),
+        "--input",
+        &p("dequantize.input1.npy"),
+        "--tensors",
+        &p("dequantize.tensors1.npz"),
+        "--expect",
+        &p("dequantize.output1.npy"),
+        "--save-output",
+        saved.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{out}");
+    let ours = ndarray::ArrayD::<f32>::read_npy(std::fs::File::open(&saved).unwrap()).unwrap();
+    let tfl =
+        ndarray::ArrayD::<f32>::read_npy(std::fs::File::open(p("dequantize.output1.npy")).unwrap())
+            .unwrap();
+    assert_eq!(ours.shape(), tfl.shape());
+    assert!(ours
+        .iter()
+        .zip(&tfl)
+        .all(|(a, b)| a.to_bits() == b.to_bits()));
+    // --expect one ULP off: exit 1.
+    let mut off = tfl.clone();
+    off.as_slice_mut().unwrap()[7] = f32::from_bits(off.as_slice().unwrap()[7].to_bits() ^ 1);
+    let bad = dir.join("off.npy");
+    off.write_npy(std::fs::File::create(&bad).unwrap()).unwrap();
+    let (code, out) = qmac_joined(&[
+        "model",
+        &p("dequantize.tflite"),
+        "--input",
+        &p("dequantize.input1.npy"),
+        "--expect",
+        bad.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("final float32 output differs from --expect on 1 of 64 values, bit for bit"),
+        "{out}"
+    );
+    // An int8 --expect for a float32 output: exit 2, one line.
+    one_line_exit_2(
+        &[
+            "model",
+            &p("dequantize.tflite"),
+            "--input",
+            &p("dequantize.input0.npy"),
+            "--expect",
+            &p("dequantize.input0.npy"),
+        ],
+        "a float32 array is needed",
+    );
+    // A DEQUANTIZE whose output is int8 (mbnet op 2 relabelled): exit 2.
+    let m = dir.join("deq_int8.tflite");
+    std::fs::write(
+        &m,
+        with_opcode(&std::fs::read(fx("mbnet.tflite")).unwrap(), 2, 6),
+    )
+    .unwrap();
+    one_line_exit_2(
+        &[
+            "model",
+            m.to_str().unwrap(),
+            "--input",
+            &fx("mbnet.input0.npy"),
+        ],
+        "qmac runs DEQUANTIZE to float32",
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -24,8 +24,9 @@ padding, per-channel multiplier/shift and activation bounds derived from the mod
 The other ops run on the golden model with TFLite 2.21's reference integer kernels: ADD, SUB, AVERAGE_POOL_2D, \
 MAX_POOL_2D, MEAN, PAD, PADV2, RESHAPE, SOFTMAX, QUANTIZE, CONCATENATION, RELU, RELU6, LEAKY_RELU, PRELU, MAXIMUM, \
 MINIMUM, HARD_SWISH, LOGISTIC, TANH, RESIZE_NEAREST_NEIGHBOR, RESIZE_BILINEAR, TRANSPOSE, SPACE_TO_DEPTH, \
-DEPTH_TO_SPACE, STRIDED_SLICE, SPLIT and SPLIT_V. A model has one input and one or more outputs (--expect and --save-output take \
-output 0; every output is compared through --tensors).\n\nWith --tensors every intermediate tensor is compared \
+DEPTH_TO_SPACE, STRIDED_SLICE, SPLIT and SPLIT_V, and DEQUANTIZE where it makes a float32 model output (compared bit \
+for bit: float(double(scale)·(q − zp)), reference_ops::Dequantize). A model has one input and one or more outputs (--expect and \
+--save-output take output 0; every output is compared through --tensors).\n\nWith --tensors every intermediate tensor is compared \
 with the reference (npz keys `t<index>_<name>`; the npz's model input must be the --input it is paired with), \
 with --expect the final output. Prints a per-op table per input, names the first diverging op, and ends with \
 `N passed, M failed` (one per input). Exit 0 iff every input passed, 1 if any failed, 2 on an input error (a \
@@ -38,13 +39,13 @@ pub struct Args {
     /// Input tensor(s), int8 .npy of the model input's shape (repeatable: one run per input)
     #[arg(long, required = true, num_args = 1..)]
     pub input: Vec<PathBuf>,
-    /// Expected final output(s), int8 .npy, one per --input
+    /// Expected final output(s), .npy (int8; float32 when output 0 is a DEQUANTIZE), one per --input
     #[arg(long, num_args = 1..)]
     pub expect: Vec<PathBuf>,
     /// Reference intermediate tensors (.npz keyed `t<index>_<name>`), one per --input
     #[arg(long, num_args = 1..)]
     pub tensors: Vec<PathBuf>,
-    /// Write the model's final output (int8 .npy), one file per --input
+    /// Write the model's final output (.npy: int8, float32 for a DEQUANTIZE output), one file per --input
     #[arg(long, num_args = 1.., value_name = "OUT.npy")]
     pub save_output: Vec<PathBuf>,
     /// Where the datapath's ops run (conv, depthwise, FC, transpose conv, MUL); the others always run on the golden model
@@ -133,8 +134,8 @@ fn paired<'a>(
 struct Job {
     input: PathBuf,
     data: Int8Array,
-    expect: Option<(PathBuf, Int8Array)>,
-    tensors: Option<(PathBuf, BTreeMap<String, Int8Array>)>,
+    expect: Option<(PathBuf, model::Expected)>,
+    tensors: Option<(PathBuf, npy::NpzTensors)>,
 }
 
 fn replay(a: &Args, job: &Job) -> String {
@@ -350,13 +351,13 @@ pub fn run(a: &Args) -> Result<()> {
     for (k, input) in a.input.iter().enumerate() {
         let data = npy::read_npy_int8(input)?;
         let expect = expects[k]
-            .map(|p| npy::read_npy_int8(p).map(|t| (p.clone(), t)))
+            .map(|p| model::Expected::read(&plan, p).map(|t| (p.clone(), t)))
             .transpose()?;
         let tensors = tensors[k]
-            .map(|p| npy::read_npz_int8(p).map(|t| (p.clone(), t)))
+            .map(|p| npy::read_npz_tensors(p).map(|t| (p.clone(), t)))
             .transpose()?;
         if let Some((p, t)) = &tensors {
-            model::check_reference_input(&plan, input, &data, p, t)?;
+            model::check_reference_input(&plan, input, &data, p, &t.0)?;
         }
         jobs.push(Job {
             input: input.clone(),
@@ -472,8 +473,10 @@ pub fn run(a: &Args) -> Result<()> {
                         }
                     }
                     let opt = ModelRunOptions {
-                        reference: job.tensors.as_ref().map(|(p, t)| (p.as_path(), t)),
-                        expect: job.expect.as_ref().map(|(_, t)| t),
+                        reference: job.tensors.as_ref().map(|(p, t)| (p.as_path(), &t.0)),
+                        expect: job.expect.as_ref().and_then(|(_, t)| t.int8()),
+                        reference_f32: job.tensors.as_ref().map(|(_, t)| &t.1),
+                        expect_f32: job.expect.as_ref().and_then(|(_, t)| t.float32()),
                         on_op: &on_op,
                         keep_cases: a.dump_cases.is_some(),
                     };
@@ -538,7 +541,15 @@ pub fn run(a: &Args) -> Result<()> {
             ));
         }
         if let Some(p) = saves[k] {
-            npy::write_npy_int8(p, &run.output.shape, &run.output.data, a.force)?;
+            match plan.float_output(plan.output) {
+                Some(_) => npy::write_npy_f32(
+                    p,
+                    &run.output.shape,
+                    &qmac::golden::ops::dequantize(&run.output),
+                    a.force,
+                )?,
+                None => npy::write_npy_int8(p, &run.output.shape, &run.output.data, a.force)?,
+            }
             out.line(format_args!(
                 "  wrote the output {:?} to {}",
                 run.output.shape,

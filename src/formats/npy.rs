@@ -18,6 +18,82 @@ pub struct Int8Array {
     pub data: Vec<i8>,
 }
 
+/// A float32 array and its shape (a DEQUANTIZE output: the model's float
+/// output, or its reference tensor).
+#[derive(Debug, Clone, PartialEq)]
+pub struct F32Array {
+    pub shape: Vec<usize>,
+    pub data: Vec<f32>,
+}
+
+fn to_f32(label: &Path, values: Vec<f64>, shape: Vec<usize>) -> Result<F32Array, InputError> {
+    let mut data = Vec::with_capacity(values.len());
+    for (i, v) in values.into_iter().enumerate() {
+        let f = v as f32;
+        if f as f64 != v && !v.is_nan() {
+            return Err(InputError::new(
+                label,
+                format!("element {i}"),
+                format!("value {v} is not a float32 (a float32 output is compared bit for bit)"),
+            ));
+        }
+        data.push(f);
+    }
+    Ok(F32Array { shape, data })
+}
+
+/// Read a float32 `.npy` file (float64 holding float32 values is accepted).
+pub fn read_npy_f32(path: &Path) -> Result<F32Array, InputError> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| InputError::new(path, "file", format!("cannot read: {e}")))?;
+    parse_npy_f32(path, &bytes)
+}
+
+/// Parse an in-memory float32 `.npy` image (`path` names it in messages).
+pub fn parse_npy_f32(path: &Path, bytes: &[u8]) -> Result<F32Array, InputError> {
+    match parse_npy(path, bytes, "array", true)? {
+        (NpyData::Float(v), shape) => to_f32(path, v, shape),
+        (NpyData::Int(_), _) => Err(InputError::new(
+            path,
+            "array",
+            "integer data; this model output is float32 (a DEQUANTIZE), so a float32 array is needed",
+        )),
+    }
+}
+
+/// Write a float32 `.npy` file (refuses to replace an existing file unless `overwrite`).
+pub fn write_npy_f32(
+    path: &Path,
+    shape: &[usize],
+    data: &[f32],
+    overwrite: bool,
+) -> anyhow::Result<()> {
+    use anyhow::Context;
+    use ndarray_npy::WriteNpyExt;
+    let a = ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(shape), data.to_vec())
+        .context("output shape does not match its data")?;
+    let f = crate::formats::create_file(path, overwrite, "--force")?;
+    a.write_npy(std::io::BufWriter::new(f))
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+/// Reference tensors of an `.npz` archive: the int8 members and the float32
+/// ones (DEQUANTIZE outputs), each keyed by member name without `.npy`.
+pub type NpzTensors = (BTreeMap<String, Int8Array>, BTreeMap<String, F32Array>);
+
+/// Parse an in-memory `.npz` image of reference tensors, int8 and float32 members.
+pub fn parse_npz_tensors(path: &Path, bytes: &[u8]) -> Result<NpzTensors, InputError> {
+    npz_read(path, std::io::Cursor::new(bytes), true)
+}
+
+/// Read an `.npz` archive of reference tensors, int8 and float32 members.
+pub fn read_npz_tensors(path: &Path) -> Result<NpzTensors, InputError> {
+    let file = std::fs::File::open(path)
+        .map_err(|e| InputError::new(path, "file", format!("cannot read: {e}")))?;
+    npz_read(path, std::io::BufReader::new(file), true)
+}
+
 /// Largest npz member qmac will inflate (a guard against zip bombs).
 const MAX_MEMBER_BYTES: u64 = 1 << 30;
 
@@ -54,7 +130,7 @@ pub fn parse_npy_int8(path: &Path, bytes: &[u8]) -> Result<Int8Array, InputError
 pub fn read_npz_int8(path: &Path) -> Result<BTreeMap<String, Int8Array>, InputError> {
     let file = std::fs::File::open(path)
         .map_err(|e| InputError::new(path, "file", format!("cannot read: {e}")))?;
-    npz_members(path, std::io::BufReader::new(file))
+    Ok(npz_read(path, std::io::BufReader::new(file), false)?.0)
 }
 
 /// Parse an in-memory `.npz` image (`path` names it in messages).
@@ -62,17 +138,21 @@ pub fn parse_npz_int8(
     path: &Path,
     bytes: &[u8],
 ) -> Result<BTreeMap<String, Int8Array>, InputError> {
-    npz_members(path, std::io::Cursor::new(bytes))
+    Ok(npz_read(path, std::io::Cursor::new(bytes), false)?.0)
 }
 
-fn npz_members<R: Read + std::io::Seek>(
+/// Every member of an archive: int8 members, and float ones when `floats`
+/// (an error otherwise).
+fn npz_read<R: Read + std::io::Seek>(
     path: &Path,
     reader: R,
-) -> Result<BTreeMap<String, Int8Array>, InputError> {
+    floats: bool,
+) -> Result<NpzTensors, InputError> {
     let mut zip = zip::ZipArchive::new(reader).map_err(|e| {
         InputError::new(path, "file", format!("not a valid .npz (zip) archive: {e}"))
     })?;
     let mut out = BTreeMap::new();
+    let mut out_f = BTreeMap::new();
     for i in 0..zip.len() {
         let mut member = zip.by_index(i).map_err(|e| {
             InputError::new(path, format!("member {i}"), format!("cannot read: {e}"))
@@ -95,10 +175,21 @@ fn npz_members<R: Read + std::io::Seek>(
             .take(MAX_MEMBER_BYTES + 1)
             .read_to_end(&mut bytes)
             .map_err(|e| InputError::new(&label, "member", format!("cannot inflate: {e}")))?;
+        if floats {
+            match parse_npy(&label, &bytes, "array", true)? {
+                (NpyData::Int(values), shape) => {
+                    out.insert(key, to_int8(&label, values, shape)?);
+                }
+                (NpyData::Float(values), shape) => {
+                    out_f.insert(key, to_f32(&label, values, shape)?);
+                }
+            }
+            continue;
+        }
         let (values, shape) = parse_int_npy(&label, &bytes, "array")?;
         out.insert(key, to_int8(&label, values, shape)?);
     }
-    Ok(out)
+    Ok((out, out_f))
 }
 
 /// Write an int8 `.npy` file (refuses to replace an existing file unless `overwrite`).

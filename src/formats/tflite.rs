@@ -262,6 +262,7 @@ pub const PAD: i32 = 34;
 pub const MEAN: i32 = 40;
 pub const PADV2: i32 = 60;
 pub const QUANTIZE: i32 = 114;
+pub const DEQUANTIZE: i32 = 6;
 pub const MUL: i32 = 18;
 pub const RELU: i32 = 19;
 pub const RELU6: i32 = 21;

@@ -20,6 +20,6 @@ pub use plan::{Plan, Step, StepKind, SUPPORTED_OPS};
 #[cfg(feature = "rtl")]
 pub use run::RtlEngine;
 pub use run::{
-    check_reference_input, reference_for, run, ExpectCheck, GoldenEngine, MacEngine, ModelRun,
-    ModelRunOptions, OpReport,
+    check_reference_input, reference_for, run, ExpectCheck, Expected, GoldenEngine, MacEngine,
+    ModelRun, ModelRunOptions, OpReport,
 };

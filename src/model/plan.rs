@@ -35,6 +35,11 @@ pub enum StepKind {
     Reshape(Vec<i32>),
     Softmax(f32),
     Quantize,
+    /// DEQUANTIZE to a float32 model output. The step's output tensor holds
+    /// its int8 input (quantization included), of which the float32 values
+    /// are a one-to-one function ([`crate::golden::ops::dequantize`]); no op
+    /// reads it.
+    Dequantize,
     /// RELU (None) or RELU6 (Some(6.0)): the upper bound in real units.
     Relu(Option<f32>),
     LeakyRelu(f32),
@@ -143,6 +148,53 @@ fn dims_of(t: &tflite::Tensor) -> std::result::Result<Vec<usize>, String> {
             })
         })
         .collect()
+}
+
+/// A DEQUANTIZE qmac runs: int8 activations in, a float32 tensor out that is
+/// a model output and feeds no op (qmac's ops take int8). Returns the input's
+/// quantization, which the step's output keeps (see [`StepKind::Dequantize`]).
+fn dequantize_output(
+    model: &Model,
+    op: &Operator,
+    out_i: usize,
+) -> std::result::Result<Quant, String> {
+    let out_t = &model.tensors[out_i];
+    if out_t.dtype != TensorType::Float32 {
+        return Err(format!(
+            "output tensor {out_i} (`{}`) is {}; qmac runs DEQUANTIZE to float32",
+            out_t.name,
+            out_t.dtype.name()
+        ));
+    }
+    let in_i = op
+        .inputs
+        .first()
+        .and_then(|&i| usize::try_from(i).ok())
+        .ok_or("input 0 is missing")?;
+    let q = act_quant(&model.tensors[in_i])?;
+    if let Some(user) = model
+        .operators
+        .iter()
+        .find(|o| o.inputs.contains(&(out_i as i32)))
+    {
+        return Err(format!(
+            "its float32 output (tensor {out_i}) feeds op {} ({}); qmac runs DEQUANTIZE only where it makes a model output",
+            user.index,
+            user.name()
+        ));
+    }
+    if !model.outputs.contains(&out_i) {
+        return Err(format!(
+            "its float32 output (tensor {out_i}) is not a model output; qmac runs DEQUANTIZE only where it makes one"
+        ));
+    }
+    if !crate::golden::ops::dequantize_is_injective(q) {
+        return Err(format!(
+            "scale {} maps two int8 values to one float32, so its output cannot be checked bit for bit",
+            q.scale
+        ));
+    }
+    Ok(q)
 }
 
 /// The per-tensor int8 quantization of an activation tensor.
@@ -704,6 +756,7 @@ pub const SUPPORTED_OPS: &[i32] = &[
     tflite::RESHAPE,
     tflite::SOFTMAX,
     tflite::QUANTIZE,
+    tflite::DEQUANTIZE,
     tflite::CONCATENATION,
     tflite::RELU,
     tflite::RELU6,
@@ -877,7 +930,11 @@ impl Plan {
             }
             let out_i = op.outputs[0] as usize;
             let out_t = &model.tensors[out_i];
-            let output_quant = act_quant(out_t).map_err(fail)?;
+            let output_quant = if op.code == tflite::DEQUANTIZE {
+                dequantize_output(model, op, out_i).map_err(fail)?
+            } else {
+                act_quant(out_t).map_err(fail)?
+            };
             let output_shape = shape_of(out_t).map_err(fail)?;
             let tensor = |k: usize| -> Result<&tflite::Tensor, InputError> {
                 op.inputs
@@ -1011,6 +1068,7 @@ impl Plan {
                 }
                 (tflite::SOFTMAX, Options::Softmax { beta }) => StepKind::Softmax(*beta),
                 (tflite::QUANTIZE, _) => StepKind::Quantize,
+                (tflite::DEQUANTIZE, _) => StepKind::Dequantize,
                 (tflite::RELU, _) => StepKind::Relu(None),
                 (tflite::HARD_SWISH, _) => StepKind::HardSwish,
                 (tflite::LOGISTIC, _) => StepKind::Lut(true),
@@ -1143,6 +1201,15 @@ impl Plan {
             constants,
             tensor_names: model.tensors.iter().map(|t| t.name.clone()).collect(),
         })
+    }
+
+    /// The quantization of a float32 model output (a DEQUANTIZE's output
+    /// tensor): `None` for an int8 tensor.
+    pub fn float_output(&self, tensor: usize) -> Option<Quant> {
+        self.steps
+            .iter()
+            .find(|s| s.output == tensor && s.kind == StepKind::Dequantize)
+            .map(|s| s.output_quant)
     }
 
     /// Total MACs of the conv / depthwise / FC ops.

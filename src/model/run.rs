@@ -14,11 +14,11 @@ use crate::cosim::lowering::RtlLayer;
 #[cfg(feature = "rtl")]
 use crate::cosim::RunOptions;
 use crate::error::InputError;
-use crate::formats::npy::Int8Array;
+use crate::formats::npy::{F32Array, Int8Array};
 use crate::formats::qcase::Case;
 use crate::golden::ops;
 use crate::golden::tensor::QTensor;
-use crate::verdict::{diff, judge, Diff, Verdict, FLOAT64_FC};
+use crate::verdict::{diff, judge, judge_dequantized, Diff, Verdict, FLOAT64_FC};
 
 /// What computes a model's MAC ops besides the golden model, which always
 /// runs (it is the reference the engine is checked against). The seam
@@ -186,7 +186,7 @@ impl ModelRun {
 
 /// The reference tensor of tensor `index`: the npz key `t<index>_<name>`
 /// (names are sanitised and may be truncated, so the `t<index>_` prefix decides).
-pub fn reference_for(refs: &BTreeMap<String, Int8Array>, index: usize) -> Option<&Int8Array> {
+pub fn reference_for<T>(refs: &BTreeMap<String, T>, index: usize) -> Option<&T> {
     // Keys with the prefix are contiguous and sort at or after it.
     let prefix = format!("t{index}_");
     refs.range(prefix.clone()..)
@@ -195,11 +195,54 @@ pub fn reference_for(refs: &BTreeMap<String, Int8Array>, index: usize) -> Option
         .map(|(_, v)| v)
 }
 
+/// An expected model output.
+pub enum Expected {
+    Int8(crate::formats::npy::Int8Array),
+    Float32(crate::formats::npy::F32Array),
+}
+
+impl Expected {
+    /// Parse the expected output of `plan` (float32 when its output 0 is a DEQUANTIZE).
+    pub fn parse(
+        plan: &Plan,
+        path: &std::path::Path,
+        bytes: &[u8],
+    ) -> Result<Expected, crate::error::InputError> {
+        Ok(if plan.float_output(plan.output).is_some() {
+            Expected::Float32(crate::formats::npy::parse_npy_f32(path, bytes)?)
+        } else {
+            Expected::Int8(crate::formats::npy::parse_npy_int8(path, bytes)?)
+        })
+    }
+    /// Read the expected output of `plan` from a `.npy` file.
+    pub fn read(plan: &Plan, path: &Path) -> Result<Expected, InputError> {
+        let bytes = std::fs::read(path)
+            .map_err(|e| InputError::new(path, "file", format!("cannot read: {e}")))?;
+        Expected::parse(plan, path, &bytes)
+    }
+    pub fn int8(&self) -> Option<&crate::formats::npy::Int8Array> {
+        match self {
+            Expected::Int8(a) => Some(a),
+            Expected::Float32(_) => None,
+        }
+    }
+    pub fn float32(&self) -> Option<&crate::formats::npy::F32Array> {
+        match self {
+            Expected::Float32(a) => Some(a),
+            Expected::Int8(_) => None,
+        }
+    }
+}
+
 /// Options of a run.
 pub struct ModelRunOptions<'a> {
     /// Reference tensors and the file they came from (named in messages).
     pub reference: Option<(&'a Path, &'a BTreeMap<String, Int8Array>)>,
     pub expect: Option<&'a Int8Array>,
+    /// Float32 reference tensors (DEQUANTIZE outputs), from the same file.
+    pub reference_f32: Option<&'a BTreeMap<String, F32Array>>,
+    /// The expected final output when it is float32 (a DEQUANTIZE output).
+    pub expect_f32: Option<&'a F32Array>,
     /// Called after every op (progress).
     pub on_op: &'a (dyn Fn(&OpReport) + Sync),
     /// Keep every MAC op's case in [`ModelRun::cases`] (for `--dump-cases`;
@@ -215,6 +258,8 @@ impl ModelRunOptions<'_> {
         ModelRunOptions {
             reference: None,
             expect: None,
+            reference_f32: None,
+            expect_f32: None,
             on_op: &no_progress,
             keep_cases: false,
         }
@@ -358,6 +403,8 @@ fn golden_op(plan: &Plan, step: &Step, args: &[&QTensor]) -> Result<QTensor> {
         StepKind::Reshape(shape) => ops::reshape(args[0], shape, oq).map_err(op_err)?,
         StepKind::Softmax(beta) => ops::softmax(args[0], *beta, oq).map_err(op_err)?,
         StepKind::Quantize => ops::quantize(args[0], oq).map_err(op_err)?,
+        // The int8 values the float32 output is a one-to-one function of.
+        StepKind::Dequantize => args[0].clone(),
         StepKind::Mul(a) => ops::mul(args[0], args[1], oq, *a).map_err(op_err)?,
         StepKind::HardSwish => ops::hard_swish(args[0], oq).map_err(op_err)?,
         StepKind::Lut(true) => ops::logistic(args[0], oq).map_err(op_err)?,
@@ -721,6 +768,55 @@ pub fn run(
                 case_input = ref_args.into_iter().next();
             }
         }
+        // 3b. A float32 output (DEQUANTIZE) against the reference's float32
+        // tensor, bit for bit, on the reference's int8 input when it has one.
+        if let (StepKind::Dequantize, Some((file, refs)), Some(rf)) =
+            (&step.kind, opt.reference, opt.reference_f32)
+        {
+            if let Some(r) = reference_for(rf, step.output) {
+                if r.data.len() != chain_out.len() {
+                    bail!(InputError::new(
+                        file,
+                        format!("member t{}_*", step.output),
+                        format!(
+                            "has shape {:?}, but tensor {} (output of {here}) of {} is {:?}",
+                            r.shape,
+                            step.output,
+                            plan.path.display(),
+                            step.output_shape
+                        )
+                    ));
+                }
+                let src: &[i8] = match reference_for(refs, step.inputs[0]) {
+                    Some(t) if t.data.len() == chain_out.len() => &t.data,
+                    _ => &chain_out,
+                };
+                report.isolated = src != chain_out.as_slice();
+                let v = judge_dequantized(src, oq, &r.data);
+                compared += 1;
+                if !v.passed() {
+                    messages.push(format!(
+                        "{here}: float32 output tensor t{} differs from the reference on {} of {} values (bit for bit; up to {} int8 steps){}",
+                        step.output,
+                        v.diff.mismatches,
+                        v.diff.compared,
+                        v.diff.max_abs,
+                        if report.isolated { " (judged on the reference's input tensor)" } else { "" }
+                    ));
+                }
+                for &(i, q, _, _) in &v.unexplained {
+                    messages.push(format!(
+                        "{here}:   t{} element {} (flat {i}): got {:e} (int8 {q}), reference {:e}: UNEXPLAINED",
+                        step.output,
+                        coords(&step.output_shape, i),
+                        ops::dequantize_value(q, oq),
+                        r.data[i]
+                    ));
+                }
+                report.chain = Some(judge_dequantized(&chain_out, oq, &r.data).diff);
+                report.reference = Some(v);
+            }
+        }
         if let Some(g) = mac.filter(|_| opt.keep_cases) {
             let mut case = g.case;
             if let Some(t) = case_input {
@@ -749,8 +845,72 @@ pub fn run(
     let output = values[plan.output]
         .take()
         .expect("plan checked the output is produced");
-    let expect = match opt.expect {
-        Some(e) => {
+    let float_quant = plan.float_output(plan.output);
+    let expect = match (opt.expect, opt.expect_f32) {
+        (None, Some(e)) => {
+            let Some(q) = float_quant else {
+                bail!(InputError::new(
+                    "--expect",
+                    "array",
+                    "float data, but the model output is int8"
+                ));
+            };
+            if e.data.len() != output.data.len() {
+                bail!(InputError::new(
+                    "--expect",
+                    "array",
+                    format!(
+                        "shape {:?} does not match the model output {:?}",
+                        e.shape, output.shape
+                    )
+                ));
+            }
+            // Bit for bit; an explanation as for an int8 output: the
+            // framework-emulation chain reproduces it.
+            let d = judge_dequantized(&output.data, q, &e.data).diff;
+            let mut explained_by = None;
+            if let Some(i) = d.first {
+                let emulated = emulation
+                    .as_ref()
+                    .and_then(|(ev, k, cause)| ev[plan.output].as_ref().map(|t| (t, k, cause)));
+                match emulated {
+                    Some((t, k, cause)) if judge_dequantized(&t.data, q, &e.data).passed() => {
+                        let why = format!(
+                            "the {cause} emulation chain (parting from the integer chain at op {k}) reproduces --expect on all {} values",
+                            d.compared
+                        );
+                        notes.push(format!(
+                            "final float32 output differs from --expect on {} of {} values; explained: {why}",
+                            d.mismatches, d.compared
+                        ));
+                        explained_by = Some(why);
+                    }
+                    _ => messages.push(format!(
+                        "final float32 output differs from --expect on {} of {} values, bit for bit (first at {} = flat index {i}: got {:e} expected {:e}){}",
+                        d.mismatches,
+                        d.compared,
+                        coords(&output.shape, i),
+                        ops::dequantize_value(output.data[i], q),
+                        e.data[i],
+                        if emulation.is_some() {
+                            "; the framework-emulation chain does not reproduce --expect either: UNEXPLAINED"
+                        } else {
+                            ""
+                        }
+                    )),
+                }
+            }
+            Some(ExpectCheck {
+                diff: d,
+                explained_by,
+            })
+        }
+        (Some(_), _) if float_quant.is_some() => bail!(InputError::new(
+            "--expect",
+            "array",
+            "int8 data, but the model output is float32 (a DEQUANTIZE): a float32 array is needed"
+        )),
+        (Some(e), _) => {
             if e.data.len() != output.data.len() {
                 bail!(InputError::new(
                     "--expect",
@@ -799,7 +959,7 @@ pub fn run(
                 explained_by,
             })
         }
-        None => None,
+        (None, None) => None,
     };
     Ok(ModelRun {
         ops: reports,

@@ -48,8 +48,9 @@ pub const MODEL_FIXTURES: &[(&str, &[u8], &[(&[u8], &[u8], &[u8])])] =
 pub struct ModelTest {
     pub plan: crate::model::Plan,
     pub input: crate::formats::npy::Int8Array,
-    pub expect: crate::formats::npy::Int8Array,
-    pub tensors: std::collections::BTreeMap<String, crate::formats::npy::Int8Array>,
+    /// The expected output: int8, or float32 for a DEQUANTIZE output.
+    pub expect: crate::model::Expected,
+    pub tensors: crate::formats::npy::NpzTensors,
 }
 
 impl ModelTest {
@@ -68,8 +69,10 @@ impl ModelTest {
     /// Run on `dut` (the MAC ops) and the golden kernels (the others).
     pub fn run(&self, dut: Option<&mut Dut>, opt: &RunOptions) -> Result<crate::model::ModelRun> {
         let mopt = crate::model::ModelRunOptions {
-            reference: Some((std::path::Path::new("tensors.npz"), &self.tensors)),
-            expect: Some(&self.expect),
+            reference: Some((std::path::Path::new("tensors.npz"), &self.tensors.0)),
+            expect: self.expect.int8(),
+            reference_f32: Some(&self.tensors.1),
+            expect_f32: self.expect.float32(),
             on_op: &|_| {},
             keep_cases: false,
         };
@@ -642,8 +645,8 @@ fn models() -> Result<Vec<Test>> {
                 body: Body::Model(Box::new(ModelTest {
                     plan: plan.clone(),
                     input: crate::formats::npy::parse_npy_int8(&label("input"), input)?,
-                    expect: crate::formats::npy::parse_npy_int8(&label("output"), output)?,
-                    tensors: crate::formats::npy::parse_npz_int8(&label("tensors"), tensors)?,
+                    expect: crate::model::Expected::parse(&plan, &label("output"), output)?,
+                    tensors: crate::formats::npy::parse_npz_tensors(&label("tensors"), tensors)?,
                 })),
                 backpressure: Backpressure::RANDOM,
                 min_beats_per_cycle: None,

@@ -420,6 +420,33 @@ pub fn quantize(input: &QTensor, out: Quant) -> Result<QTensor, OpError> {
     Ok(tensor(input.shape.clone(), data, out))
 }
 
+/// int8 → float32 DEQUANTIZE of one value: `reference_ops::Dequantize`
+/// (`reference/dequantize.h`) computes `static_cast<float>(scale · (q − zp))`
+/// with `scale` widened to double (`DequantizationParams::scale`).
+pub fn dequantize_value(q: i8, quant: Quant) -> f32 {
+    (quant.scale as f64 * (q as i32 - quant.zero_point) as f64) as f32
+}
+
+/// DEQUANTIZE of a tensor ([`dequantize_value`] of every element).
+pub fn dequantize(input: &QTensor) -> Vec<f32> {
+    input
+        .data
+        .iter()
+        .map(|&q| dequantize_value(q, input.quant))
+        .collect()
+}
+
+/// Whether DEQUANTIZE at `quant` gives 256 distinct float32 values, so a
+/// float32 output determines its int8 values (and comparing the floats bit for
+/// bit compares the int8 values).
+pub fn dequantize_is_injective(quant: Quant) -> bool {
+    let mut bits: Vec<u32> = (-128..=127)
+        .map(|q| dequantize_value(q as i8, quant).to_bits())
+        .collect();
+    bits.sort_unstable();
+    bits.windows(2).all(|w| w[0] != w[1])
+}
+
 /// gemmlowp's int16 `SaturatingRoundingDoublingHighMul`.
 fn srdhm16(a: i16, b: i16) -> i16 {
     if a == b && a == i16::MIN {
