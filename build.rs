@@ -304,10 +304,14 @@ mod rtl {
                 )
                 .unwrap();
                 for k in 0.. {
-                    let input = dir.join(format!("{name}.input{k}.npy"));
-                    if !input.exists() {
+                    // One .npy per sample, or an .npz of every model input.
+                    let input = ["npy", "npz"]
+                        .map(|e| dir.join(format!("{name}.input{k}.{e}")))
+                        .into_iter()
+                        .find(|p| p.exists());
+                    let Some(input) = input else {
                         break;
-                    }
+                    };
                     write!(
                         list,
                         "(include_bytes!({:?}), include_bytes!({:?}), include_bytes!({:?})), ",

@@ -1,15 +1,17 @@
 #!/usr/bin/env python3
 """Reference tensors of an int8 TFLite model, for `qmac model --expect/--tensors`.
 
-    scripts/tflite_reference.py MODEL.tflite INPUT.npy OUT_PREFIX [--force] [--resolver reference|builtin]
+    scripts/tflite_reference.py MODEL.tflite INPUT.npy|INPUT.npz OUT_PREFIX [--force] [--resolver reference|builtin]
 
-Runs MODEL on INPUT (int8 .npy of the model input's shape) with TFLite's
+Runs MODEL on INPUT (int8 .npy of the model input's shape; for a model of
+several inputs an .npz with one member t<index>_... per model input, the
+keying of the tensors file, which `qmac model --input` reads too) with TFLite's
 *reference* kernels (OpResolverType.BUILTIN_REF: the oracle qmac matches; the
 default XNNPACK/optimized kernels differ from it by ±1 here and there) and
 `experimental_preserve_all_tensors=True`, then writes
 
     OUT_PREFIX.output.npy   the model's final output (int8, or float32 after a DEQUANTIZE)
-    OUT_PREFIX.tensors.npz  the model input and every op's output tensor,
+    OUT_PREFIX.tensors.npz  the model inputs and every op's output tensor,
                             keyed t<index>_<name> (name: [^A-Za-z0-9_] -> _)
 
 `--resolver builtin` uses TFLite's builtin kernels without the default
@@ -53,7 +55,7 @@ def main():
     try:
         x = np.load(a.input)
     except Exception as e:  # numpy raises several types for malformed files
-        fail(f"{a.input}: file: not a valid .npy file: {e}")
+        fail(f"{a.input}: file: not a valid .npy / .npz file: {e}")
     try:
         interp = tf.lite.Interpreter(
             model_path=a.model,
@@ -67,20 +69,32 @@ def main():
         fail(f"{a.model}: file: TFLite cannot load it: {str(e).splitlines()[0] if str(e) else e}")
     ins = interp.get_input_details()
     outs = interp.get_output_details()
-    if len(ins) != 1 or not outs:
-        fail(f"{a.model}: subgraph: {len(ins)} inputs and {len(outs)} outputs; one input and at least one output are supported")
-    want = tuple(ins[0]["shape"])
-    if ins[0]["dtype"] != np.int8:
-        fail(f"{a.model}: model input: dtype {ins[0]['dtype'].__name__}, an int8 model is needed")
-    if x.dtype != np.int8:
-        fail(f"{a.input}: array: dtype {x.dtype}, int8 is needed")
-    if x.size != int(np.prod(want)):
-        fail(f"{a.input}: array: shape {list(x.shape)} does not match the model's {[int(d) for d in want]}")
-    interp.set_tensor(ins[0]["index"], x.reshape(want))
+    if not ins or not outs:
+        fail(f"{a.model}: subgraph: {len(ins)} inputs and {len(outs)} outputs; at least one of each is needed")
+    if isinstance(x, np.ndarray):
+        if len(ins) != 1:
+            fail(f"{a.input}: file: the model has {len(ins)} inputs; give an .npz with a member t<index>_... for each")
+        arrays = [(a.input + ": array", x)]
+    else:
+        arrays = []
+        for d in ins:
+            keys = [k for k in x.files if k.startswith(f"t{d['index']}_")]
+            if not keys:
+                fail(f"{a.input}: member t{d['index']}_*: missing (model input tensor {d['index']} `{d['name']}`)")
+            arrays.append((f"{a.input}: member {keys[0]}", x[keys[0]]))
+    for d, (label, v) in zip(ins, arrays):
+        want = tuple(d["shape"])
+        if d["dtype"] != np.int8:
+            fail(f"{a.model}: model input: dtype {d['dtype'].__name__}, an int8 model is needed")
+        if v.dtype != np.int8:
+            fail(f"{label}: dtype {v.dtype}, int8 is needed")
+        if v.size != int(np.prod(want)):
+            fail(f"{label}: shape {list(v.shape)} does not match the model's {[int(n) for n in want]}")
+        interp.set_tensor(d["index"], v.reshape(want))
     interp.invoke()
 
     names = {d["index"]: d["name"] for d in interp.get_tensor_details()}
-    produced = [ins[0]["index"]]
+    produced = [d["index"] for d in ins]
     for op in interp._get_ops_details():  # every op's outputs, in execution order
         produced.extend(int(i) for i in op["outputs"] if i >= 0)
     tensors = {}

@@ -632,14 +632,17 @@ fn op_probes_cover_every_supported_op_bit_exactly() {
         "depth_to_space",
         "seg_decoder",
         "dequantize",
+        "two_inputs",
     ] {
         let p = |f: String| format!("tests/fixtures/op_probes/{f}");
+        // A model of several inputs takes each sample as one .npz.
+        let ext = if m == "two_inputs" { "npz" } else { "npy" };
         let args: Vec<String> = vec![
             "model".into(),
             p(format!("{m}.tflite")),
             "--input".into(),
-            p(format!("{m}.input0.npy")),
-            p(format!("{m}.input1.npy")),
+            p(format!("{m}.input0.{ext}")),
+            p(format!("{m}.input1.{ext}")),
             "--tensors".into(),
             p(format!("{m}.tensors0.npz")),
             p(format!("{m}.tensors1.npz")),
@@ -1038,4 +1041,60 @@ fn float32_outputs_are_compared_bit_for_bit() {
         "qmac runs DEQUANTIZE to float32",
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A model of two inputs: each sample is one .npz holding every model input
+/// (its --tensors file serves too), bit-exact through the RTL; an .npy, an
+/// .npz without one of the inputs, or reference tensors of the other sample
+/// are one-line exit-2 errors naming what is wrong.
+#[test]
+fn a_model_of_two_inputs_takes_each_sample_as_one_npz() {
+    let p = |f: &str| format!("tests/fixtures/op_probes/{f}");
+    let (code, out) = qmac_joined(&[
+        "model",
+        &p("two_inputs.tflite"),
+        "--input",
+        &p("two_inputs.tensors0.npz"),
+        &p("two_inputs.input1.npz"),
+        "--tensors",
+        &p("two_inputs.tensors0.npz"),
+        &p("two_inputs.tensors1.npz"),
+        "--expect",
+        &p("two_inputs.output0.npy"),
+        &p("two_inputs.output1.npy"),
+        "--jobs",
+        "2",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("2 model inputs (t0 `serving_default_feat:0` [1, 4, 4, 8], t1 `serving_default_img:0` [1, 8, 8, 3])"), "{out}");
+    assert!(out.trim_end().ends_with("2 passed, 0 failed"), "{out}");
+    one_line_exit_2(
+        &[
+            "model",
+            &p("two_inputs.tflite"),
+            "--input",
+            &p("two_inputs.output0.npy"),
+        ],
+        "the model has 2 inputs (t0 [1, 4, 4, 8], t1 [1, 8, 8, 3]): give one .npz per sample",
+    );
+    one_line_exit_2(
+        &[
+            "model",
+            &p("two_inputs.tflite"),
+            "--input",
+            &p("mul_broadcast.tensors0.npz"),
+        ],
+        "member t1_*: missing: model input 1 (tensor 1 `serving_default_img:0`",
+    );
+    one_line_exit_2(
+        &[
+            "model",
+            &p("two_inputs.tflite"),
+            "--input",
+            &p("two_inputs.input1.npz"),
+            "--tensors",
+            &p("two_inputs.tensors0.npz"),
+        ],
+        "the tensors belong to another input",
+    );
 }

@@ -276,16 +276,19 @@ fn corrupted_models_never_panic_when_planned_and_run() {
             parsed += 1;
             let Ok(plan) = Plan::new(&m) else { continue };
             planned += 1;
-            let n: usize = plan.input_shape.iter().product();
-            let input = qmac::formats::npy::Int8Array {
-                shape: plan.input_shape.clone(),
-                data: vec![3; n],
-            };
+            let inputs: Vec<qmac::formats::npy::Int8Array> = plan
+                .inputs
+                .iter()
+                .map(|i| qmac::formats::npy::Int8Array {
+                    shape: i.shape.clone(),
+                    data: vec![3; i.shape.iter().product()],
+                })
+                .collect();
             let opt = ModelRunOptions::plain();
             if let Err(e) = model::run(
                 &plan,
                 Path::new("x.npy"),
-                &input,
+                &inputs,
                 &mut model::GoldenEngine,
                 &opt,
             ) {

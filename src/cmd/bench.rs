@@ -83,7 +83,7 @@ fn fig(lanes: usize, a: &Args) -> Result<bench::CosimFigure> {
 fn model(a: &Args, path: &std::path::Path, input: &std::path::Path) -> Result<()> {
     let m = qmac::formats::tflite::Model::read(path)?;
     let plan = qmac::model::Plan::new(&m)?;
-    let x = qmac::formats::npy::read_npy_int8(input)?;
+    let x = qmac::model::read_inputs(&plan, input)?;
     qmac::cosim::dut::check_lanes(a.lanes)
         .map_err(|e| qmac::error::InputError::new("--lanes", "value", e))?;
     let out = crate::cmd::Out {

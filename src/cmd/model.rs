@@ -26,7 +26,9 @@ MAX_POOL_2D, MEAN, PAD, PADV2, RESHAPE, SOFTMAX, QUANTIZE, CONCATENATION, RELU, 
 MINIMUM, HARD_SWISH, LOGISTIC, TANH, RESIZE_NEAREST_NEIGHBOR, RESIZE_BILINEAR, TRANSPOSE, SPACE_TO_DEPTH, \
 DEPTH_TO_SPACE, STRIDED_SLICE, SPLIT and SPLIT_V, and DEQUANTIZE where it makes a float32 model output (compared bit \
 for bit: float(double(scale)·(q − zp)), reference_ops::Dequantize). A model has one input and one or more outputs (--expect and \
---save-output take output 0; every output is compared through --tensors).\n\nWith --tensors every intermediate tensor is compared \
+--save-output take output 0; every output is compared through --tensors). A model of several inputs takes each sample \
+as one .npz with a member t<index>_… per model input (the keying of --tensors, so a sample's --tensors file is also its \
+--input).\n\nWith --tensors every intermediate tensor is compared \
 with the reference (npz keys `t<index>_<name>`; the npz's model input must be the --input it is paired with), \
 with --expect the final output. Prints a per-op table per input, names the first diverging op, and ends with \
 `N passed, M failed` (one per input). Exit 0 iff every input passed, 1 if any failed, 2 on an input error (a \
@@ -36,7 +38,7 @@ malformed or unsupported model, a bad .npy/.npz, reference tensors of another in
 pub struct Args {
     /// The model (.tflite FlatBuffer)
     pub model: PathBuf,
-    /// Input tensor(s), int8 .npy of the model input's shape (repeatable: one run per input)
+    /// Input sample(s): an int8 .npy of the model input's shape, or for a model of several inputs an .npz with a member t<index>_… per input (repeatable: one run per sample)
     #[arg(long, required = true, num_args = 1..)]
     pub input: Vec<PathBuf>,
     /// Expected final output(s), .npy (int8; float32 when output 0 is a DEQUANTIZE), one per --input
@@ -133,7 +135,8 @@ fn paired<'a>(
 
 struct Job {
     input: PathBuf,
-    data: Int8Array,
+    /// One array per model input.
+    data: Vec<Int8Array>,
     expect: Option<(PathBuf, model::Expected)>,
     tensors: Option<(PathBuf, npy::NpzTensors)>,
 }
@@ -349,7 +352,7 @@ pub fn run(a: &Args) -> Result<()> {
     // Read every input file before running anything: bad input is exit 2 up front.
     let mut jobs = Vec::new();
     for (k, input) in a.input.iter().enumerate() {
-        let data = npy::read_npy_int8(input)?;
+        let data = model::read_inputs(&plan, input)?;
         let expect = expects[k]
             .map(|p| model::Expected::read(&plan, p).map(|t| (p.clone(), t)))
             .transpose()?;
@@ -430,6 +433,17 @@ pub fn run(a: &Args) -> Result<()> {
         },
         jobs.len()
     ));
+    if plan.inputs.len() > 1 {
+        out.line(format_args!(
+            "{} model inputs ({}): each --input is an .npz with a member t<index>_… for each",
+            plan.inputs.len(),
+            plan.inputs
+                .iter()
+                .map(|i| format!("t{} `{}` {:?}", i.tensor, i.name, i.shape))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
     if plan.outputs.len() > 1 {
         out.line(format_args!(
             "{} model outputs (tensors {}): --expect and --save-output are output 0 (tensor {}); every output is compared through --tensors",

@@ -16,10 +16,10 @@
 mod plan;
 mod run;
 
-pub use plan::{Plan, Step, StepKind, SUPPORTED_OPS};
+pub use plan::{ModelInput, Plan, Step, StepKind, SUPPORTED_OPS};
 #[cfg(feature = "rtl")]
 pub use run::RtlEngine;
 pub use run::{
-    check_reference_input, reference_for, run, ExpectCheck, Expected, GoldenEngine, MacEngine,
-    ModelRun, ModelRunOptions, OpReport,
+    check_reference_input, parse_inputs, read_inputs, reference_for, run, ExpectCheck, Expected,
+    GoldenEngine, MacEngine, ModelRun, ModelRunOptions, OpReport,
 };

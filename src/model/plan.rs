@@ -106,9 +106,8 @@ impl Step {
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub path: PathBuf,
-    pub input: usize,
-    pub input_shape: Vec<usize>,
-    pub input_quant: Quant,
+    /// The model inputs, in the subgraph's order.
+    pub inputs: Vec<ModelInput>,
     /// The first model output: the one `--expect` and `--save-output` take
     /// (every output is a tensor `--tensors` compares).
     pub output: usize,
@@ -119,6 +118,15 @@ pub struct Plan {
     pub constants: Vec<(usize, QTensor)>,
     /// Tensor names, by index (for reference-tensor keys and messages).
     pub tensor_names: Vec<String>,
+}
+
+/// One model input: its tensor, shape and quantization.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelInput {
+    pub tensor: usize,
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub quant: Quant,
 }
 
 /// Largest tensor qmac runs (elements): far above any real int8 CNN layer,
@@ -786,22 +794,29 @@ impl Plan {
     pub fn new(model: &Model) -> Result<Plan, InputError> {
         let path = &model.path;
         let at = |op: &Operator| format!("op {} ({})", op.index, op.name());
-        if model.inputs.len() != 1 || model.outputs.is_empty() {
+        if model.inputs.is_empty() || model.outputs.is_empty() {
             return Err(InputError::new(
                 path,
                 "subgraph",
                 format!(
-                    "{} inputs and {} outputs; qmac runs models with one input and at least one output",
+                    "{} inputs and {} outputs; qmac runs models with at least one of each",
                     model.inputs.len(),
                     model.outputs.len()
                 ),
             ));
         }
-        let input = model.inputs[0];
         let output = model.outputs[0];
-        let in_t = &model.tensors[input];
-        let input_shape = shape_of(in_t).map_err(|m| InputError::new(path, "model input", m))?;
-        let input_quant = act_quant(in_t).map_err(|m| InputError::new(path, "model input", m))?;
+        let mut inputs = Vec::new();
+        for (k, &i) in model.inputs.iter().enumerate() {
+            let t = &model.tensors[i];
+            let at = format!("model input {k}");
+            inputs.push(ModelInput {
+                tensor: i,
+                name: t.name.clone(),
+                shape: shape_of(t).map_err(|m| InputError::new(path, &at, m))?,
+                quant: act_quant(t).map_err(|m| InputError::new(path, &at, m))?,
+            });
+        }
         // Every unsupported op at once, by type with its op indices: a user
         // sees in one run all that stands between the model and qmac.
         let mut unsupported: Vec<(String, Vec<usize>)> = Vec::new();
@@ -842,7 +857,9 @@ impl Plan {
         }
         // Which activation tensors exist so far (data flow check).
         let mut produced = vec![false; model.tensors.len()];
-        produced[input] = true;
+        for i in &inputs {
+            produced[i.tensor] = true;
+        }
         let mut steps = Vec::new();
         let mut constants = Vec::new();
         for op in &model.operators {
@@ -1193,9 +1210,7 @@ impl Plan {
         Ok(Plan {
             path: path.clone(),
             outputs: model.outputs.clone(),
-            input,
-            input_shape,
-            input_quant,
+            inputs,
             output,
             steps,
             constants,

@@ -507,24 +507,83 @@ fn coords(shape: &[usize], mut i: usize) -> String {
     )
 }
 
+/// The model inputs of one sample: an int8 `.npy` for a model of one
+/// input, or an `.npz` holding every model input as the member `t<index>_*`
+/// (the keying of reference tensors, so a reference `--tensors` file of the
+/// sample is also its input file).
+pub fn read_inputs(plan: &Plan, path: &Path) -> Result<Vec<Int8Array>, InputError> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| InputError::new(path, "file", format!("cannot read: {e}")))?;
+    parse_inputs(plan, path, &bytes)
+}
+
+/// [`read_inputs`] of a file already read (an `.npz` is told by its zip magic).
+pub fn parse_inputs(plan: &Plan, path: &Path, bytes: &[u8]) -> Result<Vec<Int8Array>, InputError> {
+    if !bytes.starts_with(b"PK\x03\x04") {
+        if plan.inputs.len() != 1 {
+            return Err(InputError::new(
+                path,
+                "file",
+                format!(
+                    "the model has {} inputs ({}): give one .npz per sample with a member t<index>_… for each (e.g. the sample's --tensors file)",
+                    plan.inputs.len(),
+                    input_list(plan)
+                ),
+            ));
+        }
+        return Ok(vec![crate::formats::npy::parse_npy_int8(path, bytes)?]);
+    }
+    let members = crate::formats::npy::parse_npz_int8(path, bytes)?;
+    plan.inputs
+        .iter()
+        .enumerate()
+        .map(|(k, mi)| {
+            reference_for(&members, mi.tensor).cloned().ok_or_else(|| {
+                InputError::new(
+                    path,
+                    format!("member t{}_*", mi.tensor),
+                    format!(
+                        "missing: model input {k} (tensor {} `{}`, shape {:?}); the model's inputs are {}",
+                        mi.tensor,
+                        mi.name,
+                        mi.shape,
+                        input_list(plan)
+                    ),
+                )
+            })
+        })
+        .collect()
+}
+
+/// `t3 [1, 8, 8, 3], t7 [1, 4, 4, 8]`: the model inputs for messages.
+fn input_list(plan: &Plan) -> String {
+    plan.inputs
+        .iter()
+        .map(|i| format!("t{} {:?}", i.tensor, i.shape))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Reference tensors of another input would judge every op on their own
-/// inputs and pass: the reference's model-input tensor (npz member
-/// `t<input>_*`, when present) must be `input` itself.
+/// inputs and pass: the reference's model-input tensors (npz members
+/// `t<input>_*`, when present) must be `inputs` themselves.
 pub fn check_reference_input(
     plan: &Plan,
     input_path: &Path,
-    input: &Int8Array,
+    inputs: &[Int8Array],
     file: &Path,
     refs: &BTreeMap<String, Int8Array>,
 ) -> Result<(), InputError> {
-    let Some(r) = reference_for(refs, plan.input) else {
-        return Ok(());
-    };
-    let member = format!("member t{}_*", plan.input);
-    check_shape(file, &member, &r.shape, &plan.input_shape)?;
-    match (0..r.data.len().max(input.data.len())).find(|&i| r.data.get(i) != input.data.get(i)) {
-        None => Ok(()),
-        Some(i) => Err(InputError::new(
+    for (mi, input) in plan.inputs.iter().zip(inputs) {
+        let Some(r) = reference_for(refs, mi.tensor) else {
+            continue;
+        };
+        let member = format!("member t{}_*", mi.tensor);
+        check_shape(file, &member, &r.shape, &mi.shape)?;
+        if let Some(i) =
+            (0..r.data.len().max(input.data.len())).find(|&i| r.data.get(i) != input.data.get(i))
+        {
+            return Err(InputError::new(
             file,
             member,
             format!(
@@ -535,8 +594,10 @@ pub fn check_reference_input(
                     _ => format!(": {} values there, {} in the input", r.data.len(), input.data.len()),
                 }
             ),
-        )),
+        ));
+        }
     }
+    Ok(())
 }
 
 /// Run one input through the plan.
@@ -553,23 +614,40 @@ pub fn check_reference_input(
 pub fn run(
     plan: &Plan,
     input_path: &Path,
-    input: &Int8Array,
+    inputs: &[Int8Array],
     engine: &mut dyn MacEngine,
     opt: &ModelRunOptions<'_>,
 ) -> Result<ModelRun> {
-    check_shape(input_path, "array", &input.shape, &plan.input_shape)?;
+    if inputs.len() != plan.inputs.len() {
+        bail!(InputError::new(
+            input_path,
+            "file",
+            format!(
+                "{} arrays for a model of {} inputs ({})",
+                inputs.len(),
+                plan.inputs.len(),
+                input_list(plan)
+            )
+        ));
+    }
+    for (mi, input) in plan.inputs.iter().zip(inputs) {
+        let what = if plan.inputs.len() == 1 {
+            "array".to_string()
+        } else {
+            format!("member t{}_*", mi.tensor)
+        };
+        check_shape(input_path, &what, &input.shape, &mi.shape)?;
+    }
     if let Some((file, refs)) = opt.reference {
-        check_reference_input(plan, input_path, input, file, refs)?;
+        check_reference_input(plan, input_path, inputs, file, refs)?;
     }
     let mut values: Vec<Option<QTensor>> = vec![None; plan.tensor_names.len()];
     for (i, t) in &plan.constants {
         values[*i] = Some(t.clone());
     }
-    values[plan.input] = Some(QTensor::new(
-        plan.input_shape.clone(),
-        input.data.clone(),
-        plan.input_quant,
-    ));
+    for (mi, input) in plan.inputs.iter().zip(inputs) {
+        values[mi.tensor] = Some(QTensor::new(mi.shape.clone(), input.data.clone(), mi.quant));
+    }
     let is_constant = |i: usize| plan.constants.iter().any(|(k, _)| *k == i);
     // The framework-emulation chain, kept only once it parts from the chain:
     // (its tensors, the op where it parted, the cause).

@@ -370,7 +370,7 @@ pub fn peak_rss_mb() -> f64 {
 pub fn model_figure(
     plan: &crate::model::Plan,
     input_path: &std::path::Path,
-    input: &crate::formats::npy::Int8Array,
+    input: &[crate::formats::npy::Int8Array],
     lanes: usize,
     cpp_beats: usize,
     reps: usize,

@@ -47,7 +47,8 @@ pub const MODEL_FIXTURES: &[(&str, &[u8], &[(&[u8], &[u8], &[u8])])] =
 /// One input of a whole model with TFLite's tensors.
 pub struct ModelTest {
     pub plan: crate::model::Plan,
-    pub input: crate::formats::npy::Int8Array,
+    /// One array per model input.
+    pub inputs: Vec<crate::formats::npy::Int8Array>,
     /// The expected output: int8, or float32 for a DEQUANTIZE output.
     pub expect: crate::model::Expected,
     pub tensors: crate::formats::npy::NpzTensors,
@@ -93,7 +94,7 @@ impl ModelTest {
         crate::model::run(
             &self.plan,
             std::path::Path::new("input.npy"),
-            &self.input,
+            &self.inputs,
             engine,
             &mopt,
         )
@@ -644,7 +645,7 @@ fn models() -> Result<Vec<Test>> {
                 name: format!("{name}.input{k}"),
                 body: Body::Model(Box::new(ModelTest {
                     plan: plan.clone(),
-                    input: crate::formats::npy::parse_npy_int8(&label("input"), input)?,
+                    inputs: crate::model::parse_inputs(&plan, &label("input"), input)?,
                     expect: crate::model::Expected::parse(&plan, &label("output"), output)?,
                     tensors: crate::formats::npy::parse_npz_tensors(&label("tensors"), tensors)?,
                 })),
