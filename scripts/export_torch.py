@@ -361,8 +361,11 @@ def write_case(d, case, arrays, txt):
                 body = "\n".join(repr(float(v)) for v in flat)
             else:
                 body = "\n".join(str(int(v)) for v in flat)
+            # One value per line and nothing else (a C fscanf("%d") loop
+            # reads it); the shape is in case.toml.
             with open(path, "w") as f:
-                f.write(f"# {field}, shape {list(arr.shape)}, row-major\n{body}\n")
+                f.write(f"{body}\n")
+            lines.append(f"# {fname}: shape {list(arr.shape)}, row-major, one value per line")
         else:
             np.save(path, arr)
         lines.append(f"{field} = {json.dumps(fname)}")

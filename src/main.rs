@@ -30,6 +30,9 @@ enum Command {
     /// Run a whole int8 TFLite model, conv/depthwise/FC on the RTL, every tensor checked against TFLite
     #[command(long_about = cmd::model::LONG_ABOUT)]
     Model(cmd::model::Args),
+    /// Write layer cases as C-ready one-value-per-line files, C headers and a reference C program
+    #[command(name = "export-c", long_about = cmd::export_c::LONG_ABOUT)]
+    ExportC(cmd::export_c::Args),
     /// Run a regression suite on the Verilated RTL, every output checked against the golden model
     #[command(long_about = cmd::regress::LONG_ABOUT)]
     Regress(cmd::regress::Args),
@@ -136,6 +139,7 @@ fn main() -> ExitCode {
         Command::Layer(a) => cmd::layer::run(&a),
         Command::Model(a) => cmd::model::run(&a),
         Command::Regress(a) => cmd::regress::run(&a),
+        Command::ExportC(a) => cmd::export_c::run(&a),
         Command::Vectors(a) => cmd::vectors::run(&a),
         Command::Bench(a) => cmd::bench::run(&a),
         Command::Fuzz(a) => cmd::fuzz::run(&a),

@@ -119,6 +119,13 @@ fn exporter_on_a_freshly_trained_qat_model_passes_qmac_layer() {
     assert_eq!(code, 0, "{out}{err}");
     assert!(txt.join("conv1").join("input.txt").is_file());
     assert!(!txt.join("conv1").join("input.npy").exists());
+    // One integer per line and nothing else (a C fscanf("%d") loop reads it).
+    let t = std::fs::read_to_string(txt.join("conv1").join("input.txt")).unwrap();
+    assert!(
+        t.lines().all(|l| l.parse::<i64>().is_ok()),
+        "input.txt holds more than integers: {}",
+        t.lines().next().unwrap_or("")
+    );
     let (code, out_txt, err) = common::qmac_split(&[
         "layer",
         "--backend",

@@ -1,6 +1,7 @@
 //! Subcommand implementations of the `qmac` CLI (argument structs + `run`).
 pub mod bench;
 pub mod coverage;
+pub mod export_c;
 pub mod fuzz;
 pub mod layer;
 pub mod model;

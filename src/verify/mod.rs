@@ -6,11 +6,13 @@
 //! * [`mutants`]: mutation testing of the testbench itself.
 //! * [`vectors`]: FPGA test-vector bundles for the replay testbench.
 //! * [`bench`]: co-simulation speed against a pure C++ driver.
+//! * [`c_export`]: a layer as C-ready files for `sim/c_ref/qmac_ref.c`.
 //! * [`report`]: run metadata and JUnit XML for CI; the figures a `--json`
 //!   report carries, reports read back as types, and the HTML page of
 //!   `qmac report` (SVG charts).
 //! * [`pool`]: the one worker pool (a DUT per thread) of regress, model and fuzz.
 pub mod bench;
+pub mod c_export;
 pub mod fuzz;
 pub mod mutants;
 pub mod pool;
