@@ -44,9 +44,12 @@ fn to_f32(label: &Path, values: Vec<f64>, shape: Vec<usize>) -> Result<F32Array,
 
 /// Read a float32 `.npy` file (float64 holding float32 values is accepted).
 pub fn read_npy_f32(path: &Path) -> Result<F32Array, InputError> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| InputError::new(path, "file", format!("cannot read: {e}")))?;
-    parse_npy_f32(path, &bytes)
+    parse_npy_f32(path, &read_bytes(path)?)
+}
+
+/// A whole file, or the one-line error naming it.
+fn read_bytes(path: &Path) -> Result<Vec<u8>, InputError> {
+    std::fs::read(path).map_err(|e| InputError::new(path, "file", format!("cannot read: {e}")))
 }
 
 /// Parse an in-memory float32 `.npy` image (`path` names it in messages).
@@ -66,6 +69,16 @@ pub fn write_npy_f32(
     path: &Path,
     shape: &[usize],
     data: &[f32],
+    overwrite: bool,
+) -> anyhow::Result<()> {
+    write_npy(path, shape, data, overwrite)
+}
+
+/// Write an `.npy` file of any element type ndarray-npy writes.
+fn write_npy<T: ndarray_npy::WritableElement + Clone>(
+    path: &Path,
+    shape: &[usize],
+    data: &[T],
     overwrite: bool,
 ) -> anyhow::Result<()> {
     use anyhow::Context;
@@ -114,9 +127,7 @@ fn to_int8(label: &Path, values: Vec<i64>, shape: Vec<usize>) -> Result<Int8Arra
 
 /// Read an int8 `.npy` file.
 pub fn read_npy_int8(path: &Path) -> Result<Int8Array, InputError> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| InputError::new(path, "file", format!("cannot read: {e}")))?;
-    parse_npy_int8(path, &bytes)
+    parse_npy_int8(path, &read_bytes(path)?)
 }
 
 /// Parse an in-memory int8 `.npy` image (`path` names it in messages).
@@ -199,14 +210,7 @@ pub fn write_npy_int8(
     data: &[i8],
     overwrite: bool,
 ) -> anyhow::Result<()> {
-    use anyhow::Context;
-    use ndarray_npy::WriteNpyExt;
-    let a = ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(shape), data.to_vec())
-        .context("output shape does not match its data")?;
-    let f = crate::formats::create_file(path, overwrite, "--force")?;
-    a.write_npy(std::io::BufWriter::new(f))
-        .with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
+    write_npy(path, shape, data, overwrite)
 }
 
 /// The values of a `.npy` file: integers, or floats where a float dtype is allowed.

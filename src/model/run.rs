@@ -924,112 +924,88 @@ pub fn run(
         .take()
         .expect("plan checked the output is produced");
     let float_quant = plan.float_output(plan.output);
+    let emulated = emulation
+        .as_ref()
+        .and_then(|(ev, k, cause)| ev[plan.output].as_ref().map(|t| (t, *k, *cause)));
     let expect = match (opt.expect, opt.expect_f32) {
-        (None, Some(e)) => {
-            let Some(q) = float_quant else {
-                bail!(InputError::new(
-                    "--expect",
-                    "array",
-                    "float data, but the model output is int8"
-                ));
-            };
-            if e.data.len() != output.data.len() {
-                bail!(InputError::new(
-                    "--expect",
-                    "array",
-                    format!(
-                        "shape {:?} does not match the model output {:?}",
-                        e.shape, output.shape
-                    )
-                ));
-            }
-            // Bit for bit; an explanation as for an int8 output: the
-            // framework-emulation chain reproduces it.
-            let d = judge_dequantized(&output.data, q, &e.data).diff;
-            let mut explained_by = None;
-            if let Some(i) = d.first {
-                let emulated = emulation
-                    .as_ref()
-                    .and_then(|(ev, k, cause)| ev[plan.output].as_ref().map(|t| (t, k, cause)));
-                match emulated {
-                    Some((t, k, cause)) if judge_dequantized(&t.data, q, &e.data).passed() => {
-                        let why = format!(
-                            "the {cause} emulation chain (parting from the integer chain at op {k}) reproduces --expect on all {} values",
-                            d.compared
-                        );
-                        notes.push(format!(
-                            "final float32 output differs from --expect on {} of {} values; explained: {why}",
-                            d.mismatches, d.compared
-                        ));
-                        explained_by = Some(why);
-                    }
-                    _ => messages.push(format!(
-                        "final float32 output differs from --expect on {} of {} values, bit for bit (first at {} = flat index {i}: got {:e} expected {:e}){}",
-                        d.mismatches,
-                        d.compared,
-                        coords(&output.shape, i),
-                        ops::dequantize_value(output.data[i], q),
-                        e.data[i],
-                        if emulation.is_some() {
-                            "; the framework-emulation chain does not reproduce --expect either: UNEXPLAINED"
-                        } else {
-                            ""
-                        }
-                    )),
-                }
-            }
-            Some(ExpectCheck {
-                diff: d,
-                explained_by,
-            })
-        }
+        (None, None) => None,
+        (None, Some(_)) if float_quant.is_none() => bail!(InputError::new(
+            "--expect",
+            "array",
+            "float data, but the model output is int8"
+        )),
         (Some(_), _) if float_quant.is_some() => bail!(InputError::new(
             "--expect",
             "array",
             "int8 data, but the model output is float32 (a DEQUANTIZE): a float32 array is needed"
         )),
-        (Some(e), _) => {
-            if e.data.len() != output.data.len() {
+        (int8, float32) => {
+            let (expect_shape, expect_len) = match (int8, float32) {
+                (Some(e), _) => (&e.shape, e.data.len()),
+                (None, Some(e)) => (&e.shape, e.data.len()),
+                (None, None) => unreachable!("matched above"),
+            };
+            if expect_len != output.data.len() {
                 bail!(InputError::new(
                     "--expect",
                     "array",
                     format!(
-                        "shape {:?} does not match the model output {:?}",
-                        e.shape, output.shape
+                        "shape {expect_shape:?} does not match the model output {:?}",
+                        output.shape
                     )
                 ));
             }
-            let d = diff(&output.data, &e.data);
+            // int8: value for value; float32 (a DEQUANTIZE): bit for bit.
+            let judge = |t: &QTensor| match (int8, float32, float_quant) {
+                (Some(e), _, _) => diff(&t.data, &e.data),
+                (None, Some(e), Some(q)) => judge_dequantized(&t.data, q, &e.data).diff,
+                _ => unreachable!("matched above"),
+            };
+            let show = |i: usize| match (int8, float32, float_quant) {
+                (Some(e), _, _) => (output.data[i].to_string(), e.data[i].to_string()),
+                (None, Some(e), Some(q)) => (
+                    format!("{:e}", ops::dequantize_value(output.data[i], q)),
+                    format!("{:e}", e.data[i]),
+                ),
+                _ => unreachable!("matched above"),
+            };
+            let what = if float32.is_some() {
+                "final float32 output"
+            } else {
+                "final output"
+            };
+            let d = judge(&output);
             let mut explained_by = None;
             if let Some(i) = d.first {
-                let emulated = emulation
-                    .as_ref()
-                    .and_then(|(ev, k, cause)| ev[plan.output].as_ref().map(|t| (t, k, cause)));
+                // A differing output is explained only when the framework-
+                // emulation chain reproduces --expect on every value.
                 match emulated {
-                    Some((t, k, cause)) if t.data == e.data => {
+                    Some((t, k, cause)) if judge(t).mismatches == 0 => {
                         let why = format!(
                             "the {cause} emulation chain (parting from the integer chain at op {k}) reproduces --expect on all {} values",
                             d.compared
                         );
                         notes.push(format!(
-                            "final output differs from --expect on {} of {} values (max|diff| {}); explained: {why}",
+                            "{what} differs from --expect on {} of {} values (max|diff| {}); explained: {why}",
                             d.mismatches, d.compared, d.max_abs
                         ));
                         explained_by = Some(why);
                     }
-                    _ => messages.push(format!(
-                        "final output differs from --expect on {} of {} values (first at {} = flat index {i}: got {} expected {}){}",
-                        d.mismatches,
-                        d.compared,
-                        coords(&output.shape, i),
-                        output.data[i],
-                        e.data[i],
-                        if emulation.is_some() {
-                            "; the framework-emulation chain does not reproduce --expect either: UNEXPLAINED"
-                        } else {
-                            ""
-                        }
-                    )),
+                    _ => {
+                        let (got, want) = show(i);
+                        messages.push(format!(
+                            "{what} differs from --expect on {} of {} values{} (first at {} = flat index {i}: got {got} expected {want}){}",
+                            d.mismatches,
+                            d.compared,
+                            if float32.is_some() { ", bit for bit" } else { "" },
+                            coords(&output.shape, i),
+                            if emulation.is_some() {
+                                "; the framework-emulation chain does not reproduce --expect either: UNEXPLAINED"
+                            } else {
+                                ""
+                            }
+                        ))
+                    }
                 }
             }
             Some(ExpectCheck {
@@ -1037,7 +1013,6 @@ pub fn run(
                 explained_by,
             })
         }
-        (None, None) => None,
     };
     Ok(ModelRun {
         ops: reports,
