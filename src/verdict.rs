@@ -244,7 +244,8 @@ impl Verdict {
 /// `ints` at `quant`) against the framework's float32 values: equal bit for
 /// bit or a mismatch (no cause explains a float output). `max_abs` and the
 /// unexplained elements are in int8 steps: the reference value's nearest
-/// int8 (`round(r / scale) + zp`, clamped), at least 1 step for a mismatch.
+/// int8 (`round(r / scale) + zp`, clamped), at least 1 step for a mismatch
+/// (a difference below one step, or a NaN / infinite reference, counts 1).
 pub fn judge_dequantized(
     ints: &[i8],
     quant: crate::golden::tensor::Quant,
@@ -263,8 +264,12 @@ pub fn judge_dequantized(
             v.emulation_matches += 1;
             continue;
         }
-        let near = ((r as f64 / quant.scale as f64).round() + quant.zero_point as f64)
-            .clamp(-128.0, 127.0) as i8;
+        let near = if r.is_finite() {
+            ((r as f64 / quant.scale as f64).round() + quant.zero_point as f64).clamp(-128.0, 127.0)
+                as i8
+        } else {
+            q
+        };
         v.diff.mismatches += 1;
         v.diff.max_abs = v.diff.max_abs.max((q as i64 - near as i64).abs().max(1));
         v.diff.first.get_or_insert(i);

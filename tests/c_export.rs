@@ -69,7 +69,7 @@ fn the_reference_c_program_equals_the_golden_model_on_every_fixture_layer() {
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
     let (code, text) = qmac_joined(&argv);
     assert_eq!(code, 0, "{text}");
-    let names: Vec<String> = std::fs::read_to_string(out.join("layers.txt"))
+    let names: Vec<String> = std::fs::read_to_string(out.join("layers.lst"))
         .unwrap()
         .lines()
         .map(String::from)
@@ -227,5 +227,61 @@ fn export_c_is_all_or_nothing_and_never_overwrites() {
     assert!(err.contains("pass --force"), "{err}");
     let (code, text) = qmac_joined(&["export-c", case, "--out", out.to_str().unwrap(), "--force"]);
     assert_eq!(code, 0, "{text}");
+    let _ = std::fs::remove_dir_all(&tmp);
+}
+
+/// Names that differ only in case get distinct identifiers (the header's
+/// guard and macros are upper case) and the renaming is said; qmac_ref
+/// refuses a value outside its file's range instead of computing with it.
+#[test]
+fn export_c_names_are_unique_ignoring_case_and_qmac_ref_checks_ranges() {
+    let tmp = scratch("cexport", "names");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let src = format!("{ROOT}/tests/fixtures/tflite/cnn_a_op0_conv2d.json");
+    for n in ["Conv.json", "conv.json"] {
+        std::fs::copy(&src, tmp.join(n)).unwrap();
+    }
+    let out = tmp.join("out");
+    let (code, text) = qmac_joined(&[
+        "export-c",
+        tmp.join("Conv.json").to_str().unwrap(),
+        tmp.join("conv.json").to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(
+        std::fs::read_to_string(out.join("layers.lst")).unwrap(),
+        "Conv\nconv_2\n"
+    );
+    assert!(text.contains("conv.json as conv_2"), "{text}");
+    let h = std::fs::read_to_string(out.join("conv_2.h")).unwrap();
+    assert!(
+        h.contains("#define QMAC_CONV_2_H") && h.contains("CONV_2_COUT"),
+        "{h}"
+    );
+    // An int8 input of 300: exit 2 naming the file and line.
+    let exe = tmp.join("qmac_ref");
+    cc(&[
+        "-O2",
+        "-o",
+        exe.to_str().unwrap(),
+        out.join("qmac_ref.c").to_str().unwrap(),
+    ]);
+    let input = out.join("Conv.input.txt");
+    let mut lines: Vec<String> = std::fs::read_to_string(&input)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    lines[2] = "300".into();
+    std::fs::write(&input, lines.join("\n") + "\n").unwrap();
+    let run = Command::new(&exe).arg(out.join("Conv")).output().unwrap();
+    assert_eq!(run.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        err.contains("Conv.input.txt: line 3: 300 is outside [-128, 255]"),
+        "{err}"
+    );
     let _ = std::fs::remove_dir_all(&tmp);
 }

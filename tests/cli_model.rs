@@ -1098,3 +1098,111 @@ fn a_model_of_two_inputs_takes_each_sample_as_one_npz() {
         "the tensors belong to another input",
     );
 }
+
+/// Reference and output files are checked against the model before anything
+/// runs, so no reference is skipped unseen and no output replaces another:
+/// float data for an int8 tensor, integer data for a float32 (DEQUANTIZE)
+/// tensor, a member that is no tensor of the model, a file that matches no
+/// op output, two members for one model input, an --expect of the right
+/// size but the wrong shape, and one file named by two outputs are all
+/// one-line exit-2 errors (each was a silent pass or a late failure).
+#[test]
+fn reference_and_output_files_are_checked_before_running() {
+    use ndarray_npy::NpzWriter;
+    let p = |f: &str| format!("tests/fixtures/op_probes/{f}");
+    let dir = scratch("model", "refcheck");
+    std::fs::create_dir_all(&dir).unwrap();
+    let npz = |name: &str,
+               members: &[(&str, ndarray::ArrayD<f32>)],
+               ints: &[(&str, ndarray::ArrayD<i8>)]| {
+        let path = dir.join(name);
+        let mut w = NpzWriter::new(std::fs::File::create(&path).unwrap());
+        for (k, a) in members {
+            w.add_array(*k, a).unwrap();
+        }
+        for (k, a) in ints {
+            w.add_array(*k, a).unwrap();
+        }
+        w.finish().unwrap();
+        path.display().to_string()
+    };
+    let f32s = |shape: &[usize]| ndarray::ArrayD::<f32>::zeros(ndarray::IxDyn(shape));
+    let i8s = |shape: &[usize]| ndarray::ArrayD::<i8>::zeros(ndarray::IxDyn(shape));
+    let model_run = |m: &str, input: &str, extra: &[&str], needle: &str| {
+        let mut args = vec!["model", m, "--input", input];
+        args.extend_from_slice(extra);
+        one_line_exit_2(&args, needle);
+    };
+    let (ti, tin) = (p("two_inputs.tflite"), p("two_inputs.input0.npz"));
+    // float32 data for tensor 10 (the int8 ADD output) of two_inputs.
+    let f = npz(
+        "float_for_int8.npz",
+        &[("t10_add", f32s(&[1, 4, 4, 8]))],
+        &[],
+    );
+    model_run(&ti, &tin, &["--tensors", &f], "float data, but tensor 10");
+    // int8 data for tensor 15 (a DEQUANTIZE's float32 output) of dequantize.
+    let (dq, din) = (p("dequantize.tflite"), p("dequantize.input0.npy"));
+    let f = npz("int8_for_float.npz", &[], &[("t15_logits", i8s(&[1, 10]))]);
+    model_run(&dq, &din, &["--tensors", &f], "integer data, but tensor 15");
+    // A member that is no tensor of the model.
+    let f = npz(
+        "stranger.npz",
+        &[],
+        &[("t11_x", i8s(&[1, 4, 4, 4])), ("foo", i8s(&[3]))],
+    );
+    model_run(
+        &dq,
+        &din,
+        &["--tensors", &f],
+        "member `foo`: not a tensor of",
+    );
+    // Only the model inputs: nothing to check.
+    model_run(
+        &ti,
+        &tin,
+        &["--tensors", &tin],
+        "none is the output of an op",
+    );
+    // Two members for model input 0.
+    let f = npz(
+        "two_t0.npz",
+        &[],
+        &[
+            ("t0_a", i8s(&[1, 4, 4, 8])),
+            ("t0_b", i8s(&[1, 4, 4, 8])),
+            ("t1_c", i8s(&[1, 8, 8, 3])),
+        ],
+    );
+    model_run(&ti, &f, &[], "two members for model input 0");
+    // --expect with the output's 64 values in the wrong shape, named.
+    let e = dir.join("wrong_shape.npy");
+    {
+        use ndarray_npy::WriteNpyExt;
+        f32s(&[1, 16, 4])
+            .write_npy(std::fs::File::create(&e).unwrap())
+            .unwrap();
+    }
+    model_run(
+        &dq,
+        &din,
+        &["--expect", e.to_str().unwrap()],
+        "wrong_shape.npy: array: shape [1, 16, 4] does not match the model's [1, 4, 4, 4]",
+    );
+    // One file for two outputs: refused before running, nothing written.
+    let same = dir.join("same.npy");
+    let d1 = p("dequantize.input1.npy");
+    model_run(
+        &dq,
+        &din,
+        &[
+            &d1,
+            "--save-output",
+            same.to_str().unwrap(),
+            same.to_str().unwrap(),
+        ],
+        "--save-output: is the same file as --save-output",
+    );
+    assert!(!same.exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}

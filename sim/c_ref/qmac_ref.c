@@ -44,8 +44,8 @@ static void die(const char* what, const char* path) {
     exit(2);
 }
 
-/* Read exactly n integers, one per line, from PREFIX.NAME.txt. */
-static int32_t* read_ints(const char* prefix, const char* name, long n) {
+/* Read exactly n integers in [lo, hi], one per line, from PREFIX.NAME.txt. */
+static int32_t* read_ints(const char* prefix, const char* name, long n, long lo, long hi) {
     char path[4096];
     snprintf(path, sizeof path, "%s.%s.txt", prefix, name);
     FILE* f = fopen(path, "r");
@@ -55,6 +55,10 @@ static int32_t* read_ints(const char* prefix, const char* name, long n) {
     for (long i = 0; i < n; ++i) {
         long x;
         if (fscanf(f, "%ld", &x) != 1) die("too few values", path);
+        if (x < lo || x > hi) {
+            fprintf(stderr, "qmac_ref: %s: line %ld: %ld is outside [%ld, %ld]\n", path, i + 1, x, lo, hi);
+            exit(2);
+        }
         v[i] = (int32_t)x;
     }
     long extra;
@@ -104,15 +108,23 @@ int main(int argc, char** argv) {
         return 2;
     }
     const char* p = argv[1];
-    int32_t* d = read_ints(p, "dims", N_DIMS);
+    int32_t* d = read_ints(p, "dims", N_DIMS, -1024, 1L << 30);
+    {
+        char path[4096];
+        snprintf(path, sizeof path, "%s.dims.txt", p);
+        if (d[OP] < 0 || d[OP] > 2) die("OP (line 1) must be 0, 1 or 2", path);
+        if (d[ROUNDING] < 0 || d[ROUNDING] > 1) die("ROUNDING (line 23) must be 0 or 1", path);
+        for (int k = N; k <= DEPTH_MULTIPLIER; ++k)
+            if (d[k] < (k >= PAD_TOP && k <= PAD_LEFT ? 0 : 1)) die("a size, stride or dilation below 1 (lines 2-17)", path);
+    }
     const long n_in = (long)d[N] * d[H] * d[W] * d[CIN];
     const long n_w = d[OP] == 1 ? (long)d[KH] * d[KW] * d[COUT] : (long)d[COUT] * d[KH] * d[KW] * d[CIN];
     const long n_out = (long)d[N] * d[OH] * d[OW] * d[COUT];
-    int32_t* x = read_ints(p, "input", n_in);
-    int32_t* w = read_ints(p, "weights", n_w);
-    int32_t* fb = read_ints(p, "folded_bias", d[COUT]);
-    int32_t* m0 = read_ints(p, "m0", d[COUT]);
-    int32_t* sh = read_ints(p, "shift", d[COUT]);
+    int32_t* x = read_ints(p, "input", n_in, -128, 255);
+    int32_t* w = read_ints(p, "weights", n_w, -128, 127);
+    int32_t* fb = read_ints(p, "folded_bias", d[COUT], INT32_MIN, INT32_MAX);
+    int32_t* m0 = read_ints(p, "m0", d[COUT], INT32_MIN, INT32_MAX);
+    int32_t* sh = read_ints(p, "shift", d[COUT], -31, 30);
     for (long n = 0; n < d[N]; ++n)
         for (long oh = 0; oh < d[OH]; ++oh)
             for (long ow = 0; ow < d[OW]; ++ow)

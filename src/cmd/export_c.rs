@@ -15,7 +15,7 @@ NAME.bias.txt, NAME.folded_bias.txt (bias - zp_x*sum(w) + K*zp_x*zp_w per output
 symmetric weights needs no zero-point logic), NAME.m0.txt and NAME.shift.txt (per output channel, \
 QuantizeMultiplier's M0 and exponent), NAME.output.txt (the golden model's integer output) — every .txt file one \
 integer per line and nothing else, so a plain C fscanf(\"%d\") loop reads it — and NAME.h, a C header with \
-the same data as #defines and arrays. Also writes layers.txt (the NAMEs, one per line) and qmac_ref.c, the \
+the same data as #defines and arrays. Also writes layers.lst (the NAMEs, one per line) and qmac_ref.c, the \
 reference C program: `cc -O2 -o qmac_ref qmac_ref.c && ./qmac_ref OUT/NAME | diff - OUT/NAME.output.txt`. \
 The output directory is written all or nothing and an existing non-empty one is refused without --force.";
 
@@ -36,7 +36,9 @@ pub struct Args {
 const QMAC_REF_C: &str = include_str!("../../sim/c_ref/qmac_ref.c");
 
 /// A layer's file-name stem: the case file's (or directory's) name without
-/// `.json`, made unique with `_2`, `_3`, … when two cases share it.
+/// `.json` as a C identifier, made unique with `_2`, `_3`, … when two cases
+/// share it ignoring case (the header's include guard and macros are upper
+/// case).
 fn stem(p: &std::path::Path, taken: &mut std::collections::HashSet<String>) -> String {
     let base = p
         .file_name()
@@ -45,7 +47,7 @@ fn stem(p: &std::path::Path, taken: &mut std::collections::HashSet<String>) -> S
     let base = c_export::ident(&base);
     let mut name = base.clone();
     let mut k = 2;
-    while !taken.insert(name.clone()) {
+    while !taken.insert(name.to_lowercase()) {
         name = format!("{base}_{k}");
         k += 1;
     }
@@ -61,9 +63,18 @@ pub fn run(a: &Args) -> Result<()> {
     let stage = qmac::formats::StagedDir::new(&a.out, "--out", a.force)?;
     let mut taken = std::collections::HashSet::new();
     let mut names = Vec::new();
+    let mut renamed = Vec::new();
     let mut outputs = 0usize;
     for (p, case) in &cases {
         let name = stem(p, &mut taken);
+        let plain = p.file_name().map(|n| n.to_string_lossy().into_owned());
+        if plain
+            .as_deref()
+            .map(|n| n.strip_suffix(".json").unwrap_or(n))
+            != Some(name.as_str())
+        {
+            renamed.push(format!("{} as {name}", p.display()));
+        }
         let layer = c_export::layer(case)?;
         outputs += layer.output.len();
         c_export::write(&layer, stage.path(), &name, &p.display().to_string())?;
@@ -75,16 +86,22 @@ pub fn run(a: &Args) -> Result<()> {
         h.write_all(text.as_bytes())?;
         Ok(())
     };
-    put("layers.txt", &(names.join("\n") + "\n"))?;
+    put("layers.lst", &(names.join("\n") + "\n"))?;
     put("qmac_ref.c", QMAC_REF_C)?;
     stage.commit()?;
     println!(
-        "{}: {} layer(s), {} outputs: NAME.{{dims,input,weights,bias,folded_bias,m0,shift,output}}.txt and NAME.h for {}; qmac_ref.c, layers.txt",
+        "{}: {} layer(s), {} outputs: NAME.{{dims,input,weights,bias,folded_bias,m0,shift,output}}.txt and NAME.h for {}; qmac_ref.c, layers.lst",
         a.out.display(),
         names.len(),
         outputs,
         names.join(", ")
     );
+    if !renamed.is_empty() {
+        println!(
+            "named as C identifiers, unique ignoring case: {}",
+            renamed.join(", ")
+        );
+    }
     println!(
         "check: cc -O2 -o qmac_ref {0}/qmac_ref.c && ./qmac_ref {0}/{1} | diff - {0}/{1}.output.txt",
         a.out.display(),

@@ -102,11 +102,20 @@ pub fn check_report_paths(
     if let Some(p) = html {
         qmac::formats::check_output_path(p, "--html", force)?;
     }
-    distinct_files(&[
+    distinct_files(&report_files(json, junit, html))
+}
+
+/// The report files a run writes, by flag (`--json -` is stdout, no file).
+pub fn report_files<'a>(
+    json: Option<&'a std::path::Path>,
+    junit: Option<&'a std::path::Path>,
+    html: Option<&'a std::path::Path>,
+) -> Vec<(&'static str, Option<&'a std::path::Path>)> {
+    vec![
         ("--json", json.filter(|p| *p != std::path::Path::new("-"))),
         ("--junit", junit),
         ("--html", html),
-    ])
+    ]
 }
 
 /// Two flags that name the same file would have one report overwrite the

@@ -360,6 +360,7 @@ pub fn run(a: &Args) -> Result<()> {
             .map(|p| npy::read_npz_tensors(p).map(|t| (p.clone(), t)))
             .transpose()?;
         if let Some((p, t)) = &tensors {
+            model::check_reference_tensors(&plan, p, t)?;
             model::check_reference_input(&plan, input, &data, p, &t.0)?;
         }
         jobs.push(Job {
@@ -375,6 +376,28 @@ pub fn run(a: &Args) -> Result<()> {
         a.html.as_deref(),
         a.force,
     )?;
+    // No two outputs (and no output and an input) may name one file: one
+    // would replace the other, --force or not.
+    let mut files =
+        crate::cmd::report_files(a.json.as_deref(), a.junit.as_deref(), a.html.as_deref());
+    files.extend(
+        saves
+            .iter()
+            .map(|p| ("--save-output", p.map(|p| p.as_path()))),
+    );
+    crate::cmd::distinct_files(&files)?;
+    let inputs = a
+        .input
+        .iter()
+        .map(|p| ("--input", p))
+        .chain(a.expect.iter().map(|p| ("--expect", p)))
+        .chain(a.tensors.iter().map(|p| ("--tensors", p)))
+        .chain([("the model", &a.model)]);
+    for (flag, p) in inputs {
+        for &(out_flag, out) in &files {
+            crate::cmd::distinct_files(&[(flag, Some(p.as_path())), (out_flag, out)])?;
+        }
+    }
     if let Some(dir) = &a.waves {
         if !a.backend.uses_rtl() {
             return Err(InputError::new(

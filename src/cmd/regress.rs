@@ -156,17 +156,10 @@ pub fn run(a: &Args) -> Result<()> {
     if let Some(p) = &a.coverage {
         qmac::formats::check_output_path(p, "--coverage", a.force)?;
     }
-    crate::cmd::distinct_files(&[
-        ("--coverage", a.coverage.as_deref()),
-        (
-            "--json",
-            a.json
-                .as_deref()
-                .filter(|p| *p != std::path::Path::new("-")),
-        ),
-        ("--junit", a.junit.as_deref()),
-        ("--html", a.html.as_deref()),
-    ])?;
+    let mut files =
+        crate::cmd::report_files(a.json.as_deref(), a.junit.as_deref(), a.html.as_deref());
+    files.insert(0, ("--coverage", a.coverage.as_deref()));
+    crate::cmd::distinct_files(&files)?;
     let (wave_dir, flag) = match (&a.wave_on_fail, &a.waves) {
         (Some(d), _) => (Some(d), "--wave-on-fail"),
         (None, Some(d)) => (Some(d), "--waves"),

@@ -208,11 +208,19 @@ impl Expected {
         path: &std::path::Path,
         bytes: &[u8],
     ) -> Result<Expected, crate::error::InputError> {
-        Ok(if plan.float_output(plan.output).is_some() {
+        let e = if plan.float_output(plan.output).is_some() {
             Expected::Float32(crate::formats::npy::parse_npy_f32(path, bytes)?)
         } else {
             Expected::Int8(crate::formats::npy::parse_npy_int8(path, bytes)?)
-        })
+        };
+        let shape = match &e {
+            Expected::Int8(a) => &a.shape,
+            Expected::Float32(a) => &a.shape,
+        };
+        if let Some(s) = plan.steps.iter().find(|s| s.output == plan.output) {
+            check_shape(path, "array", shape, &s.output_shape)?;
+        }
+        Ok(e)
     }
     /// Read the expected output of `plan` from a `.npy` file.
     pub fn read(plan: &Plan, path: &Path) -> Result<Expected, InputError> {
@@ -538,6 +546,15 @@ pub fn parse_inputs(plan: &Plan, path: &Path, bytes: &[u8]) -> Result<Vec<Int8Ar
         .iter()
         .enumerate()
         .map(|(k, mi)| {
+            let prefix = format!("t{}_", mi.tensor);
+            let mut named = members.keys().filter(|m| m.starts_with(&prefix));
+            if let (Some(a), Some(b)) = (named.next(), named.next()) {
+                return Err(InputError::new(
+                    path,
+                    format!("member t{}_*", mi.tensor),
+                    format!("two members for model input {k} (`{a}`, `{b}`): which one is meant is ambiguous"),
+                ));
+            }
             reference_for(&members, mi.tensor).cloned().ok_or_else(|| {
                 InputError::new(
                     path,
@@ -562,6 +579,85 @@ fn input_list(plan: &Plan) -> String {
         .map(|i| format!("t{} {:?}", i.tensor, i.shape))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// The tensor index of a reference member `t<index>_<name>` (`None` for any
+/// other name).
+fn member_index(key: &str) -> Option<usize> {
+    let rest = key.strip_prefix('t')?;
+    let end = rest.find('_')?;
+    rest[..end].parse().ok().filter(|_| end > 0)
+}
+
+/// Reference tensors checked against the plan before anything runs, so no
+/// member is skipped unseen: every member is `t<index>_…` of a tensor of the
+/// model, one member per tensor, int8 data for an int8 tensor and float32
+/// data exactly for a DEQUANTIZE's float32 output; and at least one member is
+/// an op's output (a file that matches no op would check nothing).
+pub fn check_reference_tensors(
+    plan: &Plan,
+    file: &Path,
+    tensors: &crate::formats::npy::NpzTensors,
+) -> Result<(), InputError> {
+    let n = plan.tensor_names.len();
+    let mut seen: BTreeMap<usize, &str> = BTreeMap::new();
+    let members = tensors
+        .0
+        .keys()
+        .map(|k| (k, false))
+        .chain(tensors.1.keys().map(|k| (k, true)));
+    for (key, float) in members {
+        let member = format!("member `{key}`");
+        let i = member_index(key).filter(|&i| i < n).ok_or_else(|| {
+            InputError::new(
+                file,
+                &member,
+                format!(
+                    "not a tensor of {} (members are t<index>_<name>, index below {n})",
+                    plan.path.display()
+                ),
+            )
+        })?;
+        if let Some(other) = seen.insert(i, key) {
+            return Err(InputError::new(
+                file,
+                &member,
+                format!("a second member for tensor {i} (also `{other}`): which one is meant is ambiguous"),
+            ));
+        }
+        match (float, plan.float_output(i).is_some()) {
+            (true, false) => {
+                return Err(InputError::new(
+                    file,
+                    &member,
+                    format!("float data, but tensor {i} (`{}`) is int8", plan.tensor_names[i]),
+                ))
+            }
+            (false, true) => {
+                return Err(InputError::new(
+                    file,
+                    &member,
+                    format!(
+                        "integer data, but tensor {i} (`{}`) is a DEQUANTIZE's float32 output, compared bit for bit: float32 data is needed",
+                        plan.tensor_names[i]
+                    ),
+                ))
+            }
+            _ => {}
+        }
+    }
+    if !plan.steps.iter().any(|s| seen.contains_key(&s.output)) {
+        return Err(InputError::new(
+            file,
+            "members",
+            format!(
+                "none is the output of an op of {} ({} member(s)): it would check nothing",
+                plan.path.display(),
+                seen.len()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Reference tensors of another input would judge every op on their own
@@ -874,11 +970,10 @@ pub fn run(
                 compared += 1;
                 if !v.passed() {
                     messages.push(format!(
-                        "{here}: float32 output tensor t{} differs from the reference on {} of {} values (bit for bit; up to {} int8 steps){}",
+                        "{here}: float32 output tensor t{} differs from the reference on {} of {} values (bit for bit){}",
                         step.output,
                         v.diff.mismatches,
                         v.diff.compared,
-                        v.diff.max_abs,
                         if report.isolated { " (judged on the reference's input tensor)" } else { "" }
                     ));
                 }

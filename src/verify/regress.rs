@@ -640,6 +640,8 @@ fn models() -> Result<Vec<Test>> {
         let plan = crate::model::Plan::new(&model)?;
         for (k, (input, output, tensors)) in samples.iter().enumerate() {
             let label = |f: &str| PathBuf::from(format!("{name}.{f}{k}"));
+            let tensors = crate::formats::npy::parse_npz_tensors(&label("tensors"), tensors)?;
+            crate::model::check_reference_tensors(&plan, &label("tensors"), &tensors)?;
             v.push(Test {
                 suite: "models",
                 name: format!("{name}.input{k}"),
@@ -647,7 +649,7 @@ fn models() -> Result<Vec<Test>> {
                     plan: plan.clone(),
                     inputs: crate::model::parse_inputs(&plan, &label("input"), input)?,
                     expect: crate::model::Expected::parse(&plan, &label("output"), output)?,
-                    tensors: crate::formats::npy::parse_npz_tensors(&label("tensors"), tensors)?,
+                    tensors,
                 })),
                 backpressure: Backpressure::RANDOM,
                 min_beats_per_cycle: None,
