@@ -84,6 +84,7 @@ fn model(a: &Args, path: &std::path::Path, input: &std::path::Path) -> Result<()
     let m = qmac::formats::tflite::Model::read(path)?;
     let plan = qmac::model::Plan::new(&m)?;
     let x = qmac::model::read_inputs(&plan, input)?;
+    qmac::model::check_inputs(&plan, input, &x)?;
     qmac::cosim::dut::check_lanes(a.lanes)
         .map_err(|e| qmac::error::InputError::new("--lanes", "value", e))?;
     let out = crate::cmd::Out {

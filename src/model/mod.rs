@@ -20,6 +20,7 @@ pub use plan::{ModelInput, Plan, Step, StepKind, SUPPORTED_OPS};
 #[cfg(feature = "rtl")]
 pub use run::RtlEngine;
 pub use run::{
-    check_reference_input, check_reference_tensors, parse_inputs, read_inputs, reference_for, run,
-    ExpectCheck, Expected, GoldenEngine, MacEngine, ModelRun, ModelRunOptions, OpReport,
+    check_inputs, check_reference_input, check_reference_tensors, parse_inputs, read_inputs,
+    reference_for, run, ExpectCheck, Expected, GoldenEngine, MacEngine, ModelRun, ModelRunOptions,
+    OpReport,
 };

@@ -572,6 +572,36 @@ pub fn parse_inputs(plan: &Plan, path: &Path, bytes: &[u8]) -> Result<Vec<Int8Ar
         .collect()
 }
 
+/// One array per model input, each of its input's shape (an error names
+/// `input_path` and the member).
+pub fn check_inputs(
+    plan: &Plan,
+    input_path: &Path,
+    inputs: &[Int8Array],
+) -> Result<(), InputError> {
+    if inputs.len() != plan.inputs.len() {
+        return Err(InputError::new(
+            input_path,
+            "file",
+            format!(
+                "{} arrays for a model of {} inputs ({})",
+                inputs.len(),
+                plan.inputs.len(),
+                input_list(plan)
+            ),
+        ));
+    }
+    for (mi, input) in plan.inputs.iter().zip(inputs) {
+        let what = if plan.inputs.len() == 1 {
+            "array".to_string()
+        } else {
+            format!("member t{}_*", mi.tensor)
+        };
+        check_shape(input_path, &what, &input.shape, &mi.shape)?;
+    }
+    Ok(())
+}
+
 /// `t3 [1, 8, 8, 3], t7 [1, 4, 4, 8]`: the model inputs for messages.
 fn input_list(plan: &Plan) -> String {
     plan.inputs
@@ -714,26 +744,7 @@ pub fn run(
     engine: &mut dyn MacEngine,
     opt: &ModelRunOptions<'_>,
 ) -> Result<ModelRun> {
-    if inputs.len() != plan.inputs.len() {
-        bail!(InputError::new(
-            input_path,
-            "file",
-            format!(
-                "{} arrays for a model of {} inputs ({})",
-                inputs.len(),
-                plan.inputs.len(),
-                input_list(plan)
-            )
-        ));
-    }
-    for (mi, input) in plan.inputs.iter().zip(inputs) {
-        let what = if plan.inputs.len() == 1 {
-            "array".to_string()
-        } else {
-            format!("member t{}_*", mi.tensor)
-        };
-        check_shape(input_path, &what, &input.shape, &mi.shape)?;
-    }
+    check_inputs(plan, input_path, inputs)?;
     if let Some((file, refs)) = opt.reference {
         check_reference_input(plan, input_path, inputs, file, refs)?;
     }
