@@ -497,6 +497,22 @@ fn golden_step(plan: &Plan, step: &Step, args: &[&QTensor]) -> Result<StepOut> {
     }
 }
 
+/// A reference member whose size is not its op output's.
+fn member_shape_error(plan: &Plan, step: &Step, file: &Path, shape: &[usize]) -> InputError {
+    InputError::new(
+        file,
+        format!("member t{}_*", step.output),
+        format!(
+            "has shape {shape:?}, but tensor {} (output of op {} ({})) of {} is {:?}",
+            step.output,
+            step.index,
+            step.name,
+            plan.path.display(),
+            step.output_shape
+        ),
+    )
+}
+
 /// `[d0, d1, …]` of flat index `i` in `shape`.
 fn coords(shape: &[usize], mut i: usize) -> String {
     let mut c = vec![0; shape.len()];
@@ -864,17 +880,7 @@ pub fn run(
         let mut case_input: Option<QTensor> = None;
         if let Some((file, r)) = reference {
             if r.data.len() != golden_int.len() {
-                bail!(InputError::new(
-                    file,
-                    format!("member t{}_*", step.output),
-                    format!(
-                        "has shape {:?}, but tensor {} (output of {here}) of {} is {:?}",
-                        r.shape,
-                        step.output,
-                        plan.path.display(),
-                        step.output_shape
-                    )
-                ));
+                bail!(member_shape_error(plan, step, file, &r.shape));
             }
             let (_, refs) = opt.reference.expect("reference given");
             let ref_args: Vec<QTensor> = step
@@ -960,17 +966,7 @@ pub fn run(
         {
             if let Some(r) = reference_for(rf, step.output) {
                 if r.data.len() != chain_out.len() {
-                    bail!(InputError::new(
-                        file,
-                        format!("member t{}_*", step.output),
-                        format!(
-                            "has shape {:?}, but tensor {} (output of {here}) of {} is {:?}",
-                            r.shape,
-                            step.output,
-                            plan.path.display(),
-                            step.output_shape
-                        )
-                    ));
+                    bail!(member_shape_error(plan, step, file, &r.shape));
                 }
                 let src: &[i8] = match reference_for(refs, step.inputs[0]) {
                     Some(t) if t.data.len() == chain_out.len() => &t.data,

@@ -371,36 +371,35 @@ pub fn strided_slice(
             }
         };
         let bit = 1i32 << axis;
-        let mut start = p.begin[axis] as i64;
-        if p.begin_mask & bit != 0 {
-            start = if stride > 0 {
-                i32::MIN as i64
-            } else {
-                i32::MAX as i64
-            };
-        }
-        if start < 0 {
-            start += size;
-        }
-        let start = if size == 0 { 0 } else { clamp(start) };
+        // StartForAxis / StopForAxis: a masked bound is the far end in the
+        // stride's direction (the start's far end is the stop's near one),
+        // a negative one counts from the end, then clamped.
+        let bound = |v: i32, mask: i32, is_start: bool| {
+            let mut b = v as i64;
+            if mask & bit != 0 {
+                b = if (stride > 0) == is_start {
+                    i32::MIN as i64
+                } else {
+                    i32::MAX as i64
+                };
+            }
+            if b < 0 {
+                b += size;
+            }
+            clamp(b)
+        };
+        let start = if size == 0 {
+            0
+        } else {
+            bound(p.begin[axis], p.begin_mask, true)
+        };
         let shrink = p.shrink_axis_mask & bit != 0;
         let stop = if size == 0 {
             0
         } else if shrink {
             start + 1
         } else {
-            let mut stop = p.end[axis] as i64;
-            if p.end_mask & bit != 0 {
-                stop = if stride > 0 {
-                    i32::MAX as i64
-                } else {
-                    i32::MIN as i64
-                };
-            }
-            if stop < 0 {
-                stop += size;
-            }
-            clamp(stop)
+            bound(p.end[axis], p.end_mask, false)
         };
         let idx: Vec<usize> = if stride > 0 {
             (start..stop)
