@@ -741,3 +741,87 @@ fn npy_lying_header_is_rejected_before_parsing() {
         assert!(e.contains("input.npy") && e.contains(needle), "{e}");
     }
 }
+
+/// A grouped conv2d (`groups`): the filter holds Cin/groups input channels,
+/// each output channel reads its group's slice, and every inconsistent
+/// combination is a field error.
+#[test]
+fn grouped_conv_cases() {
+    let tmp = tempfile::tempdir().unwrap();
+    // The 4-channel probe conv as 2 groups: filter [16, 3, 3, 2], its first
+    // half of every filter row kept.
+    let mut v = load_value(&fixtures().join("tflite/edited_probe_conv_op0_conv2d.json"));
+    let f: Vec<i64> = v["filter"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_i64().unwrap())
+        .collect();
+    let grouped: Vec<i64> = f.chunks(4).flat_map(|c| c[..2].to_vec()).collect();
+    v["filter"] = json!(grouped);
+    v["filter_shape"] = json!([16, 3, 3, 2]);
+    v["groups"] = json!(2);
+    v.as_object_mut().unwrap().remove("output");
+    let (_, r) = read_value(tmp.path(), "g2.json", &v);
+    let c = r.unwrap();
+    assert_eq!(c.groups, 2);
+    assert_eq!(c.macs(), 16 * 9 * 2);
+    // Output channel 9 (group 1) reads input channels 2 and 3.
+    assert_eq!(c.group_input_base(9), 2);
+    let g = qmac::golden::layer::run(&c).unwrap();
+    let acc9: i32 = (0..9)
+        .flat_map(|t| (0..2).map(move |ic| (t, ic)))
+        .map(|(t, ic)| (c.input[t * 4 + 2 + ic] + 1) * c.filter[9 * 18 + t * 2 + ic])
+        .sum::<i32>()
+        + c.bias_of(9);
+    assert_eq!(g.acc[[0, 0, 0, 9]], acc9);
+    // Written back with its groups, and read equal.
+    let back = tmp.path().join("back.json");
+    c.write_json(&back, false).unwrap();
+    assert!(std::fs::read_to_string(&back)
+        .unwrap()
+        .contains("\n  \"groups\": 2,"));
+    assert_same_case(&Case::read(&back).unwrap(), &c);
+
+    for (groups, fshape, op, want) in [
+        (
+            json!(3),
+            json!([16, 3, 3, 2]),
+            "conv2d",
+            "groups 3 must divide the input channels 4",
+        ),
+        (
+            json!(2),
+            json!([16, 3, 3, 4]),
+            "conv2d",
+            "has 4 input channels, input_shape [1, 3, 3, 4] has 4 / groups 2 = 2 per group",
+        ),
+        (
+            json!(0),
+            json!([16, 3, 3, 2]),
+            "conv2d",
+            "must be >= 1, got 0",
+        ),
+        (
+            json!(-2),
+            json!([16, 3, 3, 2]),
+            "conv2d",
+            "must be >= 1, got -2",
+        ),
+        (
+            json!(2),
+            json!([16, 1, 1, 4]),
+            "fully_connected",
+            "only conv2d takes groups",
+        ),
+    ] {
+        let mut w = v.clone();
+        w["groups"] = groups;
+        w["filter_shape"] = fshape;
+        w["op"] = json!(op);
+        let (p, r) = read_value(tmp.path(), "bad.json", &w);
+        let e = r.expect_err(want);
+        assert_eq!(e.file, p, "{e}");
+        assert!(e.to_string().contains(want), "{e}");
+    }
+}

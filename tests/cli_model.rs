@@ -633,6 +633,7 @@ fn op_probes_cover_every_supported_op_bit_exactly() {
         "seg_decoder",
         "dequantize",
         "two_inputs",
+        "grouped_conv",
     ] {
         let p = |f: String| format!("tests/fixtures/op_probes/{f}");
         // A model of several inputs takes each sample as one .npz.

@@ -1200,6 +1200,8 @@ const JSON_DICT: &[&str] = &[
     "\"multiplier\": null,",
     "\"shift\": [30],",
     "\"depth_multiplier\": 2,",
+    "\"groups\": 2,",
+    "\"groups\": 0,",
     "\"padding\": [1, 1, 1, 1],",
     "\"stride\": [2, 2],",
     "\"dilation\": [3, 3],",

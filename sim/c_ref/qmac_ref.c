@@ -10,7 +10,7 @@
  *   LAYER.dims.txt         the layer's dimensions and scalars, in the order of
  *                          enum dim below (also #defined in LAYER.h)
  *   LAYER.input.txt        int8 (or uint8) activations, NHWC
- *   LAYER.weights.txt      int8 weights: conv / FC [Cout][KH][KW][Cin],
+ *   LAYER.weights.txt      int8 weights: conv / FC [Cout][KH][KW][Cin/groups],
  *                          depthwise [KH][KW][Cin*depth_multiplier]
  *   LAYER.folded_bias.txt  per output channel: bias - zp_x*sum(w) + K*zp_x*zp_w
  *                          (mod 2^32, over all K taps of the channel)
@@ -18,6 +18,10 @@
  *                          TFLite exponent e (M = M0 * 2^(e-31))
  *   LAYER.bias.txt         the int32 bias itself (not needed by this program)
  *   LAYER.output.txt       the golden model's output, to compare with
+ *
+ * A grouped conv (GROUPS > 1) splits the Cout output channels into GROUPS
+ * groups; channel c reads only the Cin/GROUPS input channels of its group
+ * c / (Cout/GROUPS).
  *
  * The layer:  acc = folded_bias[c] + sum(x*w) - zp_w*sum(x)   (mod 2^32; padded
  * taps read x = zp_x, so they add 0 to the unfolded sum (x - zp_x)(w - zp_w))
@@ -35,7 +39,7 @@ enum dim {
     OP, /* 0 conv2d, 1 depthwise_conv2d, 2 fully_connected (a 1x1 conv2d) */
     N, H, W, CIN, KH, KW, COUT, OH, OW,
     STRIDE_H, STRIDE_W, DIL_H, DIL_W, PAD_TOP, PAD_LEFT, DEPTH_MULTIPLIER,
-    ZP_X, ZP_W, ZP_OUT, ACT_MIN, ACT_MAX, ROUNDING, TAPS,
+    ZP_X, ZP_W, ZP_OUT, ACT_MIN, ACT_MAX, ROUNDING, TAPS, GROUPS,
     N_DIMS
 };
 
@@ -116,9 +120,13 @@ int main(int argc, char** argv) {
         if (d[ROUNDING] < 0 || d[ROUNDING] > 1) die("ROUNDING (line 23) must be 0 or 1", path);
         for (int k = N; k <= DEPTH_MULTIPLIER; ++k)
             if (d[k] < (k >= PAD_TOP && k <= PAD_LEFT ? 0 : 1)) die("a size, stride or dilation below 1 (lines 2-17)", path);
+        if (d[GROUPS] < 1 || d[CIN] % d[GROUPS] || d[COUT] % d[GROUPS] || (d[OP] != 0 && d[GROUPS] != 1))
+            die("GROUPS (line 25) must divide CIN and COUT, and be 1 unless OP is 0", path);
     }
+    /* A conv channel's input channels: its group's Cin/GROUPS. */
+    const long cin_g = d[CIN] / d[GROUPS], cout_g = d[COUT] / d[GROUPS];
     const long n_in = (long)d[N] * d[H] * d[W] * d[CIN];
-    const long n_w = d[OP] == 1 ? (long)d[KH] * d[KW] * d[COUT] : (long)d[COUT] * d[KH] * d[KW] * d[CIN];
+    const long n_w = d[OP] == 1 ? (long)d[KH] * d[KW] * d[COUT] : (long)d[COUT] * d[KH] * d[KW] * cin_g;
     const long n_out = (long)d[N] * d[OH] * d[OW] * d[COUT];
     int32_t* x = read_ints(p, "input", n_in, -128, 255);
     int32_t* w = read_ints(p, "weights", n_w, -128, 127);
@@ -130,18 +138,18 @@ int main(int argc, char** argv) {
             for (long ow = 0; ow < d[OW]; ++ow)
                 for (long c = 0; c < d[COUT]; ++c) {
                     uint32_t acc = (uint32_t)fb[c], sum_x = 0;
-                    const long cin_n = d[OP] == 1 ? 1 : d[CIN];
+                    const long cin_n = d[OP] == 1 ? 1 : cin_g;
                     for (long kh = 0; kh < d[KH]; ++kh)
                         for (long kw = 0; kw < d[KW]; ++kw)
                             for (long ic = 0; ic < cin_n; ++ic) {
                                 long ih = oh * d[STRIDE_H] + kh * d[DIL_H] - d[PAD_TOP];
                                 long iw = ow * d[STRIDE_W] + kw * d[DIL_W] - d[PAD_LEFT];
-                                long chan = d[OP] == 1 ? c / d[DEPTH_MULTIPLIER] : ic;
+                                long chan = d[OP] == 1 ? c / d[DEPTH_MULTIPLIER] : (c / cout_g) * cin_g + ic;
                                 int32_t xv = (ih < 0 || ih >= d[H] || iw < 0 || iw >= d[W])
                                                  ? d[ZP_X]
                                                  : x[((n * d[H] + ih) * d[W] + iw) * d[CIN] + chan];
                                 int32_t wv = d[OP] == 1 ? w[(kh * d[KW] + kw) * d[COUT] + c]
-                                                        : w[((c * d[KH] + kh) * d[KW] + kw) * d[CIN] + ic];
+                                                        : w[((c * d[KH] + kh) * d[KW] + kw) * cin_g + ic];
                                 acc += (uint32_t)(xv * wv);
                                 sum_x += (uint32_t)xv;
                             }

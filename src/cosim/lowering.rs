@@ -5,7 +5,9 @@
 //! datapath broadcasts (CTRL.xl = 0); depthwise channels each read their own
 //! input channel (output channel c reads c / depth_multiplier), so a
 //! depthwise group runs with per-lane activations (CTRL.xl = 1) and fills
-//! every lane whatever the depth multiplier. For each group the parameters are loaded
+//! every lane whatever the depth multiplier. A grouped conv runs per-lane
+//! too: each lane streams its own filter group's input channels, so lanes
+//! stay full when a filter group has fewer than LANES output channels. For each group the parameters are loaded
 //! once, then every output position streams its taps: the non-padded window
 //! positions in (kh, kw) order, input channels innermost (the order
 //! [`crate::golden::layer`] defines). Padded taps are skipped, which is exactly
@@ -52,9 +54,10 @@ fn groups(case: &Case, lanes: usize) -> Vec<Group> {
 }
 
 /// Whether a case's groups stream per-lane activations (depthwise: each
-/// output channel reads its own input channel).
+/// output channel reads its own input channel; grouped conv: each reads its
+/// filter group's slice, so a lane group may span filter groups).
 fn per_lane(case: &Case) -> bool {
-    case.op == Op::DepthwiseConv2d
+    case.op == Op::DepthwiseConv2d || case.groups > 1
 }
 
 /// The parameters of a group (unused lanes get zero weight and parameters).
@@ -141,6 +144,23 @@ impl<'a> LayerStimulus<'a> {
             let pix = ((n * h + ih) * w + iw) * cin;
             let frow = (kh * kw_n + kw) * fc;
             match c.op {
+                Op::Conv2d if c.groups > 1 => {
+                    // Lane l: output channel c0 + l reads its filter group's
+                    // input channels; an unused lane repeats lane 0 with weight 0.
+                    let cstep = kh_n * kw_n * fc;
+                    for ic in 0..fc {
+                        for l in 0..lanes {
+                            let oc = g.c0 + if l < g.used { l } else { 0 };
+                            xl.push(xb(c.input[pix + c.group_input_base(oc) + ic]));
+                            let wgt = if l < g.used {
+                                c.filter[oc * cstep + frow + ic]
+                            } else {
+                                0
+                            };
+                            wv.push(wgt as i8 as u8);
+                        }
+                    }
+                }
                 Op::Conv2d | Op::FullyConnected => {
                     let cstep = kh_n * kw_n * fc;
                     for ic in 0..cin {
@@ -367,6 +387,107 @@ pub fn name_output_position(message: &str, shape: [usize; 4]) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    /// A `cin`→`cout` conv case in `groups` groups (3×3, SAME, stride 1,
+    /// int8, pseudo-random data from `seed`), or a depthwise one.
+    fn case(op: Op, cin: usize, cout: usize, groups: usize, seed: u64) -> Case {
+        let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+        let mut next = |lo: i32, hi: i32| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            lo + (state % (hi - lo) as u64) as i32
+        };
+        let fshape = match op {
+            Op::DepthwiseConv2d => [1, 3, 3, cout],
+            _ => [cout, 3, 3, cin / groups],
+        };
+        let c = Case {
+            path: "lowering-test".into(),
+            source: String::new(),
+            op,
+            input_shape: [1, 5, 5, cin],
+            filter_shape: fshape,
+            output_shape: [1, 5, 5, cout],
+            stride: [1, 1],
+            dilation: [1, 1],
+            padding: [1, 1, 1, 1],
+            depth_multiplier: if op == Op::DepthwiseConv2d {
+                cout / cin
+            } else {
+                1
+            },
+            groups,
+            input_zero_point: 7,
+            filter_zero_point: 0,
+            output_zero_point: 0,
+            input_scale: None,
+            filter_scales: None,
+            output_scale: None,
+            act_min: -128,
+            act_max: 127,
+            multiplier: vec![1 << 30; cout],
+            shift: vec![-8; cout],
+            rounding: crate::formats::qcase::Rounding::Double,
+            input_dtype: DType::Int8,
+            output_dtype: DType::Int8,
+            input: (0..25 * cin).map(|_| next(-128, 128)).collect(),
+            filter: (0..fshape.iter().product::<usize>())
+                .map(|_| next(-128, 128))
+                .collect(),
+            bias: Some((0..cout).map(|_| next(-9999, 9999)).collect()),
+            bias_float: None,
+            output: None,
+        };
+        c.validate().expect("a valid case");
+        c
+    }
+
+    /// The lowering's dot products, evaluated lane by lane as the
+    /// scoreboard does, give the golden model's accumulators at every
+    /// output, for every lane width (lane groups that span filter groups).
+    #[test]
+    fn every_lowered_dot_product_is_the_golden_accumulator() {
+        let shapes = [
+            (Op::Conv2d, 6, 10, 1),
+            (Op::Conv2d, 8, 16, 4),
+            (Op::Conv2d, 16, 8, 8),
+            (Op::Conv2d, 6, 12, 3),
+            (Op::DepthwiseConv2d, 6, 12, 1),
+        ];
+        for (k, &(op, cin, cout, groups)) in shapes.iter().enumerate() {
+            let c = case(op, cin, cout, groups, k as u64);
+            let (golden, _) = crate::golden::layer::accumulate(&c);
+            let golden: Vec<i32> = golden.iter().copied().collect();
+            for lanes in [1, 3, 8] {
+                let mut params = None;
+                let mut seen = 0;
+                for item in LayerStimulus::new(&c, lanes, 32) {
+                    match item {
+                        Item::Params(p) => params = Some(p),
+                        Item::Dot(j) => {
+                            let p = params.as_ref().expect("parameters first");
+                            let (_, acc, _) = crate::cosim::scoreboard::expect(&j, p, lanes, 32);
+                            let base = j.tag as usize;
+                            let used = p.lanes.iter().take_while(|l| l.m0 != 0).count();
+                            for l in 0..used.min(c.out_channels() - base % c.out_channels()) {
+                                assert_eq!(
+                                    acc[l],
+                                    golden[base + l],
+                                    "{op:?} {cin}->{cout} groups {groups}, lanes {lanes}: output {}",
+                                    base + l
+                                );
+                                seen += 1;
+                            }
+                        }
+                    }
+                }
+                assert_eq!(seen, golden.len(), "{op:?} groups {groups} lanes {lanes}");
+            }
+        }
+    }
+
     #[test]
     fn a_beat_failure_names_the_output_position() {
         let m = "cycle 9: dot #3 (tag 168), lane 5: expected y=1, got y=2";

@@ -1,5 +1,5 @@
-//! Golden model of the three MAC layers over NHWC tensors: conv2d,
-//! depthwise_conv2d (with depth multiplier) and fully_connected, per-tensor or
+//! Golden model of the three MAC layers over NHWC tensors: conv2d (grouped
+//! or not), depthwise_conv2d (with depth multiplier) and fully_connected, per-tensor or
 //! per-channel, int8 / uint8 activations, any per-tensor filter zero point.
 //!
 //! The reduction of every output is split into the *dot products* that an
@@ -62,7 +62,7 @@ pub fn window(case: &Case, oh: usize, ow: usize) -> Vec<(usize, usize, usize, us
 
 /// Every dot product of the layer, output channels grouped at most `group`
 /// wide (the datapath's LANES). Conv and FC groups are consecutive output
-/// channels (they all read the same activations); a depthwise group is the
+/// channels of one filter group (they all read the same activations); a depthwise group is the
 /// `depth_multiplier` channels of one input channel (chunked by `group`).
 pub fn dot_products(case: &Case, group: usize, mut f: impl FnMut(&DotProduct)) {
     assert!(group >= 1);
@@ -83,30 +83,37 @@ pub fn dot_products(case: &Case, group: usize, mut f: impl FnMut(&DotProduct)) {
                 let in_pix = |ih: usize, iw: usize| ((n * h + ih) * w + iw) * cin;
                 match case.op {
                     Op::Conv2d | Op::FullyConnected => {
-                        dp.taps.clear();
-                        for &(kh, kw, ih, iw) in &win {
-                            for ic in 0..cin {
-                                dp.taps.push(Tap {
-                                    input: in_pix(ih, iw) + ic,
-                                    filter: (kh * kw_n + kw) * fc + ic,
-                                });
-                            }
-                        }
+                        // A grouped conv is one conv per group of output
+                        // channels over its own slice of input channels.
+                        let per_group = oc_n / case.groups;
                         dp.filter_step = kh_n * kw_n * fc;
-                        let mut c0 = 0;
-                        while c0 < oc_n {
-                            let c1 = (c0 + group).min(oc_n);
-                            dp.output_base = out_pos + c0;
-                            dp.channels = c0..c1;
-                            let shift = c0 * dp.filter_step;
-                            for t in dp.taps.iter_mut() {
-                                t.filter += shift;
+                        for g in 0..case.groups {
+                            let (g0, g1) = (g * per_group, (g + 1) * per_group);
+                            let in_base = case.group_input_base(g0);
+                            dp.taps.clear();
+                            for &(kh, kw, ih, iw) in &win {
+                                for ic in 0..fc {
+                                    dp.taps.push(Tap {
+                                        input: in_pix(ih, iw) + in_base + ic,
+                                        filter: (kh * kw_n + kw) * fc + ic,
+                                    });
+                                }
                             }
-                            f(&dp);
-                            for t in dp.taps.iter_mut() {
-                                t.filter -= shift;
+                            let mut c0 = g0;
+                            while c0 < g1 {
+                                let c1 = c0.saturating_add(group).min(g1);
+                                dp.output_base = out_pos + c0;
+                                dp.channels = c0..c1;
+                                let shift = c0 * dp.filter_step;
+                                for t in dp.taps.iter_mut() {
+                                    t.filter += shift;
+                                }
+                                f(&dp);
+                                for t in dp.taps.iter_mut() {
+                                    t.filter -= shift;
+                                }
+                                c0 = c1;
                             }
-                            c0 = c1;
                         }
                     }
                     Op::DepthwiseConv2d => {
@@ -115,7 +122,7 @@ pub fn dot_products(case: &Case, group: usize, mut f: impl FnMut(&DotProduct)) {
                         for ic in 0..cin {
                             let mut m0 = 0;
                             while m0 < dm {
-                                let m1 = (m0 + group).min(dm);
+                                let m1 = m0.saturating_add(group).min(dm);
                                 let c0 = ic * dm + m0;
                                 dp.taps.clear();
                                 for &(kh, kw, ih, iw) in &win {

@@ -405,7 +405,7 @@ fn mac_case(model: &Model, op: &Operator) -> std::result::Result<Case, String> {
         _ => return Err(format!("unexpected options for {}", tflite::op_name(code))),
     };
     let act = activation(act)?;
-    let (input_shape, filter_shape, output_shape, pad, dm) = match case_op {
+    let (input_shape, filter_shape, output_shape, pad, (dm, groups)) = match case_op {
         Op::Conv2d | Op::DepthwiseConv2d => {
             let [n, h, w, cin] = <[usize; 4]>::try_from(in_shape.clone())
                 .map_err(|_| format!("input shape {in_shape:?} is not 4-D NHWC"))?;
@@ -429,14 +429,17 @@ fn mac_case(model: &Model, op: &Operator) -> std::result::Result<Case, String> {
                         "depthwise filter {f_shape:?} does not fit input channels {cin}"
                     ));
                 }
-                cout / cin
+                (cout / cin, 1)
             } else {
-                if fs[3] != cin {
+                // TFLite's CONV_2D is grouped when the filter has fewer input
+                // channels than the input (conv.cc: groups = Cin / filter Cin).
+                let fc = fs[3];
+                if fc == 0 || !cin.is_multiple_of(fc) || !cout.is_multiple_of(cin / fc) {
                     return Err(format!(
-                        "filter {f_shape:?} does not have the input's {cin} channels"
+                        "filter {f_shape:?} does not fit the input's {cin} channels (not the whole input nor a group of it)"
                     ));
                 }
-                1
+                (1, cin / fc)
             };
             ([n, h, w, cin], fs, [n, oh, ow, cout], [pt, pb, pl, pr], dm)
         }
@@ -461,7 +464,7 @@ fn mac_case(model: &Model, op: &Operator) -> std::result::Result<Case, String> {
                 [cout, 1, 1, k],
                 [batch, 1, 1, cout],
                 [0; 4],
-                1,
+                (1, 1),
             )
         }
     };
@@ -503,6 +506,7 @@ fn mac_case(model: &Model, op: &Operator) -> std::result::Result<Case, String> {
         dilation,
         padding: pad,
         depth_multiplier: dm,
+        groups,
         input_zero_point: iq.zero_point,
         filter_zero_point: 0,
         output_zero_point: oq.zero_point,
@@ -702,6 +706,7 @@ fn transpose_conv_case(
         dilation: [1, 1],
         padding: [pt, pb, pl, pr],
         depth_multiplier: 1,
+        groups: 1,
         input_zero_point: iq.zero_point,
         filter_zero_point: 0,
         output_zero_point: oq.zero_point,

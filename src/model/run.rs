@@ -342,6 +342,7 @@ fn mul_case(
         dilation: [1, 1],
         padding: [0; 4],
         depth_multiplier: 1,
+        groups: 1,
         input_zero_point: a.quant.zero_point,
         filter_zero_point: b.quant.zero_point,
         output_zero_point: oq.zero_point,

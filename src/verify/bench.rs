@@ -188,6 +188,7 @@ pub fn conv_case(c: usize, hw: usize) -> Case {
         dilation: [1, 1],
         padding: [1, 1, 1, 1],
         depth_multiplier: 1,
+        groups: 1,
         input_zero_point: -3,
         filter_zero_point: 0,
         output_zero_point: 2,

@@ -23,7 +23,7 @@ use crate::golden::layer::datapath_rounding;
 
 /// The names of `LAYER.dims.txt`'s lines, in order (the `enum dim` of
 /// sim/c_ref/qmac_ref.c and the `#define`s of `LAYER.h`).
-pub const DIMS: [&str; 24] = [
+pub const DIMS: [&str; 25] = [
     "OP",
     "N",
     "H",
@@ -48,6 +48,7 @@ pub const DIMS: [&str; 24] = [
     "ACT_MAX",
     "ROUNDING",
     "TAPS",
+    "GROUPS",
 ];
 
 /// One layer, ready for C.
@@ -90,7 +91,7 @@ pub fn layer(case: &Case) -> Result<CLayer> {
     let [_, oh, ow, cout] = case.output_shape;
     let taps = match case.op {
         Op::DepthwiseConv2d => kh * kw,
-        Op::Conv2d | Op::FullyConnected => kh * kw * cin,
+        Op::Conv2d | Op::FullyConnected => kh * kw * (cin / case.groups),
     };
     let rounding = match datapath_rounding(case.rounding, 32) {
         DatapathRounding::Double => 0,
@@ -131,6 +132,7 @@ pub fn layer(case: &Case) -> Result<CLayer> {
             case.act_max,
             rounding,
             taps as i32,
+            case.groups as i32,
         ]
         .iter()
         .map(|&v| v as i64),

@@ -95,6 +95,11 @@ pub struct Case {
     /// [top, bottom, left, right]
     pub padding: [usize; 4],
     pub depth_multiplier: usize,
+    /// conv2d filter groups (PyTorch `groups`, TFLite's grouped CONV_2D):
+    /// output channel `c` of `Cout` reads only the `Cin/groups` input
+    /// channels of its group `c / (Cout/groups)`; the filter is
+    /// `[Cout, KH, KW, Cin/groups]`. 1 for every other op.
+    pub groups: usize,
     pub input_zero_point: i32,
     pub filter_zero_point: i32,
     pub output_zero_point: i32,
@@ -147,6 +152,12 @@ impl Case {
     /// Number of output channels.
     pub fn out_channels(&self) -> usize {
         self.output_shape[3]
+    }
+    /// The first input channel output channel `c` of a conv2d reads (its
+    /// group's first channel; 0 unless the conv is grouped).
+    pub fn group_input_base(&self, c: usize) -> usize {
+        let per_group_out = self.out_channels() / self.groups.max(1);
+        (c / per_group_out.max(1)) * self.filter_shape[3]
     }
     /// Multiplier and shift of output channel `c` (per-tensor cases broadcast).
     pub fn channel_params(&self, c: usize) -> (i32, i32) {

@@ -31,6 +31,7 @@ struct RawCase {
     dilation: Option<Vec<i64>>,
     padding: Option<Vec<i64>>,
     depth_multiplier: Option<i64>,
+    groups: Option<i64>,
     input_zero_point: Option<i64>,
     filter_zero_point: Option<i64>,
     output_zero_point: Option<i64>,
@@ -542,6 +543,13 @@ impl Case {
                 return Err(ctx.field_err("depth_multiplier", format!("must be >= 1, got {d}")))
             }
         };
+        let groups = match raw.groups {
+            None => 1,
+            Some(g) if g >= 1 => {
+                usize::try_from(g).map_err(|_| ctx.field_err("groups", "too large"))?
+            }
+            Some(g) => return Err(ctx.field_err("groups", format!("must be >= 1, got {g}"))),
+        };
         let input_zero_point = ctx.scalar_in(
             ctx.required(raw.input_zero_point, "input_zero_point")?,
             "input_zero_point",
@@ -684,6 +692,7 @@ impl Case {
             dilation,
             padding,
             depth_multiplier,
+            groups,
             input_zero_point,
             filter_zero_point,
             output_zero_point,

@@ -58,12 +58,40 @@ impl Case {
             }
             Op::DepthwiseConv2d => {}
         }
+        if self.groups == 0 {
+            return Err(field("groups", "must be >= 1, got 0".into()));
+        }
+        if self.groups != 1 && self.op != Op::Conv2d {
+            return Err(field(
+                "groups",
+                format!(
+                    "only conv2d takes groups, got {} for {} (depthwise_conv2d is grouped by its depth_multiplier)",
+                    self.groups,
+                    self.op.name()
+                ),
+            ));
+        }
         match self.op {
             Op::Conv2d => {
-                if fc != cin {
+                let g = self.groups;
+                if !cin.is_multiple_of(g) || !oc.is_multiple_of(g) {
+                    return Err(field(
+                        "groups",
+                        format!("groups {g} must divide the input channels {cin} and the output channels {oc}"),
+                    ));
+                }
+                if fc * g != cin {
+                    let what = if g == 1 {
+                        format!("input_shape {is:?} has {cin}")
+                    } else {
+                        format!(
+                            "input_shape {is:?} has {cin} / groups {g} = {} per group",
+                            cin / g
+                        )
+                    };
                     return Err(field(
                         "filter_shape",
-                        format!("conv2d filter {fs:?} has {fc} input channels, input_shape {is:?} has {cin}"),
+                        format!("conv2d filter {fs:?} has {fc} input channels, {what}"),
                     ));
                 }
                 if fo != oc {

@@ -33,10 +33,15 @@ impl Case {
             ("dilation", json_list(&self.dilation)),
             ("padding", json_list(&self.padding)),
             ("depth_multiplier", self.depth_multiplier.to_string()),
+        ];
+        if self.groups != 1 {
+            fields.push(("groups", self.groups.to_string()));
+        }
+        fields.extend([
             ("input_zero_point", self.input_zero_point.to_string()),
             ("filter_zero_point", self.filter_zero_point.to_string()),
             ("output_zero_point", self.output_zero_point.to_string()),
-        ];
+        ]);
         if let Some(s) = self.input_scale {
             fields.push(("input_scale", json_f64(s)));
         }
