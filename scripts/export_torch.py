@@ -2,8 +2,8 @@
 """Export every quantized Conv2d / ConvReLU2d / Linear / LinearReLU layer of a
 converted eager-mode PyTorch model as a qcase directory (docs/qcase.md).
 
-    scripts/export_torch.py MODEL OUT_DIR [--input SAMPLE.npy] [--state-dict SD.pt]
-                            [--engine fbgemm|x86] [--txt] [--force]
+    scripts/export_torch.py MODEL OUT_DIR [--input SAMPLE.npy ...] [--state-dict SD.pt]
+                            [--engine fbgemm|x86] [--txt] [--force] [--verbose]
 
 MODEL is either
   * FILE.py:FUNCTION - FUNCTION() (no arguments) returns the converted model
@@ -19,14 +19,22 @@ TorchScript (torch.jit) models are not accepted: scripted modules do not run
 Python forward hooks, which is how the layers' quantized inputs and outputs
 are captured.
 
-SAMPLE.npy is a float32 array the model's forward takes (e.g. N x C x H x W).
-Without --input, MODEL's FILE.py must define example_input().
+SAMPLE.npy is a float32 array the model's forward takes (e.g. N x C x H x W);
+--input may repeat (one forward pass per sample). Without --input, MODEL's
+FILE.py must define example_inputs() (a list of samples) or example_input().
+--state-dict loads trained weights into FUNCTION()'s model, so an export
+never re-trains: save `model.state_dict()` once after convert().
 
 The model is loaded on the --engine (default fbgemm) quantized engine; the
 engine is fixed when the weights are prepacked, which happens on loading.
 With fbgemm every layer runs fbgemm (rounding "fbgemm"). With x86, Linear
 runs fbgemm and Conv2d runs oneDNN on CPUs with AVX512-VNNI (rounding
-"onednn", which the golden model does not emulate), fbgemm otherwise.
+"onednn"; qmac's golden model emulates both), fbgemm otherwise. The engine
+written into each case is the one that ran the layer: the exporter recomputes
+every captured call with weights prepacked on the engine current at call time
+(and on the others if that differs) and records the one that reproduces
+PyTorch's output bit for bit, so a model whose code switches the engine
+itself is labelled by what ran.
 
 For each call of each layer, OUT_DIR/NAME/ gets case.toml and .npy arrays
 (seed-style one-value-per-line .txt with --txt): the int input, weights in the
@@ -38,7 +46,15 @@ of double(S_x)*double(S_w[c])/double(S_y), and PyTorch's own output as
 `output`. OUT_DIR/index.json lists the cases: run them with
 `qmac layer OUT_DIR/index.json`.
 
-Exit codes: 0 written, 2 bad input or an unsupported model (one line on stderr).
+Quantized modules that ran and are not exported (add / cat / mul of
+FloatFunctional / QFunctional, BatchNorm2d, ReLU6, Hardswish, pooling, ...)
+are listed on stderr with the reason. A dynamically quantized model is
+refused by name. OUT_DIR is written all-or-nothing: into a temporary sibling
+directory renamed at the end, so a failure leaves no partial export.
+
+Exit codes: 0 written, 2 bad input or an unsupported model (one line on
+stderr; an exception raised inside the user's code names its type and the
+user's file:line, the full traceback with --verbose).
 """
 
 import argparse
@@ -48,6 +64,8 @@ import math
 import os
 import shutil
 import sys
+import tempfile
+import traceback
 import warnings
 
 PROG = "export_torch.py"
@@ -58,11 +76,33 @@ def first_line(e):
     return lines[0] if lines else type(e).__name__
 
 
+VERBOSE = False
+USER_FILES = set()  # absolute paths of the user's model files (for user_error)
+
+
 def die(msg):
     """Bad input or an unsupported model: one line on stderr, exit 2."""
     msg = " ".join(str(msg).split("\n"))
     print(f"{PROG}: {msg}", file=sys.stderr)
     sys.exit(2)
+
+
+def warn(msg):
+    print(f"{PROG}: warning: {msg}", file=sys.stderr)
+
+
+def user_error(what, e):
+    """An exception raised while running the user's code: one line naming the
+    exception and the innermost frame in the user's file (the traceback's
+    last frame if none is), exit 2; the whole traceback first with --verbose."""
+    frames = traceback.extract_tb(e.__traceback__)
+    mine = [f for f in frames if os.path.abspath(f.filename) in USER_FILES]
+    where = (mine or frames or [None])[-1]
+    at = f" at {where.filename}:{where.lineno}" if where is not None else ""
+    if VERBOSE:
+        traceback.print_exception(type(e), e, e.__traceback__, file=sys.stderr)
+    hint = "" if VERBOSE else " (--verbose for the traceback)"
+    die(f"{what}: {type(e).__name__}: {first_line(e)}{at}{hint}")
 
 
 np = torch = nnq = nniq = None  # imported by import_torch(), after the arguments are checked
@@ -138,10 +178,17 @@ def load_model(spec, state_dict, engine):
         s = importlib.util.spec_from_file_location(name, path)
         mod = importlib.util.module_from_spec(s)
         sys.modules[name] = mod
-        s.loader.exec_module(mod)
+        USER_FILES.add(os.path.abspath(path))
+        try:
+            s.loader.exec_module(mod)
+        except Exception as e:
+            user_error(f"{path}: importing it failed", e)
         if not hasattr(mod, fn):
             die(f"{path}: defines no function `{fn}`")
-        model = getattr(mod, fn)()
+        try:
+            model = getattr(mod, fn)()
+        except Exception as e:
+            user_error(f"{path}: {fn}() failed", e)
         module_file = mod
         if state_dict:
             try:
@@ -169,6 +216,12 @@ def load_model(spec, state_dict, engine):
             die(f"{spec}: a state dict; give MODEL as FILE.py:FUNCTION with --state-dict {spec}")
     if not isinstance(model, torch.nn.Module):
         die(f"{spec}: did not give a torch.nn.Module (got {type(model).__name__})")
+    dynamic = [f"{n} ({type(m).__name__})" for n, m in model.named_modules()
+               if type(m).__module__.startswith("torch.ao.nn.quantized.dynamic")]
+    if dynamic:
+        die(f"{spec}: dynamic quantization ({', '.join(dynamic[:3])}{', ...' if len(dynamic) > 3 else ''}): "
+            "float activations, quantized on the fly; qmac needs static int8 activations "
+            "(prepare / calibrate or QAT, then convert)")
     try:
         model.eval()
     except Exception as e:
@@ -206,6 +259,19 @@ def kernel_of(kind, groups, cin, cout, k, stride, dilation, padding, engine, w_s
         return "fbgemm depthwise fast path", "fbgemm"
     if k == (1, 1) and tuple(stride) == (1, 1) and tuple(padding) == (0, 0) and groups == 1:
         return "fbgemm GEMM (pointwise)", "fbgemm"
+    if groups > 1:
+        c_per_g, k_per_g = cin // groups, cout // groups
+        gconv = (
+            c_per_g == k_per_g
+            and c_per_g in (2, 4, 8, 16)
+            and k == (3, 3)
+            and tuple(padding) == (1, 1)
+            and tuple(dilation) == (1, 1)
+            and stride[0] == stride[1]
+            and stride[0] in (1, 2)
+        )
+        # fbgemmOptimizedGConv's conditions (its groupwise kernel), im2col otherwise.
+        return ("fbgemm groupwise conv" if gconv else "fbgemm GEMM (im2col, grouped)"), "fbgemm"
     return "fbgemm GEMM (im2col)", "fbgemm"
 
 
@@ -228,7 +294,9 @@ def layer_case(name, mod, kind, relu, x, y, engine, model_spec):
         sw = [float(w.q_scale())]
         zw = [int(w.q_zero_point())]
     if any(z != 0 for z in zw):
-        die(f"layer {name}: weight zero points {sorted(set(zw))}; qcase and fbgemm need symmetric weights (0)")
+        die(f"layer {name}: weight zero points {sorted(set(zw))[:4]}: qmac's PyTorch cases take symmetric "
+            "weights only (zero point 0, PyTorch's default weight observers); asymmetric weights ran in "
+            "PyTorch but qcase's fbgemm / oneDNN emulation does not model them")
     sx, zx = float(x.q_scale()), int(x.q_zero_point())
     sy, zy = float(mod.scale), int(mod.zero_point)
     if float(y.q_scale()) != sy or int(y.q_zero_point()) != zy:
@@ -249,12 +317,11 @@ def layer_case(name, mod, kind, relu, x, y, engine, model_spec):
         stride = [int(s) for s in mod.stride]
         dil = [int(d) for d in mod.dilation]
         ph, pw = (int(p) for p in mod.padding)
-        if g == 1:
-            op, filt, dm = "conv2d", wi.permute(0, 2, 3, 1), 1
-        elif g == cin and cout % cin == 0:
-            op, filt, dm = "depthwise_conv2d", wi.permute(1, 2, 3, 0), cout // cin
+        if g == cin and cout % cin == 0 and g > 1:
+            op, filt, dm, groups = "depthwise_conv2d", wi.permute(1, 2, 3, 0), cout // cin, 1
         else:
-            die(f"layer {name}: grouped conv with groups={g} (qcase has conv2d and depthwise only)")
+            # groups = 1, or a grouped conv: filter [Cout, KH, KW, Cin/groups].
+            op, filt, dm, groups = "conv2d", wi.permute(0, 2, 3, 1), 1, g
         kernel, rounding = kernel_of(kind, g, cin, cout, (kh, kw), stride, dil, (ph, pw), engine, True)
         xin, yout = nhwc(xi), nhwc(yi)
         case.update(
@@ -267,6 +334,8 @@ def layer_case(name, mod, kind, relu, x, y, engine, model_spec):
             padding=[ph, ph, pw, pw],
             depth_multiplier=dm,
         )
+        if groups != 1:
+            case["groups"] = groups
     else:
         k = int(wi.shape[1])
         xin = xi.reshape(-1, 1, 1, k)
@@ -287,6 +356,11 @@ def layer_case(name, mod, kind, relu, x, y, engine, model_spec):
         mult.append(m0)
         shift.append(e)
     bias_f = None if b is None else b.detach().to(torch.float32)
+    if bias_f is not None and bias_f.numel() > 0 and bool((bias_f == 0).all()):
+        warn(
+            f"layer {name}: its bias is all zeros (an untrained or freshly initialised model?): "
+            "the case then does not test the bias path; export a trained model"
+        )
     bias_i = None
     if bias_f is not None:
         bias_i = []
@@ -325,6 +399,78 @@ def layer_case(name, mod, kind, relu, x, y, engine, model_spec):
     return case, arrays, kernel
 
 
+def torch_vector_bytes():
+    """The vector width PyTorch's ATen kernels run with on this CPU."""
+    cap = torch.backends.cpu.get_cpu_capability()
+    widths = {"AVX512": 64, "AVX2": 32}
+    if cap not in widths:
+        die(f"ATen CPU capability {cap}: qmac emulates PyTorch's AVX512 and AVX2 elementwise kernels only")
+    return widths[cap]
+
+
+def channels_last(t):
+    return t.dim() == 4 and t.is_contiguous(memory_format=torch.channels_last) and not t.is_contiguous()
+
+
+def elementwise_case(name, op, relu, xs, y, model_spec):
+    """An elementwise step (add / add_relu / mul / cat of two inputs along
+    channels) as a qcase (docs/qcase.md section 4), or (None, reason)."""
+    dt = {torch.quint8: ("uint8", 0, 255), torch.qint8: ("int8", -128, 127)}
+    if len(xs) != 2:
+        return None, f"{op} of {len(xs)} inputs (qcase's {op} takes two)"
+    a, b = xs
+    for t in (a, b, y):
+        if not (isinstance(t, torch.Tensor) and t.is_quantized and t.qscheme() == torch.per_tensor_affine):
+            return None, f"{op} of a tensor that is not per-tensor quantized"
+        if t.dim() != 4:
+            return None, f"{op} of {t.dim()}-D tensors (qcase's elementwise cases are 4-D NCHW)"
+    if not (a.dtype == b.dtype == y.dtype) or a.dtype not in dt:
+        return None, f"{op} of {a.dtype}, {b.dtype} -> {y.dtype} (one dtype, quint8 or qint8)"
+    dtype, qmin, qmax = dt[a.dtype]
+    if op == "cat":
+        if a.shape[0] != b.shape[0] or a.shape[2:] != b.shape[2:]:
+            return None, "cat along a dimension other than channels"
+        layout = "nhwc" if channels_last(a) and channels_last(b) else "nchw"
+    else:
+        if a.shape != b.shape:
+            return None, f"{op} with broadcasting ({list(a.shape)} and {list(b.shape)}; qcase takes equal shapes)"
+        if channels_last(a) != channels_last(b):
+            return None, f"{op} of one channels-last and one contiguous tensor"
+        layout = "nhwc" if channels_last(a) else "nchw"
+    zo = int(y.q_zero_point())
+    case = dict(
+        source=f"PyTorch {torch.__version__} QFunctional.{op}{'_relu' if relu else ''} '{name}' of {model_spec}, "
+               f"ATen {torch.backends.cpu.get_cpu_capability()} kernel, {layout}",
+        op=op,
+        input_shape=list(nhwc(a).shape),
+        input2_shape=list(nhwc(b).shape),
+        output_shape=list(nhwc(y).shape),
+        input_zero_point=int(a.q_zero_point()),
+        input2_zero_point=int(b.q_zero_point()),
+        output_zero_point=zo,
+        input_scale=float(np.float32(a.q_scale())),
+        input2_scale=float(np.float32(b.q_scale())),
+        output_scale=float(np.float32(y.q_scale())),
+        act_min=max(qmin, zo) if relu else qmin,
+        act_max=qmax,
+        rounding="torch",
+        input_dtype=dtype,
+        output_dtype=dtype,
+        torch_vector_bytes=torch_vector_bytes(),
+        torch_layout=layout,
+    )
+    for t in (a, b, y):
+        if float(np.float32(t.q_scale())) != float(t.q_scale()):
+            return None, f"{op}: scale {t.q_scale()!r} is not a float32 value"
+    npdt = np.uint8 if dtype == "uint8" else np.int8
+    arrays = {
+        "input": nhwc(a.int_repr()).numpy().astype(npdt),
+        "input2": nhwc(b.int_repr()).numpy().astype(npdt),
+        "output": nhwc(y.int_repr()).numpy().astype(npdt),
+    }
+    return (case, arrays), None
+
+
 def toml_value(v):
     if isinstance(v, bool):
         return "true" if v else "false"
@@ -342,10 +488,11 @@ def toml_value(v):
 
 
 ORDER = [
-    "source", "op", "input_shape", "filter_shape", "output_shape", "stride", "dilation",
-    "padding", "depth_multiplier", "input_zero_point", "filter_zero_point",
-    "output_zero_point", "input_scale", "filter_scales", "output_scale", "act_min",
-    "act_max", "multiplier", "shift", "rounding", "input_dtype", "output_dtype",
+    "source", "op", "input_shape", "input2_shape", "filter_shape", "output_shape", "stride", "dilation",
+    "padding", "depth_multiplier", "groups", "input_zero_point", "input2_zero_point", "filter_zero_point",
+    "output_zero_point", "input_scale", "input2_scale", "filter_scales", "output_scale", "act_min",
+    "act_max", "multiplier", "shift", "rounding", "input_dtype", "output_dtype", "torch_vector_bytes",
+    "torch_layout",
 ]
 
 
@@ -369,100 +516,254 @@ def write_case(d, case, arrays, txt):
         else:
             np.save(path, arr)
         lines.append(f"{field} = {json.dumps(fname)}")
-    if "bias" not in arrays:
+    if "bias" not in arrays and "input2" not in arrays:
         lines.append("# no bias")
     with open(os.path.join(d, "case.toml"), "w") as f:
         f.write("\n".join(lines) + "\n")
 
 
+def rerun(kind, relu, mod, x, engine):
+    """The layer recomputed with its weights prepacked on `engine`."""
+    prev = torch.backends.quantized.engine
+    try:
+        torch.backends.quantized.engine = engine
+        w, b = mod.weight(), mod.bias()
+        q = torch.ops.quantized
+        if kind == "conv":
+            packed = q.conv2d_prepack(w, b, list(mod.stride), list(mod.padding), list(mod.dilation), int(mod.groups))
+            return (q.conv2d_relu if relu else q.conv2d)(x, packed, float(mod.scale), int(mod.zero_point))
+        packed = q.linear_prepack(w, b)
+        return (q.linear_relu if relu else q.linear)(x, packed, float(mod.scale), int(mod.zero_point))
+    finally:
+        torch.backends.quantized.engine = prev
+
+
+def engine_that_ran(name, kind, relu, mod, x, y, call_engine):
+    """The quantized engine whose kernel reproduces the captured output bit
+    for bit: the engine current at call time first, then the others. The
+    engine is fixed when the weights were prepacked, which a model's own
+    code may have done on another engine than --engine."""
+    supported = torch.backends.quantized.supported_engines
+    order = [call_engine] + [e for e in ("fbgemm", "x86", "onednn", "qnnpack") if e != call_engine]
+    for e in order:
+        if e not in supported:
+            continue
+        try:
+            again = rerun(kind, relu, mod, x, e)
+        except Exception:
+            continue
+        if torch.equal(again.int_repr(), y.int_repr()):
+            if e not in ("fbgemm", "x86"):
+                die(f"layer {name}: ran on the {e} engine, whose requantization qmac does not emulate "
+                    "(load the model on fbgemm or x86: --engine)")
+            return e
+    die(f"layer {name}: no quantized engine reproduces its captured output (call-time engine {call_engine})")
+
+
+# Why a quantized module that ran is not exported (by class name); the
+# default is NOT_EXPORTED.
+NOT_EXPORTED = "no qcase op for it"
+REASONS = {
+    "Quantize": "the model input's float -> int quantization, not a layer",
+    "DeQuantize": "int -> float at the model output, not a layer",
+    "BatchNorm2d": "an unfolded quantized BatchNorm2d (a requantizing step; fuse it into the conv before "
+                   "prepare, fuse_modules / fuse_modules_qat, and it is exported with the conv)",
+    "ReLU6": "quantized ReLU6 (a clamp, no qcase op; fuse a ReLU into the conv instead)",
+    "Hardswish": "quantized Hardswish (a requantizing elementwise op, no qcase op)",
+    "ReLU": "ReLU on a quantized tensor (a clamp at the zero point; fuse it into the conv)",
+    "MaxPool2d": "max pooling (no requantization, no qcase op)",
+    "AvgPool2d": "average pooling (a requantizing step, no qcase op)",
+    "AdaptiveAvgPool2d": "adaptive average pooling (a requantizing step, no qcase op)",
+    "Flatten": "a shape op (no arithmetic)",
+}
+# Leaf modules that do nothing at inference (a fused ReLU's placeholder,
+# dropout in eval): not listed.
+SILENT = {"Identity", "Dropout"}
+
+
+def functional_reason(op):
+    return f"FloatFunctional / QFunctional {op} (a requantizing step; qcase has no {op} op)"
+
+
 def main():
+    global VERBOSE
     ap = argparse.ArgumentParser(
         prog=PROG,
         description="Export the quantized conv / linear layers of a converted PyTorch model as qcase directories.",
     )
     ap.add_argument("model", help="FILE.py:FUNCTION (returns the converted model) or FILE.pt (torch.save of it)")
     ap.add_argument("out_dir")
-    ap.add_argument("--input", help="float32 .npy sample input (default: FILE.py's example_input())")
+    ap.add_argument("--input", action="append",
+                    help="float32 .npy sample input; repeat for several (default: FILE.py's "
+                         "example_inputs() or example_input())")
     ap.add_argument("--state-dict", help="converted model's state dict to load (with FILE.py:FUNCTION)")
     ap.add_argument("--engine", choices=["fbgemm", "x86"], default="fbgemm",
                     help="quantized engine to load (prepack) the model on (default fbgemm)")
     ap.add_argument("--txt", action="store_true", help="seed-style one-value-per-line .txt arrays instead of .npy")
     ap.add_argument("--force", action="store_true", help="replace a non-empty OUT_DIR")
+    ap.add_argument("--verbose", action="store_true", help="print the traceback of an error in the model's code")
     a = ap.parse_args()
+    VERBOSE = a.verbose
 
     # Cheap checks first: importing torch takes seconds.
     model_file = a.model.rsplit(":", 1)[0] if a.model.rsplit(":", 1)[0].endswith(".py") else a.model
-    for f in (model_file, a.state_dict, a.input):
+    for f in (model_file, a.state_dict, *(a.input or [])):
         if f is not None and not os.path.isfile(f):
             die(f"{f}: no such file")
-    if os.path.exists(a.out_dir):
-        if not os.path.isdir(a.out_dir):
-            die(f"{a.out_dir}: exists and is not a directory")
-        if os.listdir(a.out_dir) and not a.force:
-            die(f"{a.out_dir}: not empty (use --force to replace its contents)")
+    out_dir = os.path.normpath(a.out_dir)
+    if os.path.exists(out_dir):
+        if not os.path.isdir(out_dir):
+            die(f"{out_dir}: exists and is not a directory")
+        if os.listdir(out_dir) and not a.force:
+            die(f"{out_dir}: not empty (use --force to replace its contents)")
     import_torch()
     if a.engine not in torch.backends.quantized.supported_engines:
         die(f"engine {a.engine} is not supported by this PyTorch build")
     model, module_file = load_model(a.model, a.state_dict, a.engine)
-    if os.path.isdir(a.out_dir) and os.listdir(a.out_dir):
-        shutil.rmtree(a.out_dir)
 
+    samples = []
     if a.input:
+        for f in a.input:
+            try:
+                sample = np.load(f, allow_pickle=False)
+            except Exception as e:
+                die(f"{f}: cannot read .npy: {first_line(e)}")
+            if sample.dtype.kind != "f":
+                die(f"{f}: dtype {sample.dtype}; the sample input must be float")
+            samples.append((f, torch.from_numpy(sample.astype(np.float32))))
+    elif module_file is not None and hasattr(module_file, "example_inputs"):
         try:
-            sample = np.load(a.input, allow_pickle=False)
+            got = list(module_file.example_inputs())
         except Exception as e:
-            die(f"{a.input}: cannot read .npy: {first_line(e)}")
-        if sample.dtype.kind != "f":
-            die(f"{a.input}: dtype {sample.dtype}; the sample input must be float")
-        sample = torch.from_numpy(sample.astype(np.float32))
+            user_error(f"{model_file}: example_inputs() failed", e)
+        if not got:
+            die(f"{model_file}: example_inputs() returned no sample")
+        samples = [(f"example_inputs()[{k}]", x) for k, x in enumerate(got)]
     elif module_file is not None and hasattr(module_file, "example_input"):
-        sample = module_file.example_input()
+        try:
+            samples = [("example_input()", module_file.example_input())]
+        except Exception as e:
+            user_error(f"{model_file}: example_input() failed", e)
     else:
         die("no sample input: give --input SAMPLE.npy")
 
     captured = []
-    skipped = []
+    captured_elt = []  # (name, op, relu, inputs, output) of QFunctional add / mul / cat
+    ran_not_exported = {}  # name -> reason, in first-run order
     hooks = []
     for name, mod in model.named_modules():
         if type(mod) in LAYERS:
             kind, relu = LAYERS[type(mod)]
 
             def hook(m, inp, out, name=name, kind=kind, relu=relu):
-                captured.append((name, m, kind, relu, inp[0].detach(), out.detach()))
+                captured.append((name, m, kind, relu, inp[0].detach(), out.detach(),
+                                 torch.backends.quantized.engine))
 
             hooks.append(mod.register_forward_hook(hook))
-        elif type(mod).__module__.startswith(("torch.ao.nn.quantized", "torch.ao.nn.intrinsic.quantized")) and callable(
-            getattr(mod, "weight", None)
-        ):
-            skipped.append(f"{name} ({type(mod).__name__})")
-    try:
-        with torch.no_grad():
-            model(sample)
-    except Exception as e:
-        die(f"running the model on the sample input failed: {first_line(e)}")
+        elif isinstance(mod, torch.ao.nn.quantized.QFunctional):
+            for op in ("add", "add_relu", "add_scalar", "mul", "mul_relu", "mul_scalar", "cat", "matmul"):
+                orig = getattr(mod, op, None)
+                if orig is None:
+                    continue
+
+                def wrapped(*args, _orig=orig, _name=name, _op=op, **kw):
+                    y = _orig(*args, **kw)
+                    if _op in ("add", "add_relu", "mul", "mul_relu"):
+                        xs = [args[0], args[1]] if len(args) >= 2 else [kw.get("x"), kw.get("y")]
+                        captured_elt.append((_name, _op.replace("_relu", ""), _op.endswith("_relu"),
+                                             [t.detach() for t in xs], y.detach()))
+                    elif _op == "cat":
+                        xs = list(args[0] if args else kw.get("x"))
+                        dim = args[1] if len(args) > 1 else kw.get("dim", 0)
+                        if dim not in (1, -3) or any(t.dim() != 4 for t in xs):
+                            ran_not_exported.setdefault(f"{_name}.cat", f"cat along dim {dim} (qcase's cat joins the channels of 4-D tensors)")
+                        else:
+                            captured_elt.append((_name, "cat", False, [t.detach() for t in xs], y.detach()))
+                    else:
+                        ran_not_exported.setdefault(f"{_name}.{_op}", functional_reason(_op))
+                    return y
+
+                setattr(mod, op, wrapped)
+        elif not list(mod.children()):
+            def seen(m, inp, out, name=name):
+                if type(m).__name__ in SILENT:
+                    return
+                if inp and isinstance(inp[0], torch.Tensor) and inp[0].is_quantized or (
+                        isinstance(out, torch.Tensor) and out.is_quantized):
+                    ran_not_exported.setdefault(name, REASONS.get(type(m).__name__, NOT_EXPORTED)
+                                                + f" [{type(m).__name__}]")
+
+            hooks.append(mod.register_forward_hook(seen))
+    runs = []
+    # One thread: ATen's elementwise kernels then walk each tensor in one
+    # piece (the vectorized loop and its scalar tail are where the case says).
+    torch.set_num_threads(1)
+    for label, sample in samples:
+        start, start_elt = len(captured), len(captured_elt)
+        try:
+            with torch.no_grad():
+                model(sample)
+        except Exception as e:
+            user_error(f"running the model on {label} failed", e)
+        runs.append((label, captured[start:], captured_elt[start_elt:]))
     for h in hooks:
         h.remove()
     if not captured:
         die(f"{a.model}: no quantized Conv2d / ConvReLU2d / Linear / LinearReLU layer ran (is the model converted?)")
 
-    os.makedirs(a.out_dir, exist_ok=True)
-    index = []
-    calls = {}
-    for name, mod, kind, relu, x, y in captured:
-        calls[name] = calls.get(name, 0) + 1
-        dname = name.replace(".", "_") + ("" if calls[name] == 1 else f"_call{calls[name]}")
-        case, arrays, kernel = layer_case(name, mod, kind, relu, x, y, a.engine, a.model)
-        write_case(os.path.join(a.out_dir, dname), case, arrays, a.txt)
-        index.append({"file": dname, "layer": name, "op": case["op"], "kernel": kernel,
-                      "rounding": case["rounding"], "outputs": int(arrays["output"].size)})
-        print(f"{dname:<24} {case['op']:<17} {kernel:<34} outputs {arrays['output'].size}")
-    with open(os.path.join(a.out_dir, "index.json"), "w") as f:
-        json.dump({"source": f"scripts/export_torch.py {a.model} (PyTorch {torch.__version__}, engine {a.engine})",
-                   "cases": index}, f, indent=1)
-        f.write("\n")
-    for s in skipped:
-        print(f"note: not exported (no qcase op): {s}", file=sys.stderr)
-    print(f"{len(index)} layer case(s) written to {a.out_dir}; run: qmac layer {os.path.join(a.out_dir, 'index.json')}")
+    # All or nothing: build the export in a temporary sibling, rename at the end.
+    parent = os.path.dirname(os.path.abspath(out_dir))
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(out_dir)}.partial-", dir=parent)
+    try:
+        index = []
+        for k, (label, calls_of_run, elt_of_run) in enumerate(runs):
+            calls = {}
+            for name, mod, kind, relu, x, y, call_engine in calls_of_run:
+                calls[name] = calls.get(name, 0) + 1
+                dname = name.replace(".", "_") + ("" if calls[name] == 1 else f"_call{calls[name]}")
+                if len(runs) > 1:
+                    dname += f"_s{k}"
+                engine = engine_that_ran(name, kind, relu, mod, x, y, call_engine)
+                if engine != a.engine:
+                    warn(f"layer {name} ran on the {engine} engine (its weights were prepacked there), "
+                         f"not --engine {a.engine}: its case says {engine}")
+                case, arrays, kernel = layer_case(name, mod, kind, relu, x, y, engine, a.model)
+                write_case(os.path.join(tmp, dname), case, arrays, a.txt)
+                index.append({"file": dname, "layer": name, "op": case["op"], "kernel": kernel,
+                              "engine": engine, "rounding": case["rounding"], "sample": label,
+                              "outputs": int(arrays["output"].size)})
+                print(f"{dname:<24} {case['op']:<17} {kernel:<34} outputs {arrays['output'].size}")
+            for name, op, relu, xs, y in elt_of_run:
+                key = f"{name}.{op}"
+                calls[key] = calls.get(key, 0) + 1
+                dname = f"{name.replace('.', '_')}_{op}" + ("" if calls[key] == 1 else f"_call{calls[key]}")
+                if len(runs) > 1:
+                    dname += f"_s{k}"
+                made, why = elementwise_case(name, op, relu, xs, y, a.model)
+                if made is None:
+                    ran_not_exported.setdefault(key, why)
+                    continue
+                case, arrays = made
+                write_case(os.path.join(tmp, dname), case, arrays, a.txt)
+                kernel = f"ATen {op}{'_relu' if relu else ''} ({case['torch_layout']})"
+                index.append({"file": dname, "layer": name, "op": op, "kernel": kernel,
+                              "rounding": "torch", "sample": label, "outputs": int(arrays["output"].size)})
+                print(f"{dname:<24} {op:<17} {kernel:<34} outputs {arrays['output'].size}")
+        with open(os.path.join(tmp, "index.json"), "w") as f:
+            json.dump({"source": f"scripts/export_torch.py {a.model} (PyTorch {torch.__version__}, engine {a.engine})",
+                       "cases": index}, f, indent=1)
+            f.write("\n")
+        if os.path.isdir(out_dir):
+            shutil.rmtree(out_dir)
+        os.rename(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    for name, reason in ran_not_exported.items():
+        print(f"note: not exported: {name}: {reason}", file=sys.stderr)
+    n_elt = sum(1 for e in index if e["rounding"] == "torch")
+    print(f"{len(index) - n_elt} layer case(s) and {n_elt} elementwise case(s) written to {out_dir}; run: qmac layer {os.path.join(out_dir, 'index.json')}")
 
 
 if __name__ == "__main__":

@@ -95,7 +95,7 @@ fn exporter_on_a_freshly_trained_qat_model_passes_qmac_layer() {
     };
     let (code, out, err) = export(&c, &[]);
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("5 layer case(s) written"), "{out}");
+    assert!(out.contains("5 layer case(s) and 0 elementwise case(s) written"), "{out}");
     assert!(out.contains("fbgemm depthwise fast path"), "{out}");
     for layer in ["conv1", "dw", "conv3", "fc1", "fc2"] {
         assert!(cases.join(layer).join("case.toml").is_file(), "{layer}");

@@ -8,7 +8,7 @@ use qmac::cosim::dut::Dut;
 use qmac::cosim::transaction::Backpressure;
 use qmac::cosim::{Backend, RunOptions};
 use qmac::error::{CheckFailed, InputError};
-use qmac::formats::qcase::{Case, Rounding};
+use qmac::formats::qcase::{AnyCase, Case, Rounding};
 use qmac::golden::layer;
 use qmac::verdict::{self, ReferenceVerdict};
 use qmac::verify::report::{
@@ -96,6 +96,15 @@ struct TorchTotals {
     emulation_matches: usize,
     rtl_layers: usize,
     rtl_exact: usize,
+    /// Elementwise steps (add / mul / cat) with a PyTorch output.
+    steps: usize,
+    step_outputs: usize,
+    step_differing: usize,
+    step_explained: usize,
+    step_emulation_matches: usize,
+    /// Elementwise steps the RTL ran (mul, cat) and those equal to the golden integer path.
+    rtl_steps: usize,
+    rtl_steps_exact: usize,
 }
 
 fn shape(s: [usize; 4]) -> String {
@@ -166,7 +175,7 @@ pub fn run(a: &Args) -> Result<()> {
     let paths = expand_inputs(&a.cases);
     let mut cases = Vec::new();
     for p in &paths {
-        cases.push(Case::read(p)?);
+        cases.push(qmac::formats::qcase::read_any(p)?);
     }
     let need_rtl = a.backend != Backend::Golden;
     if need_rtl && a.m0_bits != 32 {
@@ -219,8 +228,80 @@ pub fn run(a: &Args) -> Result<()> {
     }
     let (mut passed, mut failed) = (0usize, 0usize);
     let mut torch = TorchTotals::default();
-    for (case, path) in cases.iter().zip(&paths) {
+    for (any, path) in cases.iter().zip(&paths) {
         let started = std::time::Instant::now();
+        let case: &Case = match any {
+            AnyCase::Layer(c) => c,
+            AnyCase::Elementwise(e) => {
+                let opt = RunOptions {
+                    seed: a.seed,
+                    backpressure: if a.backpressure {
+                        Backpressure::RANDOM
+                    } else {
+                        Backpressure::NONE
+                    },
+                    replay: replay_cmd(a, path),
+                    stop_on_failure: false,
+                    coverage: false,
+                };
+                let r = crate::cmd::layer_eltwise::run_case(
+                    e,
+                    path,
+                    &case_name(path),
+                    dut.as_mut(),
+                    &opt,
+                    a.explain,
+                    MAX_UNEXPLAINED_LISTED,
+                )?;
+                if let Some(c) = &r.comparison {
+                    torch.steps += 1;
+                    torch.step_outputs += c.outputs;
+                    torch.step_differing += c.differing;
+                    torch.step_explained += c.explained;
+                    torch.step_emulation_matches += c.emulation_matches;
+                    torch.max_abs = torch.max_abs.max(c.max_abs);
+                }
+                if let Some(exact) = r.rtl_exact {
+                    torch.rtl_steps += 1;
+                    torch.rtl_steps_exact += usize::from(exact);
+                }
+                out.line(format_args!(
+                    "{} {}",
+                    if r.ok {
+                        paint.pass("PASS")
+                    } else {
+                        paint.fail("FAIL")
+                    },
+                    r.line
+                ));
+                for n in &r.notes {
+                    out.line(n);
+                }
+                let replay = replay_cmd(a, path);
+                let mut record = r.record;
+                record["replay"] = serde_json::json!(replay);
+                record["wall_s"] = serde_json::json!(started.elapsed().as_secs_f64());
+                records.push(record);
+                junit_cases.push(qmac::verify::report::JunitCase {
+                    classname: format!("qmac.layer.{}", e.op.name()),
+                    name: case_name(path),
+                    time: started.elapsed().as_secs_f64(),
+                    failure: (!r.ok).then(|| {
+                        (
+                            "layer verdict".to_string(),
+                            r.line.clone(),
+                            format!("{}\n{}\nreplay: {replay}", r.line, r.notes.join("\n")),
+                        )
+                    }),
+                });
+                if r.ok {
+                    passed += 1;
+                } else {
+                    failed += 1;
+                }
+                continue;
+            }
+        };
         let golden = layer::run(case)?;
         let golden_out = golden.output.as_slice().expect("standard layout");
         let mut line = format!(
@@ -596,6 +677,26 @@ pub fn run(a: &Args) -> Result<()> {
         } else {
             failed += 1;
         }
+    }
+    if torch.steps > 0 || torch.rtl_steps > 0 {
+        out.line(format_args!(
+            "PyTorch elementwise steps (add / mul / cat): {}{} steps, {} outputs: integer vs PyTorch differs on {}, \
+             {} of them explained by a verified cause; emulation = PyTorch on {} of {} outputs",
+            if torch.rtl_steps > 0 {
+                format!(
+                    "RTL = golden integer bit-exact on {} of {} mul / cat steps; ",
+                    torch.rtl_steps_exact, torch.rtl_steps
+                )
+            } else {
+                String::new()
+            },
+            torch.steps,
+            torch.step_outputs,
+            torch.step_differing,
+            torch.step_explained,
+            torch.step_emulation_matches,
+            torch.step_outputs
+        ));
     }
     if torch.layers > 0 {
         let rtl = if torch.rtl_layers > 0 {

@@ -4,6 +4,7 @@ pub mod coverage;
 pub mod export_c;
 pub mod fuzz;
 pub mod layer;
+pub mod layer_eltwise;
 pub mod model;
 pub mod mutants;
 pub mod quantize;

@@ -6,6 +6,9 @@
 //! * [`tensor`]: quantized int8 tensors of whole-model runs.
 //! * [`pytorch`]: the integer path against PyTorch's output, each difference
 //!   explained by a verified cause or not.
+//! * [`eltwise`]: PyTorch's add / mul / cat: integer path, float32 kernel
+//!   emulation, explained differences.
+pub mod eltwise;
 pub mod layer;
 pub mod ops;
 pub mod pytorch;

@@ -382,7 +382,7 @@ pub fn compare_torch(
 }
 
 /// `round_half_away(acc · M0 · 2^(e−31))`, exactly (one rounding).
-fn exact_round_half_away(acc: i32, m0: i32, e: i32) -> i64 {
+pub(crate) fn exact_round_half_away(acc: i32, m0: i32, e: i32) -> i64 {
     let n = 31 - e;
     let p = acc as i128 * m0 as i128;
     if n < 1 {
@@ -398,7 +398,7 @@ fn exact_round_half_away(acc: i32, m0: i32, e: i32) -> i64 {
 }
 
 /// The exact product `acc · M0 · 2^(e−31)` has a fractional part of exactly 1/2.
-fn is_tie(acc: i32, m0: i32, e: i32) -> bool {
+pub(crate) fn is_tie(acc: i32, m0: i32, e: i32) -> bool {
     let n = 31 - e;
     if n < 1 {
         return false;

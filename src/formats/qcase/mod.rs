@@ -9,17 +9,21 @@
 //! * `read`: JSON files and case directories (case.toml + .npy / .txt
 //!   arrays) into a [`Case`];
 //! * `validate`: every rule of docs/qcase.md ([`Case::validate`]);
-//! * `write`: a [`Case`] as JSON ([`Case::to_json`], [`Case::write_json`]).
+//! * `write`: a [`Case`] as JSON ([`Case::to_json`], [`Case::write_json`]);
+//! * `elementwise`: PyTorch's requantizing elementwise steps (add, mul, cat)
+//!   as [`EltCase`]s; [`read_any`] reads either kind.
 
 use std::path::PathBuf;
 
 use crate::arith::DType;
 
+mod elementwise;
 mod read;
 mod validate;
 mod write;
 
-pub use read::CASE_TOML;
+pub use elementwise::{EltCase, EltOp, Layout};
+pub use read::{read_any, AnyCase, CASE_TOML};
 
 const SHIFT_MIN: i64 = -31;
 const SHIFT_MAX: i64 = 30;

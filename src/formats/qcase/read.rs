@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use super::elementwise::{EltCase, EltOp, Layout};
 use super::{
     framework_real_multiplier, per_tensor_scales, Case, Op, Rounding, INT32, INT8, SHIFT_MAX,
     SHIFT_MIN,
@@ -50,6 +51,13 @@ struct RawCase {
     bias: Option<serde_json::Value>,
     bias_float: Option<serde_json::Value>,
     output: Option<serde_json::Value>,
+    // Elementwise cases (add / mul / cat) only.
+    input2: Option<serde_json::Value>,
+    input2_shape: Option<Vec<i64>>,
+    input2_zero_point: Option<i64>,
+    input2_scale: Option<f64>,
+    torch_vector_bytes: Option<i64>,
+    torch_layout: Option<String>,
 }
 
 /// Where the elements of a loaded array came from (for element messages).
@@ -454,35 +462,72 @@ fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> InputError {
     }
 }
 
+/// A case of either kind: a MAC layer or an elementwise step.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AnyCase {
+    Layer(Box<Case>),
+    Elementwise(Box<EltCase>),
+}
+
+/// The elementwise op names (docs/qcase.md §4).
+fn elementwise_op(op: Option<&str>) -> Option<EltOp> {
+    match op? {
+        "add" => Some(EltOp::Add),
+        "mul" => Some(EltOp::Mul),
+        "cat" => Some(EltOp::Cat),
+        _ => None,
+    }
+}
+
+/// Reads the raw fields of a case (see [`Case::read`]) and hands them to `f`.
+fn read_with<T>(
+    path: &Path,
+    f: impl FnOnce(RawCase, &Ctx<'_>) -> Result<T, InputError>,
+) -> Result<T, InputError> {
+    let meta = std::fs::metadata(path)
+        .map_err(|e| InputError::new(path, "file", format!("cannot read case: {e}")))?;
+    let is_toml_file = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("toml"));
+    if meta.is_dir() || is_toml_file {
+        let (toml_path, dir) = if meta.is_dir() {
+            (path.join(CASE_TOML), path.to_path_buf())
+        } else {
+            let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+            (path.to_path_buf(), dir)
+        };
+        let text = crate::formats::textarray::read_text(&toml_path)?;
+        let raw: RawCase = toml::from_str(&text).map_err(|e| toml_error(&toml_path, &text, &e))?;
+        let ctx = Ctx {
+            case_file: &toml_path,
+            dir: Some(&dir),
+        };
+        f(raw, &ctx)
+    } else {
+        let text = crate::formats::textarray::read_text(path)?;
+        let raw: RawCase = serde_json::from_str(&text).map_err(|e| json_error(path, &e))?;
+        let ctx = Ctx {
+            case_file: path,
+            dir: None,
+        };
+        f(raw, &ctx)
+    }
+}
+
+/// Reads a case of either kind (the `op` field decides), validated.
+pub fn read_any(path: &Path) -> Result<AnyCase, InputError> {
+    read_with(path, |raw, ctx| match elementwise_op(raw.op.as_deref()) {
+        Some(op) => EltCase::from_raw(op, raw, ctx).map(|c| AnyCase::Elementwise(Box::new(c))),
+        None => Case::from_raw(raw, ctx).map(|c| AnyCase::Layer(Box::new(c))),
+    })
+}
+
 impl Case {
     /// Reads a case: a directory holding `case.toml` (+ `.npy` / `.txt` array
     /// files), a `*.toml` file (same, arrays relative to its directory), or
     /// otherwise a JSON file (any extension). The result is validated.
     pub fn read(path: &Path) -> Result<Case, InputError> {
-        let meta = std::fs::metadata(path)
-            .map_err(|e| InputError::new(path, "file", format!("cannot read case: {e}")))?;
-        let is_toml_file = path
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("toml"));
-        if meta.is_dir() || is_toml_file {
-            let (toml_path, dir) = if meta.is_dir() {
-                (path.join(CASE_TOML), path.to_path_buf())
-            } else {
-                let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-                (path.to_path_buf(), dir)
-            };
-            let text = crate::formats::textarray::read_text(&toml_path)?;
-            let raw: RawCase =
-                toml::from_str(&text).map_err(|e| toml_error(&toml_path, &text, &e))?;
-            let ctx = Ctx {
-                case_file: &toml_path,
-                dir: Some(&dir),
-            };
-            Self::from_raw(raw, &ctx)
-        } else {
-            let text = crate::formats::textarray::read_text(path)?;
-            Self::from_json_str(path, &text)
-        }
+        read_with(path, Case::from_raw)
     }
 
     /// Parses and validates a JSON case held in memory; `path` names it in messages.
@@ -497,6 +542,29 @@ impl Case {
     }
 
     fn from_raw(raw: RawCase, ctx: &Ctx<'_>) -> Result<Case, InputError> {
+        if let Some(op) = elementwise_op(raw.op.as_deref()) {
+            return Err(ctx.field_err(
+                "op",
+                format!(
+                    "\"{}\" is an elementwise case (docs/qcase.md §4): `qmac layer` runs it; this command takes MAC layer cases only",
+                    op.name()
+                ),
+            ));
+        }
+        for (field, present) in [
+            ("input2", raw.input2.is_some()),
+            ("input2_shape", raw.input2_shape.is_some()),
+            ("input2_zero_point", raw.input2_zero_point.is_some()),
+            ("input2_scale", raw.input2_scale.is_some()),
+            ("torch_vector_bytes", raw.torch_vector_bytes.is_some()),
+            ("torch_layout", raw.torch_layout.is_some()),
+        ] {
+            if present {
+                return Err(
+                    ctx.field_err(field, "only elementwise cases (op add, mul or cat) take it")
+                );
+            }
+        }
         let op = match ctx.required(raw.op, "op")?.as_str() {
             "conv2d" => Op::Conv2d,
             "depthwise_conv2d" => Op::DepthwiseConv2d,
@@ -505,7 +573,7 @@ impl Case {
                 return Err(ctx.field_err(
                     "op",
                     format!(
-                    "unknown op \"{other}\" (expected conv2d, depthwise_conv2d or fully_connected)"
+                    "unknown op \"{other}\" (expected conv2d, depthwise_conv2d, fully_connected, add, mul or cat)"
                 ),
                 ))
             }
@@ -733,5 +801,211 @@ fn check_scale(ctx: &Ctx<'_>, field: &str, v: f64, zero_ok: bool) -> Result<(), 
                 if zero_ok { ">= 0" } else { "> 0" }
             ),
         ))
+    }
+}
+
+impl EltCase {
+    /// Reads an elementwise case (a directory, `*.toml` or JSON file, like
+    /// [`Case::read`]), validated.
+    pub fn read(path: &Path) -> Result<EltCase, InputError> {
+        read_with(path, |raw, ctx| match elementwise_op(raw.op.as_deref()) {
+            Some(op) => EltCase::from_raw(op, raw, ctx),
+            None => Err(ctx.field_err("op", "not an elementwise case (expected add, mul or cat)")),
+        })
+    }
+
+    fn from_raw(op: EltOp, raw: RawCase, ctx: &Ctx<'_>) -> Result<EltCase, InputError> {
+        for (field, present) in [
+            ("filter", raw.filter.is_some()),
+            ("filter_shape", raw.filter_shape.is_some()),
+            ("filter_scales", raw.filter_scales.is_some()),
+            ("filter_zero_point", raw.filter_zero_point.is_some()),
+            ("bias", raw.bias.is_some()),
+            ("bias_float", raw.bias_float.is_some()),
+            ("multiplier", raw.multiplier.is_some()),
+            ("shift", raw.shift.is_some()),
+            ("stride", raw.stride.is_some()),
+            ("dilation", raw.dilation.is_some()),
+            ("padding", raw.padding.is_some()),
+            ("depth_multiplier", raw.depth_multiplier.is_some()),
+            ("groups", raw.groups.is_some()),
+        ] {
+            if present {
+                return Err(ctx.field_err(
+                    field,
+                    format!("an elementwise case ({}) takes no {field}", op.name()),
+                ));
+            }
+        }
+        match raw.rounding.as_deref() {
+            None | Some("torch") => {}
+            Some(other) => {
+                return Err(ctx.field_err(
+                    "rounding",
+                    format!("\"{other}\": an elementwise case's output is PyTorch's (\"torch\")"),
+                ))
+            }
+        }
+        let input_dtype = ctx.dtype(raw.input_dtype, "input_dtype")?;
+        let output_dtype = ctx.dtype(raw.output_dtype, "output_dtype")?;
+        if input_dtype != output_dtype {
+            return Err(ctx.field_err(
+                "output_dtype",
+                format!(
+                    "{} differs from input_dtype {} (PyTorch's {} takes and gives one dtype)",
+                    output_dtype.name(),
+                    input_dtype.name(),
+                    op.name()
+                ),
+            ));
+        }
+        let dtype = input_dtype;
+        let range = wide(dtype.range());
+        let input_shape: [usize; 4] = ctx.usize_list(raw.input_shape, "input_shape", None, 1)?;
+        let input2_shape: [usize; 4] = match (op, raw.input2_shape) {
+            (EltOp::Cat, v) => ctx.usize_list(v, "input2_shape", None, 1)?,
+            (_, None) => input_shape,
+            (_, v) => ctx.usize_list(v, "input2_shape", None, 1)?,
+        };
+        let output_shape: [usize; 4] = ctx.usize_list(raw.output_shape, "output_shape", None, 1)?;
+        let want = match op {
+            EltOp::Add | EltOp::Mul => {
+                if input2_shape != input_shape {
+                    return Err(ctx.field_err(
+                        "input2_shape",
+                        format!(
+                            "{input2_shape:?} differs from input_shape {input_shape:?} ({} of equal shapes only)",
+                            op.name()
+                        ),
+                    ));
+                }
+                input_shape
+            }
+            EltOp::Cat => {
+                if input2_shape[..3] != input_shape[..3] {
+                    return Err(ctx.field_err(
+                        "input2_shape",
+                        format!("{input2_shape:?} and input_shape {input_shape:?} differ in N, H or W (cat joins channels)"),
+                    ));
+                }
+                let [n, h, w, c1] = input_shape;
+                [n, h, w, c1 + input2_shape[3]]
+            }
+        };
+        if output_shape != want {
+            return Err(ctx.field_err(
+                "output_shape",
+                format!("{output_shape:?}, but the inputs give {want:?}"),
+            ));
+        }
+        for s in [input_shape, input2_shape, output_shape] {
+            if s.iter()
+                .try_fold(1usize, |a, &d| a.checked_mul(d))
+                .is_none()
+            {
+                return Err(
+                    ctx.field_err("output_shape", format!("element count of {s:?} overflows"))
+                );
+            }
+        }
+        let zp = |v: Option<i64>, field: &str| -> Result<i32, InputError> {
+            ctx.scalar_in(ctx.required(v, field)?, field, range, dtype.name())
+        };
+        let input_zero_point = zp(raw.input_zero_point, "input_zero_point")?;
+        let input2_zero_point = zp(raw.input2_zero_point, "input2_zero_point")?;
+        let output_zero_point = zp(raw.output_zero_point, "output_zero_point")?;
+        let scale = |v: Option<f64>, field: &str| -> Result<f32, InputError> {
+            let v = ctx.required(v, field)?;
+            check_scale(ctx, field, v, false)?;
+            let f = v as f32;
+            if f as f64 != v || !(f > 0.0 && f.is_finite()) {
+                return Err(ctx.field_err(
+                    field,
+                    format!("scale {v} is not a float32 value (PyTorch's kernels compute in float32; write float(scale))"),
+                ));
+            }
+            Ok(f)
+        };
+        let input_scale = scale(raw.input_scale, "input_scale")?;
+        let input2_scale = scale(raw.input2_scale, "input2_scale")?;
+        let output_scale = scale(raw.output_scale, "output_scale")?;
+        let act_min = ctx.scalar_in(
+            raw.act_min.unwrap_or(range.0),
+            "act_min",
+            range,
+            dtype.name(),
+        )?;
+        let act_max = ctx.scalar_in(
+            raw.act_max.unwrap_or(range.1),
+            "act_max",
+            range,
+            dtype.name(),
+        )?;
+        if act_min > act_max {
+            return Err(ctx.field_err("act_min", format!("{act_min} is above act_max {act_max}")));
+        }
+        let torch_vector_bytes = match ctx.required(raw.torch_vector_bytes, "torch_vector_bytes")? {
+            v @ (32 | 64) => v as usize,
+            v => {
+                return Err(ctx.field_err(
+                    "torch_vector_bytes",
+                    format!("{v}: expected 64 (PyTorch's AVX512 kernels) or 32 (AVX2)"),
+                ))
+            }
+        };
+        let torch_layout = match raw.torch_layout.as_deref() {
+            None | Some("nhwc") => Layout::Nhwc,
+            Some("nchw") => Layout::Nchw,
+            Some(other) => {
+                return Err(ctx.field_err(
+                    "torch_layout",
+                    format!("\"{other}\" (expected \"nhwc\", channels_last, or \"nchw\")"),
+                ))
+            }
+        };
+        let not_null = |v: Option<serde_json::Value>| v.filter(|v| !v.is_null());
+        let tensor = |v: Option<serde_json::Value>, field: &str, shape: &[usize; 4]| {
+            let v = ctx.required(not_null(v), field)?;
+            let a = ctx.load_ints(field, &v, Some(shape))?;
+            let n: usize = shape.iter().product();
+            if a.vals.len() != n {
+                return Err(ctx.field_err(
+                    field,
+                    format!(
+                        "has {} elements, its shape {shape:?} holds {n}",
+                        a.vals.len()
+                    ),
+                ));
+            }
+            ctx.narrow(&a, field, range, dtype.name())
+        };
+        let input = tensor(raw.input, "input", &input_shape)?;
+        let input2 = tensor(raw.input2, "input2", &input2_shape)?;
+        let output = match not_null(raw.output.clone()) {
+            Some(_) => Some(tensor(raw.output, "output", &output_shape)?),
+            None => None,
+        };
+        Ok(EltCase {
+            path: ctx.case_file.to_path_buf(),
+            source: raw.source.unwrap_or_default(),
+            op,
+            input_shape,
+            input2_shape,
+            output_shape,
+            input_zero_point,
+            input2_zero_point,
+            output_zero_point,
+            input_scale,
+            input2_scale,
+            output_scale,
+            act_min,
+            act_max,
+            dtype,
+            torch_vector_bytes,
+            torch_layout,
+            input,
+            input2,
+            output,
+        })
     }
 }

@@ -58,6 +58,72 @@ fn broadcast_strides(shape: &[usize], out: &[usize]) -> Vec<usize> {
         .collect()
 }
 
+/// The integer parameters of TFLite's 8-bit ADD / SUB (`kernels/add.cc`
+/// `Prepare`, general 8-bit path): written once, used by the int8 kernel
+/// ([`add`]) and by PyTorch `add` cases, whose integer path an
+/// accelerator runs the same way (int8 or uint8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AddParams {
+    pub zp1: i32,
+    pub zp2: i32,
+    pub zp_out: i32,
+    pub m1: i32,
+    pub e1: i32,
+    pub m2: i32,
+    pub e2: i32,
+    pub m_out: i32,
+    pub e_out: i32,
+}
+
+impl AddParams {
+    /// `left_shift = 20`, `twice_max = 2·max(S₁, S₂)`, input multipliers
+    /// `Sᵢ/twice_max` and output multiplier `twice_max/(2²⁰·S_out)`, each through
+    /// `QuantizeMultiplierSmallerThanOneExp`; `sign` −1 negates input 2's
+    /// multiplier (SUB).
+    pub fn new(
+        op: &'static str,
+        a: Quant,
+        b: Quant,
+        out: Quant,
+        sign: i32,
+    ) -> Result<AddParams, OpError> {
+        // `2 * std::max(float, float)` is a float product (exact), widened to double.
+        let twice_max = (2.0f32 * a.scale.max(b.scale)) as f64;
+        let real1 = a.scale as f64 / twice_max;
+        let real2 = b.scale as f64 / twice_max;
+        // `(1 << left_shift) * output->params.scale` is a float product (exact).
+        let real_out = twice_max / ((1u32 << Self::LEFT_SHIFT) as f32 * out.scale) as f64;
+        let (m1, e1) = quantize_multiplier_smaller_than_one(op, "input1", real1)?;
+        let (m2, e2) = quantize_multiplier_smaller_than_one(op, "input2", real2)?;
+        let (m_out, e_out) = quantize_multiplier_smaller_than_one(op, "output", real_out)?;
+        Ok(AddParams {
+            zp1: a.zero_point,
+            zp2: b.zero_point,
+            zp_out: out.zero_point,
+            m1,
+            e1,
+            m2: m2 * sign,
+            e2,
+            m_out,
+            e_out,
+        })
+    }
+
+    pub const LEFT_SHIFT: u32 = 20;
+
+    /// One element: `vᵢ = (xᵢ − zpᵢ)·2²⁰`, `sᵢ = MBQM(vᵢ, mᵢ, eᵢ)`,
+    /// `y = clamp(MBQM(s₁ + s₂, m_out, e_out) + zp_out, act_min, act_max)`.
+    pub fn apply(&self, x: i32, y: i32, act_min: i32, act_max: i32) -> i32 {
+        let v1 = (x - self.zp1).wrapping_mul(1 << Self::LEFT_SHIFT);
+        let v2 = (y - self.zp2).wrapping_mul(1 << Self::LEFT_SHIFT);
+        let s1 = requant::multiply_double(v1, self.m1, self.e1, 32);
+        let s2 = requant::multiply_double(v2, self.m2, self.e2, 32);
+        let raw = requant::multiply_double(s1.wrapping_add(s2), self.m_out, self.e_out, 32)
+            .wrapping_add(self.zp_out);
+        raw.clamp(act_min, act_max)
+    }
+}
+
 /// int8 ADD: `kernels/add.cc` `Prepare` (general 8-bit path) and
 /// `reference/integer_ops/add.h` (`AddFunc`; `Add` for equal shapes,
 /// `BroadcastAdd6DSlow` otherwise, so broadcasting is limited to rank 6).
@@ -113,29 +179,9 @@ fn add_sub(
         }
     }
 
-    const LEFT_SHIFT: u32 = 20;
-    // `2 * std::max(float, float)` is a float product (exact), widened to double.
-    let twice_max = (2.0f32 * a.quant.scale.max(b.quant.scale)) as f64;
-    let real1 = a.quant.scale as f64 / twice_max;
-    let real2 = b.quant.scale as f64 / twice_max;
-    // `(1 << left_shift) * output->params.scale` is a float product (exact).
-    let real_out = twice_max / ((1u32 << LEFT_SHIFT) as f32 * out.scale) as f64;
-    let (m1, e1) = quantize_multiplier_smaller_than_one(op, "input1", real1)?;
-    let (m2, e2) = quantize_multiplier_smaller_than_one(op, "input2", real2)?;
-    let m2 = m2 * sign;
-    let (mo, eo) = quantize_multiplier_smaller_than_one(op, "output", real_out)?;
+    let p = AddParams::new(op, a.quant, b.quant, out, sign)?;
     let (act_min, act_max) = act_bounds(act, out);
-    let (zp1, zp2) = (a.quant.zero_point, b.quant.zero_point);
-
-    let add_func = |x: i8, y: i8| -> i8 {
-        let v1 = (x as i32 - zp1).wrapping_mul(1 << LEFT_SHIFT);
-        let v2 = (y as i32 - zp2).wrapping_mul(1 << LEFT_SHIFT);
-        let s1 = requant::multiply_double(v1, m1, e1, 32);
-        let s2 = requant::multiply_double(v2, m2, e2, 32);
-        let raw =
-            requant::multiply_double(s1.wrapping_add(s2), mo, eo, 32).wrapping_add(out.zero_point);
-        raw.clamp(act_min, act_max) as i8
-    };
+    let add_func = |x: i8, y: i8| -> i8 { p.apply(x as i32, y as i32, act_min, act_max) as i8 };
 
     let data = broadcast_map(op, a, b, &out_shape, add_func)?;
     Ok(tensor(out_shape, data, out))

@@ -33,7 +33,7 @@ mod softmax;
 
 pub use elementwise::{
     add, broadcast_to, dequantize, dequantize_is_injective, dequantize_value, hard_swish,
-    leaky_relu, maximum_minimum, mul, mul_multiplier, prelu, quantize, relu, sub,
+    leaky_relu, maximum_minimum, mul, mul_multiplier, prelu, quantize, relu, sub, AddParams,
 };
 pub use lut::{logistic, tanh};
 pub use pool::{average_pool_2d, max_pool_2d, PoolParams};

@@ -1,0 +1,89 @@
+//! Elementwise PyTorch cases (`"op": "add" | "mul" | "cat"`, docs/qcase.md
+//! §4): the requantizing steps of a quantized model between its MAC layers
+//! (FloatFunctional / QFunctional `add`, `add_relu`, `mul`, `cat`), with
+//! PyTorch's own output. Read by [`super::read_any`]; the golden model's
+//! PyTorch emulation and integer paths are in [`crate::golden::eltwise`].
+
+use std::path::PathBuf;
+
+use crate::arith::DType;
+
+/// The elementwise operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EltOp {
+    /// `y = (s₁(q₁ − zp₁) + s₂(q₂ − zp₂)) / s_y + zp_y` (add, add_relu).
+    Add,
+    /// `y = s₁s₂(q₁ − zp₁)(q₂ − zp₂) / s_y + zp_y` (mul).
+    Mul,
+    /// Concatenation along channels, each input requantized to the output's
+    /// scale and zero point (cat, dim = 1 of NCHW).
+    Cat,
+}
+
+impl EltOp {
+    pub fn name(self) -> &'static str {
+        match self {
+            EltOp::Add => "add",
+            EltOp::Mul => "mul",
+            EltOp::Cat => "cat",
+        }
+    }
+}
+
+/// The memory layout PyTorch's kernel walked (its vectorized main loop and
+/// scalar tail follow that order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Layout {
+    Nhwc,
+    Nchw,
+}
+
+impl Layout {
+    pub fn name(self) -> &'static str {
+        match self {
+            Layout::Nhwc => "nhwc",
+            Layout::Nchw => "nchw",
+        }
+    }
+}
+
+/// One validated elementwise case. Tensors are flat NHWC, like a layer case.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EltCase {
+    pub path: PathBuf,
+    pub source: String,
+    pub op: EltOp,
+    pub input_shape: [usize; 4],
+    pub input2_shape: [usize; 4],
+    pub output_shape: [usize; 4],
+    pub input_zero_point: i32,
+    pub input2_zero_point: i32,
+    pub output_zero_point: i32,
+    /// float32 scales (PyTorch's kernels compute in float32).
+    pub input_scale: f32,
+    pub input2_scale: f32,
+    pub output_scale: f32,
+    pub act_min: i32,
+    pub act_max: i32,
+    /// Inputs and output share one dtype (PyTorch requires it).
+    pub dtype: DType,
+    /// The width in bytes of the CPU vectors PyTorch's kernel ran with (64
+    /// for AVX512, 32 for AVX2): which elements its vectorized loop took
+    /// and which its scalar tail (they dequantize differently).
+    pub torch_vector_bytes: usize,
+    pub torch_layout: Layout,
+    pub input: Vec<i32>,
+    pub input2: Vec<i32>,
+    pub output: Option<Vec<i32>>,
+}
+
+impl EltCase {
+    /// Number of outputs.
+    pub fn outputs(&self) -> usize {
+        self.output_shape.iter().product()
+    }
+    /// The channel count of input 1 (cat: input 2's channels follow it).
+    pub fn channels1(&self) -> usize {
+        self.input_shape[3]
+    }
+}

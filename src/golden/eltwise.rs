@@ -1,0 +1,524 @@
+//! PyTorch's requantizing elementwise steps (add / add_relu, mul, cat; the
+//! cases of [`crate::formats::qcase::EltCase`]): the integer path an
+//! accelerator runs, PyTorch's float32 kernels emulated bit for bit, and
+//! every difference between the two explained by a verified cause or not.
+//!
+//! The integer paths (docs/contract.md §6):
+//! * mul: `acc = (q₁ − zp₁)(q₂ − zp₂)`, `y = clamp(zp_y + R(acc·M))` with
+//!   `M = S₁S₂/S_y` as M0·2^(e−31) (QuantizeMultiplier) and R one rounding
+//!   half away from zero (the datapath's single-rounding mode,
+//!   TFLITE_SINGLE_ROUNDING). On the datapath: a depthwise 1×1
+//!   convolution over the N outputs as channels, input q₁, filter q₂
+//!   ([`lowered`]).
+//! * cat: each input requantized, `y = clamp(zp_y + R((q − zpᵢ)·Mᵢ))` with
+//!   `Mᵢ = Sᵢ/S_y` (exact when the scales are equal). On the datapath: a
+//!   depthwise 1×1 convolution of the concatenated raw values, weight 1,
+//!   bias −zpᵢ and multiplier Mᵢ per channel.
+//!
+//! Single rounding, not TFLite's double rounding: on accumulators this
+//! small (|acc| < 2¹⁷) MultiplyByQuantizedMultiplier's first rounding, before
+//! a shift of 1 or 2, moves up to 18 % of a cat's outputs by one from the
+//! nearest value (seen on random PyTorch cats); one rounding differs from
+//! PyTorch's float32 rounding only on ties and float32 error near .5.
+//! * add: TFLite's 8-bit ADD ([`crate::golden::ops::AddParams`]): inputs
+//!   rescaled to a common 2²⁰ fixed point, summed, requantized. It is not a
+//!   dot product, so it runs on the golden model only.
+//!
+//! PyTorch 2.x's CPU kernels (`QuantizedOpKernels.cpp`), in float32:
+//! * `qadd_kernel`: the vectorized loop dequantizes `fma(s, q, −s·zp)`, the
+//!   scalar tail (the last `n mod 2V` elements in the kernel's memory order,
+//!   V = the vector width in bytes) `s·(q − zp)`; `c = a + b` (ReLU: max 0);
+//!   `y = zp_y + rne(c · (1/s_y))`.
+//! * `qmul_kernel`: `y = zp_y + rne(float(acc) · m)` with the float32
+//!   `m = (s₁·s₂)·(1/s_y)` (ReLU: max zp_y).
+//! * `qcat` of channels-last inputs (`qcat_nhwc_kernel`): an input whose
+//!   scale and zero point are the output's is copied; otherwise, per pixel,
+//!   its channels below `⌊C/V⌋·V` (plus the next `⌊rest/(V/4)⌋·V/4` when
+//!   `rest ≥ V/4`) dequantize `fma(s, q, −s·zp)` and quantize with the
+//!   float32 of the double `1/s_y`; the rest `s·(q − zp)` and `1/s_y` in
+//!   float32. Contiguous (NCHW) inputs take the generic path: dequantize
+//!   `s·(q − zp)`, concatenate, quantize with float32 `1/s_y`.
+
+use crate::arith::requant;
+use crate::arith::DType;
+use crate::formats::qcase::{Case, EltCase, EltOp, Layout, Op, Rounding};
+use crate::golden::ops::AddParams;
+use crate::golden::pytorch::{exact_round_half_away, is_tie};
+use crate::golden::tensor::Quant;
+
+/// Round to nearest, ties to even (the CPU's default mode, `nearbyint`,
+/// `_mm512_cvtps_epi32`).
+fn rne(v: f32) -> i64 {
+    v.round_ties_even() as i64
+}
+
+/// Per input of a cat: (scale, zero point) of the channel `c` of the output,
+/// the channel's index within its input and that input's channel count.
+fn cat_source(case: &EltCase, c: usize) -> (f32, i32, usize, usize) {
+    let c1 = case.channels1();
+    if c < c1 {
+        (case.input_scale, case.input_zero_point, c, c1)
+    } else {
+        (
+            case.input2_scale,
+            case.input2_zero_point,
+            c - c1,
+            case.input2_shape[3],
+        )
+    }
+}
+
+/// The raw input value behind output `i` of a cat (flat NHWC).
+fn cat_value(case: &EltCase, i: usize) -> i32 {
+    let oc = case.output_shape[3];
+    let (pix, c) = (i / oc, i % oc);
+    let c1 = case.channels1();
+    if c < c1 {
+        case.input[pix * c1 + c]
+    } else {
+        let c2 = case.input2_shape[3];
+        case.input2[pix * c2 + c - c1]
+    }
+}
+
+/// Position of flat NHWC index `i` of `shape` in the kernel's memory order.
+fn kernel_order(layout: Layout, shape: [usize; 4], i: usize) -> usize {
+    match layout {
+        Layout::Nhwc => i,
+        Layout::Nchw => {
+            let [_, h, w, c] = shape;
+            let (n, rem) = (i / (h * w * c), i % (h * w * c));
+            let (hw, ch) = (rem / c, rem % c);
+            (n * c + ch) * h * w + hw
+        }
+    }
+}
+
+/// PyTorch's output at every position (flat NHWC), and the last float32
+/// value each rounded.
+pub fn emulate(case: &EltCase) -> Vec<(f32, i32)> {
+    let (lo, hi) = (case.act_min as i64, case.act_max as i64);
+    let zo = case.output_zero_point;
+    let so = case.output_scale;
+    let inv_f = 1.0f32 / so;
+    let quant = |v: f32, inv: f32| -> (f32, i32) {
+        let t = v * inv;
+        (t, (zo as i64 + rne(t)).clamp(lo, hi) as i32)
+    };
+    let n = case.outputs();
+    match case.op {
+        EltOp::Mul => {
+            let m = (case.input_scale * case.input2_scale) * inv_f;
+            (0..n)
+                .map(|i| {
+                    let acc = (case.input[i] - case.input_zero_point)
+                        * (case.input2[i] - case.input2_zero_point);
+                    let t = acc as f32 * m;
+                    (t, (zo as i64 + rne(t)).clamp(lo, hi) as i32)
+                })
+                .collect()
+        }
+        EltOp::Add => {
+            let block = 2 * case.torch_vector_bytes;
+            let vector_end = n - n % block;
+            let (s1, s2) = (case.input_scale, case.input2_scale);
+            let (z1, z2) = (case.input_zero_point, case.input2_zero_point);
+            let (p1, p2) = (s1 * -(z1 as f32), s2 * -(z2 as f32));
+            (0..n)
+                .map(|i| {
+                    let (q1, q2) = (case.input[i], case.input2[i]);
+                    let (a, b) =
+                        if kernel_order(case.torch_layout, case.output_shape, i) < vector_end {
+                            (s1.mul_add(q1 as f32, p1), s2.mul_add(q2 as f32, p2))
+                        } else {
+                            (s1 * (q1 - z1) as f32, s2 * (q2 - z2) as f32)
+                        };
+                    quant(a + b, inv_f)
+                })
+                .collect()
+        }
+        EltOp::Cat => {
+            let oc = case.output_shape[3];
+            let v = case.torch_vector_bytes;
+            let inv_d = (1.0f64 / so as f64) as f32;
+            (0..n)
+                .map(|i| {
+                    let (s, z, c, cin) = cat_source(case, i % oc);
+                    let q = cat_value(case, i);
+                    match case.torch_layout {
+                        Layout::Nhwc => {
+                            if s == so && z == zo {
+                                return (q as f32, (q as i64).clamp(lo, hi) as i32);
+                            }
+                            let full = cin / v * v;
+                            let rest = cin - full;
+                            let k = v / 4;
+                            let vector_end = if rest >= k { full + rest / k * k } else { full };
+                            if c < vector_end {
+                                quant(s.mul_add(q as f32, s * -(z as f32)), inv_d)
+                            } else {
+                                quant(s * (q - z) as f32, inv_f)
+                            }
+                        }
+                        Layout::Nchw => quant(s * (q - z) as f32, inv_f),
+                    }
+                })
+                .collect()
+        }
+    }
+}
+
+/// The MAC layer case the datapath runs for a mul or cat (see the module
+/// docs); `None` for add.
+pub fn lowered(case: &EltCase) -> Option<Case> {
+    let n = case.outputs();
+    let [nn, h, w, oc] = case.output_shape;
+    let so = case.output_scale as f64;
+    // A uint8 second factor is held as int8 (q − 128) with zero point zp − 128.
+    let (w_off, dtype) = match case.dtype {
+        DType::Int8 => (0, DType::Int8),
+        DType::Uint8 => (128, DType::Uint8),
+    };
+    let base = |op_note: String| Case {
+        path: case.path.clone(),
+        source: op_note,
+        op: Op::DepthwiseConv2d,
+        input_shape: [1, 1, 1, n],
+        filter_shape: [1, 1, 1, n],
+        output_shape: [1, 1, 1, n],
+        stride: [1, 1],
+        dilation: [1, 1],
+        padding: [0; 4],
+        depth_multiplier: 1,
+        groups: 1,
+        input_zero_point: 0,
+        filter_zero_point: 0,
+        output_zero_point: case.output_zero_point,
+        input_scale: None,
+        filter_scales: None,
+        output_scale: None,
+        act_min: case.act_min,
+        act_max: case.act_max,
+        multiplier: Vec::new(),
+        shift: Vec::new(),
+        rounding: Rounding::Single,
+        input_dtype: dtype,
+        output_dtype: dtype,
+        input: Vec::new(),
+        filter: Vec::new(),
+        bias: None,
+        bias_float: None,
+        output: None,
+    };
+    match case.op {
+        EltOp::Add => None,
+        EltOp::Mul => {
+            let (m0, e) = requant::quantize_multiplier(
+                case.input_scale as f64 * case.input2_scale as f64 / so,
+                true,
+            );
+            let mut c = base(format!(
+                "mul as one-tap dot products: {}",
+                case.path.display()
+            ));
+            c.input_zero_point = case.input_zero_point;
+            c.filter_zero_point = case.input2_zero_point - w_off;
+            c.multiplier = vec![m0];
+            c.shift = vec![e];
+            c.input = case.input.clone();
+            c.filter = case.input2.iter().map(|&q| q - w_off).collect();
+            Some(c)
+        }
+        EltOp::Cat => {
+            let mut c = base(format!(
+                "cat as a depthwise 1x1 requantization: {}",
+                case.path.display()
+            ));
+            c.input_shape = [nn, h, w, oc];
+            c.filter_shape = [1, 1, 1, oc];
+            c.output_shape = [nn, h, w, oc];
+            let (mut ms, mut es, mut bias) = (Vec::new(), Vec::new(), Vec::new());
+            for ch in 0..oc {
+                let (s, z, _, _) = cat_source(case, ch);
+                let (m0, e) = requant::quantize_multiplier(s as f64 / so, true);
+                ms.push(m0);
+                es.push(e);
+                bias.push(-z);
+            }
+            c.multiplier = ms;
+            c.shift = es;
+            c.bias = Some(bias);
+            c.input = (0..n).map(|i| cat_value(case, i)).collect();
+            c.filter = vec![1; oc];
+            Some(c)
+        }
+    }
+}
+
+/// The integer path's output (flat NHWC): the lowered MAC case on the
+/// golden model (mul, cat), TFLite's ADD (add).
+pub fn integer(case: &EltCase) -> anyhow::Result<Vec<i32>> {
+    match lowered(case) {
+        Some(mac) => Ok(crate::golden::layer::run(&mac)?
+            .output
+            .iter()
+            .copied()
+            .collect()),
+        None => {
+            let q = |s, z| Quant {
+                scale: s,
+                zero_point: z,
+            };
+            let p = AddParams::new(
+                "ADD",
+                q(case.input_scale, case.input_zero_point),
+                q(case.input2_scale, case.input2_zero_point),
+                q(case.output_scale, case.output_zero_point),
+                1,
+            )
+            .map_err(|e| anyhow::anyhow!("{}: {e}", case.path.display()))?;
+            Ok(case
+                .input
+                .iter()
+                .zip(&case.input2)
+                .map(|(&a, &b)| p.apply(a, b, case.act_min, case.act_max))
+                .collect())
+        }
+    }
+}
+
+/// Why the integer path and PyTorch round one output differently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EltCause {
+    /// TFLite's double rounding (SRDHM, then RoundingDivideByPOT) differs
+    /// from one rounding of `acc·M0·2^(e−31)`: checked in exact integers
+    /// (a case lowered with double rounding only).
+    DoubleRounding,
+    /// `acc·M0·2^(e−31)` is exactly on .5 (the integer path rounds away from
+    /// zero, PyTorch to even) and the exact value is on the boundary.
+    Tie,
+    /// The exact value lies within PyTorch's float32 error of the .5
+    /// boundary between the two outputs.
+    Float32,
+    /// add: the exact value lies within the error of TFLite ADD's 2²⁰ fixed
+    /// point rescaling of the boundary.
+    AddFixedPoint,
+}
+
+impl EltCause {
+    pub fn label(self) -> &'static str {
+        match self {
+            EltCause::DoubleRounding => "double rounding",
+            EltCause::Tie => "rounding tie",
+            EltCause::Float32 => "float32 rounding near .5",
+            EltCause::AddFixedPoint => "ADD fixed-point rescaling near .5",
+        }
+    }
+}
+
+/// One output where the integer path or the emulation differs from PyTorch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EltDifference {
+    pub index: usize,
+    pub coords: [usize; 4],
+    /// The exact real value (f64 of the float32 scales), zp_y included.
+    pub real: f64,
+    pub integer: i32,
+    pub emulated_value: f32,
+    pub emulated: i32,
+    pub pytorch: i32,
+    /// The verified cause, or why none holds.
+    pub cause: Result<EltCause, String>,
+}
+
+impl EltDifference {
+    pub fn explained(&self) -> bool {
+        self.emulated == self.pytorch && self.cause.is_ok()
+    }
+    pub fn position(&self) -> String {
+        let [n, h, w, c] = self.coords;
+        format!("output {} [n {n}, h {h}, w {w}, c {c}]", self.index)
+    }
+    /// The `--explain` / UNEXPLAINED line.
+    pub fn line(&self) -> String {
+        let verdict = if self.emulated != self.pytorch {
+            "NOT explained: the emulation does not reproduce PyTorch".to_string()
+        } else {
+            match &self.cause {
+                Ok(c) => format!(
+                    "explained ({}; verified, and the PyTorch emulation reproduces PyTorch here)",
+                    c.label()
+                ),
+                Err(why) => format!("NOT explained: {why}"),
+            }
+        };
+        format!(
+            "{}: exact value {:.7}; integer {}; PyTorch float32 {:.7} (+ zp_y) -> emulation {}; PyTorch {}: {verdict}",
+            self.position(),
+            self.real,
+            self.integer,
+            self.emulated_value,
+            self.emulated,
+            self.pytorch
+        )
+    }
+}
+
+/// An elementwise case's integer path against PyTorch's output.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EltComparison {
+    pub outputs: usize,
+    pub differing: usize,
+    pub max_abs: i64,
+    pub explained: usize,
+    pub emulation_matches: usize,
+    pub details: Vec<EltDifference>,
+}
+
+impl EltComparison {
+    pub fn passed(&self) -> bool {
+        self.emulation_matches == self.outputs && self.explained == self.differing
+    }
+    pub fn unexplained(&self) -> impl Iterator<Item = &EltDifference> {
+        self.details.iter().filter(|d| !d.explained())
+    }
+}
+
+/// The exact value of output `i` (f64 of the float32 scales; the products
+/// of two float32 and an int below 2¹⁷ are exact in f64) and, for mul and
+/// cat, the lowered case's accumulator and multiplier.
+fn exact(case: &EltCase, mac: Option<&Case>, i: usize) -> (f64, Option<(i32, i32, i32, bool)>) {
+    let so = case.output_scale as f64;
+    let zo = case.output_zero_point as f64;
+    match case.op {
+        EltOp::Add => {
+            let a = case.input_scale as f64 * (case.input[i] - case.input_zero_point) as f64;
+            let b = case.input2_scale as f64 * (case.input2[i] - case.input2_zero_point) as f64;
+            ((a + b) / so + zo, None)
+        }
+        EltOp::Mul => {
+            let acc =
+                (case.input[i] - case.input_zero_point) * (case.input2[i] - case.input2_zero_point);
+            let m = mac.expect("mul is lowered");
+            let r = case.input_scale as f64 * case.input2_scale as f64 * acc as f64 / so + zo;
+            (
+                r,
+                Some((
+                    acc,
+                    m.multiplier[0],
+                    m.shift[0],
+                    m.rounding == Rounding::Double,
+                )),
+            )
+        }
+        EltOp::Cat => {
+            let oc = case.output_shape[3];
+            let (s, z, _, _) = cat_source(case, i % oc);
+            let acc = cat_value(case, i) - z;
+            let m = mac.expect("cat is lowered");
+            let r = s as f64 * acc as f64 / so + zo;
+            (
+                r,
+                Some((
+                    acc,
+                    m.multiplier[i % oc],
+                    m.shift[i % oc],
+                    m.rounding == Rounding::Double,
+                )),
+            )
+        }
+    }
+}
+
+/// Compares the integer outputs with the case's PyTorch output through the
+/// emulation; `None` without an output.
+pub fn compare(case: &EltCase, integer: &[i32]) -> Option<EltComparison> {
+    let pt = case.output.as_deref()?;
+    let emu = emulate(case);
+    let mac = lowered(case);
+    let add_eps = (case.op == EltOp::Add).then(|| {
+        let q = |s, z| Quant {
+            scale: s,
+            zero_point: z,
+        };
+        let p = AddParams::new(
+            "ADD",
+            q(case.input_scale, case.input_zero_point),
+            q(case.input2_scale, case.input2_zero_point),
+            q(case.output_scale, case.output_zero_point),
+            1,
+        )
+        .ok()?;
+        // Each rescaled input is off by at most one unit of 2⁻²⁰·2·max(S)/S_y
+        // output LSBs (rounding and the Q31 multipliers), the sum's
+        // requantization by half a unit of 2^e_out plus the Q31 error.
+        let twice_max = 2.0 * case.input_scale.max(case.input2_scale) as f64;
+        let unit = twice_max / ((1u64 << AddParams::LEFT_SHIFT) as f64 * case.output_scale as f64);
+        Some(3.0 * unit + (p.e_out as f64 - 1.0).exp2() + 1e-9)
+    });
+    let [_, h, w, c] = case.output_shape;
+    let mut cmp = EltComparison {
+        outputs: pt.len(),
+        differing: 0,
+        max_abs: 0,
+        explained: 0,
+        emulation_matches: 0,
+        details: Vec::new(),
+    };
+    for i in 0..pt.len() {
+        let (iy, (ev, ey), py) = (integer[i], emu[i], pt[i]);
+        if ey == py {
+            cmp.emulation_matches += 1;
+        }
+        if iy != py {
+            cmp.differing += 1;
+            cmp.max_abs = cmp.max_abs.max((iy as i64 - py as i64).abs());
+        }
+        if iy == py && ey == py {
+            continue;
+        }
+        let (real, acc) = exact(case, mac.as_ref(), i);
+        let cause = if (iy as i64 - py as i64).abs() != 1 {
+            Err(format!(
+                "differs by {}: a rounding cause moves an output by 1",
+                (iy - py).abs()
+            ))
+        } else {
+            let boundary = iy.min(py) as f64 + 0.5;
+            let off = (real - boundary).abs();
+            // PyTorch's float32 path: a few float32 roundings of values below 2^9.
+            let eps_f32 = ((real - case.output_zero_point as f64).abs() + 1.0) * (-19f64).exp2();
+            match acc {
+                Some((a, m0, e, true))
+                    if requant::multiply_double(a, m0, e, 32) as i64
+                        != exact_round_half_away(a, m0, e) =>
+                {
+                    Ok(EltCause::DoubleRounding)
+                }
+                Some((a, m0, e, _)) if is_tie(a, m0, e) && off <= eps_f32 => Ok(EltCause::Tie),
+                _ if off <= eps_f32 => Ok(EltCause::Float32),
+                _ if add_eps.flatten().is_some_and(|eps| off <= eps) => {
+                    Ok(EltCause::AddFixedPoint)
+                }
+                _ => Err(format!(
+                    "the exact value {real:.7} is {off:.2e} from the .5 boundary {boundary}: no rounding cause reaches that far"
+                )),
+            }
+        };
+        let d = EltDifference {
+            index: i,
+            coords: [i / (h * w * c), i / (w * c) % h, i / c % w, i % c],
+            real,
+            integer: iy,
+            emulated_value: ev,
+            emulated: ey,
+            pytorch: py,
+            cause,
+        };
+        if iy != py && d.explained() {
+            cmp.explained += 1;
+        }
+        cmp.details.push(d);
+    }
+    Some(cmp)
+}
