@@ -307,10 +307,6 @@ def layer_case(name, mod, kind, relu, x, y, engine, model_spec):
     cout = wi.shape[0]
     case = {}
     if kind == "conv":
-        if mod.padding_mode != "zeros":
-            die(f"layer {name}: padding_mode {mod.padding_mode!r} (only zero padding)")
-        if isinstance(mod.padding, str):
-            die(f"layer {name}: string padding {mod.padding!r}")
         n, cin, h, wd = xi.shape
         g = int(mod.groups)
         kh, kw = int(wi.shape[2]), int(wi.shape[3])
@@ -538,6 +534,15 @@ def rerun(kind, relu, mod, x, engine):
         torch.backends.quantized.engine = prev
 
 
+def check_supported(name, kind, mod):
+    """What qcase cannot describe, refused before anything is recomputed."""
+    if kind == "conv":
+        if mod.padding_mode != "zeros":
+            die(f"layer {name}: padding_mode {mod.padding_mode!r} (only zero padding)")
+        if isinstance(mod.padding, str):
+            die(f"layer {name}: string padding {mod.padding!r}")
+
+
 def engine_that_ran(name, kind, relu, mod, x, y, call_engine):
     """The quantized engine whose kernel reproduces the captured output bit
     for bit: the engine current at call time first, then the others. The
@@ -724,6 +729,7 @@ def main():
                 dname = name.replace(".", "_") + ("" if calls[name] == 1 else f"_call{calls[name]}")
                 if len(runs) > 1:
                     dname += f"_s{k}"
+                check_supported(name, kind, mod)
                 engine = engine_that_ran(name, kind, relu, mod, x, y, call_engine)
                 if engine != a.engine:
                     warn(f"layer {name} ran on the {engine} engine (its weights were prepacked there), "

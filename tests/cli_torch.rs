@@ -256,3 +256,207 @@ fn many_unexplained_differences_are_counted_and_the_list_is_capped() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+const BLOCKS: &str = "tests/fixtures/torch/qat_blocks/index.json";
+const ELT_PROBE: &str = "tests/fixtures/torch/eltwise_probe/index.json";
+
+/// The QAT model of scripts/qat_blocks.py: grouped convs (groups 4 and 8), a
+/// residual add_relu, a cat, a mul gate and an add, exported from PyTorch:
+/// every case passes on both backends, the RTL runs the MAC layers and the
+/// mul / cat steps bit-exactly, the adds run on the golden model (said on
+/// their line), every integer-vs-PyTorch difference is explained.
+#[test]
+fn qat_blocks_with_grouped_conv_add_cat_mul_pass_on_rtl_and_golden() {
+    for backend in ["rtl", "golden"] {
+        let (code, out, err) = common::qmac_split(&["layer", "--backend", backend, BLOCKS]);
+        assert_eq!(code, 0, "{backend}\n{out}{err}");
+        assert!(out.trim_end().ends_with("11 passed, 0 failed"), "{out}");
+        let rtl = if backend == "rtl" {
+            "RTL = golden integer bit-exact on 2 of 2 mul / cat steps; "
+        } else {
+            ""
+        };
+        assert!(
+            out.contains(&format!(
+                "PyTorch elementwise steps (add / mul / cat): {rtl}4 steps, 11264 outputs: integer vs PyTorch \
+                 differs on 0, 0 of them explained by a verified cause; emulation = PyTorch on 11264 of 11264 outputs"
+            )),
+            "{out}"
+        );
+        let rtl = if backend == "rtl" {
+            "RTL = golden integer bit-exact on 7 of 7 layers; "
+        } else {
+            ""
+        };
+        assert!(
+            out.contains(&format!(
+                "PyTorch cases: {rtl}7 layers, 10760 outputs: integer vs PyTorch differs on 10 (max|diff| 1), 10 of them explained"
+            )),
+            "{out}"
+        );
+        let adds = out
+            .lines()
+            .filter(|l| l.contains("[add is not a dot product: its integer path (TFLite's ADD) runs on the golden model, not the RTL]"))
+            .count();
+        assert_eq!(adds, if backend == "rtl" { 2 } else { 0 }, "{out}");
+    }
+    let toml = |c: &str| {
+        std::fs::read_to_string(fixture(&format!(
+            "tests/fixtures/torch/qat_blocks/{c}/case.toml"
+        )))
+        .unwrap()
+    };
+    assert!(toml("gconv").contains("\ngroups = 4\n"));
+    assert!(toml("down").contains("\ngroups = 8\n"));
+    assert!(
+        toml("res_add").contains("act_min = ") && toml("res_add").contains("QFunctional.add_relu")
+    );
+}
+
+/// 50 random PyTorch add / add_relu / mul / mul_relu / cat steps
+/// (scripts/torch_eltwise_probe.py --seed 3): the emulation reproduces
+/// PyTorch on every output, the RTL runs every mul and cat bit-exactly, and
+/// the one output where the integer path differs is explained, with its
+/// cause checked (the exact value 1e-5 below .5, where TFLite ADD's fixed
+/// point rounds up).
+#[test]
+fn elementwise_probe_emulation_equals_pytorch_and_its_difference_is_explained() {
+    let (code, out, err) = common::qmac_split(&["layer", ELT_PROBE]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains(
+            "PyTorch elementwise steps (add / mul / cat): RTL = golden integer bit-exact on 30 of 30 mul / cat steps; \
+             50 steps, 64301 outputs: integer vs PyTorch differs on 1, 1 of them explained by a verified cause; \
+             emulation = PyTorch on 64301 of 64301 outputs"
+        ),
+        "{out}"
+    );
+    let one = fixture("tests/fixtures/torch/eltwise_probe/e46_add_relu")
+        .display()
+        .to_string();
+    let (code, out, _) = common::qmac_split(&["layer", "--backend", "golden", "--explain", &one]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(
+            "  output 318 [n 0, h 4, w 0, c 22]: exact value 245.4999892; integer 246; PyTorch float32 82.4999924 (+ zp_y) \
+             -> emulation 245; PyTorch 245: explained (ADD fixed-point rescaling near .5"
+        ),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_tampered_elementwise_output_fails_naming_it() {
+    // The explained output set to the integer path's value: now the
+    // emulation no longer reproduces PyTorch there.
+    let (dir, old, new) = altered_copy("eltwise_probe/e46_add_relu", 318, 1, "e46-plus1");
+    assert_eq!((old, new), (245, 246));
+    let d = dir.display().to_string();
+    let (code, out, err) = common::qmac_split(&["layer", "--backend", "golden", &d]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains(
+            "  UNEXPLAINED output 318 [n 0, h 4, w 0, c 22]: exact value 245.4999892; integer 246;"
+        ) && out.contains("NOT explained: the emulation does not reproduce PyTorch"),
+        "{out}"
+    );
+    assert!(out.contains("emulation = PyTorch on 369 of 370"), "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
+    // A mul output moved by 2 where everything agreed: unexplained, and the
+    // RTL (which runs the integer path) is still bit-exact.
+    let (dir, old, new) = altered_copy("qat_blocks/scale_mul", 7, 2, "mul-plus2");
+    assert_eq!(new, old + 2);
+    let d = dir.display().to_string();
+    let (code, out, err) = common::qmac_split(&["layer", &d]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains("rtl mismatches 0 (acc 0, beat checks 0 failed)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("  UNEXPLAINED output 7 [n 0, h 0, w 0, c 7]:")
+            && out.contains(&format!("PyTorch {new}: NOT explained")),
+        "{out}"
+    );
+    assert!(out.trim_end().ends_with("0 passed, 1 failed"), "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Malformed elementwise cases: one line naming the file and field, exit 2.
+#[test]
+fn malformed_elementwise_cases_are_input_errors() {
+    let src = fixture("tests/fixtures/torch/qat_blocks/res_add");
+    for (k, (from, to, want)) in [
+        (
+            "rounding = \"torch\"",
+            "rounding = \"double\"",
+            "field `rounding`: \"double\": an elementwise case's output is PyTorch's",
+        ),
+        (
+            "input2_shape = [2, 8, 8, 16]",
+            "input2_shape = [2, 8, 8, 8]",
+            "field `input2_shape`: [2, 8, 8, 8] differs from input_shape",
+        ),
+        (
+            "torch_vector_bytes = 64\n",
+            "",
+            "field `torch_vector_bytes`: missing (required field)",
+        ),
+        (
+            "torch_vector_bytes = 64",
+            "torch_vector_bytes = 16",
+            "field `torch_vector_bytes`: 16: expected 64",
+        ),
+        (
+            "input_dtype = \"uint8\"",
+            "input_dtype = \"int8\"",
+            "field `output_dtype`: uint8 differs from input_dtype int8",
+        ),
+        (
+            "op = \"add\"",
+            "op = \"add\"\ngroups = 2",
+            "field `groups`: an elementwise case (add) takes no groups",
+        ),
+        (
+            "output_zero_point = ",
+            "output_zero_point = 300 #",
+            "field `output_zero_point`: value 300 is outside the uint8 range",
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let dst = common::scratch("torch", &format!("bad-elt-{k}"));
+        std::fs::create_dir_all(&dst).unwrap();
+        for e in std::fs::read_dir(&src).unwrap() {
+            let e = e.unwrap();
+            std::fs::copy(e.path(), dst.join(e.file_name())).unwrap();
+        }
+        let toml = std::fs::read_to_string(dst.join("case.toml")).unwrap();
+        assert!(toml.contains(from), "{from}");
+        std::fs::write(dst.join("case.toml"), toml.replacen(from, to, 1)).unwrap();
+        let d = dst.display().to_string();
+        let (code, out, err) = common::qmac_split(&["layer", "--backend", "golden", &d]);
+        assert_eq!(code, 2, "{want}\n{out}{err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+        assert!(
+            err.contains(&format!("{}: {want}", dst.join("case.toml").display())),
+            "{want}\n{err}"
+        );
+        let _ = std::fs::remove_dir_all(&dst);
+    }
+    // A command that takes MAC layer cases only says what an elementwise case is.
+    let out_dir = common::scratch("torch", "export-c-elt");
+    let (code, _, err) = common::qmac_split(&[
+        "export-c",
+        &src.display().to_string(),
+        "--out",
+        &out_dir.display().to_string(),
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("field `op`: \"add\" is an elementwise case"),
+        "{err}"
+    );
+    assert!(!out_dir.exists());
+}

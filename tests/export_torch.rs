@@ -22,6 +22,20 @@ fn python(args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// Without torch the exporter says what to install: one line, exit 2.
+fn assert_the_no_torch_message() {
+    let out = std::env::temp_dir().join(format!("qmac-export-notorch2-{}", std::process::id()));
+    let (code, _, err) = python(&[
+        "scripts/export_torch.py",
+        "scripts/qat_blocks.py:build_quantized",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.contains("needs torch and numpy"), "{err}");
+    assert!(!out.exists());
+}
+
 fn torch_importable() -> bool {
     Command::new("python3")
         .args(["-c", "import torch, numpy"])
@@ -95,7 +109,10 @@ fn exporter_on_a_freshly_trained_qat_model_passes_qmac_layer() {
     };
     let (code, out, err) = export(&c, &[]);
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("5 layer case(s) and 0 elementwise case(s) written"), "{out}");
+    assert!(
+        out.contains("5 layer case(s) and 0 elementwise case(s) written"),
+        "{out}"
+    );
     assert!(out.contains("fbgemm depthwise fast path"), "{out}");
     for layer in ["conv1", "dw", "conv3", "fc1", "fc2"] {
         assert!(cases.join(layer).join("case.toml").is_file(), "{layer}");
@@ -187,4 +204,249 @@ fn exporter_on_the_probe_model_passes_qmac_layer_on_both_engines() {
         assert!(out.trim_end().ends_with("4 passed, 0 failed"), "{out}");
         let _ = std::fs::remove_dir_all(&dir);
     }
+}
+
+/// Writes `body` as a model file in `dir` and returns its path.
+fn model_file(dir: &Path, name: &str, body: &str) -> String {
+    std::fs::create_dir_all(dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, body).unwrap();
+    p.display().to_string()
+}
+
+const HEADER: &str = "import torch, torch.nn as nn, torch.ao.quantization as tq\n\n";
+
+/// A post-training-quantized conv model built by `build()`; `conv` is the
+/// Conv2d expression, `extra` runs before prepare.
+fn ptq_model(conv: &str, extra: &str) -> String {
+    format!(
+        "{HEADER}def build():\n    m = nn.Sequential(tq.QuantStub(), {conv}, nn.Conv2d(4, 4, 1), tq.DeQuantStub())\n    \
+         m.eval()\n{extra}    m.qconfig = tq.get_default_qconfig(torch.backends.quantized.engine)\n    \
+         tq.prepare(m, inplace=True)\n    torch.manual_seed(0)\n    m(torch.randn(2, 3, 8, 8))\n    \
+         return tq.convert(m)\n\n\ndef example_input():\n    torch.manual_seed(1)\n    return torch.randn(1, 3, 8, 8)\n"
+    )
+}
+
+/// The "never surprises" items of the exporter (issue: the PyTorch path),
+/// each as a user meets it.
+#[test]
+fn the_exporter_never_surprises() {
+    if !torch_importable() {
+        assert_the_no_torch_message();
+        println!("skipped: torch is not importable (pip install torch)");
+        return;
+    }
+    let tmp = common::scratch("export", "surprises");
+    let out = |name: &str| tmp.join(name).display().to_string();
+
+    // 1. PyTorch's own failure inside the user's function (padding='same'
+    // cannot be converted): one line naming the exception and the user's
+    // file:line, exit 2; the traceback only with --verbose.
+    let same = model_file(
+        &tmp,
+        "same.py",
+        &ptq_model("nn.Conv2d(3, 4, 3, padding=\"same\")", ""),
+    );
+    let (code, _, err) = python(&[
+        "scripts/export_torch.py",
+        &format!("{same}:build"),
+        &out("o1"),
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(
+        err.contains(&format!(
+            "{same}: build() failed: RuntimeError: quantized::conv2d_prepack()"
+        )) && err.contains(&format!("at {same}:10 (--verbose for the traceback)")),
+        "{err}"
+    );
+    let (code, _, err) = python(&[
+        "scripts/export_torch.py",
+        &format!("{same}:build"),
+        &out("o1"),
+        "--verbose",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("Traceback (most recent call last)"), "{err}");
+    assert!(!tmp.join("o1").exists());
+
+    // 2. All or nothing: the first conv is written, the second is refused
+    // (reflect padding): no OUT_DIR and no partial directory left behind.
+    let reflect = model_file(
+        &tmp,
+        "reflect.py",
+        &ptq_model("nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(4, 4, 3, padding=1, padding_mode=\"reflect\")", ""),
+    );
+    let (code, _, err) = python(&[
+        "scripts/export_torch.py",
+        &format!("{reflect}:build"),
+        &out("o2"),
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("padding_mode 'reflect' (only zero padding)"),
+        "{err}"
+    );
+    assert!(!tmp.join("o2").exists());
+    let leftovers: Vec<_> = std::fs::read_dir(&tmp)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains("partial"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+
+    // 3. The engine is the one that ran: the model's own code switches to
+    // x86 before building, so its convs were prepacked there (oneDNN on an
+    // AVX512-VNNI CPU); the cases say so, and qmac's emulation of that
+    // engine reproduces PyTorch on every output.
+    let x86 = model_file(
+        &tmp,
+        "x86.py",
+        &ptq_model(
+            "nn.Conv2d(3, 4, 3, padding=1)",
+            "    torch.backends.quantized.engine = \"x86\"\n",
+        ),
+    );
+    let (code, stdout, err) = python(&[
+        "scripts/export_torch.py",
+        &format!("{x86}:build"),
+        &out("o3"),
+    ]);
+    assert_eq!(code, 0, "{stdout}{err}");
+    assert!(
+        err.contains(
+            "ran on the x86 engine (its weights were prepacked there), not --engine fbgemm"
+        ),
+        "{err}"
+    );
+    let case = std::fs::read_to_string(tmp.join("o3/1/case.toml")).unwrap();
+    assert!(case.contains("engine x86"), "{case}");
+    let index = tmp.join("o3/index.json").display().to_string();
+    let (code, o, e) = common::qmac_split(&["layer", "--backend", "golden", &index]);
+    assert_eq!(code, 0, "{o}{e}");
+    let (matched, total) = emulation_counts(&o);
+    assert_eq!(matched, total, "{o}");
+
+    // 4. A dynamically quantized model is refused by name.
+    let dynamic = model_file(
+        &tmp,
+        "dyn.py",
+        &format!("{HEADER}def build():\n    return tq.quantize_dynamic(nn.Sequential(nn.Linear(8, 4)), {{nn.Linear}}, dtype=torch.qint8)\n\n\ndef example_input():\n    return torch.randn(2, 8)\n"),
+    );
+    let (code, _, err) = python(&[
+        "scripts/export_torch.py",
+        &format!("{dynamic}:build"),
+        &out("o4"),
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("dynamic quantization (0 (Linear)): float activations, quantized on the fly; qmac needs static int8 activations"),
+        "{err}"
+    );
+
+    // 5. An all-zero conv bias (an untrained model) is warned about; several
+    // samples (--input twice) give one case per sample and layer.
+    let zero = model_file(
+        &tmp,
+        "zero.py",
+        &ptq_model(
+            "nn.Conv2d(3, 4, 3, padding=1)",
+            "    nn.init.zeros_(m[1].bias)\n",
+        ),
+    );
+    let s0 = tmp.join("s0.npy");
+    let s1 = tmp.join("s1.npy");
+    let (code, _, err) = python(&[
+        "-c",
+        &format!(
+            "import numpy as np; r = np.random.default_rng(3); np.save('{}', r.standard_normal((1, 3, 8, 8)).astype(np.float32)); np.save('{}', r.standard_normal((1, 3, 8, 8)).astype(np.float32))",
+            s0.display(),
+            s1.display()
+        ),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (code, stdout, err) = python(&[
+        "scripts/export_torch.py",
+        &format!("{zero}:build"),
+        &out("o5"),
+        "--input",
+        &s0.display().to_string(),
+        "--input",
+        &s1.display().to_string(),
+    ]);
+    assert_eq!(code, 0, "{stdout}{err}");
+    assert!(
+        err.contains("warning: layer 1: its bias is all zeros"),
+        "{err}"
+    );
+    for c in ["1_s0", "1_s1", "2_s0", "2_s1"] {
+        assert!(
+            tmp.join("o5").join(c).join("case.toml").is_file(),
+            "{c}\n{stdout}"
+        );
+    }
+    assert!(
+        stdout.contains("4 layer case(s) and 0 elementwise case(s) written"),
+        "{stdout}"
+    );
+    // Quantized modules that ran and were not exported are listed.
+    assert!(
+        err.contains("note: not exported: 0: the model input's float -> int quantization"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&tmp);
+}
+
+/// The QAT model with grouped convs, add / add_relu, cat and mul, trained for
+/// a few steps and exported: every case passes `qmac layer` on the RTL.
+#[test]
+fn exporter_on_a_qat_model_with_grouped_conv_add_cat_mul_passes_qmac_layer() {
+    if !torch_importable() {
+        assert_the_no_torch_message();
+        println!("skipped: torch is not importable (pip install torch)");
+        return;
+    }
+    let tmp = common::scratch("export", "blocks");
+    let model = tmp.join("model").display().to_string();
+    let cases = tmp.join("cases").display().to_string();
+    let (code, out, err) = python(&[
+        "scripts/qat_blocks.py",
+        &model,
+        "--steps",
+        "20",
+        "--batch",
+        "8",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = python(&[
+        "scripts/export_torch.py",
+        "scripts/qat_blocks.py:build_quantized",
+        &cases,
+        "--state-dict",
+        &format!("{model}/qat_blocks.pt"),
+        "--input",
+        &format!("{model}/blocks_sample.npy"),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("7 layer case(s) and 4 elementwise case(s) written"),
+        "{out}"
+    );
+    assert!(
+        out.contains("fbgemm groupwise conv") && out.contains("fbgemm GEMM (im2col, grouped)"),
+        "{out}"
+    );
+    assert!(
+        err.contains("note: not exported: pool: adaptive average pooling"),
+        "{err}"
+    );
+    let index = format!("{cases}/index.json");
+    let (code, o, e) = common::qmac_split(&["layer", &index]);
+    assert_eq!(code, 0, "{o}{e}");
+    assert!(o.trim_end().ends_with("11 passed, 0 failed"), "{o}");
+    assert!(
+        o.contains("RTL = golden integer bit-exact on 2 of 2 mul / cat steps; 4 steps"),
+        "{o}"
+    );
+    let _ = std::fs::remove_dir_all(&tmp);
 }

@@ -3,7 +3,7 @@
 //! accelerator runs, PyTorch's float32 kernels emulated bit for bit, and
 //! every difference between the two explained by a verified cause or not.
 //!
-//! The integer paths (docs/contract.md §6):
+//! The integer paths (docs/contract.md §5, elementwise steps):
 //! * mul: `acc = (q₁ − zp₁)(q₂ − zp₂)`, `y = clamp(zp_y + R(acc·M))` with
 //!   `M = S₁S₂/S_y` as M0·2^(e−31) (QuantizeMultiplier) and R one rounding
 //!   half away from zero (the datapath's single-rounding mode,
@@ -297,12 +297,15 @@ pub enum EltCause {
     /// `acc·M0·2^(e−31)` is exactly on .5 (the integer path rounds away from
     /// zero, PyTorch to even) and the exact value is on the boundary.
     Tie,
-    /// The exact value lies within PyTorch's float32 error of the .5
-    /// boundary between the two outputs.
+    /// The integer path gives the nearest value and the exact one lies
+    /// within PyTorch's float32 error of the .5 boundary between the two.
     Float32,
     /// add: the exact value lies within the error of TFLite ADD's 2²⁰ fixed
     /// point rescaling of the boundary.
     AddFixedPoint,
+    /// mul / cat: the exact value lies within the Q31 multiplier's error of
+    /// the boundary (the integer path's one rounding of acc·M0·2^(e−31)).
+    Multiplier,
 }
 
 impl EltCause {
@@ -312,6 +315,7 @@ impl EltCause {
             EltCause::Tie => "rounding tie",
             EltCause::Float32 => "float32 rounding near .5",
             EltCause::AddFixedPoint => "ADD fixed-point rescaling near .5",
+            EltCause::Multiplier => "Q31 multiplier near .5",
         }
     }
 }
@@ -430,6 +434,64 @@ fn exact(case: &EltCase, mac: Option<&Case>, i: usize) -> (f64, Option<(i32, i32
     }
 }
 
+/// The verified cause of `integer ≠ pytorch` at an output whose exact value
+/// is `real`: the one of the two that is not the nearest integer erred, by
+/// a cause whose error bound reaches the .5 boundary between them.
+fn explain(
+    integer: i32,
+    pytorch: i32,
+    real: f64,
+    zp_out: i32,
+    acc: Option<(i32, i32, i32, bool)>,
+    add_eps: Option<f64>,
+) -> Result<EltCause, String> {
+    if (integer as i64 - pytorch as i64).abs() != 1 {
+        return Err(format!(
+            "differs by {}: a rounding cause moves an output by 1",
+            (integer - pytorch).abs()
+        ));
+    }
+    let boundary = integer.min(pytorch) as f64 + 0.5;
+    let off = (real - boundary).abs();
+    let mag = (real - zp_out as f64).abs() + 1.0;
+    // PyTorch's float32 path: a few float32 roundings of values below 2^9.
+    let eps_f32 = mag * (-19f64).exp2();
+    // The integer path with one rounding: only M0's Q31 error (2^-31 relative).
+    let eps_q31 = mag * (-30f64).exp2();
+    let (d_int, d_pt) = ((real - integer as f64).abs(), (real - pytorch as f64).abs());
+    let fail = |who: &str| {
+        Err(format!(
+            "the exact value {real:.7} is {off:.2e} from the .5 boundary {boundary}: no rounding cause of the {who} reaches that far"
+        ))
+    };
+    if let Some((a, m0, e, double)) = acc {
+        if double
+            && requant::multiply_double(a, m0, e, 32) as i64 != exact_round_half_away(a, m0, e)
+        {
+            return Ok(EltCause::DoubleRounding);
+        }
+        if is_tie(a, m0, e) {
+            return if off <= eps_f32 {
+                Ok(EltCause::Tie)
+            } else {
+                fail("integer path")
+            };
+        }
+    }
+    if d_int > d_pt {
+        // PyTorch is the nearest: the integer path erred.
+        match (acc, add_eps) {
+            (_, Some(eps)) if off <= eps => Ok(EltCause::AddFixedPoint),
+            (Some(_), _) if off <= eps_q31 => Ok(EltCause::Multiplier),
+            _ => fail("integer path"),
+        }
+    } else if off <= eps_f32 {
+        Ok(EltCause::Float32)
+    } else {
+        fail("PyTorch float32 path")
+    }
+}
+
 /// Compares the integer outputs with the case's PyTorch output through the
 /// emulation; `None` without an output.
 pub fn compare(case: &EltCase, integer: &[i32]) -> Option<EltComparison> {
@@ -478,33 +540,7 @@ pub fn compare(case: &EltCase, integer: &[i32]) -> Option<EltComparison> {
             continue;
         }
         let (real, acc) = exact(case, mac.as_ref(), i);
-        let cause = if (iy as i64 - py as i64).abs() != 1 {
-            Err(format!(
-                "differs by {}: a rounding cause moves an output by 1",
-                (iy - py).abs()
-            ))
-        } else {
-            let boundary = iy.min(py) as f64 + 0.5;
-            let off = (real - boundary).abs();
-            // PyTorch's float32 path: a few float32 roundings of values below 2^9.
-            let eps_f32 = ((real - case.output_zero_point as f64).abs() + 1.0) * (-19f64).exp2();
-            match acc {
-                Some((a, m0, e, true))
-                    if requant::multiply_double(a, m0, e, 32) as i64
-                        != exact_round_half_away(a, m0, e) =>
-                {
-                    Ok(EltCause::DoubleRounding)
-                }
-                Some((a, m0, e, _)) if is_tie(a, m0, e) && off <= eps_f32 => Ok(EltCause::Tie),
-                _ if off <= eps_f32 => Ok(EltCause::Float32),
-                _ if add_eps.flatten().is_some_and(|eps| off <= eps) => {
-                    Ok(EltCause::AddFixedPoint)
-                }
-                _ => Err(format!(
-                    "the exact value {real:.7} is {off:.2e} from the .5 boundary {boundary}: no rounding cause reaches that far"
-                )),
-            }
-        };
+        let cause = explain(iy, py, real, case.output_zero_point, acc, add_eps.flatten());
         let d = EltDifference {
             index: i,
             coords: [i / (h * w * c), i / (w * c) % h, i / c % w, i % c],
