@@ -59,6 +59,9 @@ fn the_reference_c_program_equals_the_golden_model_on_every_fixture_layer() {
         "tests/fixtures/torch/tiny_qat/index.json".into(),
         "tests/fixtures/torch/probe/index.json".into(),
         "tests/fixtures/torch/probe_x86/index.json".into(),
+        // Grouped convs (groups 4 and 8); its add / mul / cat steps are
+        // named and left out.
+        "tests/fixtures/torch/qat_blocks/index.json".into(),
     ];
     args.extend(
         single_rounding_cases(&tmp)
@@ -74,7 +77,12 @@ fn the_reference_c_program_equals_the_golden_model_on_every_fixture_layer() {
         .lines()
         .map(String::from)
         .collect();
-    assert_eq!(names.len(), 23 + 13 + 3, "{names:?}");
+    assert_eq!(names.len(), 23 + 13 + 7 + 3, "{names:?}");
+    assert!(names.iter().any(|n| n == "gconv") && names.iter().any(|n| n == "down"));
+    assert!(
+        text.contains("note: not exported to C: tests/fixtures/torch/qat_blocks/join_cat (cat): an elementwise step, not a MAC layer"),
+        "{text}"
+    );
     assert!(
         text.contains(&format!("{} layer(s)", names.len())),
         "{text}"
@@ -96,7 +104,7 @@ fn the_reference_c_program_equals_the_golden_model_on_every_fixture_layer() {
         exe.to_str().unwrap(),
         out.join("qmac_ref.c").to_str().unwrap(),
     ]);
-    let (mut outputs, mut single, mut depthwise, mut uint8) = (0, 0, 0, 0);
+    let (mut outputs, mut single, mut depthwise, mut uint8, mut grouped) = (0, 0, 0, 0, 0);
     for n in &names {
         let prefix = out.join(n);
         // Every .txt file: one integer per line and nothing else.
@@ -127,6 +135,7 @@ fn the_reference_c_program_equals_the_golden_model_on_every_fixture_layer() {
             .collect();
         single += (dims[22] == 1) as usize;
         depthwise += (dims[0] == 1) as usize;
+        grouped += (dims[24] > 1) as usize;
         let input = std::fs::read_to_string(out.join(format!("{n}.input.txt"))).unwrap();
         uint8 += input.lines().any(|l| l.parse::<i64>().unwrap() > 127) as usize;
         let run = Command::new(&exe).arg(&prefix).output().unwrap();
@@ -148,8 +157,8 @@ fn the_reference_c_program_equals_the_golden_model_on_every_fixture_layer() {
     }
     assert_eq!(single, 3, "the single-rounding variants");
     assert!(
-        depthwise >= 5 && uint8 >= 1,
-        "{depthwise} depthwise, {uint8} uint8 layers"
+        depthwise >= 5 && uint8 >= 1 && grouped == 2,
+        "{depthwise} depthwise, {uint8} uint8, {grouped} grouped layers"
     );
     assert!(outputs > 10_000, "{outputs}");
 

@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
-use qmac::formats::qcase::Case;
+use qmac::error::InputError;
+use qmac::formats::qcase::AnyCase;
 use qmac::verify::c_export;
 
 /// The long `--help` text of `qmac export-c`.
@@ -57,8 +58,30 @@ fn stem(p: &std::path::Path, taken: &mut std::collections::HashSet<String>) -> S
 pub fn run(a: &Args) -> Result<()> {
     let paths = crate::cmd::layer::expand_inputs(&a.cases);
     let mut cases = Vec::new();
+    let mut skipped = Vec::new();
     for p in &paths {
-        cases.push((p.clone(), Case::read(p)?));
+        match qmac::formats::qcase::read_any(p)? {
+            AnyCase::Layer(c) => cases.push((p.clone(), *c)),
+            // A PyTorch export's index lists its elementwise steps too: they
+            // are not MAC layers, so they are named and left out.
+            AnyCase::Elementwise(e) => skipped.push((p.clone(), e.op.name())),
+        }
+    }
+    if cases.is_empty() {
+        if let Some((first, op)) = skipped.first() {
+            return Err(InputError::new(
+                first,
+                "field `op`",
+                format!("\"{op}\" is an elementwise case: export-c writes MAC layers (conv2d, depthwise_conv2d, fully_connected) only"),
+            )
+            .into());
+        }
+    }
+    for (p, op) in &skipped {
+        eprintln!(
+            "note: not exported to C: {} ({op}): an elementwise step, not a MAC layer",
+            p.display()
+        );
     }
     let stage = qmac::formats::StagedDir::new(&a.out, "--out", a.force)?;
     let mut taken = std::collections::HashSet::new();
