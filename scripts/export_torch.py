@@ -107,6 +107,7 @@ def user_error(what, e):
 
 np = torch = nnq = nniq = None  # imported by import_torch(), after the arguments are checked
 LAYERS = {}
+BATCH_NORMS = {}  # quantized BatchNorm2d type -> fused ReLU
 
 
 def import_torch():
@@ -131,6 +132,7 @@ def import_torch():
         nnq.Linear: ("linear", False),
         nniq.LinearReLU: ("linear", True),
     })
+    BATCH_NORMS.update({nnq.BatchNorm2d: False, nniq.BNReLU2d: True})
 
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
@@ -408,10 +410,13 @@ def channels_last(t):
     return t.dim() == 4 and t.is_contiguous(memory_format=torch.channels_last) and not t.is_contiguous()
 
 
-def elementwise_case(name, op, relu, xs, y, model_spec):
+def elementwise_case(name, op, relu, xs, y, model_spec, bn=None):
     """An elementwise step (add / add_relu / mul / cat of two inputs along
-    channels) as a qcase (docs/qcase.md section 4), or (None, reason)."""
+    channels, or a batch_norm of one with the BatchNorm2d module `bn`) as a
+    qcase (docs/qcase.md section 4), or (None, reason)."""
     dt = {torch.quint8: ("uint8", 0, 255), torch.qint8: ("int8", -128, 127)}
+    if op == "batch_norm":
+        return batch_norm_case(name, relu, xs[0], y, bn, model_spec)
     if len(xs) != 2:
         return None, f"{op} of {len(xs)} inputs (qcase's {op} takes two)"
     a, b = xs
@@ -467,6 +472,53 @@ def elementwise_case(name, op, relu, xs, y, model_spec):
     return (case, arrays), None
 
 
+def batch_norm_case(name, relu, x, y, bn, model_spec):
+    """A quantized BatchNorm2d (BNReLU2d) call as a batch_norm qcase."""
+    dt = {torch.quint8: ("uint8", 0, 255), torch.qint8: ("int8", -128, 127)}
+    for t in (x, y):
+        if not (isinstance(t, torch.Tensor) and t.is_quantized and t.qscheme() == torch.per_tensor_affine):
+            return None, "batch_norm of a tensor that is not per-tensor quantized"
+    if x.dim() != 4 or x.dtype != y.dtype or x.dtype not in dt:
+        return None, f"batch_norm of a {x.dim()}-D {x.dtype} tensor (4-D quint8 / qint8 only)"
+    dtype, qmin, qmax = dt[x.dtype]
+    zo = int(y.q_zero_point())
+    for t in (x, y):
+        if float(np.float32(t.q_scale())) != float(t.q_scale()):
+            return None, f"batch_norm: scale {t.q_scale()!r} is not a float32 value"
+    params = {}
+    for field, t in (("bn_weight", bn.weight), ("bn_bias", bn.bias), ("bn_mean", bn.running_mean),
+                     ("bn_var", bn.running_var)):
+        if t is None:
+            return None, f"batch_norm without {field[3:]} (qcase needs weight, bias and running statistics)"
+        params[field] = t.detach().to(torch.float32).numpy().astype(np.float32)
+    case = dict(
+        source=f"PyTorch {torch.__version__} {type(bn).__name__} '{name}' of {model_spec}, "
+               f"ATen {torch.backends.cpu.get_cpu_capability()} kernel",
+        op="batch_norm",
+        input_shape=list(nhwc(x).shape),
+        output_shape=list(nhwc(y).shape),
+        input_zero_point=int(x.q_zero_point()),
+        output_zero_point=zo,
+        input_scale=float(np.float32(x.q_scale())),
+        output_scale=float(np.float32(y.q_scale())),
+        act_min=max(qmin, zo) if relu else qmin,
+        act_max=qmax,
+        rounding="torch",
+        input_dtype=dtype,
+        output_dtype=dtype,
+        torch_vector_bytes=torch_vector_bytes(),
+        torch_layout="nhwc",
+        bn_eps=float(bn.eps),
+    )
+    npdt = np.uint8 if dtype == "uint8" else np.int8
+    arrays = {
+        "input": nhwc(x.int_repr()).numpy().astype(npdt),
+        **params,
+        "output": nhwc(y.int_repr()).numpy().astype(npdt),
+    }
+    return (case, arrays), None
+
+
 def toml_value(v):
     if isinstance(v, bool):
         return "true" if v else "false"
@@ -488,7 +540,7 @@ ORDER = [
     "padding", "depth_multiplier", "groups", "input_zero_point", "input2_zero_point", "filter_zero_point",
     "output_zero_point", "input_scale", "input2_scale", "filter_scales", "output_scale", "act_min",
     "act_max", "multiplier", "shift", "rounding", "input_dtype", "output_dtype", "torch_vector_bytes",
-    "torch_layout",
+    "torch_layout", "bn_eps",
 ]
 
 
@@ -512,7 +564,7 @@ def write_case(d, case, arrays, txt):
         else:
             np.save(path, arr)
         lines.append(f"{field} = {json.dumps(fname)}")
-    if "bias" not in arrays and "input2" not in arrays:
+    if "filter" in arrays and "bias" not in arrays:
         lines.append("# no bias")
     with open(os.path.join(d, "case.toml"), "w") as f:
         f.write("\n".join(lines) + "\n")
@@ -571,8 +623,6 @@ NOT_EXPORTED = "no qcase op for it"
 REASONS = {
     "Quantize": "the model input's float -> int quantization, not a layer",
     "DeQuantize": "int -> float at the model output, not a layer",
-    "BatchNorm2d": "an unfolded quantized BatchNorm2d (a requantizing step; fuse it into the conv before "
-                   "prepare, fuse_modules / fuse_modules_qat, and it is exported with the conv)",
     "ReLU6": "quantized ReLU6 (a clamp, no qcase op; fuse a ReLU into the conv instead)",
     "Hardswish": "quantized Hardswish (a requantizing elementwise op, no qcase op)",
     "ReLU": "ReLU on a quantized tensor (a clamp at the zero point; fuse it into the conv)",
@@ -653,7 +703,7 @@ def main():
         die("no sample input: give --input SAMPLE.npy")
 
     captured = []
-    captured_elt = []  # (name, op, relu, inputs, output) of QFunctional add / mul / cat
+    captured_elt = []  # (name, op, relu, inputs, output, BatchNorm2d or None): add / mul / cat / batch_norm
     ran_not_exported = {}  # name -> reason, in first-run order
     hooks = []
     for name, mod in model.named_modules():
@@ -665,6 +715,11 @@ def main():
                                  torch.backends.quantized.engine))
 
             hooks.append(mod.register_forward_hook(hook))
+        elif type(mod) in BATCH_NORMS:
+            def bn_hook(m, inp, out, name=name, relu=BATCH_NORMS[type(mod)]):
+                captured_elt.append((name, "batch_norm", relu, [inp[0].detach()], out.detach(), m))
+
+            hooks.append(mod.register_forward_hook(bn_hook))
         elif isinstance(mod, torch.ao.nn.quantized.QFunctional):
             for op in ("add", "add_relu", "add_scalar", "mul", "mul_relu", "mul_scalar", "cat", "matmul"):
                 orig = getattr(mod, op, None)
@@ -676,14 +731,14 @@ def main():
                     if _op in ("add", "add_relu", "mul", "mul_relu"):
                         xs = [args[0], args[1]] if len(args) >= 2 else [kw.get("x"), kw.get("y")]
                         captured_elt.append((_name, _op.replace("_relu", ""), _op.endswith("_relu"),
-                                             [t.detach() for t in xs], y.detach()))
+                                             [t.detach() for t in xs], y.detach(), None))
                     elif _op == "cat":
                         xs = list(args[0] if args else kw.get("x"))
                         dim = args[1] if len(args) > 1 else kw.get("dim", 0)
                         if dim not in (1, -3) or any(t.dim() != 4 for t in xs):
                             ran_not_exported.setdefault(f"{_name}.cat", f"cat along dim {dim} (qcase's cat joins the channels of 4-D tensors)")
                         else:
-                            captured_elt.append((_name, "cat", False, [t.detach() for t in xs], y.detach()))
+                            captured_elt.append((_name, "cat", False, [t.detach() for t in xs], y.detach(), None))
                     else:
                         ran_not_exported.setdefault(f"{_name}.{_op}", functional_reason(_op))
                     return y
@@ -740,13 +795,14 @@ def main():
                               "engine": engine, "rounding": case["rounding"], "sample": label,
                               "outputs": int(arrays["output"].size)})
                 print(f"{dname:<24} {case['op']:<17} {kernel:<34} outputs {arrays['output'].size}")
-            for name, op, relu, xs, y in elt_of_run:
-                key = f"{name}.{op}"
+            for name, op, relu, xs, y, bn in elt_of_run:
+                key = f"{name}.{op}" if bn is None else name
                 calls[key] = calls.get(key, 0) + 1
-                dname = f"{name.replace('.', '_')}_{op}" + ("" if calls[key] == 1 else f"_call{calls[key]}")
+                dname = (name.replace(".", "_") + ("" if bn is not None else f"_{op}")
+                         + ("" if calls[key] == 1 else f"_call{calls[key]}"))
                 if len(runs) > 1:
                     dname += f"_s{k}"
-                made, why = elementwise_case(name, op, relu, xs, y, a.model)
+                made, why = elementwise_case(name, op, relu, xs, y, a.model, bn)
                 if made is None:
                     ran_not_exported.setdefault(key, why)
                     continue

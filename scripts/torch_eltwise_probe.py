@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Random PyTorch elementwise steps (add, add_relu, mul, mul_relu, cat) as
+"""Random PyTorch elementwise steps (add, add_relu, mul, mul_relu, cat, batch_norm, batch_norm_relu) as
 qcase directories, to check qmac's emulation of PyTorch's float32 kernels
 against PyTorch itself on data nobody chose.
 
@@ -39,7 +39,7 @@ def main():
     os.makedirs(a.out_dir, exist_ok=True)
     index = []
     for k in range(a.count):
-        op = ["add", "add_relu", "mul", "mul_relu", "cat"][k % 5]
+        op = ["add", "add_relu", "mul", "mul_relu", "cat", "batch_norm", "batch_norm_relu"][k % 7]
         dt = torch.quint8 if rng.integers(2) == 0 else torch.qint8
         lo, hi = (0, 256) if dt == torch.quint8 else (-128, 128)
         n, h, w = 1 + int(rng.integers(2)), int(rng.integers(1, 9)), int(rng.integers(1, 9))
@@ -61,9 +61,22 @@ def main():
             # One input already in the output's quantization: copied.
             scale, zp = x.q_scale(), x.q_zero_point()
         q = torch.ops.quantized
-        out = q.cat([x, y], 1, scale, zp) if op == "cat" else getattr(q, op)(x, y, scale, zp)
+        bn = None
+        if op.startswith("batch_norm"):
+            bn = torch.nn.BatchNorm2d(c1, eps=float(rng.choice([1e-5, 1e-3])))
+            with torch.no_grad():
+                bn.weight.copy_(torch.tensor(rng.normal(1, 0.6, c1), dtype=torch.float32))
+                bn.bias.copy_(torch.tensor(rng.normal(0, 0.5, c1), dtype=torch.float32))
+                bn.running_mean.copy_(torch.tensor(rng.normal(0, 0.5, c1), dtype=torch.float32))
+                bn.running_var.copy_(torch.tensor(rng.uniform(0.05, 2.0, c1), dtype=torch.float32))
+            f = q.batch_norm2d_relu if op.endswith("_relu") else q.batch_norm2d
+            out = f(x, bn.weight, bn.bias, bn.running_mean, bn.running_var, bn.eps, scale, zp)
+        elif op == "cat":
+            out = q.cat([x, y], 1, scale, zp)
+        else:
+            out = getattr(q, op)(x, y, scale, zp)
         made, why = ex.elementwise_case(f"probe{k}", op.replace("_relu", ""), op.endswith("_relu"), [x, y], out,
-                                        "scripts/torch_eltwise_probe.py")
+                                        "scripts/torch_eltwise_probe.py", bn)
         if made is None:
             ex.die(f"case {k}: {why}")
         case, arrays = made

@@ -272,13 +272,13 @@ fn qat_blocks_with_grouped_conv_add_cat_mul_pass_on_rtl_and_golden() {
         assert_eq!(code, 0, "{backend}\n{out}{err}");
         assert!(out.trim_end().ends_with("11 passed, 0 failed"), "{out}");
         let rtl = if backend == "rtl" {
-            "RTL = golden integer bit-exact on 2 of 2 mul / cat steps; "
+            "RTL = golden integer bit-exact on 2 of 2 mul / cat / batch_norm steps; "
         } else {
             ""
         };
         assert!(
             out.contains(&format!(
-                "PyTorch elementwise steps (add / mul / cat): {rtl}4 steps, 11264 outputs: integer vs PyTorch \
+                "PyTorch elementwise steps (add / mul / cat / batch_norm): {rtl}4 steps, 11264 outputs: integer vs PyTorch \
                  differs on 0, 0 of them explained by a verified cause; emulation = PyTorch on 11264 of 11264 outputs"
             )),
             "{out}"
@@ -313,29 +313,42 @@ fn qat_blocks_with_grouped_conv_add_cat_mul_pass_on_rtl_and_golden() {
     );
 }
 
-/// 50 random PyTorch add / add_relu / mul / mul_relu / cat steps
-/// (scripts/torch_eltwise_probe.py --seed 3): the emulation reproduces
-/// PyTorch on every output, the RTL runs every mul and cat bit-exactly, and
-/// the one output where the integer path differs is explained, with its
-/// cause checked (the exact value 1e-5 below .5, where TFLite ADD's fixed
-/// point rounds up).
+/// 56 random PyTorch add / add_relu / mul / mul_relu / cat / batch_norm /
+/// batch_norm_relu steps (scripts/torch_eltwise_probe.py --seed 3 --count
+/// 56): the emulation reproduces PyTorch on every output, the RTL runs every
+/// mul, cat and batch_norm bit-exactly, and the 15 outputs where the integer
+/// path differs (batch norms, whose int32 bias is β in steps of |α|/127) are
+/// explained with their cause checked. `add_near_half` is a PyTorch add_relu
+/// whose exact value is 1e-5 below .5, where TFLite ADD's fixed point rounds up.
 #[test]
-fn elementwise_probe_emulation_equals_pytorch_and_its_difference_is_explained() {
+fn elementwise_probe_emulation_equals_pytorch_and_its_differences_are_explained() {
     let (code, out, err) = common::qmac_split(&["layer", ELT_PROBE]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(
         out.contains(
-            "PyTorch elementwise steps (add / mul / cat): RTL = golden integer bit-exact on 30 of 30 mul / cat steps; \
-             50 steps, 64301 outputs: integer vs PyTorch differs on 1, 1 of them explained by a verified cause; \
-             emulation = PyTorch on 64301 of 64301 outputs"
+            "PyTorch elementwise steps (add / mul / cat / batch_norm): RTL = golden integer bit-exact on 40 of 40 \
+             mul / cat / batch_norm steps; 56 steps, 68680 outputs: integer vs PyTorch differs on 15, 15 of them \
+             explained by a verified cause; emulation = PyTorch on 68680 of 68680 outputs"
         ),
         "{out}"
     );
-    let one = fixture("tests/fixtures/torch/eltwise_probe/e46_add_relu")
-        .display()
-        .to_string();
-    let (code, out, _) = common::qmac_split(&["layer", "--backend", "golden", "--explain", &one]);
-    assert_eq!(code, 0, "{out}");
+    let explain = |case: &str| {
+        let d = fixture(&format!("tests/fixtures/torch/{case}"))
+            .display()
+            .to_string();
+        let (code, out, _) = common::qmac_split(&["layer", "--backend", "golden", "--explain", &d]);
+        assert_eq!(code, 0, "{out}");
+        out
+    };
+    let out = explain("eltwise_probe/e05_batch_norm");
+    assert!(
+        out.contains(
+            "  output 1315 [n 0, h 3, w 0, c 19]: exact value 17.5001299; integer 17; PyTorch float32 -33.4998665 (+ zp_y) \
+             -> emulation 18; PyTorch 18: explained (int32 bias rounding near .5"
+        ),
+        "{out}"
+    );
+    let out = explain("add_near_half");
     assert!(
         out.contains(
             "  output 318 [n 0, h 4, w 0, c 22]: exact value 245.4999892; integer 246; PyTorch float32 82.4999924 (+ zp_y) \
@@ -349,7 +362,7 @@ fn elementwise_probe_emulation_equals_pytorch_and_its_difference_is_explained() 
 fn a_tampered_elementwise_output_fails_naming_it() {
     // The explained output set to the integer path's value: now the
     // emulation no longer reproduces PyTorch there.
-    let (dir, old, new) = altered_copy("eltwise_probe/e46_add_relu", 318, 1, "e46-plus1");
+    let (dir, old, new) = altered_copy("add_near_half", 318, 1, "e46-plus1");
     assert_eq!((old, new), (245, 246));
     let d = dir.display().to_string();
     let (code, out, err) = common::qmac_split(&["layer", "--backend", "golden", &d]);
@@ -380,6 +393,33 @@ fn a_tampered_elementwise_output_fails_naming_it() {
     );
     assert!(out.trim_end().ends_with("0 passed, 1 failed"), "{out}");
     let _ = std::fs::remove_dir_all(&dir);
+    // A batch norm whose bias rounding explains an output: with its running
+    // mean moved by one float32 step the emulation no longer reproduces
+    // PyTorch on some outputs (the case is not what PyTorch ran).
+    let src = fixture("tests/fixtures/torch/eltwise_probe/e05_batch_norm");
+    let dst = common::scratch("torch", "bn-mean");
+    std::fs::create_dir_all(&dst).unwrap();
+    for e in std::fs::read_dir(&src).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), dst.join(e.file_name())).unwrap();
+    }
+    let npy = dst.join("bn_mean.npy");
+    let mut bytes = std::fs::read(&npy).unwrap();
+    let n = bytes.len();
+    // Channel 19's float32 (little-endian) plus one ulp, ten thousand times.
+    let at = n - 72 * 4 + 19 * 4;
+    let v = f32::from_le_bytes(bytes[at..at + 4].try_into().unwrap());
+    let moved = v + 1e4 * f32::EPSILON * v.abs().max(1.0);
+    bytes[at..at + 4].copy_from_slice(&moved.to_le_bytes());
+    std::fs::write(&npy, bytes).unwrap();
+    let (code, out, err) =
+        common::qmac_split(&["layer", "--backend", "golden", &dst.display().to_string()]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains("UNEXPLAINED") && out.contains("the emulation does not reproduce PyTorch"),
+        "{out}"
+    );
+    let _ = std::fs::remove_dir_all(&dst);
 }
 
 /// Malformed elementwise cases: one line naming the file and field, exit 2.
@@ -443,6 +483,44 @@ fn malformed_elementwise_cases_are_input_errors() {
             err.contains(&format!("{}: {want}", dst.join("case.toml").display())),
             "{want}\n{err}"
         );
+        let _ = std::fs::remove_dir_all(&dst);
+    }
+    // batch_norm's own fields.
+    let bn = fixture("tests/fixtures/torch/eltwise_probe/e05_batch_norm");
+    for (k, (from, to, want)) in [
+        (
+            "bn_eps = 0.001\n",
+            "",
+            "field `bn_eps`: missing (required field)",
+        ),
+        (
+            "op = \"batch_norm\"",
+            "op = \"batch_norm\"\ninput2_scale = 0.5",
+            "field `input2_scale`: a batch_norm case takes no input2_scale",
+        ),
+        (
+            "bn_eps = 0.001",
+            "bn_eps = -1.0",
+            "field `bn_eps`: -1 must be finite and >= 0",
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let dst = common::scratch("torch", &format!("bad-bn-{k}"));
+        std::fs::create_dir_all(&dst).unwrap();
+        for e in std::fs::read_dir(&bn).unwrap() {
+            let e = e.unwrap();
+            std::fs::copy(e.path(), dst.join(e.file_name())).unwrap();
+        }
+        let toml = std::fs::read_to_string(dst.join("case.toml")).unwrap();
+        assert!(toml.contains(from), "{from}");
+        std::fs::write(dst.join("case.toml"), toml.replacen(from, to, 1)).unwrap();
+        let (code, _, err) =
+            common::qmac_split(&["layer", "--backend", "golden", &dst.display().to_string()]);
+        assert_eq!(code, 2, "{want}\n{err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+        assert!(err.contains(want), "{want}\n{err}");
         let _ = std::fs::remove_dir_all(&dst);
     }
     // A command that takes MAC layer cases only says what an elementwise case is.

@@ -445,7 +445,56 @@ fn exporter_on_a_qat_model_with_grouped_conv_add_cat_mul_passes_qmac_layer() {
     assert_eq!(code, 0, "{o}{e}");
     assert!(o.trim_end().ends_with("11 passed, 0 failed"), "{o}");
     assert!(
-        o.contains("RTL = golden integer bit-exact on 2 of 2 mul / cat steps; 4 steps"),
+        o.contains(
+            "RTL = golden integer bit-exact on 2 of 2 mul / cat / batch_norm steps; 4 steps"
+        ),
+        "{o}"
+    );
+    let _ = std::fs::remove_dir_all(&tmp);
+}
+
+/// A BatchNorm2d left unfolded (and a BNReLU2d) is exported as a batch_norm
+/// case; PyTorch's output is reproduced and the RTL runs it.
+#[test]
+fn an_unfolded_batch_norm_is_exported_and_passes_qmac_layer() {
+    if !torch_importable() {
+        assert_the_no_torch_message();
+        println!("skipped: torch is not importable (pip install torch)");
+        return;
+    }
+    let tmp = common::scratch("export", "bn");
+    let model = model_file(
+        &tmp,
+        "bn.py",
+        &format!(
+            "{HEADER}def build():\n    m = nn.Sequential(tq.QuantStub(), nn.Conv2d(3, 24, 3, padding=1), nn.BatchNorm2d(24), \
+             nn.BatchNorm2d(24), nn.ReLU(), tq.DeQuantStub())\n    torch.manual_seed(4)\n    \
+             for bn in (m[2], m[3]):\n        bn.running_mean.normal_(0, 0.3)\n        bn.running_var.uniform_(0.2, 2.0)\n        \
+             bn.weight.data.normal_(1, 0.4)\n        bn.bias.data.normal_(0, 0.3)\n    m.eval()\n    \
+             m = tq.fuse_modules(m, [[\"3\", \"4\"]])\n    m.qconfig = tq.get_default_qconfig(\"fbgemm\")\n    \
+             tq.prepare(m, inplace=True)\n    m(torch.randn(4, 3, 8, 8))\n    return tq.convert(m)\n\n\n\
+             def example_inputs():\n    torch.manual_seed(6)\n    return [torch.randn(2, 3, 8, 8)]\n"
+        ),
+    );
+    let out = tmp.join("cases").display().to_string();
+    let (code, stdout, err) = python(&["scripts/export_torch.py", &format!("{model}:build"), &out]);
+    assert_eq!(code, 0, "{stdout}{err}");
+    assert!(
+        stdout.contains("1 layer case(s) and 2 elementwise case(s) written"),
+        "{stdout}"
+    );
+    let bn_relu = std::fs::read_to_string(tmp.join("cases/3/case.toml")).unwrap();
+    assert!(
+        bn_relu.contains("op = \"batch_norm\"") && bn_relu.contains("BNReLU2d"),
+        "{bn_relu}"
+    );
+    let index = format!("{out}/index.json");
+    let (code, o, e) = common::qmac_split(&["layer", &index]);
+    assert_eq!(code, 0, "{o}{e}");
+    assert!(
+        o.contains(
+            "RTL = golden integer bit-exact on 2 of 2 mul / cat / batch_norm steps; 2 steps"
+        ),
         "{o}"
     );
     let _ = std::fs::remove_dir_all(&tmp);

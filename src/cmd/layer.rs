@@ -96,7 +96,7 @@ struct TorchTotals {
     emulation_matches: usize,
     rtl_layers: usize,
     rtl_exact: usize,
-    /// Elementwise steps (add / mul / cat) with a PyTorch output.
+    /// Elementwise steps (add / mul / cat / batch_norm) with a PyTorch output.
     steps: usize,
     step_outputs: usize,
     step_differing: usize,
@@ -680,11 +680,11 @@ pub fn run(a: &Args) -> Result<()> {
     }
     if torch.steps > 0 || torch.rtl_steps > 0 {
         out.line(format_args!(
-            "PyTorch elementwise steps (add / mul / cat): {}{} steps, {} outputs: integer vs PyTorch differs on {}, \
+            "PyTorch elementwise steps (add / mul / cat / batch_norm): {}{} steps, {} outputs: integer vs PyTorch differs on {}, \
              {} of them explained by a verified cause; emulation = PyTorch on {} of {} outputs",
             if torch.rtl_steps > 0 {
                 format!(
-                    "RTL = golden integer bit-exact on {} of {} mul / cat steps; ",
+                    "RTL = golden integer bit-exact on {} of {} mul / cat / batch_norm steps; ",
                     torch.rtl_steps_exact, torch.rtl_steps
                 )
             } else {

@@ -1,6 +1,7 @@
-//! `qmac layer` on an elementwise PyTorch case (add / mul / cat,
-//! docs/qcase.md §4): the integer path on the golden model and, for mul and
-//! cat, on the RTL (as the MAC case [`eltwise::lowered`] gives); compared
+//! `qmac layer` on an elementwise PyTorch case (add / mul / cat /
+//! batch_norm, docs/qcase.md §4): the integer path on the golden model and,
+//! for mul, cat and batch_norm, on the RTL (as the MAC case
+//! [`eltwise::lowered`] gives); compared
 //! with PyTorch's output through the emulation of its float32 kernel, every
 //! difference explained by a verified cause or the case fails.
 

@@ -1,5 +1,6 @@
-//! PyTorch's requantizing elementwise steps (add / add_relu, mul, cat; the
-//! cases of [`crate::formats::qcase::EltCase`]): the integer path an
+//! PyTorch's requantizing elementwise steps (add / add_relu, mul, cat, an
+//! unfolded batch_norm; the cases of [`crate::formats::qcase::EltCase`]):
+//! the integer path an
 //! accelerator runs, PyTorch's float32 kernels emulated bit for bit, and
 //! every difference between the two explained by a verified cause or not.
 //!
@@ -20,6 +21,10 @@
 //! a shift of 1 or 2, moves up to 18 % of a cat's outputs by one from the
 //! nearest value (seen on random PyTorch cats); one rounding differs from
 //! PyTorch's float32 rounding only on ties and float32 error near .5.
+//! * batch_norm: per channel `y = clamp(zp_y + R(acc·|α|/127))` with
+//!   `acc = ±127·(q − zp) + round(β·127/|α|)` (α, β PyTorch's fused
+//!   parameters, [`bn_alpha_beta`]). On the datapath: a depthwise 1×1
+//!   convolution, weight ±127, an int32 bias, multiplier |α|/127.
 //! * add: TFLite's 8-bit ADD ([`crate::golden::ops::AddParams`]): inputs
 //!   rescaled to a common 2²⁰ fixed point, summed, requantized. It is not a
 //!   dot product, so it runs on the golden model only.
@@ -31,6 +36,9 @@
 //!   `y = zp_y + rne(c · (1/s_y))`.
 //! * `qmul_kernel`: `y = zp_y + rne(float(acc) · m)` with the float32
 //!   `m = (s₁·s₂)·(1/s_y)` (ReLU: max zp_y).
+//! * `q_batch_norm_kernel`: `y = zp_y + rne(fma(α, q − zp, β))` (vectorized
+//!   loop and scalar tail alike in the AVX2 / AVX512 builds, which contract
+//!   the tail's `α·(q − zp) + β`); ReLU: max zp_y.
 //! * `qcat` of channels-last inputs (`qcat_nhwc_kernel`): an input whose
 //!   scale and zero point are the output's is copied; otherwise, per pixel,
 //!   its channels below `⌊C/V⌋·V` (plus the next `⌊rest/(V/4)⌋·V/4` when
@@ -94,6 +102,28 @@ fn kernel_order(layout: Layout, shape: [usize; 4], i: usize) -> usize {
     }
 }
 
+/// PyTorch's fused batch-norm parameters (`qbatch_norm.cpp`
+/// `compute_fused_params`): `inv_σ = float(1.0 / sqrtf(var + float(ε)))`,
+/// `α = float((inv_σ·γ) · (double(S_x)/double(S_y)))`,
+/// `β = float((b − (μ·inv_σ)·γ) / double(S_y))`, the products in float32.
+pub fn bn_alpha_beta(case: &EltCase) -> (Vec<f32>, Vec<f32>) {
+    let Some(bn) = &case.bn else {
+        return (Vec::new(), Vec::new());
+    };
+    let ratio = case.input_scale as f64 / case.output_scale as f64;
+    let mut alpha = Vec::with_capacity(bn.weight.len());
+    let mut beta = Vec::with_capacity(bn.weight.len());
+    for c in 0..bn.weight.len() {
+        let inv_sigma = (1.0f64 / (bn.var[c] + bn.eps as f32).sqrt() as f64) as f32;
+        alpha.push(((inv_sigma * bn.weight[c]) as f64 * ratio) as f32);
+        beta.push(
+            ((bn.bias[c] - bn.mean[c] * inv_sigma * bn.weight[c]) as f64 / case.output_scale as f64)
+                as f32,
+        );
+    }
+    (alpha, beta)
+}
+
 /// PyTorch's output at every position (flat NHWC), and the last float32
 /// value each rounded.
 pub fn emulate(case: &EltCase) -> Vec<(f32, i32)> {
@@ -107,6 +137,23 @@ pub fn emulate(case: &EltCase) -> Vec<(f32, i32)> {
     };
     let n = case.outputs();
     match case.op {
+        EltOp::BatchNorm => {
+            // q_batch_norm_kernel: its vectorized loop computes
+            // fma(α, q − zp, β) and quantizes with scale 1; the scalar tail's
+            // `lrintf(α·(q − zp) + β)` is contracted to the same fma in the
+            // AVX2 / AVX512 builds (seen: a tail value the unfused form puts
+            // exactly on .5 is rounded up by PyTorch).
+            let (alpha, beta) = bn_alpha_beta(case);
+            let c_n = case.output_shape[3];
+            (0..n)
+                .map(|i| {
+                    let c = i % c_n;
+                    let x = (case.input[i] - case.input_zero_point) as f32;
+                    let t = alpha[c].mul_add(x, beta[c]);
+                    (t, (zo as i64 + rne(t)).clamp(lo, hi) as i32)
+                })
+                .collect()
+        }
         EltOp::Mul => {
             let m = (case.input_scale * case.input2_scale) * inv_f;
             (0..n)
@@ -212,6 +259,31 @@ pub fn lowered(case: &EltCase) -> Option<Case> {
     };
     match case.op {
         EltOp::Add => None,
+        EltOp::BatchNorm => {
+            let mut c = base(format!(
+                "batch_norm as a depthwise 1x1 convolution: {}",
+                case.path.display()
+            ));
+            c.input_shape = [nn, h, w, oc];
+            c.filter_shape = [1, 1, 1, oc];
+            c.output_shape = [nn, h, w, oc];
+            c.input_zero_point = case.input_zero_point;
+            let (mut ms, mut es, mut bias, mut filter) = (vec![], vec![], vec![], vec![]);
+            for ch in 0..oc {
+                let (wgt, m, b) = bn_channel(case, ch);
+                let (m0, e) = requant::quantize_multiplier(m, true);
+                filter.push(wgt);
+                ms.push(m0);
+                es.push(e);
+                bias.push(b);
+            }
+            c.multiplier = ms;
+            c.shift = es;
+            c.bias = Some(bias);
+            c.input = case.input.clone();
+            c.filter = filter;
+            Some(c)
+        }
         EltOp::Mul => {
             let (m0, e) = requant::quantize_multiplier(
                 case.input_scale as f64 * case.input2_scale as f64 / so,
@@ -252,6 +324,35 @@ pub fn lowered(case: &EltCase) -> Option<Case> {
             c.filter = vec![1; oc];
             Some(c)
         }
+    }
+}
+
+/// The weight magnitude of a batch norm's lowered channel: the int32 bias
+/// is then quantized in steps of |α|/127 output LSBs.
+const BN_WEIGHT: i32 = 127;
+
+/// Channel `c` of a batch norm on the datapath: weight ±127 (the sign of
+/// α), real multiplier |α|/127 and the int32 bias round(β·127/|α|), so
+/// `acc·M = α(q − zp) + β` up to the bias's rounding. A channel whose bias
+/// would leave int32 (|α| tiny against β) keeps only β: weight 0,
+/// multiplier 1, bias round(β).
+fn bn_channel(case: &EltCase, c: usize) -> (i32, f64, i32) {
+    let (alpha, beta) = bn_alpha_beta(case);
+    let (a, b) = (alpha[c] as f64, beta[c] as f64);
+    let m = a.abs() / BN_WEIGHT as f64;
+    let bias = if m > 0.0 {
+        (b / m).round()
+    } else {
+        f64::INFINITY
+    };
+    if bias.abs() < 2f64.powi(31) - 1.0 {
+        (BN_WEIGHT * a.signum() as i32, m, bias as i32)
+    } else {
+        (
+            0,
+            1.0,
+            b.round().clamp(i32::MIN as f64, i32::MAX as f64) as i32,
+        )
     }
 }
 
@@ -306,6 +407,9 @@ pub enum EltCause {
     /// mul / cat: the exact value lies within the Q31 multiplier's error of
     /// the boundary (the integer path's one rounding of acc·M0·2^(e−31)).
     Multiplier,
+    /// batch_norm: the exact value lies within half a step of the int32
+    /// bias (β quantized in steps of the channel's multiplier) of the boundary.
+    BiasRounding,
 }
 
 impl EltCause {
@@ -316,6 +420,7 @@ impl EltCause {
             EltCause::Float32 => "float32 rounding near .5",
             EltCause::AddFixedPoint => "ADD fixed-point rescaling near .5",
             EltCause::Multiplier => "Q31 multiplier near .5",
+            EltCause::BiasRounding => "int32 bias rounding near .5",
         }
     }
 }
@@ -395,6 +500,20 @@ fn exact(case: &EltCase, mac: Option<&Case>, i: usize) -> (f64, Option<(i32, i32
     let so = case.output_scale as f64;
     let zo = case.output_zero_point as f64;
     match case.op {
+        EltOp::BatchNorm => {
+            let bn = case
+                .bn
+                .as_ref()
+                .expect("a batch_norm case has its parameters");
+            let c = i % case.output_shape[3];
+            let x = case.input_scale as f64 * (case.input[i] - case.input_zero_point) as f64;
+            let y = (x - bn.mean[c] as f64) / (bn.var[c] as f64 + bn.eps).sqrt()
+                * bn.weight[c] as f64
+                + bn.bias[c] as f64;
+            let m = mac.expect("batch_norm is lowered");
+            let acc = m.filter[c] * (case.input[i] - case.input_zero_point) + m.bias_of(c);
+            (y / so + zo, Some((acc, m.multiplier[c], m.shift[c], false)))
+        }
         EltOp::Add => {
             let a = case.input_scale as f64 * (case.input[i] - case.input_zero_point) as f64;
             let b = case.input2_scale as f64 * (case.input2[i] - case.input2_zero_point) as f64;
@@ -443,7 +562,7 @@ fn explain(
     real: f64,
     zp_out: i32,
     acc: Option<(i32, i32, i32, bool)>,
-    add_eps: Option<f64>,
+    int_err: (EltCause, f64),
 ) -> Result<EltCause, String> {
     if (integer as i64 - pytorch as i64).abs() != 1 {
         return Err(format!(
@@ -453,11 +572,8 @@ fn explain(
     }
     let boundary = integer.min(pytorch) as f64 + 0.5;
     let off = (real - boundary).abs();
-    let mag = (real - zp_out as f64).abs() + 1.0;
     // PyTorch's float32 path: a few float32 roundings of values below 2^9.
-    let eps_f32 = mag * (-19f64).exp2();
-    // The integer path with one rounding: only M0's Q31 error (2^-31 relative).
-    let eps_q31 = mag * (-30f64).exp2();
+    let eps_f32 = ((real - zp_out as f64).abs() + 1.0) * (-19f64).exp2();
     let (d_int, d_pt) = ((real - integer as f64).abs(), (real - pytorch as f64).abs());
     let fail = |who: &str| {
         Err(format!(
@@ -471,7 +587,7 @@ fn explain(
             return Ok(EltCause::DoubleRounding);
         }
         if is_tie(a, m0, e) {
-            return if off <= eps_f32 {
+            return if off <= eps_f32 + int_err.1 {
                 Ok(EltCause::Tie)
             } else {
                 fail("integer path")
@@ -480,10 +596,10 @@ fn explain(
     }
     if d_int > d_pt {
         // PyTorch is the nearest: the integer path erred.
-        match (acc, add_eps) {
-            (_, Some(eps)) if off <= eps => Ok(EltCause::AddFixedPoint),
-            (Some(_), _) if off <= eps_q31 => Ok(EltCause::Multiplier),
-            _ => fail("integer path"),
+        if off <= int_err.1 {
+            Ok(int_err.0)
+        } else {
+            fail("integer path")
         }
     } else if off <= eps_f32 {
         Ok(EltCause::Float32)
@@ -540,7 +656,29 @@ pub fn compare(case: &EltCase, integer: &[i32]) -> Option<EltComparison> {
             continue;
         }
         let (real, acc) = exact(case, mac.as_ref(), i);
-        let cause = explain(iy, py, real, case.output_zero_point, acc, add_eps.flatten());
+        let mag = (real - case.output_zero_point as f64).abs() + 1.0;
+        // The integer path with one rounding: M0's Q31 error (2⁻³¹ relative).
+        let eps_q31 = mag * (-30f64).exp2();
+        let int_err = match case.op {
+            EltOp::Add => (EltCause::AddFixedPoint, add_eps.flatten().unwrap_or(0.0)),
+            EltOp::Mul | EltOp::Cat => (EltCause::Multiplier, eps_q31),
+            EltOp::BatchNorm => {
+                // The int32 bias is β in steps of the channel's multiplier
+                // (half a step at most); a channel that keeps only β drops α·(q − zp).
+                let m = mac.as_ref().expect("batch_norm is lowered");
+                let ch = i % c;
+                let (m0, e) = (m.multiplier[ch], m.shift[ch]);
+                let step = m0 as f64 * (e as f64 - 31.0).exp2();
+                let dropped = if m.filter[ch] == 0 {
+                    let (alpha, _) = bn_alpha_beta(case);
+                    (alpha[ch] as f64 * (case.input[i] - case.input_zero_point) as f64).abs()
+                } else {
+                    0.0
+                };
+                (EltCause::BiasRounding, 0.5 * step + dropped + eps_q31)
+            }
+        };
+        let cause = explain(iy, py, real, case.output_zero_point, acc, int_err);
         let d = EltDifference {
             index: i,
             coords: [i / (h * w * c), i / (w * c) % h, i / c % w, i % c],

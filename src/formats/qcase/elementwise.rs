@@ -1,6 +1,7 @@
-//! Elementwise PyTorch cases (`"op": "add" | "mul" | "cat"`, docs/qcase.md
-//! §4): the requantizing steps of a quantized model between its MAC layers
-//! (FloatFunctional / QFunctional `add`, `add_relu`, `mul`, `cat`), with
+//! Elementwise PyTorch cases (`"op": "add" | "mul" | "cat" | "batch_norm"`,
+//! docs/qcase.md §4): the requantizing steps of a quantized model between
+//! its MAC layers (FloatFunctional / QFunctional `add`, `add_relu`, `mul`,
+//! `cat`; an unfolded BatchNorm2d / BNReLU2d), with
 //! PyTorch's own output. Read by [`super::read_any`]; the golden model's
 //! PyTorch emulation and integer paths are in [`crate::golden::eltwise`].
 
@@ -18,6 +19,9 @@ pub enum EltOp {
     /// Concatenation along channels, each input requantized to the output's
     /// scale and zero point (cat, dim = 1 of NCHW).
     Cat,
+    /// An unfolded quantized BatchNorm2d (batch_norm2d, with ReLU: bn_relu):
+    /// `y = (γ(s₁(q − zp₁) − μ)/√(σ² + ε) + β)/s_y + zp_y` per channel.
+    BatchNorm,
 }
 
 impl EltOp {
@@ -26,6 +30,7 @@ impl EltOp {
             EltOp::Add => "add",
             EltOp::Mul => "mul",
             EltOp::Cat => "cat",
+            EltOp::BatchNorm => "batch_norm",
         }
     }
 }
@@ -47,7 +52,19 @@ impl Layout {
     }
 }
 
+/// A BatchNorm2d's parameters (float32, one per channel) and ε.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchNorm {
+    pub weight: Vec<f32>,
+    pub bias: Vec<f32>,
+    pub mean: Vec<f32>,
+    pub var: Vec<f32>,
+    pub eps: f64,
+}
+
 /// One validated elementwise case. Tensors are flat NHWC, like a layer case.
+/// A batch_norm has one input: `input2` is empty, `input2_shape`,
+/// `input2_zero_point` and `input2_scale` repeat input 1's.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EltCase {
     pub path: PathBuf,
@@ -75,6 +92,8 @@ pub struct EltCase {
     pub input: Vec<i32>,
     pub input2: Vec<i32>,
     pub output: Option<Vec<i32>>,
+    /// batch_norm only.
+    pub bn: Option<BatchNorm>,
 }
 
 impl EltCase {

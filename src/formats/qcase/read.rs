@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::elementwise::{EltCase, EltOp, Layout};
+use super::elementwise::{BatchNorm, EltCase, EltOp, Layout};
 use super::{
     framework_real_multiplier, per_tensor_scales, Case, Op, Rounding, INT32, INT8, SHIFT_MAX,
     SHIFT_MIN,
@@ -51,13 +51,19 @@ struct RawCase {
     bias: Option<serde_json::Value>,
     bias_float: Option<serde_json::Value>,
     output: Option<serde_json::Value>,
-    // Elementwise cases (add / mul / cat) only.
+    // Elementwise cases (add / mul / cat / batch_norm) only.
     input2: Option<serde_json::Value>,
     input2_shape: Option<Vec<i64>>,
     input2_zero_point: Option<i64>,
     input2_scale: Option<f64>,
     torch_vector_bytes: Option<i64>,
     torch_layout: Option<String>,
+    // batch_norm only.
+    bn_weight: Option<serde_json::Value>,
+    bn_bias: Option<serde_json::Value>,
+    bn_mean: Option<serde_json::Value>,
+    bn_var: Option<serde_json::Value>,
+    bn_eps: Option<f64>,
 }
 
 /// Where the elements of a loaded array came from (for element messages).
@@ -475,6 +481,7 @@ fn elementwise_op(op: Option<&str>) -> Option<EltOp> {
         "add" => Some(EltOp::Add),
         "mul" => Some(EltOp::Mul),
         "cat" => Some(EltOp::Cat),
+        "batch_norm" => Some(EltOp::BatchNorm),
         _ => None,
     }
 }
@@ -573,7 +580,7 @@ impl Case {
                 return Err(ctx.field_err(
                     "op",
                     format!(
-                    "unknown op \"{other}\" (expected conv2d, depthwise_conv2d, fully_connected, add, mul or cat)"
+                    "unknown op \"{other}\" (expected conv2d, depthwise_conv2d, fully_connected, add, mul, cat or batch_norm)"
                 ),
                 ))
             }
@@ -810,7 +817,10 @@ impl EltCase {
     pub fn read(path: &Path) -> Result<EltCase, InputError> {
         read_with(path, |raw, ctx| match elementwise_op(raw.op.as_deref()) {
             Some(op) => EltCase::from_raw(op, raw, ctx),
-            None => Err(ctx.field_err("op", "not an elementwise case (expected add, mul or cat)")),
+            None => Err(ctx.field_err(
+                "op",
+                "not an elementwise case (expected add, mul, cat or batch_norm)",
+            )),
         })
     }
 
@@ -862,13 +872,35 @@ impl EltCase {
         let dtype = input_dtype;
         let range = wide(dtype.range());
         let input_shape: [usize; 4] = ctx.usize_list(raw.input_shape, "input_shape", None, 1)?;
-        let input2_shape: [usize; 4] = match (op, raw.input2_shape) {
+        let bn_fields = [
+            ("bn_weight", raw.bn_weight.is_some()),
+            ("bn_bias", raw.bn_bias.is_some()),
+            ("bn_mean", raw.bn_mean.is_some()),
+            ("bn_var", raw.bn_var.is_some()),
+            ("bn_eps", raw.bn_eps.is_some()),
+        ];
+        let one_input = [
+            ("input2", raw.input2.is_some()),
+            ("input2_shape", raw.input2_shape.is_some()),
+            ("input2_zero_point", raw.input2_zero_point.is_some()),
+            ("input2_scale", raw.input2_scale.is_some()),
+        ];
+        let misplaced = if op == EltOp::BatchNorm {
+            one_input.iter().find(|f| f.1)
+        } else {
+            bn_fields.iter().find(|f| f.1)
+        };
+        if let Some((field, _)) = misplaced {
+            return Err(ctx.field_err(field, format!("a {} case takes no {field}", op.name())));
+        }
+        let input2_shape: [usize; 4] = match (op, raw.input2_shape.clone()) {
             (EltOp::Cat, v) => ctx.usize_list(v, "input2_shape", None, 1)?,
             (_, None) => input_shape,
             (_, v) => ctx.usize_list(v, "input2_shape", None, 1)?,
         };
         let output_shape: [usize; 4] = ctx.usize_list(raw.output_shape, "output_shape", None, 1)?;
         let want = match op {
+            EltOp::BatchNorm => input_shape,
             EltOp::Add | EltOp::Mul => {
                 if input2_shape != input_shape {
                     return Err(ctx.field_err(
@@ -912,7 +944,11 @@ impl EltCase {
             ctx.scalar_in(ctx.required(v, field)?, field, range, dtype.name())
         };
         let input_zero_point = zp(raw.input_zero_point, "input_zero_point")?;
-        let input2_zero_point = zp(raw.input2_zero_point, "input2_zero_point")?;
+        let input2_zero_point = if op == EltOp::BatchNorm {
+            input_zero_point
+        } else {
+            zp(raw.input2_zero_point, "input2_zero_point")?
+        };
         let output_zero_point = zp(raw.output_zero_point, "output_zero_point")?;
         let scale = |v: Option<f64>, field: &str| -> Result<f32, InputError> {
             let v = ctx.required(v, field)?;
@@ -927,7 +963,11 @@ impl EltCase {
             Ok(f)
         };
         let input_scale = scale(raw.input_scale, "input_scale")?;
-        let input2_scale = scale(raw.input2_scale, "input2_scale")?;
+        let input2_scale = if op == EltOp::BatchNorm {
+            input_scale
+        } else {
+            scale(raw.input2_scale, "input2_scale")?
+        };
         let output_scale = scale(raw.output_scale, "output_scale")?;
         let act_min = ctx.scalar_in(
             raw.act_min.unwrap_or(range.0),
@@ -980,7 +1020,57 @@ impl EltCase {
             ctx.narrow(&a, field, range, dtype.name())
         };
         let input = tensor(raw.input, "input", &input_shape)?;
-        let input2 = tensor(raw.input2, "input2", &input2_shape)?;
+        let input2 = if op == EltOp::BatchNorm {
+            Vec::new()
+        } else {
+            tensor(raw.input2, "input2", &input2_shape)?
+        };
+        let bn = if op == EltOp::BatchNorm {
+            let c = input_shape[3];
+            let floats = |v: Option<serde_json::Value>, field: &str, non_negative: bool| {
+                let v = ctx.required(not_null(v), field)?;
+                let a = ctx.load_floats(field, &v, Some(&[c]))?;
+                if a.vals.len() != c {
+                    return Err(ctx.field_err(
+                        field,
+                        format!("has {} values, the input has {c} channels", a.vals.len()),
+                    ));
+                }
+                a.vals
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &x)| {
+                        let f = x as f32;
+                        if !x.is_finite() || f as f64 != x || (non_negative && x < 0.0) {
+                            Err(ctx.elem_err(
+                                &a.loc,
+                                field,
+                                i,
+                                format!(
+                                    "{x} is not a {}float32 value",
+                                    if non_negative { "non-negative " } else { "" }
+                                ),
+                            ))
+                        } else {
+                            Ok(f)
+                        }
+                    })
+                    .collect::<Result<Vec<f32>, InputError>>()
+            };
+            let eps = ctx.required(raw.bn_eps, "bn_eps")?;
+            if !(eps.is_finite() && eps >= 0.0) {
+                return Err(ctx.field_err("bn_eps", format!("{eps} must be finite and >= 0")));
+            }
+            Some(BatchNorm {
+                weight: floats(raw.bn_weight, "bn_weight", false)?,
+                bias: floats(raw.bn_bias, "bn_bias", false)?,
+                mean: floats(raw.bn_mean, "bn_mean", false)?,
+                var: floats(raw.bn_var, "bn_var", true)?,
+                eps,
+            })
+        } else {
+            None
+        };
         let output = match not_null(raw.output.clone()) {
             Some(_) => Some(tensor(raw.output, "output", &output_shape)?),
             None => None,
@@ -1006,6 +1096,7 @@ impl EltCase {
             input,
             input2,
             output,
+            bn,
         })
     }
 }
