@@ -417,6 +417,8 @@ def elementwise_case(name, op, relu, xs, y, model_spec, bn=None):
     dt = {torch.quint8: ("uint8", 0, 255), torch.qint8: ("int8", -128, 127)}
     if op == "batch_norm":
         return batch_norm_case(name, relu, xs[0], y, bn, model_spec)
+    if op == "hardswish":
+        return hardswish_case(name, xs[0], y, model_spec)
     if len(xs) != 2:
         return None, f"{op} of {len(xs)} inputs (qcase's {op} takes two)"
     a, b = xs
@@ -467,6 +469,44 @@ def elementwise_case(name, op, relu, xs, y, model_spec, bn=None):
     arrays = {
         "input": nhwc(a.int_repr()).numpy().astype(npdt),
         "input2": nhwc(b.int_repr()).numpy().astype(npdt),
+        "output": nhwc(y.int_repr()).numpy().astype(npdt),
+    }
+    return (case, arrays), None
+
+
+def hardswish_case(name, x, y, model_spec):
+    """A quantized Hardswish call as a hardswish qcase."""
+    dt = {torch.quint8: ("uint8", 0, 255), torch.qint8: ("int8", -128, 127)}
+    for t in (x, y):
+        if not (isinstance(t, torch.Tensor) and t.is_quantized and t.qscheme() == torch.per_tensor_affine):
+            return None, "hardswish of a tensor that is not per-tensor quantized"
+        if float(np.float32(t.q_scale())) != float(t.q_scale()):
+            return None, f"hardswish: scale {t.q_scale()!r} is not a float32 value"
+    if x.dim() != 4 or x.dtype != y.dtype or x.dtype not in dt:
+        return None, f"hardswish of a {x.dim()}-D {x.dtype} tensor (4-D quint8 / qint8 only)"
+    dtype, qmin, qmax = dt[x.dtype]
+    layout = "nhwc" if channels_last(x) else "nchw"
+    case = dict(
+        source=f"PyTorch {torch.__version__} Hardswish '{name}' of {model_spec}, "
+               f"ATen {torch.backends.cpu.get_cpu_capability()} kernel, {layout}",
+        op="hardswish",
+        input_shape=list(nhwc(x).shape),
+        output_shape=list(nhwc(y).shape),
+        input_zero_point=int(x.q_zero_point()),
+        output_zero_point=int(y.q_zero_point()),
+        input_scale=float(np.float32(x.q_scale())),
+        output_scale=float(np.float32(y.q_scale())),
+        act_min=qmin,
+        act_max=qmax,
+        rounding="torch",
+        input_dtype=dtype,
+        output_dtype=dtype,
+        torch_vector_bytes=torch_vector_bytes(),
+        torch_layout=layout,
+    )
+    npdt = np.uint8 if dtype == "uint8" else np.int8
+    arrays = {
+        "input": nhwc(x.int_repr()).numpy().astype(npdt),
         "output": nhwc(y.int_repr()).numpy().astype(npdt),
     }
     return (case, arrays), None
@@ -624,7 +664,6 @@ REASONS = {
     "Quantize": "the model input's float -> int quantization, not a layer",
     "DeQuantize": "int -> float at the model output, not a layer",
     "ReLU6": "quantized ReLU6 (a clamp, no qcase op; fuse a ReLU into the conv instead)",
-    "Hardswish": "quantized Hardswish (a requantizing elementwise op, no qcase op)",
     "ReLU": "ReLU on a quantized tensor (a clamp at the zero point; fuse it into the conv)",
     "MaxPool2d": "max pooling (no requantization, no qcase op)",
     "AvgPool2d": "average pooling (a requantizing step, no qcase op)",
@@ -715,6 +754,11 @@ def main():
                                  torch.backends.quantized.engine))
 
             hooks.append(mod.register_forward_hook(hook))
+        elif type(mod) is nnq.Hardswish:
+            def hs_hook(m, inp, out, name=name):
+                captured_elt.append((name, "hardswish", False, [inp[0].detach()], out.detach(), m))
+
+            hooks.append(mod.register_forward_hook(hs_hook))
         elif type(mod) in BATCH_NORMS:
             def bn_hook(m, inp, out, name=name, relu=BATCH_NORMS[type(mod)]):
                 captured_elt.append((name, "batch_norm", relu, [inp[0].detach()], out.detach(), m))
@@ -802,7 +846,7 @@ def main():
                          + ("" if calls[key] == 1 else f"_call{calls[key]}"))
                 if len(runs) > 1:
                     dname += f"_s{k}"
-                made, why = elementwise_case(name, op, relu, xs, y, a.model, bn)
+                made, why = elementwise_case(name, op, relu, xs, y, a.model, bn if op == "batch_norm" else None)
                 if made is None:
                     ran_not_exported.setdefault(key, why)
                     continue

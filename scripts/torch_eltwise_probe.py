@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Random PyTorch elementwise steps (add, add_relu, mul, mul_relu, cat, batch_norm, batch_norm_relu) as
+"""Random PyTorch elementwise steps (add, add_relu, mul, mul_relu, cat, batch_norm, batch_norm_relu, hardswish) as
 qcase directories, to check qmac's emulation of PyTorch's float32 kernels
 against PyTorch itself on data nobody chose.
 
@@ -39,7 +39,7 @@ def main():
     os.makedirs(a.out_dir, exist_ok=True)
     index = []
     for k in range(a.count):
-        op = ["add", "add_relu", "mul", "mul_relu", "cat", "batch_norm", "batch_norm_relu"][k % 7]
+        op = ["add", "add_relu", "mul", "mul_relu", "cat", "batch_norm", "batch_norm_relu", "hardswish"][k % 8]
         dt = torch.quint8 if rng.integers(2) == 0 else torch.qint8
         lo, hi = (0, 256) if dt == torch.quint8 else (-128, 128)
         n, h, w = 1 + int(rng.integers(2)), int(rng.integers(1, 9)), int(rng.integers(1, 9))
@@ -71,6 +71,8 @@ def main():
                 bn.running_var.copy_(torch.tensor(rng.uniform(0.05, 2.0, c1), dtype=torch.float32))
             f = q.batch_norm2d_relu if op.endswith("_relu") else q.batch_norm2d
             out = f(x, bn.weight, bn.bias, bn.running_mean, bn.running_var, bn.eps, scale, zp)
+        elif op == "hardswish":
+            out = q.hardswish(x, scale, zp)
         elif op == "cat":
             out = q.cat([x, y], 1, scale, zp)
         else:

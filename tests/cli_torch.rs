@@ -278,7 +278,7 @@ fn qat_blocks_with_grouped_conv_add_cat_mul_pass_on_rtl_and_golden() {
         };
         assert!(
             out.contains(&format!(
-                "PyTorch elementwise steps (add / mul / cat / batch_norm): {rtl}4 steps, 11264 outputs: integer vs PyTorch \
+                "PyTorch elementwise steps (add / mul / cat / batch_norm / hardswish): {rtl}4 steps, 11264 outputs: integer vs PyTorch \
                  differs on 0, 0 of them explained by a verified cause; emulation = PyTorch on 11264 of 11264 outputs"
             )),
             "{out}"
@@ -313,10 +313,11 @@ fn qat_blocks_with_grouped_conv_add_cat_mul_pass_on_rtl_and_golden() {
     );
 }
 
-/// 56 random PyTorch add / add_relu / mul / mul_relu / cat / batch_norm /
-/// batch_norm_relu steps (scripts/torch_eltwise_probe.py --seed 3 --count
-/// 56): the emulation reproduces PyTorch on every output, the RTL runs every
-/// mul, cat and batch_norm bit-exactly, and the 15 outputs where the integer
+/// 64 random PyTorch add / add_relu / mul / mul_relu / cat / batch_norm /
+/// batch_norm_relu / hardswish steps (scripts/torch_eltwise_probe.py --seed 3
+/// --count 64): the emulation reproduces PyTorch on every output, the RTL
+/// runs every mul, cat and batch_norm bit-exactly, the hardswish table equals
+/// PyTorch on every output, and the 25 outputs where the integer
 /// path differs (batch norms, whose int32 bias is β in steps of |α|/127) are
 /// explained with their cause checked. `add_near_half` is a PyTorch add_relu
 /// whose exact value is 1e-5 below .5, where TFLite ADD's fixed point rounds up.
@@ -326,9 +327,9 @@ fn elementwise_probe_emulation_equals_pytorch_and_its_differences_are_explained(
     assert_eq!(code, 0, "{out}{err}");
     assert!(
         out.contains(
-            "PyTorch elementwise steps (add / mul / cat / batch_norm): RTL = golden integer bit-exact on 40 of 40 \
-             mul / cat / batch_norm steps; 56 steps, 68680 outputs: integer vs PyTorch differs on 15, 15 of them \
-             explained by a verified cause; emulation = PyTorch on 68680 of 68680 outputs"
+            "PyTorch elementwise steps (add / mul / cat / batch_norm / hardswish): RTL = golden integer bit-exact on 40 of 40 \
+             mul / cat / batch_norm steps; 64 steps, 97063 outputs: integer vs PyTorch differs on 25, 25 of them \
+             explained by a verified cause; emulation = PyTorch on 97063 of 97063 outputs"
         ),
         "{out}"
     );

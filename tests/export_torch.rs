@@ -454,9 +454,10 @@ fn exporter_on_a_qat_model_with_grouped_conv_add_cat_mul_passes_qmac_layer() {
 }
 
 /// A BatchNorm2d left unfolded (and a BNReLU2d) is exported as a batch_norm
-/// case; PyTorch's output is reproduced and the RTL runs it.
+/// case, a Hardswish as a hardswish case; PyTorch's output is reproduced and
+/// the RTL runs the batch norms.
 #[test]
-fn an_unfolded_batch_norm_is_exported_and_passes_qmac_layer() {
+fn an_unfolded_batch_norm_and_a_hardswish_are_exported_and_pass_qmac_layer() {
     if !torch_importable() {
         assert_the_no_torch_message();
         println!("skipped: torch is not importable (pip install torch)");
@@ -468,7 +469,7 @@ fn an_unfolded_batch_norm_is_exported_and_passes_qmac_layer() {
         "bn.py",
         &format!(
             "{HEADER}def build():\n    m = nn.Sequential(tq.QuantStub(), nn.Conv2d(3, 24, 3, padding=1), nn.BatchNorm2d(24), \
-             nn.BatchNorm2d(24), nn.ReLU(), tq.DeQuantStub())\n    torch.manual_seed(4)\n    \
+             nn.BatchNorm2d(24), nn.ReLU(), nn.Hardswish(), tq.DeQuantStub())\n    torch.manual_seed(4)\n    \
              for bn in (m[2], m[3]):\n        bn.running_mean.normal_(0, 0.3)\n        bn.running_var.uniform_(0.2, 2.0)\n        \
              bn.weight.data.normal_(1, 0.4)\n        bn.bias.data.normal_(0, 0.3)\n    m.eval()\n    \
              m = tq.fuse_modules(m, [[\"3\", \"4\"]])\n    m.qconfig = tq.get_default_qconfig(\"fbgemm\")\n    \
@@ -480,9 +481,11 @@ fn an_unfolded_batch_norm_is_exported_and_passes_qmac_layer() {
     let (code, stdout, err) = python(&["scripts/export_torch.py", &format!("{model}:build"), &out]);
     assert_eq!(code, 0, "{stdout}{err}");
     assert!(
-        stdout.contains("1 layer case(s) and 2 elementwise case(s) written"),
+        stdout.contains("1 layer case(s) and 3 elementwise case(s) written"),
         "{stdout}"
     );
+    let hs = std::fs::read_to_string(tmp.join("cases/5/case.toml")).unwrap();
+    assert!(hs.contains("op = \"hardswish\""), "{hs}");
     let bn_relu = std::fs::read_to_string(tmp.join("cases/3/case.toml")).unwrap();
     assert!(
         bn_relu.contains("op = \"batch_norm\"") && bn_relu.contains("BNReLU2d"),
@@ -493,7 +496,7 @@ fn an_unfolded_batch_norm_is_exported_and_passes_qmac_layer() {
     assert_eq!(code, 0, "{o}{e}");
     assert!(
         o.contains(
-            "RTL = golden integer bit-exact on 2 of 2 mul / cat / batch_norm steps; 2 steps"
+            "RTL = golden integer bit-exact on 2 of 2 mul / cat / batch_norm steps; 3 steps"
         ),
         "{o}"
     );

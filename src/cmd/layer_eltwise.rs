@@ -84,7 +84,14 @@ pub fn run_case(
             });
         }
         (Some(_), None) => {
-            line += "  [add is not a dot product: its integer path (TFLite's ADD) runs on the golden model, not the RTL]";
+            let what = match case.op {
+                EltOp::Hardswish => "a 256-entry table",
+                _ => "TFLite's ADD",
+            };
+            line += &format!(
+                "  [{} is not a dot product: its integer path ({what}) runs on the golden model, not the RTL]",
+                case.op.name()
+            );
         }
         (None, _) => {}
     }

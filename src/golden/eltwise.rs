@@ -25,6 +25,10 @@
 //!   `acc = ±127·(q − zp) + round(β·127/|α|)` (α, β PyTorch's fused
 //!   parameters, [`bn_alpha_beta`]). On the datapath: a depthwise 1×1
 //!   convolution, weight ±127, an int32 bias, multiplier |α|/127.
+//! * hardswish: a 256-entry table ([`hardswish_table`]), each entry the
+//!   correctly rounded `h(S_x(q − zp_x))/S_y + zp_y`: what an accelerator
+//!   loads for a unary 8-bit op (golden model only: a table is not a dot
+//!   product).
 //! * add: TFLite's 8-bit ADD ([`crate::golden::ops::AddParams`]): inputs
 //!   rescaled to a common 2²⁰ fixed point, summed, requantized. It is not a
 //!   dot product, so it runs on the golden model only.
@@ -39,6 +43,9 @@
 //! * `q_batch_norm_kernel`: `y = zp_y + rne(fma(α, q − zp, β))` (vectorized
 //!   loop and scalar tail alike in the AVX2 / AVX512 builds, which contract
 //!   the tail's `α·(q − zp) + β`); ReLU: max zp_y.
+//! * `qhardswish_kernel`: `x` dequantized as add's, `h(x) = (x·min(max(x +
+//!   3, 0), 6))/6`, quantized with the float32 of the double `1/S_y` in the
+//!   vectorized loop and `1.0f/S_y` in the scalar tail.
 //! * `qcat` of channels-last inputs (`qcat_nhwc_kernel`): an input whose
 //!   scale and zero point are the output's is copied; otherwise, per pixel,
 //!   its channels below `⌊C/V⌋·V` (plus the next `⌊rest/(V/4)⌋·V/4` when
@@ -154,6 +161,28 @@ pub fn emulate(case: &EltCase) -> Vec<(f32, i32)> {
                 })
                 .collect()
         }
+        EltOp::Hardswish => {
+            // qhardswish_kernel: the vectorized loop dequantizes with fma and
+            // quantizes with float(1.0 / double(S_y)); the scalar tail
+            // s·(q − zp) and 1.0f / S_y. h(x) = (x·min(max(x + 3, 0), 6))/6.
+            let block = 2 * case.torch_vector_bytes;
+            let vector_end = n - n % block;
+            let s = case.input_scale;
+            let z = case.input_zero_point;
+            let p = s * -(z as f32);
+            let inv_d = (1.0f64 / so as f64) as f32;
+            let h = |x: f32| x * (x + 3.0).clamp(0.0, 6.0) / 6.0;
+            (0..n)
+                .map(|i| {
+                    let q = case.input[i];
+                    if kernel_order(case.torch_layout, case.output_shape, i) < vector_end {
+                        quant(h(s.mul_add(q as f32, p)), inv_d)
+                    } else {
+                        quant(h(s * (q - z) as f32), inv_f)
+                    }
+                })
+                .collect()
+        }
         EltOp::Mul => {
             let m = (case.input_scale * case.input2_scale) * inv_f;
             (0..n)
@@ -258,7 +287,7 @@ pub fn lowered(case: &EltCase) -> Option<Case> {
         output: None,
     };
     match case.op {
-        EltOp::Add => None,
+        EltOp::Add | EltOp::Hardswish => None,
         EltOp::BatchNorm => {
             let mut c = base(format!(
                 "batch_norm as a depthwise 1x1 convolution: {}",
@@ -327,6 +356,28 @@ pub fn lowered(case: &EltCase) -> Option<Case> {
     }
 }
 
+/// The exact (f64) value of a hardswish output for input `q`, zp_y included.
+fn hardswish_exact(case: &EltCase, q: i32) -> f64 {
+    let x = case.input_scale as f64 * (q - case.input_zero_point) as f64;
+    x * (x + 3.0).clamp(0.0, 6.0) / 6.0 / case.output_scale as f64 + case.output_zero_point as f64
+}
+
+/// The 256-entry table an accelerator loads for a hardswish (indexed by
+/// q − qmin): each entry `clamp(round_half_away(h(S_x(q − zp_x))/S_y + zp_y))`,
+/// computed offline (here in f64). A unary op on 8-bit values needs no
+/// arithmetic at run time; the table is correctly rounded, so it differs
+/// from PyTorch only on ties and where PyTorch's float32 misses .5.
+pub fn hardswish_table(case: &EltCase) -> Vec<i32> {
+    let (lo, hi) = case.dtype.range();
+    (lo..=hi)
+        .map(|q| {
+            let r = hardswish_exact(case, q);
+            let y = r.abs().round() * r.signum();
+            (y as i64).clamp(case.act_min as i64, case.act_max as i64) as i32
+        })
+        .collect()
+}
+
 /// The weight magnitude of a batch norm's lowered channel: the int32 bias
 /// is then quantized in steps of |α|/127 output LSBs.
 const BN_WEIGHT: i32 = 127;
@@ -359,6 +410,15 @@ fn bn_channel(case: &EltCase, c: usize) -> (i32, f64, i32) {
 /// The integer path's output (flat NHWC): the lowered MAC case on the
 /// golden model (mul, cat), TFLite's ADD (add).
 pub fn integer(case: &EltCase) -> anyhow::Result<Vec<i32>> {
+    if case.op == EltOp::Hardswish {
+        let table = hardswish_table(case);
+        let lo = case.dtype.range().0;
+        return Ok(case
+            .input
+            .iter()
+            .map(|&q| table[(q - lo) as usize])
+            .collect());
+    }
     match lowered(case) {
         Some(mac) => Ok(crate::golden::layer::run(&mac)?
             .output
@@ -500,6 +560,7 @@ fn exact(case: &EltCase, mac: Option<&Case>, i: usize) -> (f64, Option<(i32, i32
     let so = case.output_scale as f64;
     let zo = case.output_zero_point as f64;
     match case.op {
+        EltOp::Hardswish => (hardswish_exact(case, case.input[i]), None),
         EltOp::BatchNorm => {
             let bn = case
                 .bn
@@ -662,6 +723,9 @@ pub fn compare(case: &EltCase, integer: &[i32]) -> Option<EltComparison> {
         let int_err = match case.op {
             EltOp::Add => (EltCause::AddFixedPoint, add_eps.flatten().unwrap_or(0.0)),
             EltOp::Mul | EltOp::Cat => (EltCause::Multiplier, eps_q31),
+            // The table is correctly rounded up to f64's error: it misses the
+            // nearest value only on an exact tie (half away from zero).
+            EltOp::Hardswish => (EltCause::Tie, mag * (-40f64).exp2()),
             EltOp::BatchNorm => {
                 // The int32 bias is β in steps of the channel's multiplier
                 // (half a step at most); a channel that keeps only β drops α·(q − zp).

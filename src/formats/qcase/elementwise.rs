@@ -1,7 +1,7 @@
-//! Elementwise PyTorch cases (`"op": "add" | "mul" | "cat" | "batch_norm"`,
+//! Elementwise PyTorch cases (`"op": "add" | "mul" | "cat" | "batch_norm" | "hardswish"`,
 //! docs/qcase.md §4): the requantizing steps of a quantized model between
 //! its MAC layers (FloatFunctional / QFunctional `add`, `add_relu`, `mul`,
-//! `cat`; an unfolded BatchNorm2d / BNReLU2d), with
+//! `cat`; an unfolded BatchNorm2d / BNReLU2d; Hardswish), with
 //! PyTorch's own output. Read by [`super::read_any`]; the golden model's
 //! PyTorch emulation and integer paths are in [`crate::golden::eltwise`].
 
@@ -22,6 +22,16 @@ pub enum EltOp {
     /// An unfolded quantized BatchNorm2d (batch_norm2d, with ReLU: bn_relu):
     /// `y = (γ(s₁(q − zp₁) − μ)/√(σ² + ε) + β)/s_y + zp_y` per channel.
     BatchNorm,
+    /// Quantized Hardswish: `y = h(s₁(q − zp₁))/s_y + zp_y`,
+    /// `h(x) = x·min(max(x + 3, 0), 6)/6`.
+    Hardswish,
+}
+
+impl EltOp {
+    /// Ops of one input (no `input2*` fields).
+    pub fn unary(self) -> bool {
+        matches!(self, EltOp::BatchNorm | EltOp::Hardswish)
+    }
 }
 
 impl EltOp {
@@ -31,6 +41,7 @@ impl EltOp {
             EltOp::Mul => "mul",
             EltOp::Cat => "cat",
             EltOp::BatchNorm => "batch_norm",
+            EltOp::Hardswish => "hardswish",
         }
     }
 }
@@ -63,8 +74,9 @@ pub struct BatchNorm {
 }
 
 /// One validated elementwise case. Tensors are flat NHWC, like a layer case.
-/// A batch_norm has one input: `input2` is empty, `input2_shape`,
-/// `input2_zero_point` and `input2_scale` repeat input 1's.
+/// A batch_norm or hardswish has one input ([`EltOp::unary`]): `input2` is
+/// empty, `input2_shape`, `input2_zero_point` and `input2_scale` repeat
+/// input 1's.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EltCase {
     pub path: PathBuf,

@@ -51,7 +51,7 @@ struct RawCase {
     bias: Option<serde_json::Value>,
     bias_float: Option<serde_json::Value>,
     output: Option<serde_json::Value>,
-    // Elementwise cases (add / mul / cat / batch_norm) only.
+    // Elementwise cases (add / mul / cat / batch_norm / hardswish) only.
     input2: Option<serde_json::Value>,
     input2_shape: Option<Vec<i64>>,
     input2_zero_point: Option<i64>,
@@ -482,6 +482,7 @@ fn elementwise_op(op: Option<&str>) -> Option<EltOp> {
         "mul" => Some(EltOp::Mul),
         "cat" => Some(EltOp::Cat),
         "batch_norm" => Some(EltOp::BatchNorm),
+        "hardswish" => Some(EltOp::Hardswish),
         _ => None,
     }
 }
@@ -580,7 +581,7 @@ impl Case {
                 return Err(ctx.field_err(
                     "op",
                     format!(
-                    "unknown op \"{other}\" (expected conv2d, depthwise_conv2d, fully_connected, add, mul, cat or batch_norm)"
+                    "unknown op \"{other}\" (expected conv2d, depthwise_conv2d, fully_connected, add, mul, cat, batch_norm or hardswish)"
                 ),
                 ))
             }
@@ -819,7 +820,7 @@ impl EltCase {
             Some(op) => EltCase::from_raw(op, raw, ctx),
             None => Err(ctx.field_err(
                 "op",
-                "not an elementwise case (expected add, mul, cat or batch_norm)",
+                "not an elementwise case (expected add, mul, cat, batch_norm or hardswish)",
             )),
         })
     }
@@ -885,10 +886,10 @@ impl EltCase {
             ("input2_zero_point", raw.input2_zero_point.is_some()),
             ("input2_scale", raw.input2_scale.is_some()),
         ];
-        let misplaced = if op == EltOp::BatchNorm {
-            one_input.iter().find(|f| f.1)
-        } else {
-            bn_fields.iter().find(|f| f.1)
+        let misplaced = match op {
+            EltOp::BatchNorm => one_input.iter().find(|f| f.1),
+            EltOp::Hardswish => one_input.iter().chain(&bn_fields).find(|f| f.1),
+            _ => bn_fields.iter().find(|f| f.1),
         };
         if let Some((field, _)) = misplaced {
             return Err(ctx.field_err(field, format!("a {} case takes no {field}", op.name())));
@@ -900,7 +901,7 @@ impl EltCase {
         };
         let output_shape: [usize; 4] = ctx.usize_list(raw.output_shape, "output_shape", None, 1)?;
         let want = match op {
-            EltOp::BatchNorm => input_shape,
+            EltOp::BatchNorm | EltOp::Hardswish => input_shape,
             EltOp::Add | EltOp::Mul => {
                 if input2_shape != input_shape {
                     return Err(ctx.field_err(
@@ -944,7 +945,7 @@ impl EltCase {
             ctx.scalar_in(ctx.required(v, field)?, field, range, dtype.name())
         };
         let input_zero_point = zp(raw.input_zero_point, "input_zero_point")?;
-        let input2_zero_point = if op == EltOp::BatchNorm {
+        let input2_zero_point = if op.unary() {
             input_zero_point
         } else {
             zp(raw.input2_zero_point, "input2_zero_point")?
@@ -963,7 +964,7 @@ impl EltCase {
             Ok(f)
         };
         let input_scale = scale(raw.input_scale, "input_scale")?;
-        let input2_scale = if op == EltOp::BatchNorm {
+        let input2_scale = if op.unary() {
             input_scale
         } else {
             scale(raw.input2_scale, "input2_scale")?
@@ -1020,7 +1021,7 @@ impl EltCase {
             ctx.narrow(&a, field, range, dtype.name())
         };
         let input = tensor(raw.input, "input", &input_shape)?;
-        let input2 = if op == EltOp::BatchNorm {
+        let input2 = if op.unary() {
             Vec::new()
         } else {
             tensor(raw.input2, "input2", &input2_shape)?
