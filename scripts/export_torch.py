@@ -407,7 +407,16 @@ def torch_vector_bytes():
 
 
 def channels_last(t):
+    """Laid out channels-last and not also contiguous (the memory order an
+    elementwise kernel walks; when both hold, the two orders coincide)."""
     return t.dim() == 4 and t.is_contiguous(memory_format=torch.channels_last) and not t.is_contiguous()
+
+
+def nhwc_kernel(t):
+    """PyTorch's cat and pooling take their channels-last kernels when the
+    input is channels-last contiguous, whether or not it is also NCHW
+    contiguous (a tensor of one channel or one pixel is both)."""
+    return t.dim() == 4 and t.is_contiguous(memory_format=torch.channels_last)
 
 
 def elementwise_case(name, op, relu, xs, y, model_spec, bn=None):
@@ -419,6 +428,8 @@ def elementwise_case(name, op, relu, xs, y, model_spec, bn=None):
         return batch_norm_case(name, relu, xs[0], y, bn, model_spec)
     if op == "hardswish":
         return hardswish_case(name, xs[0], y, model_spec)
+    if op in ("avg_pool", "adaptive_avg_pool"):
+        return pool_case(name, op, xs[0], y, bn, model_spec)
     if len(xs) != 2:
         return None, f"{op} of {len(xs)} inputs (qcase's {op} takes two)"
     a, b = xs
@@ -433,7 +444,7 @@ def elementwise_case(name, op, relu, xs, y, model_spec, bn=None):
     if op == "cat":
         if a.shape[0] != b.shape[0] or a.shape[2:] != b.shape[2:]:
             return None, "cat along a dimension other than channels"
-        layout = "nhwc" if channels_last(a) and channels_last(b) else "nchw"
+        layout = "nhwc" if nhwc_kernel(a) and nhwc_kernel(b) else "nchw"
     else:
         if a.shape != b.shape:
             return None, f"{op} with broadcasting ({list(a.shape)} and {list(b.shape)}; qcase takes equal shapes)"
@@ -469,6 +480,65 @@ def elementwise_case(name, op, relu, xs, y, model_spec, bn=None):
     arrays = {
         "input": nhwc(a.int_repr()).numpy().astype(npdt),
         "input2": nhwc(b.int_repr()).numpy().astype(npdt),
+        "output": nhwc(y.int_repr()).numpy().astype(npdt),
+    }
+    return (case, arrays), None
+
+
+def pair(v):
+    return [int(v), int(v)] if isinstance(v, int) else [int(t) for t in v]
+
+
+def pool_case(name, op, x, y, mod, model_spec):
+    """An AvgPool2d / AdaptiveAvgPool2d on a quantized tensor as a pool qcase."""
+    dt = {torch.quint8: ("uint8", 0, 255), torch.qint8: ("int8", -128, 127)}
+    for t in (x, y):
+        if not (isinstance(t, torch.Tensor) and t.is_quantized and t.qscheme() == torch.per_tensor_affine):
+            return None, f"{op} of a tensor that is not per-tensor quantized"
+        if float(np.float32(t.q_scale())) != float(t.q_scale()):
+            return None, f"{op}: scale {t.q_scale()!r} is not a float32 value"
+    if x.dim() != 4 or x.dtype != y.dtype or x.dtype not in dt:
+        return None, f"{op} of a {x.dim()}-D {x.dtype} tensor (4-D quint8 / qint8 only)"
+    dtype, qmin, qmax = dt[x.dtype]
+    layout = "nhwc" if nhwc_kernel(x) else "nchw"
+    extra = {}
+    if op == "adaptive_avg_pool":
+        if layout == "nchw":
+            return None, "adaptive average pooling of a contiguous (NCHW) tensor (qmac emulates PyTorch's channels-last kernel)"
+    else:
+        if getattr(mod, "ceil_mode", False):
+            return None, "avg_pool with ceil_mode=True (qcase's avg_pool takes floor windows)"
+        kernel = pair(mod.kernel_size)
+        extra = dict(
+            pool_kernel=kernel,
+            pool_stride=pair(mod.stride if mod.stride is not None else mod.kernel_size),
+            pool_padding=pair(mod.padding),
+            count_include_pad=bool(mod.count_include_pad),
+        )
+        if mod.divisor_override is not None:
+            extra["divisor_override"] = int(mod.divisor_override)
+    case = dict(
+        source=f"PyTorch {torch.__version__} {type(mod).__name__} '{name}' of {model_spec}, "
+               f"ATen {torch.backends.cpu.get_cpu_capability()} kernel, {layout}",
+        op=op,
+        input_shape=list(nhwc(x).shape),
+        output_shape=list(nhwc(y).shape),
+        input_zero_point=int(x.q_zero_point()),
+        output_zero_point=int(y.q_zero_point()),
+        input_scale=float(np.float32(x.q_scale())),
+        output_scale=float(np.float32(y.q_scale())),
+        act_min=qmin,
+        act_max=qmax,
+        rounding="torch",
+        input_dtype=dtype,
+        output_dtype=dtype,
+        torch_vector_bytes=torch_vector_bytes(),
+        torch_layout=layout,
+        **extra,
+    )
+    npdt = np.uint8 if dtype == "uint8" else np.int8
+    arrays = {
+        "input": nhwc(x.int_repr()).numpy().astype(npdt),
         "output": nhwc(y.int_repr()).numpy().astype(npdt),
     }
     return (case, arrays), None
@@ -580,7 +650,8 @@ ORDER = [
     "padding", "depth_multiplier", "groups", "input_zero_point", "input2_zero_point", "filter_zero_point",
     "output_zero_point", "input_scale", "input2_scale", "filter_scales", "output_scale", "act_min",
     "act_max", "multiplier", "shift", "rounding", "input_dtype", "output_dtype", "torch_vector_bytes",
-    "torch_layout", "bn_eps",
+    "torch_layout", "bn_eps", "pool_kernel", "pool_stride", "pool_padding", "count_include_pad",
+    "divisor_override",
 ]
 
 
@@ -666,8 +737,6 @@ REASONS = {
     "ReLU6": "quantized ReLU6 (a clamp, no qcase op; fuse a ReLU into the conv instead)",
     "ReLU": "ReLU on a quantized tensor (a clamp at the zero point; fuse it into the conv)",
     "MaxPool2d": "max pooling (no requantization, no qcase op)",
-    "AvgPool2d": "average pooling (a requantizing step, no qcase op)",
-    "AdaptiveAvgPool2d": "adaptive average pooling (a requantizing step, no qcase op)",
     "Flatten": "a shape op (no arithmetic)",
 }
 # Leaf modules that do nothing at inference (a fused ReLU's placeholder,
@@ -754,6 +823,14 @@ def main():
                                  torch.backends.quantized.engine))
 
             hooks.append(mod.register_forward_hook(hook))
+        elif type(mod) in (torch.nn.AvgPool2d, torch.nn.AdaptiveAvgPool2d):
+            op_name = "avg_pool" if type(mod) is torch.nn.AvgPool2d else "adaptive_avg_pool"
+
+            def pool_hook(m, inp, out, name=name, op_name=op_name):
+                if inp and isinstance(inp[0], torch.Tensor) and inp[0].is_quantized:
+                    captured_elt.append((name, op_name, False, [inp[0].detach()], out.detach(), m))
+
+            hooks.append(mod.register_forward_hook(pool_hook))
         elif type(mod) is nnq.Hardswish:
             def hs_hook(m, inp, out, name=name):
                 captured_elt.append((name, "hardswish", False, [inp[0].detach()], out.detach(), m))
@@ -846,7 +923,7 @@ def main():
                          + ("" if calls[key] == 1 else f"_call{calls[key]}"))
                 if len(runs) > 1:
                     dname += f"_s{k}"
-                made, why = elementwise_case(name, op, relu, xs, y, a.model, bn if op == "batch_norm" else None)
+                made, why = elementwise_case(name, op, relu, xs, y, a.model, bn)
                 if made is None:
                     ran_not_exported.setdefault(key, why)
                     continue

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Random PyTorch elementwise steps (add, add_relu, mul, mul_relu, cat, batch_norm, batch_norm_relu, hardswish) as
+"""Random PyTorch elementwise steps (add, add_relu, mul, mul_relu, cat, batch_norm, batch_norm_relu, hardswish, avg_pool, adaptive_avg_pool) as
 qcase directories, to check qmac's emulation of PyTorch's float32 kernels
 against PyTorch itself on data nobody chose.
 
@@ -39,7 +39,8 @@ def main():
     os.makedirs(a.out_dir, exist_ok=True)
     index = []
     for k in range(a.count):
-        op = ["add", "add_relu", "mul", "mul_relu", "cat", "batch_norm", "batch_norm_relu", "hardswish"][k % 8]
+        op = ["add", "add_relu", "mul", "mul_relu", "cat", "batch_norm", "batch_norm_relu", "hardswish",
+              "avg_pool", "adaptive_avg_pool"][k % 10]
         dt = torch.quint8 if rng.integers(2) == 0 else torch.qint8
         lo, hi = (0, 256) if dt == torch.quint8 else (-128, 128)
         n, h, w = 1 + int(rng.integers(2)), int(rng.integers(1, 9)), int(rng.integers(1, 9))
@@ -71,6 +72,19 @@ def main():
                 bn.running_var.copy_(torch.tensor(rng.uniform(0.05, 2.0, c1), dtype=torch.float32))
             f = q.batch_norm2d_relu if op.endswith("_relu") else q.batch_norm2d
             out = f(x, bn.weight, bn.bias, bn.running_mean, bn.running_var, bn.eps, scale, zp)
+        elif op == "avg_pool":
+            kh = int(rng.integers(1, h + 1))
+            kw = int(rng.integers(1, w + 1))
+            bn = torch.nn.AvgPool2d((kh, kw), stride=(int(rng.integers(1, 3)), int(rng.integers(1, 3))),
+                                    padding=(int(rng.integers(0, kh // 2 + 1)), int(rng.integers(0, kw // 2 + 1))),
+                                    count_include_pad=bool(rng.integers(2)),
+                                    divisor_override=None if rng.integers(4) else int(rng.integers(1, 20)))
+            out = bn(x)
+        elif op == "adaptive_avg_pool":
+            # Channels-last only (the kernel qmac emulates); tiling and not.
+            x = x.contiguous(memory_format=torch.channels_last)
+            bn = torch.nn.AdaptiveAvgPool2d((int(rng.integers(1, h + 1)), int(rng.integers(1, w + 1))))
+            out = bn(x)
         elif op == "hardswish":
             out = q.hardswish(x, scale, zp)
         elif op == "cat":

@@ -270,16 +270,16 @@ fn qat_blocks_with_grouped_conv_add_cat_mul_pass_on_rtl_and_golden() {
     for backend in ["rtl", "golden"] {
         let (code, out, err) = common::qmac_split(&["layer", "--backend", backend, BLOCKS]);
         assert_eq!(code, 0, "{backend}\n{out}{err}");
-        assert!(out.trim_end().ends_with("11 passed, 0 failed"), "{out}");
+        assert!(out.trim_end().ends_with("12 passed, 0 failed"), "{out}");
         let rtl = if backend == "rtl" {
-            "RTL = golden integer bit-exact on 2 of 2 mul / cat / batch_norm steps; "
+            "RTL = golden integer bit-exact on 3 of 3 steps run on the RTL (mul, cat, batch_norm, pooling); "
         } else {
             ""
         };
         assert!(
             out.contains(&format!(
-                "PyTorch elementwise steps (add / mul / cat / batch_norm / hardswish): {rtl}4 steps, 11264 outputs: integer vs PyTorch \
-                 differs on 0, 0 of them explained by a verified cause; emulation = PyTorch on 11264 of 11264 outputs"
+                "PyTorch elementwise steps (add, mul, cat, batch_norm, hardswish, pooling): {rtl}5 steps, 11392 outputs: integer vs PyTorch \
+                 differs on 17, 17 of them explained by a verified cause; emulation = PyTorch on 11392 of 11392 outputs"
             )),
             "{out}"
         );
@@ -313,12 +313,14 @@ fn qat_blocks_with_grouped_conv_add_cat_mul_pass_on_rtl_and_golden() {
     );
 }
 
-/// 64 random PyTorch add / add_relu / mul / mul_relu / cat / batch_norm /
-/// batch_norm_relu / hardswish steps (scripts/torch_eltwise_probe.py --seed 3
-/// --count 64): the emulation reproduces PyTorch on every output, the RTL
-/// runs every mul, cat and batch_norm bit-exactly, the hardswish table equals
-/// PyTorch on every output, and the 25 outputs where the integer
-/// path differs (batch norms, whose int32 bias is β in steps of |α|/127) are
+/// 80 random PyTorch add / add_relu / mul / mul_relu / cat / batch_norm /
+/// batch_norm_relu / hardswish / avg_pool / adaptive_avg_pool steps
+/// (scripts/torch_eltwise_probe.py --seed 3 --count 80): the emulation
+/// reproduces PyTorch on every output, the RTL runs every mul, cat,
+/// batch_norm and evenly windowed pool bit-exactly, and the 937 outputs
+/// where the integer path differs (843 pooling averages on an exact .5 that
+/// the datapath rounds up and PyTorch to even, 88 where PyTorch's float32
+/// misses .5, 6 batch norms whose int32 bias is β in steps of |α|/127) are
 /// explained with their cause checked. `add_near_half` is a PyTorch add_relu
 /// whose exact value is 1e-5 below .5, where TFLite ADD's fixed point rounds up.
 #[test]
@@ -327,9 +329,9 @@ fn elementwise_probe_emulation_equals_pytorch_and_its_differences_are_explained(
     assert_eq!(code, 0, "{out}{err}");
     assert!(
         out.contains(
-            "PyTorch elementwise steps (add / mul / cat / batch_norm / hardswish): RTL = golden integer bit-exact on 40 of 40 \
-             mul / cat / batch_norm steps; 64 steps, 97063 outputs: integer vs PyTorch differs on 25, 25 of them \
-             explained by a verified cause; emulation = PyTorch on 97063 of 97063 outputs"
+            "PyTorch elementwise steps (add, mul, cat, batch_norm, hardswish, pooling): RTL = golden integer bit-exact on 52 of 52 \
+             steps run on the RTL (mul, cat, batch_norm, pooling); 80 steps, 98386 outputs: integer vs PyTorch differs on 937, 937 of them \
+             explained by a verified cause; emulation = PyTorch on 98386 of 98386 outputs"
         ),
         "{out}"
     );

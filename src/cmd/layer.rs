@@ -680,11 +680,11 @@ pub fn run(a: &Args) -> Result<()> {
     }
     if torch.steps > 0 || torch.rtl_steps > 0 {
         out.line(format_args!(
-            "PyTorch elementwise steps (add / mul / cat / batch_norm / hardswish): {}{} steps, {} outputs: integer vs PyTorch differs on {}, \
+            "PyTorch elementwise steps (add, mul, cat, batch_norm, hardswish, pooling): {}{} steps, {} outputs: integer vs PyTorch differs on {}, \
              {} of them explained by a verified cause; emulation = PyTorch on {} of {} outputs",
             if torch.rtl_steps > 0 {
                 format!(
-                    "RTL = golden integer bit-exact on {} of {} mul / cat / batch_norm steps; ",
+                    "RTL = golden integer bit-exact on {} of {} steps run on the RTL (mul, cat, batch_norm, pooling); ",
                     torch.rtl_steps_exact, torch.rtl_steps
                 )
             } else {

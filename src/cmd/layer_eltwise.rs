@@ -84,14 +84,17 @@ pub fn run_case(
             });
         }
         (Some(_), None) => {
-            let what = match case.op {
-                EltOp::Hardswish => "a 256-entry table",
-                _ => "TFLite's ADD",
+            line += &match case.op {
+                EltOp::Hardswish => "  [hardswish is not a dot product: its integer path (a 256-entry table) runs on the golden model, not the RTL]".to_string(),
+                EltOp::AvgPool | EltOp::AdaptiveAvgPool => format!(
+                    "  [{}: the windows' divisors differ, so its integer path (a multiplier per position) runs on the golden model, not the RTL]",
+                    case.op.name()
+                ),
+                _ => format!(
+                    "  [{} is not a dot product: its integer path (TFLite's ADD) runs on the golden model, not the RTL]",
+                    case.op.name()
+                ),
             };
-            line += &format!(
-                "  [{} is not a dot product: its integer path ({what}) runs on the golden model, not the RTL]",
-                case.op.name()
-            );
         }
         (None, _) => {}
     }

@@ -7,7 +7,7 @@
 //! The integer paths (docs/contract.md §5, elementwise steps):
 //! * mul: `acc = (q₁ − zp₁)(q₂ − zp₂)`, `y = clamp(zp_y + R(acc·M))` with
 //!   `M = S₁S₂/S_y` as M0·2^(e−31) (QuantizeMultiplier) and R one rounding
-//!   half away from zero (the datapath's single-rounding mode,
+//!   with ties up (the datapath's single-rounding mode,
 //!   TFLITE_SINGLE_ROUNDING). On the datapath: a depthwise 1×1
 //!   convolution over the N outputs as channels, input q₁, filter q₂
 //!   ([`lowered`]).
@@ -25,6 +25,11 @@
 //!   `acc = ±127·(q − zp) + round(β·127/|α|)` (α, β PyTorch's fused
 //!   parameters, [`bn_alpha_beta`]). On the datapath: a depthwise 1×1
 //!   convolution, weight ±127, an int32 bias, multiplier |α|/127.
+//! * avg_pool / adaptive_avg_pool: `y = clamp(zp_y + R(Σ(q − zp_x)·M))` over
+//!   each window, `M = S_x/(S_y·divisor)`. On the datapath: a depthwise
+//!   convolution of ones (kernel, stride, padding of the pool) when every
+//!   window has one divisor; otherwise per-position multipliers on the
+//!   golden model.
 //! * hardswish: a 256-entry table ([`hardswish_table`]), each entry the
 //!   correctly rounded `h(S_x(q − zp_x))/S_y + zp_y`: what an accelerator
 //!   loads for a unary 8-bit op (golden model only: a table is not a dot
@@ -43,6 +48,8 @@
 //! * `q_batch_norm_kernel`: `y = zp_y + rne(fma(α, q − zp, β))` (vectorized
 //!   loop and scalar tail alike in the AVX2 / AVX512 builds, which contract
 //!   the tail's `α·(q − zp) + β`); ReLU: max zp_y.
+//! * `_qavg_pool_nhwc_kernel` / `_qadaptive_avg_pool_kernel` / NCHW
+//!   `avg_pool2d_out_frame`: see the comment in [`emulate`].
 //! * `qhardswish_kernel`: `x` dequantized as add's, `h(x) = (x·min(max(x +
 //!   3, 0), 6))/6`, quantized with the float32 of the double `1/S_y` in the
 //!   vectorized loop and `1.0f/S_y` in the scalar tail.
@@ -54,7 +61,7 @@
 //!   float32. Contiguous (NCHW) inputs take the generic path: dequantize
 //!   `s·(q − zp)`, concatenate, quantize with float32 `1/s_y`.
 
-use crate::arith::requant;
+use crate::arith::requant::{self, DatapathRounding, Requant};
 use crate::arith::DType;
 use crate::formats::qcase::{Case, EltCase, EltOp, Layout, Op, Rounding};
 use crate::golden::ops::AddParams;
@@ -158,6 +165,33 @@ pub fn emulate(case: &EltCase) -> Vec<(f32, i32)> {
                     let x = (case.input[i] - case.input_zero_point) as f32;
                     let t = alpha[c].mul_add(x, beta[c]);
                     (t, (zo as i64 + rne(t)).clamp(lo, hi) as i32)
+                })
+                .collect()
+        }
+        EltOp::AvgPool | EltOp::AdaptiveAvgPool => {
+            // _qavg_pool_nhwc_kernel: multiplier = S_x/S_y/divisor in float32;
+            // channels below ⌊C/(V/4)⌋·(V/4) quantize acc·multiplier, the rest
+            // (and every channel of _qadaptive_avg_pool_kernel) with the
+            // scale 1/multiplier, i.e. acc·(1/(1/multiplier)). The NCHW
+            // avg_pool2d: nearbyint(acc·float(S_x/S_y/divisor) + zp_y).
+            let c_n = case.output_shape[3];
+            let vw = case.torch_vector_bytes / 4;
+            let (si, so32) = (case.input_scale, case.output_scale);
+            (0..n)
+                .map(|i| {
+                    let (acc, div, c) = pool_acc(case, i);
+                    let accf = acc as f32;
+                    let mult = (si / so32) / div as f32;
+                    let inv2 = 1.0f32 / (1.0f32 / mult);
+                    match (case.op, case.torch_layout) {
+                        (EltOp::AvgPool, Layout::Nchw) => {
+                            let m = (si as f64 / so32 as f64 / div as f64) as f32;
+                            let t = accf * m + zo as f32;
+                            (t, rne(t).clamp(lo, hi) as i32)
+                        }
+                        (EltOp::AvgPool, _) if c < c_n / vw * vw => quant(accf, mult),
+                        _ => quant(accf, inv2),
+                    }
                 })
                 .collect()
         }
@@ -288,6 +322,34 @@ pub fn lowered(case: &EltCase) -> Option<Case> {
     };
     match case.op {
         EltOp::Add | EltOp::Hardswish => None,
+        EltOp::AvgPool | EltOp::AdaptiveAvgPool => {
+            let div = uniform_divisor(case)?;
+            let [_, h, w, c_n] = case.input_shape;
+            let [_, oh_n, ow_n, _] = case.output_shape;
+            let (kernel, stride, pad) = match &case.pool {
+                Some(p) => (p.kernel, p.stride, p.padding),
+                None => ([h / oh_n, w / ow_n], [h / oh_n, w / ow_n], [0, 0]),
+            };
+            let r = pool_requant(case, div);
+            let mut c = base(format!(
+                "{} as a depthwise {}x{} convolution of ones: {}",
+                case.op.name(),
+                kernel[0],
+                kernel[1],
+                case.path.display()
+            ));
+            c.input_shape = case.input_shape;
+            c.filter_shape = [1, kernel[0], kernel[1], c_n];
+            c.output_shape = case.output_shape;
+            c.stride = stride;
+            c.padding = [pad[0], pad[0], pad[1], pad[1]];
+            c.input_zero_point = case.input_zero_point;
+            c.multiplier = vec![r.m0];
+            c.shift = vec![r.shift];
+            c.input = case.input.clone();
+            c.filter = vec![1; kernel[0] * kernel[1] * c_n];
+            Some(c)
+        }
         EltOp::BatchNorm => {
             let mut c = base(format!(
                 "batch_norm as a depthwise 1x1 convolution: {}",
@@ -356,6 +418,54 @@ pub fn lowered(case: &EltCase) -> Option<Case> {
     }
 }
 
+/// A pooled output (flat NHWC index `i`): the window's `Σ(q − zp_x)`, its
+/// divisor and the channel.
+fn pool_acc(case: &EltCase, i: usize) -> (i32, usize, usize) {
+    let [_, h, w, c_n] = case.input_shape;
+    let [_, oh_n, ow_n, _] = case.output_shape;
+    let (c, pos) = (i % c_n, i / c_n);
+    let (n, oh, ow) = (pos / (oh_n * ow_n), pos / ow_n % oh_n, pos % ow_n);
+    let (h0, h1, w0, w1, div) = case.pool_window(oh, ow);
+    let mut acc = 0i32;
+    for ih in h0..h1 {
+        for iw in w0..w1 {
+            acc += case.input[((n * h + ih) * w + iw) * c_n + c] - case.input_zero_point;
+        }
+    }
+    (acc, div, c)
+}
+
+/// The integer requantization of a pooled window of divisor `div`: M =
+/// S_x/(S_y·div), one rounding (the datapath's single-rounding mode).
+fn pool_requant(case: &EltCase, div: usize) -> Requant {
+    let (m0, shift) = requant::quantize_multiplier(
+        case.input_scale as f64 / (case.output_scale as f64 * div as f64),
+        true,
+    );
+    Requant {
+        m0,
+        shift,
+        zp_out: case.output_zero_point,
+        act_min: case.act_min,
+        act_max: case.act_max,
+        rounding: DatapathRounding::Single,
+        mult_w: 32,
+    }
+}
+
+/// The one divisor of every window of a pool, or `None` when the windows
+/// differ (then its integer path needs a multiplier per position and runs
+/// on the golden model).
+fn uniform_divisor(case: &EltCase) -> Option<usize> {
+    let [_, oh_n, ow_n, _] = case.output_shape;
+    let div = case.pool_window(0, 0).4;
+    let same = (0..oh_n).all(|oh| (0..ow_n).all(|ow| case.pool_window(oh, ow).4 == div));
+    // Adaptive windows are a strided convolution only when they tile the input.
+    let tiles = case.op != EltOp::AdaptiveAvgPool
+        || (case.input_shape[1].is_multiple_of(oh_n) && case.input_shape[2].is_multiple_of(ow_n));
+    (same && tiles).then_some(div)
+}
+
 /// The exact (f64) value of a hardswish output for input `q`, zp_y included.
 fn hardswish_exact(case: &EltCase, q: i32) -> f64 {
     let x = case.input_scale as f64 * (q - case.input_zero_point) as f64;
@@ -410,6 +520,14 @@ fn bn_channel(case: &EltCase, c: usize) -> (i32, f64, i32) {
 /// The integer path's output (flat NHWC): the lowered MAC case on the
 /// golden model (mul, cat), TFLite's ADD (add).
 pub fn integer(case: &EltCase) -> anyhow::Result<Vec<i32>> {
+    if matches!(case.op, EltOp::AvgPool | EltOp::AdaptiveAvgPool) && lowered(case).is_none() {
+        return Ok((0..case.outputs())
+            .map(|i| {
+                let (acc, div, _) = pool_acc(case, i);
+                pool_requant(case, div).apply(acc)
+            })
+            .collect());
+    }
     if case.op == EltOp::Hardswish {
         let table = hardswish_table(case);
         let lo = case.dtype.range().0;
@@ -560,6 +678,12 @@ fn exact(case: &EltCase, mac: Option<&Case>, i: usize) -> (f64, Option<(i32, i32
     let so = case.output_scale as f64;
     let zo = case.output_zero_point as f64;
     match case.op {
+        EltOp::AvgPool | EltOp::AdaptiveAvgPool => {
+            let (acc, div, _) = pool_acc(case, i);
+            let r = pool_requant(case, div);
+            let real = case.input_scale as f64 * acc as f64 / (so * div as f64) + zo;
+            (real, Some((acc, r.m0, r.shift, false)))
+        }
         EltOp::Hardswish => (hardswish_exact(case, case.input[i]), None),
         EltOp::BatchNorm => {
             let bn = case
@@ -722,7 +846,9 @@ pub fn compare(case: &EltCase, integer: &[i32]) -> Option<EltComparison> {
         let eps_q31 = mag * (-30f64).exp2();
         let int_err = match case.op {
             EltOp::Add => (EltCause::AddFixedPoint, add_eps.flatten().unwrap_or(0.0)),
-            EltOp::Mul | EltOp::Cat => (EltCause::Multiplier, eps_q31),
+            EltOp::Mul | EltOp::Cat | EltOp::AvgPool | EltOp::AdaptiveAvgPool => {
+                (EltCause::Multiplier, eps_q31)
+            }
             // The table is correctly rounded up to f64's error: it misses the
             // nearest value only on an exact tie (half away from zero).
             EltOp::Hardswish => (EltCause::Tie, mag * (-40f64).exp2()),

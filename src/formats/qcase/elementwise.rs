@@ -1,7 +1,8 @@
 //! Elementwise PyTorch cases (`"op": "add" | "mul" | "cat" | "batch_norm" | "hardswish"`,
 //! docs/qcase.md §4): the requantizing steps of a quantized model between
 //! its MAC layers (FloatFunctional / QFunctional `add`, `add_relu`, `mul`,
-//! `cat`; an unfolded BatchNorm2d / BNReLU2d; Hardswish), with
+//! `cat`; an unfolded BatchNorm2d / BNReLU2d; Hardswish; average
+//! pooling), with
 //! PyTorch's own output. Read by [`super::read_any`]; the golden model's
 //! PyTorch emulation and integer paths are in [`crate::golden::eltwise`].
 
@@ -25,12 +26,20 @@ pub enum EltOp {
     /// Quantized Hardswish: `y = h(s₁(q − zp₁))/s_y + zp_y`,
     /// `h(x) = x·min(max(x + 3, 0), 6)/6`.
     Hardswish,
+    /// AvgPool2d on a quantized tensor (kernel, stride, padding,
+    /// count_include_pad, divisor_override in [`Pool`]).
+    AvgPool,
+    /// AdaptiveAvgPool2d: window `[⌊o·I/O⌋, ⌈(o+1)·I/O⌉)` per output.
+    AdaptiveAvgPool,
 }
 
 impl EltOp {
     /// Ops of one input (no `input2*` fields).
     pub fn unary(self) -> bool {
-        matches!(self, EltOp::BatchNorm | EltOp::Hardswish)
+        matches!(
+            self,
+            EltOp::BatchNorm | EltOp::Hardswish | EltOp::AvgPool | EltOp::AdaptiveAvgPool
+        )
     }
 }
 
@@ -42,6 +51,8 @@ impl EltOp {
             EltOp::Cat => "cat",
             EltOp::BatchNorm => "batch_norm",
             EltOp::Hardswish => "hardswish",
+            EltOp::AvgPool => "avg_pool",
+            EltOp::AdaptiveAvgPool => "adaptive_avg_pool",
         }
     }
 }
@@ -71,6 +82,16 @@ pub struct BatchNorm {
     pub mean: Vec<f32>,
     pub var: Vec<f32>,
     pub eps: f64,
+}
+
+/// An AvgPool2d's window parameters (`[h, w]` each; padding on both sides).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pool {
+    pub kernel: [usize; 2],
+    pub stride: [usize; 2],
+    pub padding: [usize; 2],
+    pub count_include_pad: bool,
+    pub divisor_override: Option<usize>,
 }
 
 /// One validated elementwise case. Tensors are flat NHWC, like a layer case.
@@ -106,6 +127,43 @@ pub struct EltCase {
     pub output: Option<Vec<i32>>,
     /// batch_norm only.
     pub bn: Option<BatchNorm>,
+    /// avg_pool only.
+    pub pool: Option<Pool>,
+}
+
+impl EltCase {
+    /// The input window `(h0, h1, w0, w1)` of pooled output `(oh, ow)`
+    /// (clipped to the input) and its divisor, as PyTorch's kernels form
+    /// them (avg_pool / adaptive_avg_pool only).
+    pub fn pool_window(&self, oh: usize, ow: usize) -> (usize, usize, usize, usize, usize) {
+        let [_, h, w, _] = self.input_shape;
+        let [_, o_h, o_w, _] = self.output_shape;
+        match &self.pool {
+            Some(p) => {
+                let (hs, ws) = (
+                    (oh * p.stride[0]) as i64 - p.padding[0] as i64,
+                    (ow * p.stride[1]) as i64 - p.padding[1] as i64,
+                );
+                let he = (hs + p.kernel[0] as i64).min((h + p.padding[0]) as i64);
+                let we = (ws + p.kernel[1] as i64).min((w + p.padding[1]) as i64);
+                let pool_size = ((he - hs) * (we - ws)) as usize;
+                let (h0, w0) = (hs.max(0) as usize, ws.max(0) as usize);
+                let (h1, w1) = ((he as usize).min(h), (we as usize).min(w));
+                let size = (h1 - h0) * (w1 - w0);
+                let div = p.divisor_override.unwrap_or(if p.count_include_pad {
+                    pool_size
+                } else {
+                    size
+                });
+                (h0, h1, w0, w1, div)
+            }
+            None => {
+                let (h0, h1) = (oh * h / o_h, ((oh + 1) * h).div_ceil(o_h));
+                let (w0, w1) = (ow * w / o_w, ((ow + 1) * w).div_ceil(o_w));
+                (h0, h1, w0, w1, (h1 - h0) * (w1 - w0))
+            }
+        }
+    }
 }
 
 impl EltCase {

@@ -22,7 +22,7 @@ mod read;
 mod validate;
 mod write;
 
-pub use elementwise::{BatchNorm, EltCase, EltOp, Layout};
+pub use elementwise::{BatchNorm, EltCase, EltOp, Layout, Pool};
 pub use read::{read_any, AnyCase, CASE_TOML};
 
 const SHIFT_MIN: i64 = -31;

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::elementwise::{BatchNorm, EltCase, EltOp, Layout};
+use super::elementwise::{BatchNorm, EltCase, EltOp, Layout, Pool};
 use super::{
     framework_real_multiplier, per_tensor_scales, Case, Op, Rounding, INT32, INT8, SHIFT_MAX,
     SHIFT_MIN,
@@ -64,6 +64,12 @@ struct RawCase {
     bn_mean: Option<serde_json::Value>,
     bn_var: Option<serde_json::Value>,
     bn_eps: Option<f64>,
+    // avg_pool only.
+    pool_kernel: Option<Vec<i64>>,
+    pool_stride: Option<Vec<i64>>,
+    pool_padding: Option<Vec<i64>>,
+    count_include_pad: Option<bool>,
+    divisor_override: Option<i64>,
 }
 
 /// Where the elements of a loaded array came from (for element messages).
@@ -483,6 +489,8 @@ fn elementwise_op(op: Option<&str>) -> Option<EltOp> {
         "cat" => Some(EltOp::Cat),
         "batch_norm" => Some(EltOp::BatchNorm),
         "hardswish" => Some(EltOp::Hardswish),
+        "avg_pool" => Some(EltOp::AvgPool),
+        "adaptive_avg_pool" => Some(EltOp::AdaptiveAvgPool),
         _ => None,
     }
 }
@@ -566,11 +574,22 @@ impl Case {
             ("input2_scale", raw.input2_scale.is_some()),
             ("torch_vector_bytes", raw.torch_vector_bytes.is_some()),
             ("torch_layout", raw.torch_layout.is_some()),
+            ("bn_weight", raw.bn_weight.is_some()),
+            ("bn_bias", raw.bn_bias.is_some()),
+            ("bn_mean", raw.bn_mean.is_some()),
+            ("bn_var", raw.bn_var.is_some()),
+            ("bn_eps", raw.bn_eps.is_some()),
+            ("pool_kernel", raw.pool_kernel.is_some()),
+            ("pool_stride", raw.pool_stride.is_some()),
+            ("pool_padding", raw.pool_padding.is_some()),
+            ("count_include_pad", raw.count_include_pad.is_some()),
+            ("divisor_override", raw.divisor_override.is_some()),
         ] {
             if present {
-                return Err(
-                    ctx.field_err(field, "only elementwise cases (op add, mul or cat) take it")
-                );
+                return Err(ctx.field_err(
+                    field,
+                    "only elementwise cases (op add, mul, cat, batch_norm, hardswish, avg_pool or adaptive_avg_pool) take it",
+                ));
             }
         }
         let op = match ctx.required(raw.op, "op")?.as_str() {
@@ -581,7 +600,7 @@ impl Case {
                 return Err(ctx.field_err(
                     "op",
                     format!(
-                    "unknown op \"{other}\" (expected conv2d, depthwise_conv2d, fully_connected, add, mul, cat, batch_norm or hardswish)"
+                    "unknown op \"{other}\" (expected conv2d, depthwise_conv2d, fully_connected, add, mul, cat, batch_norm, hardswish, avg_pool or adaptive_avg_pool)"
                 ),
                 ))
             }
@@ -816,12 +835,14 @@ impl EltCase {
     /// Reads an elementwise case (a directory, `*.toml` or JSON file, like
     /// [`Case::read`]), validated.
     pub fn read(path: &Path) -> Result<EltCase, InputError> {
-        read_with(path, |raw, ctx| match elementwise_op(raw.op.as_deref()) {
+        read_with(path, |raw, ctx| {
+            match elementwise_op(raw.op.as_deref()) {
             Some(op) => EltCase::from_raw(op, raw, ctx),
             None => Err(ctx.field_err(
                 "op",
-                "not an elementwise case (expected add, mul, cat, batch_norm or hardswish)",
+                "not an elementwise case (expected add, mul, cat, batch_norm, hardswish, avg_pool or adaptive_avg_pool)",
             )),
+        }
         })
     }
 
@@ -886,10 +907,22 @@ impl EltCase {
             ("input2_zero_point", raw.input2_zero_point.is_some()),
             ("input2_scale", raw.input2_scale.is_some()),
         ];
+        let pool_fields = [
+            ("pool_kernel", raw.pool_kernel.is_some()),
+            ("pool_stride", raw.pool_stride.is_some()),
+            ("pool_padding", raw.pool_padding.is_some()),
+            ("count_include_pad", raw.count_include_pad.is_some()),
+            ("divisor_override", raw.divisor_override.is_some()),
+        ];
         let misplaced = match op {
-            EltOp::BatchNorm => one_input.iter().find(|f| f.1),
-            EltOp::Hardswish => one_input.iter().chain(&bn_fields).find(|f| f.1),
-            _ => bn_fields.iter().find(|f| f.1),
+            EltOp::BatchNorm => one_input.iter().chain(&pool_fields).find(|f| f.1),
+            EltOp::AvgPool => one_input.iter().chain(&bn_fields).find(|f| f.1),
+            EltOp::Hardswish | EltOp::AdaptiveAvgPool => one_input
+                .iter()
+                .chain(&bn_fields)
+                .chain(&pool_fields)
+                .find(|f| f.1),
+            _ => bn_fields.iter().chain(&pool_fields).find(|f| f.1),
         };
         if let Some((field, _)) = misplaced {
             return Err(ctx.field_err(field, format!("a {} case takes no {field}", op.name())));
@@ -900,8 +933,71 @@ impl EltCase {
             (_, v) => ctx.usize_list(v, "input2_shape", None, 1)?,
         };
         let output_shape: [usize; 4] = ctx.usize_list(raw.output_shape, "output_shape", None, 1)?;
+        let pool = if op == EltOp::AvgPool {
+            let kernel: [usize; 2] =
+                ctx.usize_list(raw.pool_kernel.clone(), "pool_kernel", None, 1)?;
+            let stride: [usize; 2] =
+                ctx.usize_list(raw.pool_stride.clone(), "pool_stride", Some(kernel), 1)?;
+            let padding: [usize; 2] =
+                ctx.usize_list(raw.pool_padding.clone(), "pool_padding", Some([0, 0]), 0)?;
+            if padding[0] * 2 > kernel[0] || padding[1] * 2 > kernel[1] {
+                return Err(ctx.field_err(
+                    "pool_padding",
+                    format!(
+                        "{padding:?} is more than half the kernel {kernel:?} (PyTorch refuses it)"
+                    ),
+                ));
+            }
+            let divisor_override = match raw.divisor_override {
+                None => None,
+                Some(d) if d >= 1 => Some(
+                    usize::try_from(d)
+                        .map_err(|_| ctx.field_err("divisor_override", "too large"))?,
+                ),
+                Some(d) => {
+                    return Err(ctx.field_err("divisor_override", format!("must be >= 1, got {d}")))
+                }
+            };
+            Some(Pool {
+                kernel,
+                stride,
+                padding,
+                count_include_pad: raw.count_include_pad.unwrap_or(true),
+                divisor_override,
+            })
+        } else {
+            None
+        };
         let want = match op {
             EltOp::BatchNorm | EltOp::Hardswish => input_shape,
+            EltOp::AdaptiveAvgPool => {
+                let [n, _, _, c] = input_shape;
+                [n, output_shape[1], output_shape[2], c]
+            }
+            EltOp::AvgPool => {
+                let p = pool.as_ref().expect("an avg_pool has its window");
+                let [n, h, w, c] = input_shape;
+                let out = |i: usize, k: usize, s: usize, pad: usize| -> Result<usize, InputError> {
+                    let span = i + 2 * pad;
+                    if span < k {
+                        return Err(ctx.field_err(
+                            "pool_kernel",
+                            format!(
+                                "{:?} is larger than the padded input {:?}",
+                                p.kernel,
+                                [h + 2 * p.padding[0], w + 2 * p.padding[1]]
+                            ),
+                        ));
+                    }
+                    Ok((span - k) / s + 1)
+                };
+                [
+                    n,
+                    out(h, p.kernel[0], p.stride[0], p.padding[0])?,
+                    out(w, p.kernel[1], p.stride[1], p.padding[1])?,
+                    c,
+                ]
+            }
             EltOp::Add | EltOp::Mul => {
                 if input2_shape != input_shape {
                     return Err(ctx.field_err(
@@ -996,6 +1092,12 @@ impl EltCase {
         };
         let torch_layout = match raw.torch_layout.as_deref() {
             None | Some("nhwc") => Layout::Nhwc,
+            Some("nchw") if op == EltOp::AdaptiveAvgPool => {
+                return Err(ctx.field_err(
+                    "torch_layout",
+                    "\"nchw\": PyTorch's adaptive average pooling of a contiguous (NCHW) tensor is not emulated (channels-last only)",
+                ))
+            }
             Some("nchw") => Layout::Nchw,
             Some(other) => {
                 return Err(ctx.field_err(
@@ -1098,6 +1200,7 @@ impl EltCase {
             input2,
             output,
             bn,
+            pool,
         })
     }
 }
