@@ -825,3 +825,27 @@ fn grouped_conv_cases() {
         assert!(e.to_string().contains(want), "{e}");
     }
 }
+
+/// A layer case refuses every elementwise-only field by name (none is
+/// silently ignored).
+#[test]
+fn layer_cases_refuse_elementwise_fields() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = load_value(&fixtures().join("tflite/edited_probe_conv_op0_conv2d.json"));
+    for (field, value) in [
+        ("input2", json!([1, 2])),
+        ("input2_scale", json!(0.5)),
+        ("torch_vector_bytes", json!(64)),
+        ("bn_eps", json!(1e-5)),
+        ("bn_weight", json!([1.0])),
+        ("pool_kernel", json!([2, 2])),
+        ("count_include_pad", json!(false)),
+        ("divisor_override", json!(3)),
+    ] {
+        let mut v = base.clone();
+        v[field] = value;
+        let (p, r) = read_value(tmp.path(), "c.json", &v);
+        let e = expect_err(r, &p, &format!("field `{field}`"));
+        assert!(e.to_string().contains("only elementwise cases"), "{e}");
+    }
+}

@@ -499,7 +499,7 @@ fn malformed_elementwise_cases_are_input_errors() {
         (
             "op = \"batch_norm\"",
             "op = \"batch_norm\"\ninput2_scale = 0.5",
-            "field `input2_scale`: a batch_norm case takes no input2_scale",
+            "field `input2_scale`: op batch_norm takes no input2_scale",
         ),
         (
             "bn_eps = 0.001",
@@ -521,6 +521,33 @@ fn malformed_elementwise_cases_are_input_errors() {
         std::fs::write(dst.join("case.toml"), toml.replacen(from, to, 1)).unwrap();
         let (code, _, err) =
             common::qmac_split(&["layer", "--backend", "golden", &dst.display().to_string()]);
+        assert_eq!(code, 2, "{want}\n{err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+        assert!(err.contains(want), "{want}\n{err}");
+        let _ = std::fs::remove_dir_all(&dst);
+    }
+    // Pooling's own fields.
+    for (k, (case, from, to, want)) in [
+        ("e08_avg_pool", "pool_padding = [0, 1]", "pool_padding = [4, 1]", "field `pool_padding`: [4, 1] is more than half the kernel [6, 2]"),
+        ("e08_avg_pool", "pool_stride = [1, 1]", "pool_stride = [2, 1]", "field `output_shape`: [2, 2, 4, 78], but the inputs give [2, 1, 4, 78]"),
+        ("e08_avg_pool", "pool_kernel = [6, 2]", "pool_kernel = [9, 2]", "field `pool_kernel`: [9, 2] is larger than the padded input [7, 5]"),
+        ("e09_adaptive_avg_pool", "torch_layout = \"nhwc\"", "torch_layout = \"nchw\"", "field `torch_layout`: \"nchw\": PyTorch's adaptive average pooling of a contiguous (NCHW) tensor is not emulated"),
+        ("e09_adaptive_avg_pool", "op = \"adaptive_avg_pool\"", "op = \"adaptive_avg_pool\"\npool_kernel = [2, 2]", "field `pool_kernel`: op adaptive_avg_pool takes no pool_kernel"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let src = fixture(&format!("tests/fixtures/torch/eltwise_probe/{case}"));
+        let dst = common::scratch("torch", &format!("bad-pool-{k}"));
+        std::fs::create_dir_all(&dst).unwrap();
+        for e in std::fs::read_dir(&src).unwrap() {
+            let e = e.unwrap();
+            std::fs::copy(e.path(), dst.join(e.file_name())).unwrap();
+        }
+        let toml = std::fs::read_to_string(dst.join("case.toml")).unwrap();
+        assert!(toml.contains(from), "{from}");
+        std::fs::write(dst.join("case.toml"), toml.replacen(from, to, 1)).unwrap();
+        let (code, _, err) = common::qmac_split(&["layer", "--backend", "golden", &dst.display().to_string()]);
         assert_eq!(code, 2, "{want}\n{err}");
         assert_eq!(err.trim_end().lines().count(), 1, "{err}");
         assert!(err.contains(want), "{want}\n{err}");

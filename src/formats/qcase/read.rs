@@ -925,7 +925,7 @@ impl EltCase {
             _ => bn_fields.iter().chain(&pool_fields).find(|f| f.1),
         };
         if let Some((field, _)) = misplaced {
-            return Err(ctx.field_err(field, format!("a {} case takes no {field}", op.name())));
+            return Err(ctx.field_err(field, format!("op {} takes no {field}", op.name())));
         }
         let input2_shape: [usize; 4] = match (op, raw.input2_shape.clone()) {
             (EltOp::Cat, v) => ctx.usize_list(v, "input2_shape", None, 1)?,
