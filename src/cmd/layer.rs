@@ -96,13 +96,14 @@ struct TorchTotals {
     emulation_matches: usize,
     rtl_layers: usize,
     rtl_exact: usize,
-    /// Elementwise steps (add / mul / cat / batch_norm) with a PyTorch output.
+    /// Elementwise steps (add, mul, cat, batch_norm, hardswish, pooling) with a PyTorch output.
     steps: usize,
     step_outputs: usize,
     step_differing: usize,
     step_explained: usize,
     step_emulation_matches: usize,
-    /// Elementwise steps the RTL ran (mul, cat) and those equal to the golden integer path.
+    /// Elementwise steps the RTL ran (mul, cat, batch_norm, evenly windowed
+    /// pools) and those equal to the golden integer path.
     rtl_steps: usize,
     rtl_steps_exact: usize,
 }
@@ -171,6 +172,21 @@ pub fn expand_inputs(paths: &[PathBuf]) -> Vec<PathBuf> {
     out
 }
 
+/// How a case's RTL run streams (seed, backpressure, its replay command).
+fn run_options(a: &Args, path: &Path) -> RunOptions {
+    RunOptions {
+        seed: a.seed,
+        backpressure: if a.backpressure {
+            Backpressure::RANDOM
+        } else {
+            Backpressure::NONE
+        },
+        replay: replay_cmd(a, path),
+        stop_on_failure: false,
+        coverage: false,
+    }
+}
+
 pub fn run(a: &Args) -> Result<()> {
     let paths = expand_inputs(&a.cases);
     let mut cases = Vec::new();
@@ -233,23 +249,12 @@ pub fn run(a: &Args) -> Result<()> {
         let case: &Case = match any {
             AnyCase::Layer(c) => c,
             AnyCase::Elementwise(e) => {
-                let opt = RunOptions {
-                    seed: a.seed,
-                    backpressure: if a.backpressure {
-                        Backpressure::RANDOM
-                    } else {
-                        Backpressure::NONE
-                    },
-                    replay: replay_cmd(a, path),
-                    stop_on_failure: false,
-                    coverage: false,
-                };
                 let r = crate::cmd::layer_eltwise::run_case(
                     e,
                     path,
                     &case_name(path),
                     dut.as_mut(),
-                    &opt,
+                    &run_options(a, path),
                     a.explain,
                     MAX_UNEXPLAINED_LISTED,
                 )?;
@@ -259,7 +264,6 @@ pub fn run(a: &Args) -> Result<()> {
                     torch.step_differing += c.differing;
                     torch.step_explained += c.explained;
                     torch.step_emulation_matches += c.emulation_matches;
-                    torch.max_abs = torch.max_abs.max(c.max_abs);
                 }
                 if let Some(exact) = r.rtl_exact {
                     torch.rtl_steps += 1;
@@ -324,17 +328,7 @@ pub fn run(a: &Args) -> Result<()> {
         };
         let mut rtl = None;
         if let Some(dut) = dut.as_mut() {
-            let opt = RunOptions {
-                seed: a.seed,
-                backpressure: if a.backpressure {
-                    Backpressure::RANDOM
-                } else {
-                    Backpressure::NONE
-                },
-                replay: replay_cmd(a, path),
-                stop_on_failure: false,
-                coverage: false,
-            };
+            let opt = run_options(a, path);
             let r = qmac::cosim::lowering::run_layer(case, dut, &opt)?;
             // The waveform re-run triggers on the same rule as the verdict
             // (--wave-on-fail), or on every case (--waves).
