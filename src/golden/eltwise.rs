@@ -359,9 +359,10 @@ pub fn lowered(case: &EltCase) -> Option<Case> {
             c.filter_shape = [1, 1, 1, oc];
             c.output_shape = [nn, h, w, oc];
             c.input_zero_point = case.input_zero_point;
+            let (alpha, beta) = bn_alpha_beta(case);
             let (mut ms, mut es, mut bias, mut filter) = (vec![], vec![], vec![], vec![]);
             for ch in 0..oc {
-                let (wgt, m, b) = bn_channel(case, ch);
+                let (wgt, m, b) = bn_channel(alpha[ch], beta[ch]);
                 let (m0, e) = requant::quantize_multiplier(m, true);
                 filter.push(wgt);
                 ms.push(m0);
@@ -497,9 +498,8 @@ const BN_WEIGHT: i32 = 127;
 /// `acc·M = α(q − zp) + β` up to the bias's rounding. A channel whose bias
 /// would leave int32 (|α| tiny against β) keeps only β: weight 0,
 /// multiplier 1, bias round(β).
-fn bn_channel(case: &EltCase, c: usize) -> (i32, f64, i32) {
-    let (alpha, beta) = bn_alpha_beta(case);
-    let (a, b) = (alpha[c] as f64, beta[c] as f64);
+fn bn_channel(alpha: f32, beta: f32) -> (i32, f64, i32) {
+    let (a, b) = (alpha as f64, beta as f64);
     let m = a.abs() / BN_WEIGHT as f64;
     let bias = if m > 0.0 {
         (b / m).round()
