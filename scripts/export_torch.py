@@ -87,6 +87,16 @@ def die(msg):
     sys.exit(2)
 
 
+def earlier_export(d):
+    """Whether directory `d` holds an export this script wrote (its
+    index.json names the script): the only directory --force replaces."""
+    try:
+        with open(os.path.join(d, "index.json")) as f:
+            return str(json.load(f).get("source", "")).startswith("scripts/export_torch.py")
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def warn(msg):
     print(f"{PROG}: warning: {msg}", file=sys.stderr)
 
@@ -202,6 +212,9 @@ def load_model(spec, state_dict, engine):
             except Exception as e:
                 die(f"{state_dict}: does not fit {spec}: {first_line(e)}")
     else:
+        if spec.endswith(".py"):
+            die(f"{spec}: a Python file needs the function that returns the converted model: "
+                f"MODEL is FILE.py:FUNCTION (e.g. {spec}:build)")
         if state_dict:
             die("--state-dict needs MODEL in the form FILE.py:FUNCTION")
         if not os.path.isfile(spec):
@@ -218,12 +231,6 @@ def load_model(spec, state_dict, engine):
             die(f"{spec}: a state dict; give MODEL as FILE.py:FUNCTION with --state-dict {spec}")
     if not isinstance(model, torch.nn.Module):
         die(f"{spec}: did not give a torch.nn.Module (got {type(model).__name__})")
-    dynamic = [f"{n} ({type(m).__name__})" for n, m in model.named_modules()
-               if type(m).__module__.startswith("torch.ao.nn.quantized.dynamic")]
-    if dynamic:
-        die(f"{spec}: dynamic quantization ({', '.join(dynamic[:3])}{', ...' if len(dynamic) > 3 else ''}): "
-            "float activations, quantized on the fly; qmac needs static int8 activations "
-            "(prepare / calibrate or QAT, then convert)")
     try:
         model.eval()
     except Exception as e:
@@ -233,6 +240,12 @@ def load_model(spec, state_dict, engine):
             f"{spec}: the loaded model is unusable in PyTorch {torch.__version__} ({first_line(e)}); "
             "save its state_dict() and give MODEL as FILE.py:FUNCTION with --state-dict"
         )
+    dynamic = [f"{n} ({type(m).__name__})" for n, m in model.named_modules()
+               if type(m).__module__.startswith("torch.ao.nn.quantized.dynamic")]
+    if dynamic:
+        die(f"{spec}: dynamic quantization ({', '.join(dynamic[:3])}{', ...' if len(dynamic) > 3 else ''}): "
+            "float activations, quantized on the fly; qmac needs static int8 activations "
+            "(prepare / calibrate or QAT, then convert)")
     return model, module_file
 
 
@@ -769,16 +782,30 @@ def main():
     VERBOSE = a.verbose
 
     # Cheap checks first: importing torch takes seconds.
+    if a.model.endswith(".py"):
+        die(f"{a.model}: a Python file needs the function that returns the converted model: "
+            f"MODEL is FILE.py:FUNCTION (e.g. {a.model}:build)")
     model_file = a.model.rsplit(":", 1)[0] if a.model.rsplit(":", 1)[0].endswith(".py") else a.model
     for f in (model_file, a.state_dict, *(a.input or [])):
         if f is not None and not os.path.isfile(f):
             die(f"{f}: no such file")
     out_dir = os.path.normpath(a.out_dir)
+    out_abs = os.path.realpath(out_dir)
+    cwd = os.path.realpath(os.getcwd())
+    if cwd == out_abs or cwd.startswith(out_abs + os.sep):
+        die(f"{out_dir}: is the current directory or holds it; give a new directory for the export")
+    for f in (model_file, a.state_dict, *(a.input or [])):
+        if f is not None and os.path.realpath(f).startswith(out_abs + os.sep):
+            die(f"{out_dir}: holds the input {f}; give another directory for the export")
     if os.path.exists(out_dir):
         if not os.path.isdir(out_dir):
             die(f"{out_dir}: exists and is not a directory")
-        if os.listdir(out_dir) and not a.force:
-            die(f"{out_dir}: not empty (use --force to replace its contents)")
+        if os.listdir(out_dir):
+            if not a.force:
+                die(f"{out_dir}: not empty (use --force to replace an earlier export there)")
+            if not earlier_export(out_dir):
+                die(f"{out_dir}: not empty and not an export of {PROG} (no index.json of it); "
+                    "--force replaces only an earlier export, so nothing was deleted")
     import_torch()
     if a.engine not in torch.backends.quantized.supported_engines:
         die(f"engine {a.engine} is not supported by this PyTorch build")
@@ -896,6 +923,10 @@ def main():
     parent = os.path.dirname(os.path.abspath(out_dir))
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(out_dir)}.partial-", dir=parent)
+    # mkdtemp makes it private (0700); the export gets the usual mode.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)
     try:
         index = []
         for k, (label, calls_of_run, elt_of_run) in enumerate(runs):
@@ -907,10 +938,11 @@ def main():
                     dname += f"_s{k}"
                 check_supported(name, kind, mod)
                 engine = engine_that_ran(name, kind, relu, mod, x, y, call_engine)
+                case, arrays, kernel = layer_case(name, mod, kind, relu, x, y, engine, a.model)
                 if engine != a.engine:
                     warn(f"layer {name} ran on the {engine} engine (its weights were prepacked there), "
-                         f"not --engine {a.engine}: its case says {engine}")
-                case, arrays, kernel = layer_case(name, mod, kind, relu, x, y, engine, a.model)
+                         f"not --engine {a.engine}: its case says engine {engine}, kernel {kernel}, "
+                         f"rounding {case['rounding']}")
                 write_case(os.path.join(tmp, dname), case, arrays, a.txt)
                 index.append({"file": dname, "layer": name, "op": case["op"], "kernel": kernel,
                               "engine": engine, "rounding": case["rounding"], "sample": label,

@@ -13,6 +13,7 @@ them). Then: qmac layer OUT_DIR/index.json. Needs torch and numpy.
 """
 
 import argparse
+import json
 import os
 import shutil
 import sys
@@ -30,7 +31,14 @@ def main():
     a = ap.parse_args()
     if os.path.exists(a.out_dir) and os.listdir(a.out_dir):
         if not a.force:
-            ex.die(f"{a.out_dir}: not empty (use --force to replace its contents)")
+            ex.die(f"{a.out_dir}: not empty (use --force to replace an earlier probe there)")
+        try:
+            with open(os.path.join(a.out_dir, "index.json")) as f:
+                ours = str(json.load(f).get("source", "")).startswith("scripts/torch_eltwise_probe.py")
+        except (OSError, ValueError, AttributeError):
+            ours = False
+        if not ours:
+            ex.die(f"{a.out_dir}: not empty and not an earlier probe (no index.json of this script); nothing was deleted")
         shutil.rmtree(a.out_dir)
     ex.import_torch()
     torch, np = ex.torch, ex.np
@@ -99,7 +107,6 @@ def main():
         name = f"e{k:02d}_{op}"
         ex.write_case(os.path.join(a.out_dir, name), case, arrays, False)
         index.append({"file": name, "op": case["op"], "rounding": "torch", "outputs": int(arrays["output"].size)})
-    import json
     with open(os.path.join(a.out_dir, "index.json"), "w") as fh:
         json.dump({"source": f"scripts/torch_eltwise_probe.py --seed {a.seed} --count {a.count} "
                              f"(PyTorch {torch.__version__}, {torch.backends.cpu.get_cpu_capability()})",

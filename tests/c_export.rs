@@ -173,6 +173,16 @@ fn the_reference_c_program_equals_the_golden_model_on_every_fixture_layer() {
     let want = std::fs::read_to_string(out.join(format!("{n}.output.txt"))).unwrap();
     assert_ne!(String::from_utf8(run.stdout).unwrap(), want);
 
+    // Array types follow the case's dtypes, not the values of this sample:
+    // tiny_qat's conv1 is uint8 although reduce_range keeps it below 128.
+    let h = std::fs::read_to_string(out.join("conv1.h")).unwrap();
+    assert!(
+        h.contains("static const uint8_t conv1_input["),
+        "{}",
+        &h[..400.min(h.len())]
+    );
+    assert!(h.contains("static const uint8_t conv1_expected["));
+
     // A generated header compiles and holds the layer (dims and expected output).
     let main = tmp.join("use_header.c");
     let id = &names[4]; // mbnet_b_op0_depthwise_conv2d

@@ -196,7 +196,35 @@ fn an_emulation_mismatch_where_the_integer_path_agrees_also_fails() {
         ),
         "{out}"
     );
+    // The case line counts it: the integer path now agrees with PyTorch
+    // everywhere, yet one output is unexplained.
+    assert!(
+        out.contains("differs on 1 of 1024 outputs, max|diff| 1, 1 explained by the fbgemm emulation, 1 unexplained"),
+        "{out}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// An export directory runs as its index; a narrow multiplier (--m0-bits)
+/// is reported for a PyTorch case against its 32-bit integer path.
+#[test]
+fn an_export_directory_runs_as_its_index_and_m0_bits_applies_to_pytorch_cases() {
+    let dir = fixture("tests/fixtures/torch/qat_blocks")
+        .display()
+        .to_string();
+    let (code, out, err) = common::qmac_split(&["layer", "--backend", "golden", &dir]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.trim_end().ends_with("12 passed, 0 failed"), "{out}");
+    let conv1 = fixture("tests/fixtures/torch/tiny_qat/conv1")
+        .display()
+        .to_string();
+    let (code, out, err) =
+        common::qmac_split(&["layer", "--backend", "golden", "--m0-bits", "16", &conv1]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("[16-bit multiplier: differs from the 32-bit result on 2 of 1024 outputs (0.195%), max|diff| 1]"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -346,7 +374,7 @@ fn elementwise_probe_emulation_equals_pytorch_and_its_differences_are_explained(
     let out = explain("eltwise_probe/e05_batch_norm");
     assert!(
         out.contains(
-            "  output 1315 [n 0, h 3, w 0, c 19]: exact value 17.5001299; integer 17; PyTorch float32 -33.4998665 (+ zp_y) \
+            "  output 1315 [n 0, h 3, w 0, c 19]: exact value 17.5001299 (zp_y included); integer 17; PyTorch float32 -33.4998665 before zp_y \
              -> emulation 18; PyTorch 18: explained (int32 bias rounding near .5"
         ),
         "{out}"
@@ -354,7 +382,7 @@ fn elementwise_probe_emulation_equals_pytorch_and_its_differences_are_explained(
     let out = explain("add_near_half");
     assert!(
         out.contains(
-            "  output 318 [n 0, h 4, w 0, c 22]: exact value 245.4999892; integer 246; PyTorch float32 82.4999924 (+ zp_y) \
+            "  output 318 [n 0, h 4, w 0, c 22]: exact value 245.4999892 (zp_y included); integer 246; PyTorch float32 82.4999924 before zp_y \
              -> emulation 245; PyTorch 245: explained (ADD fixed-point rescaling near .5"
         ),
         "{out}"
@@ -372,7 +400,7 @@ fn a_tampered_elementwise_output_fails_naming_it() {
     assert_eq!(code, 1, "{out}{err}");
     assert!(
         out.contains(
-            "  UNEXPLAINED output 318 [n 0, h 4, w 0, c 22]: exact value 245.4999892; integer 246;"
+            "  UNEXPLAINED output 318 [n 0, h 4, w 0, c 22]: exact value 245.4999892 (zp_y included); integer 246;"
         ) && out.contains("NOT explained: the emulation does not reproduce PyTorch"),
         "{out}"
     );

@@ -502,3 +502,64 @@ fn an_unfolded_batch_norm_and_a_hardswish_are_exported_and_pass_qmac_layer() {
     );
     let _ = std::fs::remove_dir_all(&tmp);
 }
+
+/// What the exporter refuses before it imports torch (so this runs with or
+/// without it): --force never deletes what it did not write, the export
+/// never lands in the current directory or in one holding its inputs, and a
+/// model file without its function says how to name it. Each is one line,
+/// exit 2, and the user's files survive.
+#[test]
+fn the_exporter_never_deletes_what_it_did_not_write() {
+    let tmp = common::scratch("export", "force");
+    let notes = tmp.join("mine");
+    std::fs::create_dir_all(&notes).unwrap();
+    std::fs::write(notes.join("notes.txt"), "keep me").unwrap();
+    let model = notes.join("net.py");
+    std::fs::write(&model, "def build():\n    return None\n").unwrap();
+    let spec = format!("{}:build", model.display());
+    let run = |args: &[&str], dir: &Path| {
+        let out = Command::new("python3")
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/export_torch.py"))
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("python3 runs");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let other = tmp.join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(other.join("data.txt"), "mine too").unwrap();
+    for (args, dir, want) in [
+        (vec![spec.as_str(), ".", "--force"], notes.clone(), "is the current directory or holds it"),
+        (vec![spec.as_str(), notes.to_str().unwrap(), "--force"], tmp.clone(), "holds the input"),
+        (
+            vec![spec.as_str(), other.to_str().unwrap(), "--force"],
+            tmp.clone(),
+            "not empty and not an export of export_torch.py (no index.json of it); --force replaces only an earlier export, so nothing was deleted",
+        ),
+        (vec![spec.as_str(), other.to_str().unwrap()], tmp.clone(), "not empty (use --force to replace an earlier export there)"),
+        (
+            vec![model.to_str().unwrap(), tmp.join("x").to_str().unwrap()],
+            tmp.clone(),
+            "a Python file needs the function that returns the converted model: MODEL is FILE.py:FUNCTION",
+        ),
+    ] {
+        let (code, err) = run(&args, &dir);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(notes.join("notes.txt")).unwrap(),
+        "keep me"
+    );
+    assert!(model.is_file());
+    assert_eq!(
+        std::fs::read_to_string(other.join("data.txt")).unwrap(),
+        "mine too"
+    );
+    let _ = std::fs::remove_dir_all(&tmp);
+}

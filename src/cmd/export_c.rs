@@ -77,13 +77,13 @@ pub fn run(a: &Args) -> Result<()> {
             .into());
         }
     }
+    let stage = qmac::formats::StagedDir::new(&a.out, "--out", a.force)?;
     for (p, op) in &skipped {
         eprintln!(
             "note: not exported to C: {} ({op}): an elementwise step, not a MAC layer",
             p.display()
         );
     }
-    let stage = qmac::formats::StagedDir::new(&a.out, "--out", a.force)?;
     let mut taken = std::collections::HashSet::new();
     let mut names = Vec::new();
     let mut renamed = Vec::new();

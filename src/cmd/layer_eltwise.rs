@@ -115,7 +115,7 @@ pub fn run_case(
                 } else {
                     format!(
                         ", {} unexplained; emulation = PyTorch on {} of {}",
-                        c.differing - c.explained,
+                        c.unexplained().count(),
                         c.emulation_matches,
                         c.outputs
                     )

@@ -185,9 +185,11 @@ pub fn emulate(case: &EltCase) -> Vec<(f32, i32)> {
                     let inv2 = 1.0f32 / (1.0f32 / mult);
                     match (case.op, case.torch_layout) {
                         (EltOp::AvgPool, Layout::Nchw) => {
+                            // zp_y is added before the rounding here; the
+                            // value shown is the one before it, as for the others.
                             let m = (si as f64 / so32 as f64 / div as f64) as f32;
                             let t = accf * m + zo as f32;
-                            (t, rne(t).clamp(lo, hi) as i32)
+                            (t - zo as f32, rne(t).clamp(lo, hi) as i32)
                         }
                         (EltOp::AvgPool, _) if c < c_n / vw * vw => quant(accf, mult),
                         _ => quant(accf, inv2),
@@ -640,7 +642,7 @@ impl EltDifference {
             }
         };
         format!(
-            "{}: exact value {:.7}; integer {}; PyTorch float32 {:.7} (+ zp_y) -> emulation {}; PyTorch {}: {verdict}",
+            "{}: exact value {:.7} (zp_y included); integer {}; PyTorch float32 {:.7} before zp_y -> emulation {}; PyTorch {}: {verdict}",
             self.position(),
             self.real,
             self.integer,

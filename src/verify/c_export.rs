@@ -56,6 +56,10 @@ pub const DIMS: [&str; 25] = [
 pub struct CLayer {
     /// The values of [`DIMS`], in order.
     pub dims: Vec<i64>,
+    /// The C types of the activations and outputs (the case's dtypes:
+    /// `int8_t` or `uint8_t`, whatever values this sample holds).
+    pub input_type: &'static str,
+    pub output_type: &'static str,
     pub input: Vec<i32>,
     pub weights: Vec<i32>,
     pub bias: Vec<i32>,
@@ -156,8 +160,14 @@ pub fn layer(case: &Case) -> Result<CLayer> {
             )
         })
         .collect();
+    let c_type = |d: crate::arith::DType| match d {
+        crate::arith::DType::Int8 => "int8_t",
+        crate::arith::DType::Uint8 => "uint8_t",
+    };
     Ok(CLayer {
         dims,
+        input_type: c_type(case.input_dtype),
+        output_type: c_type(case.output_dtype),
         input: case.input.clone(),
         weights: case.filter.clone(),
         bias,
@@ -206,12 +216,7 @@ pub fn header(c: &CLayer, ident: &str, source: &str) -> String {
         let _ = writeln!(s, "#define {}_{name} {v}", ident.to_uppercase());
     }
     s.push('\n');
-    let in_ty = if c.input.iter().any(|&v| v > 127) {
-        "uint8_t"
-    } else {
-        "int8_t"
-    };
-    c_array(&mut s, in_ty, &format!("{ident}_input"), &c.input);
+    c_array(&mut s, c.input_type, &format!("{ident}_input"), &c.input);
     c_array(&mut s, "int8_t", &format!("{ident}_weights"), &c.weights);
     c_array(&mut s, "int32_t", &format!("{ident}_bias"), &c.bias);
     c_array(
@@ -222,12 +227,12 @@ pub fn header(c: &CLayer, ident: &str, source: &str) -> String {
     );
     c_array(&mut s, "int32_t", &format!("{ident}_m0"), &c.m0);
     c_array(&mut s, "int32_t", &format!("{ident}_shift"), &c.shift);
-    let out_ty = if c.output.iter().any(|&v| v > 127) {
-        "uint8_t"
-    } else {
-        "int8_t"
-    };
-    c_array(&mut s, out_ty, &format!("{ident}_expected"), &c.output);
+    c_array(
+        &mut s,
+        c.output_type,
+        &format!("{ident}_expected"),
+        &c.output,
+    );
     let _ = writeln!(s, "\n#endif /* {guard} */");
     s
 }
