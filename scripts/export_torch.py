@@ -502,8 +502,10 @@ def pair(v):
     return [int(v), int(v)] if isinstance(v, int) else [int(t) for t in v]
 
 
-def pool_case(name, op, x, y, mod, model_spec):
-    """An AvgPool2d / AdaptiveAvgPool2d on a quantized tensor as a pool qcase."""
+def unary_case(name, op, x, y, model_spec, kernel, layout, relu=False, fields=None, params=None):
+    """A one-input elementwise step (hardswish, batch_norm, pooling) as a
+    qcase: the checks and fields they share, then `fields` and the float
+    `params` arrays of the op. (case, arrays) or (None, reason)."""
     dt = {torch.quint8: ("uint8", 0, 255), torch.qint8: ("int8", -128, 127)}
     for t in (x, y):
         if not (isinstance(t, torch.Tensor) and t.is_quantized and t.qscheme() == torch.per_tensor_affine):
@@ -513,111 +515,11 @@ def pool_case(name, op, x, y, mod, model_spec):
     if x.dim() != 4 or x.dtype != y.dtype or x.dtype not in dt:
         return None, f"{op} of a {x.dim()}-D {x.dtype} tensor (4-D quint8 / qint8 only)"
     dtype, qmin, qmax = dt[x.dtype]
-    layout = "nhwc" if nhwc_kernel(x) else "nchw"
-    extra = {}
-    if op == "adaptive_avg_pool":
-        if layout == "nchw":
-            return None, "adaptive average pooling of a contiguous (NCHW) tensor (qmac emulates PyTorch's channels-last kernel)"
-    else:
-        if getattr(mod, "ceil_mode", False):
-            return None, "avg_pool with ceil_mode=True (qcase's avg_pool takes floor windows)"
-        kernel = pair(mod.kernel_size)
-        extra = dict(
-            pool_kernel=kernel,
-            pool_stride=pair(mod.stride if mod.stride is not None else mod.kernel_size),
-            pool_padding=pair(mod.padding),
-            count_include_pad=bool(mod.count_include_pad),
-        )
-        if mod.divisor_override is not None:
-            extra["divisor_override"] = int(mod.divisor_override)
+    zo = int(y.q_zero_point())
     case = dict(
-        source=f"PyTorch {torch.__version__} {type(mod).__name__} '{name}' of {model_spec}, "
+        source=f"PyTorch {torch.__version__} {kernel} '{name}' of {model_spec}, "
                f"ATen {torch.backends.cpu.get_cpu_capability()} kernel, {layout}",
         op=op,
-        input_shape=list(nhwc(x).shape),
-        output_shape=list(nhwc(y).shape),
-        input_zero_point=int(x.q_zero_point()),
-        output_zero_point=int(y.q_zero_point()),
-        input_scale=float(np.float32(x.q_scale())),
-        output_scale=float(np.float32(y.q_scale())),
-        act_min=qmin,
-        act_max=qmax,
-        rounding="torch",
-        input_dtype=dtype,
-        output_dtype=dtype,
-        torch_vector_bytes=torch_vector_bytes(),
-        torch_layout=layout,
-        **extra,
-    )
-    npdt = np.uint8 if dtype == "uint8" else np.int8
-    arrays = {
-        "input": nhwc(x.int_repr()).numpy().astype(npdt),
-        "output": nhwc(y.int_repr()).numpy().astype(npdt),
-    }
-    return (case, arrays), None
-
-
-def hardswish_case(name, x, y, model_spec):
-    """A quantized Hardswish call as a hardswish qcase."""
-    dt = {torch.quint8: ("uint8", 0, 255), torch.qint8: ("int8", -128, 127)}
-    for t in (x, y):
-        if not (isinstance(t, torch.Tensor) and t.is_quantized and t.qscheme() == torch.per_tensor_affine):
-            return None, "hardswish of a tensor that is not per-tensor quantized"
-        if float(np.float32(t.q_scale())) != float(t.q_scale()):
-            return None, f"hardswish: scale {t.q_scale()!r} is not a float32 value"
-    if x.dim() != 4 or x.dtype != y.dtype or x.dtype not in dt:
-        return None, f"hardswish of a {x.dim()}-D {x.dtype} tensor (4-D quint8 / qint8 only)"
-    dtype, qmin, qmax = dt[x.dtype]
-    layout = "nhwc" if channels_last(x) else "nchw"
-    case = dict(
-        source=f"PyTorch {torch.__version__} Hardswish '{name}' of {model_spec}, "
-               f"ATen {torch.backends.cpu.get_cpu_capability()} kernel, {layout}",
-        op="hardswish",
-        input_shape=list(nhwc(x).shape),
-        output_shape=list(nhwc(y).shape),
-        input_zero_point=int(x.q_zero_point()),
-        output_zero_point=int(y.q_zero_point()),
-        input_scale=float(np.float32(x.q_scale())),
-        output_scale=float(np.float32(y.q_scale())),
-        act_min=qmin,
-        act_max=qmax,
-        rounding="torch",
-        input_dtype=dtype,
-        output_dtype=dtype,
-        torch_vector_bytes=torch_vector_bytes(),
-        torch_layout=layout,
-    )
-    npdt = np.uint8 if dtype == "uint8" else np.int8
-    arrays = {
-        "input": nhwc(x.int_repr()).numpy().astype(npdt),
-        "output": nhwc(y.int_repr()).numpy().astype(npdt),
-    }
-    return (case, arrays), None
-
-
-def batch_norm_case(name, relu, x, y, bn, model_spec):
-    """A quantized BatchNorm2d (BNReLU2d) call as a batch_norm qcase."""
-    dt = {torch.quint8: ("uint8", 0, 255), torch.qint8: ("int8", -128, 127)}
-    for t in (x, y):
-        if not (isinstance(t, torch.Tensor) and t.is_quantized and t.qscheme() == torch.per_tensor_affine):
-            return None, "batch_norm of a tensor that is not per-tensor quantized"
-    if x.dim() != 4 or x.dtype != y.dtype or x.dtype not in dt:
-        return None, f"batch_norm of a {x.dim()}-D {x.dtype} tensor (4-D quint8 / qint8 only)"
-    dtype, qmin, qmax = dt[x.dtype]
-    zo = int(y.q_zero_point())
-    for t in (x, y):
-        if float(np.float32(t.q_scale())) != float(t.q_scale()):
-            return None, f"batch_norm: scale {t.q_scale()!r} is not a float32 value"
-    params = {}
-    for field, t in (("bn_weight", bn.weight), ("bn_bias", bn.bias), ("bn_mean", bn.running_mean),
-                     ("bn_var", bn.running_var)):
-        if t is None:
-            return None, f"batch_norm without {field[3:]} (qcase needs weight, bias and running statistics)"
-        params[field] = t.detach().to(torch.float32).numpy().astype(np.float32)
-    case = dict(
-        source=f"PyTorch {torch.__version__} {type(bn).__name__} '{name}' of {model_spec}, "
-               f"ATen {torch.backends.cpu.get_cpu_capability()} kernel",
-        op="batch_norm",
         input_shape=list(nhwc(x).shape),
         output_shape=list(nhwc(y).shape),
         input_zero_point=int(x.q_zero_point()),
@@ -630,16 +532,55 @@ def batch_norm_case(name, relu, x, y, bn, model_spec):
         input_dtype=dtype,
         output_dtype=dtype,
         torch_vector_bytes=torch_vector_bytes(),
-        torch_layout="nhwc",
-        bn_eps=float(bn.eps),
+        torch_layout=layout,
+        **(fields or {}),
     )
     npdt = np.uint8 if dtype == "uint8" else np.int8
     arrays = {
         "input": nhwc(x.int_repr()).numpy().astype(npdt),
-        **params,
+        **(params or {}),
         "output": nhwc(y.int_repr()).numpy().astype(npdt),
     }
     return (case, arrays), None
+
+
+def pool_case(name, op, x, y, mod, model_spec):
+    """An AvgPool2d / AdaptiveAvgPool2d on a quantized tensor as a pool qcase."""
+    layout = "nhwc" if nhwc_kernel(x) else "nchw"
+    fields = {}
+    if op == "adaptive_avg_pool":
+        if layout == "nchw":
+            return None, "adaptive average pooling of a contiguous (NCHW) tensor (qmac emulates PyTorch's channels-last kernel)"
+    else:
+        if getattr(mod, "ceil_mode", False):
+            return None, "avg_pool with ceil_mode=True (qcase's avg_pool takes floor windows)"
+        fields = dict(
+            pool_kernel=pair(mod.kernel_size),
+            pool_stride=pair(mod.stride if mod.stride is not None else mod.kernel_size),
+            pool_padding=pair(mod.padding),
+            count_include_pad=bool(mod.count_include_pad),
+        )
+        if mod.divisor_override is not None:
+            fields["divisor_override"] = int(mod.divisor_override)
+    return unary_case(name, op, x, y, model_spec, type(mod).__name__, layout, fields=fields)
+
+
+def hardswish_case(name, x, y, model_spec):
+    """A quantized Hardswish call as a hardswish qcase."""
+    layout = "nhwc" if channels_last(x) else "nchw"
+    return unary_case(name, "hardswish", x, y, model_spec, "Hardswish", layout)
+
+
+def batch_norm_case(name, relu, x, y, bn, model_spec):
+    """A quantized BatchNorm2d (BNReLU2d) call as a batch_norm qcase."""
+    params = {}
+    for field, t in (("bn_weight", bn.weight), ("bn_bias", bn.bias), ("bn_mean", bn.running_mean),
+                     ("bn_var", bn.running_var)):
+        if t is None:
+            return None, f"batch_norm without {field[3:]} (qcase needs weight, bias and running statistics)"
+        params[field] = t.detach().to(torch.float32).numpy().astype(np.float32)
+    return unary_case(name, "batch_norm", x, y, model_spec, type(bn).__name__, "nhwc", relu=relu,
+                      fields=dict(bn_eps=float(bn.eps)), params=params)
 
 
 def toml_value(v):

@@ -27,7 +27,6 @@ and elementwise steps with:
 Needs torch and numpy (pip install torch numpy).
 """
 
-import argparse
 import os
 import sys
 import warnings
@@ -43,7 +42,7 @@ warnings.filterwarnings("ignore", message=r".*quantized tensor creation.*")
 warnings.filterwarnings("ignore", message=r".*TypedStorage is deprecated.*")
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tiny_qat import QUADRANTS, batch  # noqa: E402  (the same synthetic task)
+from tiny_qat import QUADRANTS, batch, train_cli  # noqa: E402  (the same task and training)
 
 
 class BlockNet(nn.Module):
@@ -107,47 +106,9 @@ def example_input():
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("out_dir")
-    ap.add_argument("--seed", type=int, default=3)
-    ap.add_argument("--steps", type=int, default=300)
-    ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--force", action="store_true", help="replace existing files")
-    a = ap.parse_args()
-    os.makedirs(a.out_dir, exist_ok=True)
-    model_path = os.path.join(a.out_dir, "qat_blocks.pt")
-    sample_path = os.path.join(a.out_dir, "blocks_sample.npy")
-    for p in (model_path, sample_path):
-        if os.path.exists(p) and not a.force:
-            print(f"qat_blocks.py: {p}: exists (use --force to replace it)", file=sys.stderr)
-            sys.exit(2)
-    torch.backends.quantized.engine = "fbgemm"
-    torch.manual_seed(a.seed)
-    torch.set_num_threads(1)
-    gen = torch.Generator().manual_seed(a.seed)
-    m = prepared("fbgemm")
-    opt = torch.optim.Adam(m.parameters(), lr=3e-3)
-    loss_fn = nn.CrossEntropyLoss()
-    for step in range(a.steps):
-        x, y = batch(gen, a.batch)
-        opt.zero_grad()
-        loss = loss_fn(m(x), y)
-        loss.backward()
-        opt.step()
-        if step == a.steps * 3 // 4:
-            m.apply(tq.disable_observer)
-            m.apply(torch.ao.nn.intrinsic.qat.freeze_bn_stats)
-    m.eval()
-    q = tq.convert(m)
-    xt, yt = batch(gen, 256)
-    with torch.no_grad():
-        acc = (q(xt).argmax(1) == yt).float().mean().item()
-    torch.save(q.state_dict(), model_path)
-    np.save(sample_path, example_input().numpy().astype(np.float32))
-    print(
-        f"qat_blocks.py: {a.steps} QAT steps, quantized accuracy {acc:.3f} on 256 held-out inputs; "
-        f"wrote {model_path} and {sample_path}"
-    )
+    # One thread: the training is then the same on every machine.
+    train_cli("qat_blocks.py", __doc__, prepared, example_input, "qat_blocks.pt", "blocks_sample.npy",
+              default_seed=3, threads=1)
 
 
 if __name__ == "__main__":

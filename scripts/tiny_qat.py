@@ -103,26 +103,33 @@ def example_input():
     return batch(gen, 2)[0]
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def train_cli(prog, doc, prepared_fn, example_input_fn, model_file, sample_file, default_seed, threads=None):
+    """The command line of a QAT fixture script (this one and
+    scripts/qat_blocks.py): train `prepared_fn("fbgemm")` on the quadrant
+    task, convert it, and write its state dict and a sample input batch.
+    `threads` pins torch's thread count (a model whose training would
+    otherwise depend on it)."""
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     ap.add_argument("out_dir")
-    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=default_seed)
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--force", action="store_true", help="replace existing files")
     a = ap.parse_args()
     os.makedirs(a.out_dir, exist_ok=True)
-    model_path = os.path.join(a.out_dir, "tiny_qat.pt")
-    sample_path = os.path.join(a.out_dir, "sample.npy")
+    model_path = os.path.join(a.out_dir, model_file)
+    sample_path = os.path.join(a.out_dir, sample_file)
     for p in (model_path, sample_path):
         if os.path.exists(p) and not a.force:
-            print(f"tiny_qat.py: {p}: exists (use --force to replace it)", file=sys.stderr)
+            print(f"{prog}: {p}: exists (use --force to replace it)", file=sys.stderr)
             sys.exit(2)
 
     torch.backends.quantized.engine = "fbgemm"
     torch.manual_seed(a.seed)
+    if threads is not None:
+        torch.set_num_threads(threads)
     gen = torch.Generator().manual_seed(a.seed)
-    m = prepared("fbgemm")
+    m = prepared_fn("fbgemm")
     opt = torch.optim.Adam(m.parameters(), lr=3e-3)
     loss_fn = nn.CrossEntropyLoss()
     for step in range(a.steps):
@@ -140,11 +147,15 @@ def main():
     with torch.no_grad():
         acc = (q(xt).argmax(1) == yt).float().mean().item()
     torch.save(q.state_dict(), model_path)
-    np.save(sample_path, example_input().numpy().astype(np.float32))
+    np.save(sample_path, example_input_fn().numpy().astype(np.float32))
     print(
-        f"tiny_qat.py: {a.steps} QAT steps, quantized accuracy {acc:.3f} on 256 held-out inputs; "
+        f"{prog}: {a.steps} QAT steps, quantized accuracy {acc:.3f} on 256 held-out inputs; "
         f"wrote {model_path} and {sample_path}"
     )
+
+
+def main():
+    train_cli("tiny_qat.py", __doc__, prepared, example_input, "tiny_qat.pt", "sample.npy", default_seed=1)
 
 
 if __name__ == "__main__":
