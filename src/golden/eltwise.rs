@@ -280,20 +280,37 @@ pub fn emulate(case: &EltCase) -> Vec<(f32, i32)> {
     }
 }
 
-/// The MAC layer case the datapath runs for a mul or cat (see the module
-/// docs); `None` for add.
-pub fn lowered(case: &EltCase) -> Option<Case> {
-    let n = case.outputs();
-    let [nn, h, w, oc] = case.output_shape;
-    let so = case.output_scale as f64;
-    // A uint8 second factor is held as int8 (q − 128) with zero point zp − 128.
-    let (w_off, dtype) = match case.dtype {
-        DType::Int8 => (0, DType::Int8),
-        DType::Uint8 => (128, DType::Uint8),
+/// The operands of an elementwise product `(x₁ − zp₁)·(x₂ − zp₂)`.
+pub struct Product<'a> {
+    pub dtype: DType,
+    pub x1: Vec<i32>,
+    pub zp1: i32,
+    pub x2: &'a [i32],
+    pub zp2: i32,
+}
+
+/// THE lowering of an elementwise product onto the datapath (TFLite's MUL
+/// in `qmac model`, PyTorch's mul here): a depthwise 1×1 convolution over
+/// the N outputs as channels, one tap each, no bias: input x₁ (zero point
+/// zp₁), filter x₂ as int8 (a uint8 factor as q − 128 with zero point
+/// zp₂ − 128), the one multiplier `(m0, shift)`, clamped to `act`.
+pub fn product_case(
+    path: &std::path::Path,
+    source: String,
+    p: Product<'_>,
+    (m0, shift): (i32, i32),
+    rounding: Rounding,
+    zp_out: i32,
+    (act_min, act_max): (i32, i32),
+) -> Case {
+    let n = p.x1.len();
+    let w_off = match p.dtype {
+        DType::Int8 => 0,
+        DType::Uint8 => 128,
     };
-    let base = |op_note: String| Case {
-        path: case.path.clone(),
-        source: op_note,
+    Case {
+        path: path.to_path_buf(),
+        source,
         op: Op::DepthwiseConv2d,
         input_shape: [1, 1, 1, n],
         filter_shape: [1, 1, 1, n],
@@ -303,24 +320,51 @@ pub fn lowered(case: &EltCase) -> Option<Case> {
         padding: [0; 4],
         depth_multiplier: 1,
         groups: 1,
-        input_zero_point: 0,
-        filter_zero_point: 0,
-        output_zero_point: case.output_zero_point,
+        input_zero_point: p.zp1,
+        filter_zero_point: p.zp2 - w_off,
+        output_zero_point: zp_out,
         input_scale: None,
         filter_scales: None,
         output_scale: None,
-        act_min: case.act_min,
-        act_max: case.act_max,
-        multiplier: Vec::new(),
-        shift: Vec::new(),
-        rounding: Rounding::Single,
-        input_dtype: dtype,
-        output_dtype: dtype,
-        input: Vec::new(),
-        filter: Vec::new(),
+        act_min,
+        act_max,
+        multiplier: vec![m0],
+        shift: vec![shift],
+        rounding,
+        input_dtype: p.dtype,
+        output_dtype: p.dtype,
+        input: p.x1,
+        filter: p.x2.iter().map(|&q| q - w_off).collect(),
         bias: None,
         bias_float: None,
         output: None,
+    }
+}
+
+/// The MAC layer case the datapath runs for a mul, cat, batch_norm or an
+/// evenly windowed pool (see the module docs); `None` for the others.
+pub fn lowered(case: &EltCase) -> Option<Case> {
+    let n = case.outputs();
+    let [nn, h, w, oc] = case.output_shape;
+    let so = case.output_scale as f64;
+    // The other lowerings start from an n-channel 1×1 template and set
+    // their own shapes, filter, bias and multipliers.
+    let base = |op_note: String| {
+        product_case(
+            &case.path,
+            op_note,
+            Product {
+                dtype: case.dtype,
+                x1: Vec::new(),
+                zp1: 0,
+                x2: &[],
+                zp2: if case.dtype == DType::Uint8 { 128 } else { 0 },
+            },
+            (0, 0),
+            Rounding::Single,
+            case.output_zero_point,
+            (case.act_min, case.act_max),
+        )
     };
     match case.op {
         EltOp::Add | EltOp::Hardswish => None,
@@ -383,17 +427,21 @@ pub fn lowered(case: &EltCase) -> Option<Case> {
                 case.input_scale as f64 * case.input2_scale as f64 / so,
                 true,
             );
-            let mut c = base(format!(
-                "mul as one-tap dot products: {}",
-                case.path.display()
-            ));
-            c.input_zero_point = case.input_zero_point;
-            c.filter_zero_point = case.input2_zero_point - w_off;
-            c.multiplier = vec![m0];
-            c.shift = vec![e];
-            c.input = case.input.clone();
-            c.filter = case.input2.iter().map(|&q| q - w_off).collect();
-            Some(c)
+            Some(product_case(
+                &case.path,
+                format!("mul as one-tap dot products: {}", case.path.display()),
+                Product {
+                    dtype: case.dtype,
+                    x1: case.input.clone(),
+                    zp1: case.input_zero_point,
+                    x2: &case.input2,
+                    zp2: case.input2_zero_point,
+                },
+                (m0, e),
+                Rounding::Single,
+                case.output_zero_point,
+                (case.act_min, case.act_max),
+            ))
         }
         EltOp::Cat => {
             let mut c = base(format!(

@@ -319,49 +319,36 @@ fn mul_case(
     let here = format!("op {} ({})", step.index, step.name);
     let op_err = |e: ops::OpError| InputError::new(&plan.path, &here, e.to_string());
     let shape = &step.output_shape;
-    let n: usize = shape.iter().product();
     let x1 = ops::broadcast_to("MUL", a, shape).map_err(op_err)?;
     let x2 = ops::broadcast_to("MUL", b, shape).map_err(op_err)?;
     let oq = step.output_quant;
     let (m0, e) = ops::mul_multiplier(a.quant.scale, b.quant.scale, oq.scale);
     let (act_min, act_max) = ops::act_bounds(act, oq);
-    let case = Case {
-        path: plan.path.clone(),
-        source: format!(
+    let x2: Vec<i32> = x2.iter().map(|&v| v as i32).collect();
+    let mut case = crate::golden::eltwise::product_case(
+        &plan.path,
+        format!(
             "{} op {} MUL as one-tap dot products (qmac model)",
             plan.path
                 .file_name()
                 .map_or_else(String::new, |f| f.to_string_lossy().into_owned()),
             step.index
         ),
-        op: crate::formats::qcase::Op::DepthwiseConv2d,
-        input_shape: [1, 1, 1, n],
-        filter_shape: [1, 1, 1, n],
-        output_shape: [1, 1, 1, n],
-        stride: [1, 1],
-        dilation: [1, 1],
-        padding: [0; 4],
-        depth_multiplier: 1,
-        groups: 1,
-        input_zero_point: a.quant.zero_point,
-        filter_zero_point: b.quant.zero_point,
-        output_zero_point: oq.zero_point,
-        input_scale: Some(a.quant.scale as f64),
-        filter_scales: Some(vec![b.quant.scale as f64]),
-        output_scale: Some(oq.scale as f64),
-        act_min,
-        act_max,
-        multiplier: vec![m0],
-        shift: vec![e],
-        rounding: crate::formats::qcase::Rounding::Double,
-        input_dtype: crate::arith::DType::Int8,
-        output_dtype: crate::arith::DType::Int8,
-        input: x1.iter().map(|&v| v as i32).collect(),
-        filter: x2.iter().map(|&v| v as i32).collect(),
-        bias: None,
-        bias_float: None,
-        output: None,
-    };
+        crate::golden::eltwise::Product {
+            dtype: crate::arith::DType::Int8,
+            x1: x1.iter().map(|&v| v as i32).collect(),
+            zp1: a.quant.zero_point,
+            x2: &x2,
+            zp2: b.quant.zero_point,
+        },
+        (m0, e),
+        crate::formats::qcase::Rounding::Double,
+        oq.zero_point,
+        (act_min, act_max),
+    );
+    case.input_scale = Some(a.quant.scale as f64);
+    case.filter_scales = Some(vec![b.quant.scale as f64]);
+    case.output_scale = Some(oq.scale as f64);
     case.validate()
         .map_err(|e| InputError::new(&plan.path, &here, e.message))?;
     Ok(case)
