@@ -19,7 +19,12 @@ init files, or with scripts/replay DIR [--sim icarus|verilator], which runs the 
 sim/replay_tb.sv on the real RTL. Expected values come from the golden model. The same command writes \
 byte-identical files.\n\nSources (one of): --suite NAME (the stimulus of a regress suite), --case CASE... \
 (real layers, lowered as `qmac layer` does), --fuzz-seed S --count N (N constrained-random dot products).\n\n\
---check DIR validates a bundle (files, widths, depths, hex syntax, checksums, schedule) and exits 2 on a bad one.";
+--max-words N (or --board ulx3s|icebreaker, the largest N whose ROMs fit that board's block RAM) splits the \
+stream into chunk bundles DIR/chunk000, DIR/chunk001, ... of at most N words per file, each starting at a dot-product \
+boundary with the full parameter set, listed in DIR/chunks.toml; scripts/fpga sim|build runs one on the on-chip \
+player (rtl/fpga/).\n\n\
+--check DIR validates a bundle (files, widths, depths, hex syntax, checksums, schedule), or every chunk of a split \
+one, and exits 2 on a bad one.";
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
