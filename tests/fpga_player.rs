@@ -402,7 +402,12 @@ fn fpga_build_for_the_icebreaker_when_the_tools_are_installed() {
             out.to_str().unwrap(),
         ],
     );
-    for want in ["LUT4 cells (ICESTORM_LC)", "DSP (SB_MAC16)", "BRAM (SB_RAM40_4K)", "bitstream "] {
+    for want in [
+        "LUT4 cells (ICESTORM_LC)",
+        "DSP (SB_MAC16)",
+        "BRAM (SB_RAM40_4K)",
+        "bitstream ",
+    ] {
         assert!(log.contains(want), "no {want} in:\n{log}");
     }
     // LUT4 used/available: the design fits the UP5K
