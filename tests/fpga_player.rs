@@ -544,3 +544,58 @@ fn player_rtl_is_lint_clean_portable_verilog() {
         }
     }
 }
+
+/// The ULX3S (ECP5 LFE5U-85F) build at LANES = 8 of the committed mbnet
+/// bundle: fits, meets 25 MHz, writes the bitstream. Its place-and-route takes
+/// 5–10 minutes in yowasp's WebAssembly nextpnr-ecp5, so it runs only when
+/// asked (QMAC_FPGA_ECP5=1) and the tools are installed (scripts/setup --fpga).
+#[test]
+fn fpga_build_for_the_ulx3s_when_asked() {
+    if std::env::var("QMAC_FPGA_ECP5").as_deref() != Ok("1") {
+        eprintln!("skipped: the ECP5 build takes 5-10 minutes; QMAC_FPGA_ECP5=1 runs it");
+        return;
+    }
+    if let Err(why) = fpga_tools("ulx3s") {
+        eprintln!("skipped: scripts/fpga build --board ulx3s: {why}");
+        return;
+    }
+    let out = common::scratch("fpga-player", "ulx3s-build");
+    let (rc, log) = run(
+        "fpga",
+        &[
+            "build",
+            MBNET,
+            "--board",
+            "ulx3s",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(rc, 0, "{log}");
+    let used = |name: &str| -> (u64, u64) {
+        let l = log
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no {name} in {log}"));
+        let v: Vec<u64> = l
+            .split_whitespace()
+            .find(|w| w.contains('/'))
+            .unwrap()
+            .split('/')
+            .map(|v| v.parse().unwrap())
+            .collect();
+        (v[0], v[1])
+    };
+    let lut = used("LUT4 (TRELLIS_COMB)");
+    assert!(lut.0 > 0 && lut.0 <= lut.1 && lut.1 == 83640, "{log}");
+    // 8 lanes x (4 for the 32x32 M0 multiplier + 1 for the 10x10 MAC)
+    assert_eq!(used("DSP (MULT18X18D)"), (40, 156), "{log}");
+    let bram = used("BRAM (DP16KD)");
+    assert!(bram.0 > 0 && bram.0 <= 208, "{log}");
+    assert!(log.contains("MHz at a 25 MHz board clock: PASS"), "{log}");
+    assert!(
+        std::fs::metadata(out.join("top.bit")).unwrap().len() > 100_000,
+        "{log}"
+    );
+    eprintln!("{log}");
+}

@@ -201,18 +201,18 @@ pub fn run(a: &Args) -> Result<()> {
             None => command += &format!(" --max-words {n}"),
         }
     }
+    let generator = vectors::Generator {
+        name: "qmac".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        git_revision: vectors::git_revision(),
+        command,
+    };
+    let source = vectors::Source {
+        kind: kind.into(),
+        names,
+        seed,
+    };
     if let Some((n, board)) = cap {
-        let generator = vectors::Generator {
-            name: "qmac".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-            git_revision: vectors::git_revision(),
-            command,
-        };
-        let source = vectors::Source {
-            kind: kind.into(),
-            names,
-            seed,
-        };
         let index = vectors::write_split(
             out, items, generator, source, lanes, a.mult_w, n, board, a.force,
         )?;
@@ -237,17 +237,6 @@ pub fn run(a: &Args) -> Result<()> {
         return Ok(());
     }
     let streams = vectors::encode(items, lanes, a.mult_w)?;
-    let generator = vectors::Generator {
-        name: "qmac".into(),
-        version: env!("CARGO_PKG_VERSION").into(),
-        git_revision: vectors::git_revision(),
-        command,
-    };
-    let source = vectors::Source {
-        kind: kind.into(),
-        names,
-        seed,
-    };
     let m = vectors::write(out, &streams, generator, source, lanes, a.mult_w, a.force)?;
     println!(
         "{}: {} cfg writes, {} beats, {} outputs (LANES={} MULT_W={}); replay: scripts/replay {} --sim icarus",
