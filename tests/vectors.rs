@@ -496,6 +496,26 @@ fn a_board_preset_caps_the_chunks_and_a_bad_cap_is_exit_2() {
     );
     let index = std::fs::read_to_string(out.join("chunks.toml")).unwrap();
     assert!(index.contains("board = \"ulx3s\""), "{index}");
+    // --force over a split into more chunks leaves no stale chunk behind
+    let (code, log) = qmac(&[
+        "vectors",
+        "--out",
+        o,
+        "--suite",
+        "smoke",
+        "--max-words",
+        "2048",
+        "--force",
+    ]);
+    assert_eq!(code, 0, "{log}");
+    assert!(out.join("chunk008").exists(), "{log}");
+    let (code, log) = qmac(&[
+        "vectors", "--out", o, "--suite", "smoke", "--board", "ulx3s", "--force",
+    ]);
+    assert_eq!(code, 0, "{log}");
+    assert!(!out.join("chunk004").exists(), "{log}");
+    let (code, log) = qmac(&["vectors", "--check", o]);
+    assert_eq!(code, 0, "{log}");
     for (args, want) in [
         (
             vec!["--max-words", "0"],

@@ -744,6 +744,20 @@ pub fn write_split(
         }
     }
     let parts = split(items, max_words)?;
+    if force {
+        // An earlier split into more chunks: its extra chunk bundles go too.
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            let ours = name.len() == 8
+                && name.starts_with("chunk")
+                && name[5..].bytes().all(|b| b.is_ascii_digit())
+                && e.path().join("manifest.toml").is_file();
+            if ours && name[5..].parse::<usize>().is_ok_and(|i| i >= parts.len()) {
+                std::fs::remove_dir_all(e.path())
+                    .with_context(|| format!("removing {}", e.path().display()))?;
+            }
+        }
+    }
     let of = parts.len();
     let mut chunks = Vec::new();
     for (i, (items, first_beat, first_output)) in parts.into_iter().enumerate() {
