@@ -187,8 +187,16 @@ module qmac_replay_tb #(
         $readmemh("expected.hex", exp_mem, 0, N_OUT - 1);
         repeat (4) @(posedge clk);
         rst_n <= 1'b1;
-        while (!(state == S_DONE && oi >= N_OUT) && cycles < TIMEOUT) @(posedge clk);
+        // Sample after each edge has settled (#1): at the edge itself the
+        // monitor's `oi` may or may not be updated yet (process order), which
+        // made the count differ by one between simulators under backpressure.
+        // cycles = the edges through the last output's, plus 16.
+        while (!(state == S_DONE && oi >= N_OUT) && cycles < TIMEOUT) begin
+            @(posedge clk);
+            #1;
+        end
         repeat (16) @(posedge clk);   // nothing more may come out
+        #1;
         if (cycles >= TIMEOUT) begin
             $display("FAIL: timeout after %0d cycles, %0d of %0d outputs received", cycles, oi, N_OUT);
             $fatal(1, "qmac replay: timeout");

@@ -375,3 +375,177 @@ fn committed_smoke_bundle_replays_in_icarus() {
         "{out}"
     );
 }
+
+/// The data words (comment lines dropped) of a bundle file.
+fn data_words(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with("//") && !l.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn a_split_bundle_fits_its_cap_and_its_chunks_are_the_stream() {
+    let out = tmp("split");
+    let o = out.to_str().unwrap();
+    let (code, log) = qmac(&[
+        "vectors",
+        "--out",
+        o,
+        "--suite",
+        "smoke",
+        "--max-words",
+        "4096",
+    ]);
+    assert_eq!(code, 0, "{log}");
+    assert!(
+        log.contains("chunks of at most 4096 words per file"),
+        "{log}"
+    );
+    let index = std::fs::read_to_string(out.join("chunks.toml")).unwrap();
+    assert!(index.contains("max_words = 4096"), "{index}");
+    let chunks: Vec<PathBuf> = (0..)
+        .map(|i| out.join(format!("chunk{i:03}")))
+        .take_while(|d| d.exists())
+        .collect();
+    assert!(
+        chunks.len() >= 5,
+        "17212 beats need at least 5 chunks of 4096: {log}"
+    );
+    // every file of every chunk within the cap
+    for c in &chunks {
+        for f in ["program.hex", "cfg.hex", "beats.hex", "expected.hex"] {
+            let n = data_words(&c.join(f)).len();
+            assert!(n <= 4096, "{}/{f}: {n} words", c.display());
+        }
+        let m = std::fs::read_to_string(c.join("manifest.toml")).unwrap();
+        assert!(
+            m.contains("[chunk]") && m.contains(&format!("of = {}", chunks.len())),
+            "{m}"
+        );
+    }
+    // the chunks' beats and expected outputs, in order, are the unsplit bundle's
+    let smoke = Path::new(ROOT).join("vectors/smoke");
+    for f in ["beats.hex", "expected.hex"] {
+        let joined: Vec<String> = chunks.iter().flat_map(|c| data_words(&c.join(f))).collect();
+        assert!(
+            joined == data_words(&smoke.join(f)),
+            "{f}: the chunks differ from vectors/smoke"
+        );
+    }
+    // every chunk after the first starts with a full parameter set (30 writes at LANES = 8)
+    for c in &chunks[1..] {
+        let p = data_words(&c.join("program.hex"));
+        assert_eq!(p[0], "8000001e", "{}: {p:?}", c.display());
+    }
+    // each chunk checks and replays on its own, on replay_tb and on the player
+    let (code, log) = qmac(&["vectors", "--check", o]);
+    assert_eq!(code, 0, "{log}");
+    assert!(
+        log.contains(&format!(
+            "OK: {} chunks of at most 4096 words",
+            chunks.len()
+        )),
+        "{log}"
+    );
+    for c in &chunks {
+        let (code, log) = replay(c, "icarus", &[]);
+        assert_eq!(code, 0, "{}: {log}", c.display());
+        let out = Command::new(format!("{ROOT}/scripts/fpga"))
+            .args(["sim", c.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let plog = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{}: {plog}", c.display());
+        let cycles = log.lines().find(|l| l.starts_with("PASS ")).unwrap();
+        let n = cycles
+            .rsplit(", ")
+            .next()
+            .unwrap()
+            .trim_end_matches(" cycles)");
+        assert!(
+            plog.contains("QMAC PASS ") && plog.contains(&format!(" cycles={n} ")),
+            "{plog} vs {log}"
+        );
+    }
+    // a chunk whose manifest no longer matches chunks.toml is a bad bundle
+    let m0 = chunks[0].join("manifest.toml");
+    let t = std::fs::read_to_string(&m0).unwrap();
+    std::fs::write(&m0, t.replace("first_beat = 0", "first_beat = 1")).unwrap();
+    let (code, log) = qmac(&["vectors", "--check", o]);
+    assert_eq!(code, 2, "{log}");
+    assert_eq!(log.trim().lines().count(), 1, "{log}");
+}
+
+#[test]
+fn a_board_preset_caps_the_chunks_and_a_bad_cap_is_exit_2() {
+    let out = tmp("split-board");
+    let o = out.to_str().unwrap();
+    let (code, log) = qmac(&[
+        "vectors", "--out", o, "--suite", "smoke", "--board", "ulx3s",
+    ]);
+    assert_eq!(code, 0, "{log}");
+    let cap = qmac::verify::vectors::BoardRam::find("ulx3s")
+        .unwrap()
+        .max_words(8);
+    assert!(
+        log.contains(&format!("chunks of at most {cap} words per file")),
+        "{log}"
+    );
+    let index = std::fs::read_to_string(out.join("chunks.toml")).unwrap();
+    assert!(index.contains("board = \"ulx3s\""), "{index}");
+    // --force over a split into more chunks leaves no stale chunk behind
+    let (code, log) = qmac(&[
+        "vectors",
+        "--out",
+        o,
+        "--suite",
+        "smoke",
+        "--max-words",
+        "2048",
+        "--force",
+    ]);
+    assert_eq!(code, 0, "{log}");
+    assert!(out.join("chunk008").exists(), "{log}");
+    let (code, log) = qmac(&[
+        "vectors", "--out", o, "--suite", "smoke", "--board", "ulx3s", "--force",
+    ]);
+    assert_eq!(code, 0, "{log}");
+    assert!(!out.join("chunk004").exists(), "{log}");
+    let (code, log) = qmac(&["vectors", "--check", o]);
+    assert_eq!(code, 0, "{log}");
+    for (args, want) in [
+        (
+            vec!["--max-words", "0"],
+            "--max-words: `0` is not a word count >= 2",
+        ),
+        (
+            vec!["--max-words", "lots"],
+            "--max-words: `lots` is not a word count >= 2",
+        ),
+        (
+            vec!["--max-words", "20"],
+            "--max-words: 20 is too small: one parameter set is 30 cfg writes",
+        ),
+        (
+            vec!["--board", "arty"],
+            "--board: `arty` is not a board preset (ulx3s, icebreaker)",
+        ),
+    ] {
+        let bad = tmp("split-bad");
+        let mut a = vec![
+            "vectors",
+            "--out",
+            bad.to_str().unwrap(),
+            "--suite",
+            "smoke",
+        ];
+        a.extend(args.iter());
+        let (code, log) = qmac(&a);
+        assert_eq!(code, 2, "{args:?}: {log}");
+        assert_eq!(log.trim().lines().count(), 1, "{args:?}: {log}");
+        assert!(log.contains(want), "{args:?}: {log}");
+    }
+}

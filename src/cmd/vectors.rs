@@ -19,7 +19,12 @@ init files, or with scripts/replay DIR [--sim icarus|verilator], which runs the 
 sim/replay_tb.sv on the real RTL. Expected values come from the golden model. The same command writes \
 byte-identical files.\n\nSources (one of): --suite NAME (the stimulus of a regress suite), --case CASE... \
 (real layers, lowered as `qmac layer` does), --fuzz-seed S --count N (N constrained-random dot products).\n\n\
---check DIR validates a bundle (files, widths, depths, hex syntax, checksums, schedule) and exits 2 on a bad one.";
+--max-words N (or --board ulx3s|icebreaker, the largest N whose ROMs fit that board's block RAM) splits the \
+stream into chunk bundles DIR/chunk000, DIR/chunk001, ... of at most N words per file, each starting at a dot-product \
+boundary with the full parameter set, listed in DIR/chunks.toml; scripts/fpga sim|build runs one on the on-chip \
+player (rtl/fpga/).\n\n\
+--check DIR validates a bundle (files, widths, depths, hex syntax, checksums, schedule), or every chunk of a split \
+one, and exits 2 on a bad one.";
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -53,6 +58,12 @@ pub struct Args {
     /// Tests in the random suite (--suite random / all)
     #[arg(long, default_value_t = 2)]
     pub random_tests: usize,
+    /// Split into chunk bundles (--out/chunk000, ...) of at most N words per file
+    #[arg(long, value_name = "N", conflicts_with = "board")]
+    pub max_words: Option<String>,
+    /// Split into chunks that fit the block RAM of a board: ulx3s (ECP5 85F) or icebreaker (UP5K)
+    #[arg(long, value_name = "NAME")]
+    pub board: Option<String>,
     /// Replace the files of an existing bundle in --out
     #[arg(long)]
     pub force: bool,
@@ -60,6 +71,28 @@ pub struct Args {
 
 pub fn run(a: &Args) -> Result<()> {
     if let Some(dir) = &a.check {
+        if dir.join("chunks.toml").exists() {
+            let (index, ms) = vectors::check_split(dir)?;
+            for (c, m) in index.chunks.iter().zip(&ms) {
+                println!(
+                    "{}/{}: OK: {} cfg writes, {} beats, {} outputs (from beat {}, output {})",
+                    dir.display(),
+                    c.dir,
+                    m.counts.cfg_writes,
+                    m.counts.beats,
+                    m.counts.outputs,
+                    c.first_beat,
+                    c.first_output
+                );
+            }
+            println!(
+                "{}: OK: {} chunks of at most {} words; checksums match",
+                dir.display(),
+                index.chunks.len(),
+                index.max_words
+            );
+            return Ok(());
+        }
         let m = vectors::check(dir)?;
         println!(
             "{}: OK: LANES={} MULT_W={}, {} cfg writes, {} beats, {} outputs, latency {}; checksums match",
@@ -75,6 +108,41 @@ pub fn run(a: &Args) -> Result<()> {
     }
     let out = a.out.as_ref().expect("clap requires --out");
     let lanes = a.lanes as usize;
+    // The chunk cap, checked before any stimulus is built.
+    let cap: Option<(usize, Option<String>)> = match (&a.max_words, &a.board) {
+        (Some(n), _) => match n.parse::<usize>() {
+            Ok(v) if v >= 2 => Some((v, None)),
+            _ => {
+                return Err(InputError::new(
+                    "qmac vectors",
+                    "--max-words",
+                    format!("`{n}` is not a word count >= 2"),
+                )
+                .into())
+            }
+        },
+        (None, Some(b)) => {
+            let Some(board) = vectors::BoardRam::find(b) else {
+                return Err(InputError::new(
+                    "qmac vectors",
+                    "--board",
+                    format!("`{b}` is not a board preset (ulx3s, icebreaker)"),
+                )
+                .into());
+            };
+            let n = board.max_words(lanes);
+            if n < 2 {
+                return Err(InputError::new(
+                    "qmac vectors",
+                    "--board",
+                    format!("{b}: a LANES={lanes} bundle does not fit {}", board.part),
+                )
+                .into());
+            }
+            Some((n, Some(b.clone())))
+        }
+        (None, None) => None,
+    };
     let (kind, names, seed, command, items): (&str, Vec<String>, u64, String, Vec<Item>) =
         if let Some(s) = &a.suite {
             let tests = regress::tests(s, lanes, a.mult_w, a.seed, a.random_tests)?;
@@ -126,8 +194,13 @@ pub fn run(a: &Args) -> Result<()> {
             )
             .into());
         };
-    let command = format!("{command} --lanes {lanes} --mult-w {}", a.mult_w);
-    let streams = vectors::encode(items, lanes, a.mult_w)?;
+    let mut command = format!("{command} --lanes {lanes} --mult-w {}", a.mult_w);
+    if let Some((n, board)) = &cap {
+        match board {
+            Some(b) => command += &format!(" --board {b}"),
+            None => command += &format!(" --max-words {n}"),
+        }
+    }
     let generator = vectors::Generator {
         name: "qmac".into(),
         version: env!("CARGO_PKG_VERSION").into(),
@@ -139,6 +212,31 @@ pub fn run(a: &Args) -> Result<()> {
         names,
         seed,
     };
+    if let Some((n, board)) = cap {
+        let index = vectors::write_split(
+            out, items, generator, source, lanes, a.mult_w, n, board, a.force,
+        )?;
+        for c in &index.chunks {
+            println!(
+                "{}/{}: {} cfg writes, {} beats, {} outputs",
+                out.display(),
+                c.dir,
+                c.cfg_writes,
+                c.beats,
+                c.outputs
+            );
+        }
+        println!(
+            "{}: {} chunks of at most {n} words per file (LANES={lanes} MULT_W={}); replay: scripts/replay {}/{} --sim icarus",
+            out.display(),
+            index.chunks.len(),
+            a.mult_w,
+            out.display(),
+            vectors::chunk_dir(0)
+        );
+        return Ok(());
+    }
+    let streams = vectors::encode(items, lanes, a.mult_w)?;
     let m = vectors::write(out, &streams, generator, source, lanes, a.mult_w, a.force)?;
     println!(
         "{}: {} cfg writes, {} beats, {} outputs (LANES={} MULT_W={}); replay: scripts/replay {} --sim icarus",

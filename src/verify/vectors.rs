@@ -176,7 +176,25 @@ pub struct Manifest {
     pub source: Source,
     pub dut: DutParams,
     pub counts: Counts,
+    /// Only in a chunk of a split bundle (`qmac vectors --max-words`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chunk: Option<ChunkInfo>,
     pub files: Vec<FileEntry>,
+}
+
+/// Where a chunk sits in the stream it was split from.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ChunkInfo {
+    /// 0-based, of `of` chunks.
+    pub index: usize,
+    pub of: usize,
+    /// The cap on every file's depth the split was made for.
+    pub max_words: usize,
+    /// Index of the chunk's first beat / expected output in the unsplit stream
+    /// (a chunk's output k is the stream's output first_output + k).
+    pub first_beat: usize,
+    pub first_output: usize,
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -205,6 +223,21 @@ pub fn write(
     source: Source,
     lanes: usize,
     mult_w: u32,
+    force: bool,
+) -> Result<Manifest> {
+    write_chunk(dir, s, generator, source, lanes, mult_w, None, force)
+}
+
+/// [`write`], recording `chunk` in the manifest.
+#[allow(clippy::too_many_arguments)]
+pub fn write_chunk(
+    dir: &Path,
+    s: &Streams,
+    generator: Generator,
+    source: Source,
+    lanes: usize,
+    mult_w: u32,
+    chunk: Option<ChunkInfo>,
     force: bool,
 ) -> Result<Manifest> {
     if dir.exists() {
@@ -295,6 +328,7 @@ pub fn write(
             beats: s.beats.len(),
             outputs: s.expected.len(),
         },
+        chunk,
         files,
     };
     let toml_text = toml::to_string(&m).context("serialising the manifest")?;
@@ -444,4 +478,413 @@ pub fn check(dir: &Path) -> Result<Manifest, InputError> {
         ));
     }
     Ok(m)
+}
+
+/// Block RAM of an FPGA part, for `qmac vectors --board`: the largest
+/// `--max-words` whose four ROMs (program, cfg, beats, expected), each at that
+/// depth, fit in `usable` blocks.
+#[derive(Debug, Clone, Copy)]
+pub struct BoardRam {
+    pub board: &'static str,
+    pub part: &'static str,
+    /// (depth, width) shapes one block can take.
+    pub shapes: &'static [(usize, usize)],
+    /// Blocks the ROMs may use (the part's, less a margin for the rest).
+    pub usable: usize,
+    pub total: usize,
+}
+
+pub const BOARDS: [BoardRam; 2] = [
+    BoardRam {
+        board: "ulx3s",
+        part: "ECP5 LFE5U-85F (DP16KD, 18 Kbit)",
+        shapes: &[
+            (16384, 1),
+            (8192, 2),
+            (4096, 4),
+            (2048, 9),
+            (1024, 18),
+            (512, 36),
+        ],
+        usable: 180,
+        total: 208,
+    },
+    BoardRam {
+        board: "icebreaker",
+        part: "iCE40 UP5K (SB_RAM40_4K, 4 Kbit)",
+        shapes: &[(2048, 2), (1024, 4), (512, 8), (256, 16)],
+        usable: 26,
+        total: 30,
+    },
+];
+
+impl BoardRam {
+    pub fn find(name: &str) -> Option<&'static BoardRam> {
+        BOARDS.iter().find(|b| b.board == name)
+    }
+
+    /// Blocks one ROM of `depth` x `width` bits takes in the best shape.
+    pub fn blocks(&self, depth: usize, width: usize) -> usize {
+        self.shapes
+            .iter()
+            .map(|&(d, w)| depth.div_ceil(d) * width.div_ceil(w))
+            .min()
+            .unwrap_or(usize::MAX)
+    }
+
+    /// Blocks of the four ROMs of a LANES-wide bundle, each `depth` deep.
+    pub fn bundle_blocks(&self, depth: usize, lanes: usize) -> usize {
+        [
+            PROGRAM_BITS as usize,
+            CFG_BITS as usize,
+            beat_bits(lanes) as usize,
+            expected_bits(lanes) as usize,
+        ]
+        .iter()
+        .map(|&w| self.blocks(depth, w))
+        .sum()
+    }
+
+    /// The largest depth (words per file) that fits, or 0.
+    pub fn max_words(&self, lanes: usize) -> usize {
+        let (mut lo, mut hi) = (0usize, 1 << 20);
+        while lo < hi {
+            let mid = (lo + hi).div_ceil(2);
+            if self.bundle_blocks(mid, lanes) <= self.usable {
+                lo = mid;
+            } else {
+                hi = mid - 1;
+            }
+        }
+        lo
+    }
+}
+
+/// Split a stimulus into chunks whose bundles each hold at most `max_words`
+/// words in every file (program segments, cfg writes, beats, outputs).
+/// A chunk ends only between dot products, and every chunk after the first
+/// starts with the full parameter set in force there (a parameter set writes
+/// every register), so each chunk replays on its own from reset and the
+/// chunks' beats and expected outputs, concatenated, are the unsplit
+/// stream's. Returns the chunks with their first beat and output index.
+pub fn split(
+    items: Vec<Item>,
+    max_words: usize,
+) -> Result<Vec<(Vec<Item>, usize, usize)>, InputError> {
+    let too_small = |what: String| {
+        InputError::new(
+            "qmac vectors",
+            "--max-words",
+            format!("{max_words} is too small: {what}"),
+        )
+    };
+    if max_words < 2 {
+        return Err(too_small(
+            "a chunk needs at least a cfg and a beat segment".into(),
+        ));
+    }
+    #[derive(Default)]
+    struct Cur {
+        items: Vec<Item>,
+        cfg: usize,
+        beats: usize,
+        outputs: usize,
+        segments: usize,
+        last_cfg: Option<bool>,
+        first_beat: usize,
+        first_output: usize,
+    }
+    impl Cur {
+        fn add(&mut self, it: Item) {
+            let cfg = matches!(it, Item::Params(_));
+            if self.last_cfg != Some(cfg) {
+                self.segments += 1;
+                self.last_cfg = Some(cfg);
+            }
+            match &it {
+                Item::Params(p) => self.cfg += p.cfg_writes().len(),
+                Item::Dot(j) => {
+                    self.beats += j.x.len();
+                    self.outputs += 1;
+                }
+            }
+            self.items.push(it);
+        }
+        fn fits(&self, it: &Item, max: usize) -> bool {
+            let cfg = matches!(it, Item::Params(_));
+            let seg = self.segments + usize::from(self.last_cfg != Some(cfg));
+            seg <= max
+                && match it {
+                    Item::Params(p) => self.cfg + p.cfg_writes().len() <= max,
+                    Item::Dot(j) => self.beats + j.x.len() <= max && self.outputs < max,
+                }
+        }
+    }
+    let mut out = Vec::new();
+    let mut cur = Cur::default();
+    let mut params: Option<Item> = None;
+    let (mut beat_at, mut out_at) = (0usize, 0usize);
+    for it in items {
+        match &it {
+            Item::Params(p) => {
+                let n = p.cfg_writes().len();
+                if n > max_words {
+                    return Err(too_small(format!("one parameter set is {n} cfg writes")));
+                }
+                if cur.outputs == 0 {
+                    // No dot product yet: an earlier set here is superseded
+                    // (every set writes every register).
+                    cur.items.retain(|i| !matches!(i, Item::Params(_)));
+                    cur.cfg = 0;
+                    cur.segments = 0;
+                    cur.last_cfg = None;
+                } else if !cur.fits(&it, max_words) {
+                    out.push((
+                        std::mem::take(&mut cur.items),
+                        cur.first_beat,
+                        cur.first_output,
+                    ));
+                    cur = Cur {
+                        first_beat: beat_at,
+                        first_output: out_at,
+                        ..Cur::default()
+                    };
+                }
+                cur.add(it.clone());
+                params = Some(it);
+            }
+            Item::Dot(j) => {
+                let k = j.x.len();
+                if k > max_words {
+                    return Err(too_small(format!("dot product {out_at} has {k} beats")));
+                }
+                if !cur.fits(&it, max_words) {
+                    out.push((
+                        std::mem::take(&mut cur.items),
+                        cur.first_beat,
+                        cur.first_output,
+                    ));
+                    cur = Cur {
+                        first_beat: beat_at,
+                        first_output: out_at,
+                        ..Cur::default()
+                    };
+                    if let Some(p) = &params {
+                        cur.add(p.clone());
+                    }
+                    if !cur.fits(&it, max_words) {
+                        return Err(too_small(format!(
+                            "dot product {out_at} ({k} beats) does not fit after its parameter set"
+                        )));
+                    }
+                }
+                beat_at += k;
+                out_at += 1;
+                cur.add(it);
+            }
+        }
+    }
+    if !cur.items.is_empty() || out.is_empty() {
+        out.push((cur.items, cur.first_beat, cur.first_output));
+    }
+    Ok(out)
+}
+
+/// The top-level index of a split bundle: `chunks.toml` beside `chunk000/` …
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ChunkIndex {
+    pub generator: Generator,
+    pub source: Source,
+    pub max_words: usize,
+    /// The board preset the cap came from (`--board`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub board: Option<String>,
+    pub chunks: Vec<ChunkEntry>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ChunkEntry {
+    pub dir: String,
+    pub program_segments: usize,
+    pub cfg_writes: usize,
+    pub beats: usize,
+    pub outputs: usize,
+    pub first_beat: usize,
+    pub first_output: usize,
+    pub manifest_sha256: String,
+}
+
+/// Name of chunk `i`'s directory.
+pub fn chunk_dir(i: usize) -> String {
+    format!("chunk{i:03}")
+}
+
+/// Write a split bundle: `dir/chunkNNN/` (each a complete bundle whose
+/// manifest records its [`ChunkInfo`]) and `dir/chunks.toml`.
+#[allow(clippy::too_many_arguments)]
+pub fn write_split(
+    dir: &Path,
+    items: Vec<Item>,
+    generator: Generator,
+    source: Source,
+    lanes: usize,
+    mult_w: u32,
+    max_words: usize,
+    board: Option<String>,
+    force: bool,
+) -> Result<ChunkIndex> {
+    if dir.exists() {
+        let non_empty = std::fs::read_dir(dir)
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(true);
+        if non_empty && !force {
+            bail!(InputError::new(dir, "--out", "exists and is not empty: refusing to overwrite (pass --force to replace the bundle files)"));
+        }
+    }
+    let parts = split(items, max_words)?;
+    if force {
+        // An earlier split into more chunks: its extra chunk bundles go too.
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            let ours = name.len() == 8
+                && name.starts_with("chunk")
+                && name[5..].bytes().all(|b| b.is_ascii_digit())
+                && e.path().join("manifest.toml").is_file();
+            if ours && name[5..].parse::<usize>().is_ok_and(|i| i >= parts.len()) {
+                std::fs::remove_dir_all(e.path())
+                    .with_context(|| format!("removing {}", e.path().display()))?;
+            }
+        }
+    }
+    let of = parts.len();
+    let mut chunks = Vec::new();
+    for (i, (items, first_beat, first_output)) in parts.into_iter().enumerate() {
+        let s = encode(items, lanes, mult_w)?;
+        let name = chunk_dir(i);
+        let info = ChunkInfo {
+            index: i,
+            of,
+            max_words,
+            first_beat,
+            first_output,
+        };
+        let cdir = dir.join(&name);
+        let m = write_chunk(
+            &cdir,
+            &s,
+            generator.clone(),
+            source.clone(),
+            lanes,
+            mult_w,
+            Some(info),
+            force,
+        )?;
+        let mtext = std::fs::read(cdir.join("manifest.toml"))?;
+        chunks.push(ChunkEntry {
+            dir: name,
+            program_segments: m.counts.program_segments,
+            cfg_writes: m.counts.cfg_writes,
+            beats: m.counts.beats,
+            outputs: m.counts.outputs,
+            first_beat,
+            first_output,
+            manifest_sha256: sha256_hex(&mtext),
+        });
+    }
+    let index = ChunkIndex {
+        generator,
+        source,
+        max_words,
+        board,
+        chunks,
+    };
+    let text = toml::to_string(&index).context("serialising chunks.toml")?;
+    std::fs::write(dir.join("chunks.toml"), text)?;
+    Ok(index)
+}
+
+/// Validate a split bundle: `chunks.toml`, and every chunk with [`check`],
+/// its manifest's checksum, its cap and its place in the stream.
+pub fn check_split(dir: &Path) -> Result<(ChunkIndex, Vec<Manifest>), InputError> {
+    let ipath = dir.join("chunks.toml");
+    let text = std::fs::read_to_string(&ipath)
+        .map_err(|e| InputError::new(&ipath, "file", format!("cannot read: {e}")))?;
+    let index: ChunkIndex = toml::from_str(&text).map_err(|e| {
+        let line = e
+            .span()
+            .map(|s| text[..s.start].matches('\n').count() + 1)
+            .unwrap_or(1);
+        InputError::new(&ipath, format!("line {line}"), e.message())
+    })?;
+    let (mut beat_at, mut out_at) = (0usize, 0usize);
+    let mut manifests = Vec::new();
+    for (i, c) in index.chunks.iter().enumerate() {
+        let at = format!("chunk {i} ({})", c.dir);
+        if c.dir != chunk_dir(i) {
+            return Err(InputError::new(
+                &ipath,
+                at,
+                format!("is named {}, expected {}", c.dir, chunk_dir(i)),
+            ));
+        }
+        let cdir = dir.join(&c.dir);
+        let m = check(&cdir)?;
+        let mpath = cdir.join("manifest.toml");
+        let sha = sha256_hex(
+            &std::fs::read(&mpath).map_err(|e| InputError::new(&mpath, "file", e.to_string()))?,
+        );
+        if sha != c.manifest_sha256 {
+            return Err(InputError::new(
+                &ipath,
+                at,
+                format!(
+                    "manifest sha256 is {sha}, chunks.toml says {}",
+                    c.manifest_sha256
+                ),
+            ));
+        }
+        let want = ChunkInfo {
+            index: i,
+            of: index.chunks.len(),
+            max_words: index.max_words,
+            first_beat: beat_at,
+            first_output: out_at,
+        };
+        if m.chunk.as_ref() != Some(&want)
+            || (
+                m.counts.program_segments,
+                m.counts.cfg_writes,
+                m.counts.beats,
+                m.counts.outputs,
+            ) != (c.program_segments, c.cfg_writes, c.beats, c.outputs)
+        {
+            return Err(InputError::new(
+                &mpath,
+                "[chunk] / [counts]",
+                format!("do not match {} entry {i}", ipath.display()),
+            ));
+        }
+        let n = index.max_words;
+        if [
+            m.counts.program_segments,
+            m.counts.cfg_writes,
+            m.counts.beats,
+            m.counts.outputs,
+        ]
+        .iter()
+        .any(|&d| d > n)
+        {
+            return Err(InputError::new(
+                &mpath,
+                "[counts]",
+                format!("a file deeper than max_words = {n}"),
+            ));
+        }
+        beat_at += m.counts.beats;
+        out_at += m.counts.outputs;
+        manifests.push(m);
+    }
+    Ok((index, manifests))
 }
