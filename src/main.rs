@@ -53,6 +53,9 @@ enum Command {
     /// Mutation testing of the testbench: rebuild against RTL mutants, each must be caught
     #[command(long_about = cmd::mutants::LONG_ABOUT)]
     Mutants(cmd::mutants::Args),
+    /// Formal proofs of the RTL: requantization, MAC and protocol, for all inputs (Yosys SAT)
+    #[command(long_about = cmd::prove::LONG_ABOUT)]
+    Prove(cmd::prove::Args),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     Completions {
         /// The shell
@@ -146,6 +149,7 @@ fn main() -> ExitCode {
         Command::Coverage(a) => cmd::coverage::run(&a),
         Command::Report(a) => cmd::report::run(&a),
         Command::Mutants(a) => cmd::mutants::run(&a),
+        Command::Prove(a) => cmd::prove::run(&a),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "qmac", &mut std::io::stdout());
             Ok(())

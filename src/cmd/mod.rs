@@ -7,6 +7,7 @@ pub mod layer;
 pub mod layer_eltwise;
 pub mod model;
 pub mod mutants;
+pub mod prove;
 pub mod quantize;
 pub mod regress;
 pub mod report;

@@ -4,6 +4,7 @@
 //! * [`regress`]: the regression suites and their parallel runner.
 //! * [`fuzz`]: constrained-random transactions, shrinking, repro files.
 //! * [`mutants`]: mutation testing of the testbench itself.
+//! * [`formal`]: formal proofs of the RTL (Yosys's SAT prover on formal/).
 //! * [`vectors`]: FPGA test-vector bundles for the replay testbench.
 //! * [`bench`]: co-simulation speed against a pure C++ driver.
 //! * [`c_export`]: a layer as C-ready files for `sim/c_ref/qmac_ref.c`.
@@ -13,6 +14,7 @@
 //! * [`pool`]: the one worker pool (a DUT per thread) of regress, model and fuzz.
 pub mod bench;
 pub mod c_export;
+pub mod formal;
 pub mod fuzz;
 pub mod mutants;
 pub mod pool;
