@@ -95,8 +95,9 @@ pub fn run(a: &Args) -> Result<()> {
         None => "the RTL this qmac was built from".into(),
     };
     eprintln!(
-        "qmac prove: {} proofs of {of} with yosys's SAT prover ({} threads)",
+        "qmac prove: {} proof{} of {of} with yosys's SAT prover ({} threads)",
         proofs.len(),
+        if proofs.len() == 1 { "" } else { "s" },
         formal::threads()
     );
     let start = Instant::now();

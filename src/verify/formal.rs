@@ -169,7 +169,7 @@ pub fn proofs(rtl: &Path, h: &Path, plan: &Plan) -> Vec<Proof> {
                  connect -set probe_prod dut.r2_prod\n\
                  opt -fast\n\
                  async2sync\n\
-                 sat -seq 7 -prove-asserts -set-assumes -timeout {t}\n",
+                 sat -seq 7 -prove-asserts -set-assumes -show-inputs -show-outputs -timeout {t}\n",
                 ref = q(&h.join("requant_ref.v")),
                 harness = q(&h.join("lane_requant.sv")),
             ),
@@ -195,7 +195,7 @@ pub fn proofs(rtl: &Path, h: &Path, plan: &Plan) -> Vec<Proof> {
              opt_clean\n\
              prep -top lane_mac\n\
              async2sync\n\
-             sat -tempinduct -prove-asserts -set-assumes -maxsteps 4 -timeout {t}\n",
+             sat -tempinduct -prove-asserts -set-assumes -show-inputs -show-outputs -maxsteps 4 -timeout {t}\n",
             harness = q(&h.join("lane_mac.sv")),
         ),
     });
@@ -216,7 +216,7 @@ pub fn proofs(rtl: &Path, h: &Path, plan: &Plan) -> Vec<Proof> {
              memory\n\
              opt -fast\n\
              async2sync\n\
-             sat -seq {d} -prove-asserts -set-assumes -timeout {t}\n",
+             sat -seq {d} -prove-asserts -set-assumes -show-inputs -show-outputs -timeout {t}\n",
             harness = q(&h.join("top_protocol.sv")),
         ),
     });
