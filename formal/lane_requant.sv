@@ -6,16 +6,19 @@
 // domain qmac drives (the assumptions below). Every stage loads every cycle
 // (ld = 5'b11111): the stall behaviour is proven by top_protocol.sv.
 //
-// Two variants (qmac prove runs both):
-// * `CUT_PRODUCT` undefined: end to end, y == requant_ref(acc). The solver
-//   has to see through the W x 32 multiplier; used for narrow W (8, 16).
-// * `CUT_PRODUCT` defined (the script cuts the lane's r2_prod register, so
-//   its value is free every cycle): the stages before the multiplier
-//   (r1_op == the contract's a, r2_sat == its saturation case) and the
-//   stages after it (y == ref_post(P) for every product P in the reachable
-//   range) are proven separately. With r2_prod == r1_op * m0 (the RTL line,
-//   Verilog's exact signed product) and the range lemma (mul_range.smt2)
-//   they compose into y == requant_ref(acc) for W = 32.
+// Two variants:
+// * `CUT_PRODUCT` defined (what qmac prove runs, one shift per run with
+//   FIX_E; the script cuts the lane's r2_prod register, so its value is free
+//   every cycle): the stages before the multiplier (r1_op == the contract's
+//   a, r2_sat == its saturation case) and the stages after it (y ==
+//   ref_post(P) for every product P in the reachable range
+//   |P| <= 2^31 * 2^(W-1), as |a| <= 2^31 and |M0| <= 2^(W-1)) are proven
+//   separately. With r2_prod == r1_op * m0 (the RTL line, Verilog's exact
+//   signed product) they compose into y == requant_ref(acc).
+// * `CUT_PRODUCT` undefined: end to end, y == requant_ref(acc), the solver
+//   seeing through both multipliers. It does not close (MiniSat, 2 minutes
+//   per shift even at W = 8), but as a search it finds a mutant's
+//   counterexample with a realizable product in seconds.
 module lane_requant #(parameter integer W = 32) (input wire clk);
     (* anyconst *) reg signed [31:0]  acc;
     (* anyconst *) reg signed [W-1:0] m0;
@@ -73,7 +76,7 @@ module lane_requant #(parameter integer W = 32) (input wire clk);
     always @* if (t >= 4'd2) assert (probe_op == a_ref);
     always @* if (t >= 4'd3) assert (probe_sat == sat_ref);
     // The product is free: only its reachable range is assumed,
-    // |a * m0| <= 2^31 * 2^(W-1) (mul_range.smt2 proves it).
+    // |a * m0| <= 2^31 * 2^(W-1) (as |a| <= 2^31 and |m0| <= 2^(W-1)).
     always @* assume (probe_prod >= -(64'sd1 <<< (30 + W)) && probe_prod <= (64'sd1 <<< (30 + W)));
     // After the multiplier: y three cycles after R2 == ref_post(that product).
     reg signed [63:0] p1, p2, p3;

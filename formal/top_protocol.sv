@@ -23,7 +23,8 @@
 //
 // DRIVER_DOMAIN restricts the host to what a qmac transaction can express
 // (only register-map addresses, values in range, writes only while idle):
-// qmac prove uses it to turn a counterexample into a replayable transaction.
+// the basis for turning a counterexample into a replayable transaction
+// (not yet wired into qmac prove; the harness proves with it too, depth 8).
 module top_protocol #(
     parameter integer LANES  = 2,
     parameter integer MULT_W = 8
