@@ -33,18 +33,10 @@ fn sims_present() -> bool {
 }
 
 fn run(script: &str, args: &[&str]) -> (i32, String) {
-    let out = Command::new(format!("{ROOT}/scripts/{script}"))
-        .args(args)
-        .current_dir(ROOT)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
+    common::run_joined(
+        Command::new(format!("{ROOT}/scripts/{script}"))
+            .args(args)
+            .current_dir(ROOT),
     )
 }
 

@@ -2,24 +2,11 @@
 //! refuted by the proof that covers the broken rule, with its counterexample
 //! printed and exit code 1; bad arguments exit 2 with one line.
 use std::path::Path;
-use std::process::{Command, Output};
 
 use qmac::verify::mutants::{apply, MUTANTS};
 
-fn qmac(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_qmac"))
-        .args(args)
-        .output()
-        .expect("running qmac")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+mod common;
+use common::qmac_joined as qmac;
 
 /// A copy of rtl/ with mutant `name` applied.
 fn mutant_rtl(name: &str, dir: &Path) {
@@ -36,9 +23,8 @@ fn mutant_rtl(name: &str, dir: &Path) {
 
 #[test]
 fn fast_subset_proves_the_shipped_rtl() {
-    let o = qmac(&["prove", "--fast"]);
-    let t = text(&o);
-    assert_eq!(o.status.code(), Some(0), "{t}");
+    let (code, t) = qmac(&["prove", "--fast"]);
+    assert_eq!(code, 0, "{t}");
     for name in [
         "requant e=-31",
         "requant e=-8",
@@ -74,7 +60,7 @@ fn broken_rtl_is_refuted_by_the_proof_of_its_rule() {
     ] {
         let dir = tempfile::tempdir().unwrap();
         mutant_rtl(mutant, dir.path());
-        let o = qmac(&[
+        let (code, t) = qmac(&[
             "prove",
             "--fast",
             "--rtl",
@@ -82,8 +68,7 @@ fn broken_rtl_is_refuted_by_the_proof_of_its_rule() {
             "--only",
             only,
         ]);
-        let t = text(&o);
-        assert_eq!(o.status.code(), Some(1), "{mutant}: {t}");
+        assert_eq!(code, 1, "{mutant}: {t}");
         assert!(t.contains(&format!("REFUTED {proof}:")), "{mutant}: {t}");
         assert!(t.contains("counterexample"), "{mutant}: {t}");
         assert!(
@@ -97,13 +82,12 @@ fn broken_rtl_is_refuted_by_the_proof_of_its_rule() {
 #[test]
 fn bad_arguments_are_one_line_errors() {
     let dir = tempfile::tempdir().unwrap();
-    let o = qmac(&["prove", "--rtl", dir.path().to_str().unwrap()]);
-    let t = text(&o);
-    assert_eq!(o.status.code(), Some(2), "{t}");
+    let (code, t) = qmac(&["prove", "--rtl", dir.path().to_str().unwrap()]);
+    assert_eq!(code, 2, "{t}");
     assert!(t.contains("qmac_lane.v: missing"), "{t}");
-    let o = qmac(&["prove", "--only", "nothing-by-this-name"]);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(text(&o).contains("names no proof"));
-    let o = qmac(&["prove", "--depth", "1"]);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let (code, t) = qmac(&["prove", "--only", "nothing-by-this-name"]);
+    assert_eq!(code, 2, "{t}");
+    assert!(t.contains("names no proof"), "{t}");
+    let (code, t) = qmac(&["prove", "--depth", "1"]);
+    assert_eq!(code, 2, "{t}");
 }

@@ -28,19 +28,11 @@ fn copy_dir(src: &Path, dst: &Path) {
 }
 
 fn replay(dir: &Path, sim: &str, extra: &[&str]) -> (i32, String) {
-    let out = Command::new(format!("{ROOT}/scripts/replay"))
-        .arg(dir)
-        .args(["--sim", sim])
-        .args(extra)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
+    common::run_joined(
+        Command::new(format!("{ROOT}/scripts/replay"))
+            .arg(dir)
+            .args(["--sim", sim])
+            .args(extra),
     )
 }
 

@@ -24,6 +24,19 @@ pub fn qmac_joined(args: &[&str]) -> (i32, String) {
     (code, out + &err)
 }
 
+/// Run any command: (exit code, stdout followed by stderr).
+pub fn run_joined(cmd: &mut Command) -> (i32, String) {
+    let out = cmd.output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
 /// A fresh (removed if present) scratch path unique to this process.
 pub fn scratch(prefix: &str, name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("qmac-{prefix}-{}-{name}", std::process::id()));
